@@ -1,0 +1,1 @@
+//! Linearizability checker: filled by issue 2.

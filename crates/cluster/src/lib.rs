@@ -1,0 +1,1 @@
+//! faultline-cluster: placeholder, filled by its issue.

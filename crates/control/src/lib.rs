@@ -1,0 +1,1 @@
+//! faultline-control: placeholder, filled by its issue.

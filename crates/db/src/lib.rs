@@ -1,0 +1,1 @@
+//! faultline-db: placeholder, filled by its issue.

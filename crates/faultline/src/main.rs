@@ -1,0 +1,5 @@
+//! The faultline command-line tool.
+
+fn main() {
+    println!("faultline: work in progress");
+}

@@ -1,0 +1,169 @@
+//! Operation histories: the event type every part of faultline shares.
+//!
+//! A history is a sequence of [`Event`]s. Each client operation appears twice: once as an
+//! `invoke` and once as its completion (`ok`, `fail` or `info`), paired by process. The
+//! canonical on-disk form is JSON Lines, one event a line (see `docs/history-format.md`).
+//!
+//! Semantics follow Jepsen:
+//! - `ok`: the operation took effect, with the completion's value;
+//! - `fail`: the operation definitely did not take effect;
+//! - `info`: indeterminate: it may have taken effect at any instant after its invocation, or never.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+use std::fmt;
+
+/// Who performed an event: a numbered client process or the nemesis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Process {
+    /// A client process; a worker continues under a new number after an `info`.
+    Client(u64),
+    /// The fault injector.
+    Nemesis,
+}
+
+impl fmt::Display for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Process::Client(p) => write!(f, "{p}"),
+            Process::Nemesis => f.write_str("nemesis"),
+        }
+    }
+}
+
+impl Serialize for Process {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Process::Client(p) => s.serialize_u64(*p),
+            Process::Nemesis => s.serialize_str("nemesis"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Process {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Process;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a non-negative integer or \"nemesis\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Process, E> {
+                Ok(Process::Client(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Process, E> {
+                u64::try_from(v)
+                    .map(Process::Client)
+                    .map_err(|_| E::custom(format!("process {v} is negative")))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Process, E> {
+                if v == "nemesis" {
+                    Ok(Process::Nemesis)
+                } else {
+                    Err(E::custom(format!(
+                        "process {v:?} is neither an integer nor \"nemesis\""
+                    )))
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The type of an event, as in Jepsen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventType {
+    /// The start of an operation.
+    Invoke,
+    /// Completed and took effect.
+    Ok,
+    /// Completed and definitely did not take effect.
+    Fail,
+    /// Completed with an unknown outcome: it may or may not have taken effect.
+    Info,
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EventType::Invoke => "invoke",
+            EventType::Ok => "ok",
+            EventType::Fail => "fail",
+            EventType::Info => "info",
+        })
+    }
+}
+
+/// One line of a history: an invocation or a completion.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Position in the history, from 0, strictly increasing.
+    pub index: u64,
+    /// Nanoseconds since the start of the test, from a monotonic clock.
+    pub time: u64,
+    /// The client process or the nemesis.
+    pub process: Process,
+    /// invoke, ok, fail or info.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The function: `read`, `write`, `cas`, `append`, `start-partition`, ...
+    pub f: String,
+    /// For keyed workloads, the key the operation acts on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<Value>,
+    /// The argument (on invoke) or result (on completion).
+    #[serde(default)]
+    pub value: Value,
+    /// Why an operation failed or is indeterminate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Value>,
+    /// The node the client talked to, or the nemesis acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+}
+
+/// The `error` a `fail` cas carries when its compare definitely failed: the register held a
+/// value other than the expected one at some instant during the call, and nothing was written.
+pub const COMPARE_FAILED: &str = "compare-failed";
+
+/// How a client operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Took effect; the result is the completion's value.
+    Ok,
+    /// Definitely did not take effect (see [`COMPARE_FAILED`] for the one refinement).
+    Fail,
+    /// Unknown: completed as `info`, or never completed before the history ended.
+    Info,
+}
+
+/// A client operation: an invocation paired with its completion.
+///
+/// Nemesis events are not operations; they stay in the event list for reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    /// The client process that performed it.
+    pub process: u64,
+    /// The function, e.g. `read`, `write`, `cas`.
+    pub f: String,
+    /// The key, for keyed workloads.
+    pub key: Option<Value>,
+    /// The invocation's value (the argument).
+    pub input: Value,
+    /// The completion's value (the result); `Null` when there is no completion.
+    pub output: Value,
+    /// ok, fail or info.
+    pub outcome: Outcome,
+    /// The completion's error, if any.
+    pub error: Option<Value>,
+    /// `index` of the invoke event.
+    pub invoke_index: u64,
+    /// `index` of the completion event; `None` if the history ended first.
+    pub complete_index: Option<u64>,
+    /// `time` of the invoke event, ns.
+    pub invoke_time: u64,
+    /// `time` of the completion event, ns; `None` if the history ended first.
+    pub complete_time: Option<u64>,
+}

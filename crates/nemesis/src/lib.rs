@@ -1,0 +1,1 @@
+//! faultline-nemesis: placeholder, filled by its issue.

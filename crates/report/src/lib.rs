@@ -1,0 +1,1 @@
+//! faultline-report: placeholder, filled by its issue.

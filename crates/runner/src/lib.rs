@@ -1,0 +1,1 @@
+//! faultline-runner: placeholder, filled by its issue.
