@@ -1,5 +1,42 @@
-//! The faultline command-line tool.
+//! The faultline command-line tool: one subcommand per module.
 
-fn main() {
-    println!("faultline: work in progress");
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+mod check;
+
+/// Exit code for bad arguments or unreadable input (Jepsen's convention).
+pub const EXIT_BAD_ARGS: u8 = 254;
+/// Exit code for an internal error of the harness itself.
+pub const EXIT_CRASH: u8 = 255;
+
+/// Jepsen-style cluster test harness for distributed databases.
+#[derive(Parser)]
+#[command(name = "faultline", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check histories for linearizability violations and other anomalies.
+    Check(check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap's own usage exit code (2) would collide with "unknown".
+            let _ = e.print();
+            return ExitCode::from(match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => EXIT_BAD_ARGS,
+            });
+        }
+    };
+    match cli.command {
+        Command::Check(args) => check::run(args),
+    }
 }

@@ -167,3 +167,73 @@ pub struct Operation {
     /// `time` of the completion event, ns; `None` if the history ended first.
     pub complete_time: Option<u64>,
 }
+
+/// A checker's judgement of a history.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// No anomaly found: exit code 0.
+    Valid,
+    /// The search ran out of budget, or could not decide: exit code 2.
+    Unknown,
+    /// At least one anomaly found: exit code 1.
+    Invalid,
+}
+
+impl Verdict {
+    /// Jepsen's exit code for this verdict: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Verdict::Valid => 0,
+            Verdict::Invalid => 1,
+            Verdict::Unknown => 2,
+        }
+    }
+
+    /// The worse of two verdicts: invalid beats unknown beats valid.
+    pub fn worst(self, other: Verdict) -> Verdict {
+        self.max(other)
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unknown => "unknown",
+        })
+    }
+}
+
+/// One problem a checker found, with the history events that show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Anomaly {
+    /// A short kebab-case name: `nonlinearizable`, `lost`, `stale-read`, `overlapping-holders`...
+    pub kind: String,
+    /// One or two sentences a person can follow.
+    pub explanation: String,
+    /// `index` of the events involved, for highlighting in reports.
+    pub events: Vec<u64>,
+    /// Checker-specific detail (for linearizability: the counterexample).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub detail: Value,
+}
+
+/// What one checker concluded about a history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckerResult {
+    /// The checker's name, e.g. `linearizability`, `set-full`, `bank`.
+    pub checker: String,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// Why the verdict is unknown, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Anomalies found; empty when valid.
+    #[serde(default)]
+    pub anomalies: Vec<Anomaly>,
+    /// Checker-specific figures (ops checked, states explored, latencies...).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub stats: Value,
+}
