@@ -9,6 +9,14 @@
 //! - `fail`: the operation definitely did not take effect;
 //! - `info`: indeterminate: it may have taken effect at any instant after its invocation, or never.
 
+pub mod edn;
+pub mod import;
+pub mod jsonl;
+mod pairing;
+
+pub use jsonl::{read_jsonl, write_jsonl, JsonlReader, JsonlWriter};
+pub use pairing::{pair, PairError};
+
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 use std::fmt;

@@ -1,0 +1,907 @@
+//! Importers: histories written by other tools, converted to [`Event`]s.
+//!
+//! Every importer returns the events with the 1-based source line of each, and every error
+//! names the line and says what was expected. See `docs/history-format.md` for the mappings.
+
+use crate::edn::{Edn, EdnError, Reader};
+use crate::{Event, EventType, Process, COMPARE_FAILED};
+use serde_json::Value;
+use std::fmt;
+use std::str::FromStr;
+
+/// A history file format faultline can read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// faultline's own JSON Lines, one event a line.
+    Jsonl,
+    /// Jepsen's `history.edn` and Knossos data files.
+    JepsenEdn,
+    /// Porcupine's etcd logs: `INFO  jepsen.util - <process> <type> <f> <value>`.
+    PorcupineEtcd,
+    /// Porcupine's key-value histories: one EDN map with `:key` a line.
+    PorcupineKv,
+}
+
+impl Format {
+    /// Every format, in the order `detect` prefers them.
+    pub const ALL: [Format; 4] = [
+        Format::Jsonl,
+        Format::PorcupineEtcd,
+        Format::PorcupineKv,
+        Format::JepsenEdn,
+    ];
+
+    /// The format's name on the command line: `jsonl`, `jepsen-edn`, `porcupine-etcd`, `porcupine-kv`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::JepsenEdn => "jepsen-edn",
+            Format::PorcupineEtcd => "porcupine-etcd",
+            Format::PorcupineKv => "porcupine-kv",
+        }
+    }
+
+    /// The model the format implies: `cas-register` for porcupine-etcd, `kv` for porcupine-kv;
+    /// `None` where the caller must infer it from the functions present.
+    pub fn default_model(self) -> Option<&'static str> {
+        match self {
+            Format::PorcupineEtcd => Some("cas-register"),
+            Format::PorcupineKv => Some("kv"),
+            Format::Jsonl | Format::JepsenEdn => None,
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Format::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown history format {s:?}; expected one of jsonl, jepsen-edn, porcupine-etcd, porcupine-kv"
+                )
+            })
+    }
+}
+
+/// An imported history: the events in file order and the source line of each.
+#[derive(Clone, Debug, PartialEq)]
+pub struct History {
+    /// The format the events were read from.
+    pub format: Format,
+    /// The events, in file order.
+    pub events: Vec<Event>,
+    /// `lines[i]` is the 1-based source line where `events[i]` starts.
+    pub lines: Vec<u32>,
+}
+
+/// Why a history could not be imported: the 1-based line and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ImportError {
+    /// 1-based line of the problem.
+    pub line: u32,
+    /// What is wrong and what was expected.
+    pub message: String,
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+impl From<EdnError> for ImportError {
+    fn from(e: EdnError) -> Self {
+        ImportError {
+            line: e.line,
+            message: e.message,
+        }
+    }
+}
+
+fn fail<T>(line: u32, message: impl Into<String>) -> Result<T, ImportError> {
+    Err(ImportError {
+        line,
+        message: message.into(),
+    })
+}
+
+/// How many non-blank lines `detect` looks at for the line-oriented formats.
+const DETECT_LINES: usize = 20;
+
+/// Guesses the format from the content (see `docs/history-format.md`):
+/// JSON Lines if the first non-blank line is a JSON object with `"type"`; porcupine-etcd if
+/// the text contains `jepsen.util -`; porcupine-kv if the first lines are each one EDN map
+/// with `:key`; jepsen-edn if the text starts with `[`, `(`, `{`, `#` or `;`.
+pub fn detect(text: &str) -> Option<Format> {
+    let mut non_blank = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = non_blank.next()?;
+    if first.starts_with('{') {
+        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(first) {
+            if m.contains_key("type") {
+                return Some(Format::Jsonl);
+            }
+        }
+    }
+    if text.contains("jepsen.util -") {
+        return Some(Format::PorcupineEtcd);
+    }
+    let is_kv_line = |l: &str| {
+        l.starts_with('{') && l.ends_with('}') && {
+            let mut r = Reader::new(l);
+            match r.read() {
+                Ok(Edn::Map(pairs)) => {
+                    r.at_end().unwrap_or(false)
+                        && pairs
+                            .iter()
+                            .any(|(k, _)| matches!(k, Edn::Keyword(n) if n == "key"))
+                }
+                _ => false,
+            }
+        }
+    };
+    if std::iter::once(first)
+        .chain(non_blank)
+        .take(DETECT_LINES)
+        .all(is_kv_line)
+    {
+        return Some(Format::PorcupineKv);
+    }
+    if first.starts_with(['[', '(', '{', '#', ';']) {
+        return Some(Format::JepsenEdn);
+    }
+    None
+}
+
+/// Imports a history in `format`, or in the format [`detect`] finds when `None`.
+pub fn import(text: &str, format: Option<Format>) -> Result<History, ImportError> {
+    let format = match format {
+        Some(f) => f,
+        None => match detect(text) {
+            Some(f) => f,
+            None => {
+                let line = text
+                    .lines()
+                    .position(|l| !l.trim().is_empty())
+                    .map_or(1, |i| u32::try_from(i + 1).unwrap_or(u32::MAX));
+                let what = if text.trim().is_empty() {
+                    "the input is empty"
+                } else {
+                    "cannot tell the history format from the content"
+                };
+                return fail(
+                    line,
+                    format!("{what}; expected JSON Lines events, Jepsen EDN, or a Porcupine etcd/kv log (or name the format)"),
+                );
+            }
+        },
+    };
+    let (events, lines) = match format {
+        Format::Jsonl => import_jsonl(text)?,
+        Format::PorcupineEtcd => import_etcd(text)?,
+        Format::PorcupineKv => import_kv(text)?,
+        Format::JepsenEdn => import_edn(text)?,
+    };
+    Ok(History {
+        format,
+        events,
+        lines,
+    })
+}
+
+type Imported = (Vec<Event>, Vec<u32>);
+
+fn line_no(i: usize) -> u32 {
+    u32::try_from(i + 1).unwrap_or(u32::MAX)
+}
+
+fn import_jsonl(text: &str) -> Result<Imported, ImportError> {
+    let mut events = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let n = line_no(i);
+        if let Some(ev) = crate::jsonl::parse_line(line.as_bytes(), n)? {
+            events.push(ev);
+            lines.push(n);
+        }
+    }
+    Ok((events, lines))
+}
+
+// ---------------------------------------------------------------------------------------
+// Porcupine etcd logs
+
+/// Where the operation starts in a jepsen.util log line, if the line is one.
+fn etcd_body(line: &str) -> Option<&str> {
+    let at = line.find("jepsen.util")?;
+    let rest = line.get(at + "jepsen.util".len()..)?;
+    let rest = rest.trim_start();
+    rest.strip_prefix('-')
+        .or_else(|| rest.strip_prefix(':'))
+        .map(str::trim_start)
+}
+
+/// A log line that is clearly not an operation: it starts like a log record (a level word,
+/// or a timestamp) and comes from a logger other than `jepsen.util`.
+fn is_log_noise(line: &str) -> bool {
+    let first = line.split_whitespace().next().unwrap_or("");
+    let level = matches!(
+        first,
+        "TRACE" | "DEBUG" | "INFO" | "WARN" | "WARNING" | "ERROR" | "FATAL"
+    );
+    let timestamp = first.len() >= 10
+        && first.bytes().take(4).all(|c| c.is_ascii_digit())
+        && first.as_bytes().get(4) == Some(&b'-');
+    (level || timestamp) && !line.contains("jepsen.util")
+}
+
+fn import_etcd(text: &str) -> Result<Imported, ImportError> {
+    let mut events = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = line_no(i);
+        if line.trim().is_empty() || is_log_noise(line) {
+            continue;
+        }
+        let Some(body) = etcd_body(line) else {
+            return fail(
+                n,
+                format!(
+                    "not a Jepsen log operation line: {:?}; expected `INFO  jepsen.util - <process> <type> <f> <value>`",
+                    clip(line)
+                ),
+            );
+        };
+        let position = events.len() as u64;
+        events.push(etcd_event(body, n, position)?);
+        lines.push(n);
+    }
+    Ok((events, lines))
+}
+
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().take(80).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+fn etcd_event(body: &str, line: u32, position: u64) -> Result<Event, ImportError> {
+    let expected = "expected `<process> <type> <f> <value>`, e.g. `3 :invoke :cas [1 2]`";
+    let mut r = Reader::starting_at(body, line);
+    let mut next = |what: &str| -> Result<Edn, ImportError> {
+        if r.at_end()? {
+            return fail(line, format!("the operation has no {what}; {expected}"));
+        }
+        Ok(r.read()?)
+    };
+    let process = process_of(&next("process")?, line)?;
+    let kind = type_of(&next("type")?, line)?;
+    let f = name_of(&next("f")?)
+        .ok_or_else(|| ImportError {
+            line,
+            message: format!("the operation's f is not a keyword; {expected}"),
+        })?
+        .to_string();
+    // The value: one EDN form, or none (nil). Nemesis values are free text in some logs.
+    let rest = r.rest();
+    let mut vr = Reader::starting_at(rest, line);
+    let parsed: Result<Edn, ImportError> = (|| {
+        if vr.at_end()? {
+            return Ok(Edn::Nil);
+        }
+        let v = vr.read()?;
+        if !vr.at_end()? {
+            return fail(
+                line,
+                format!(
+                    "unexpected text after the value: {:?}; {expected}",
+                    clip(vr.rest().trim())
+                ),
+            );
+        }
+        Ok(v)
+    })();
+    let value = match (parsed, process) {
+        (Ok(v), _) => v,
+        (Err(_), Process::Nemesis) => Edn::Str(rest.trim().to_string()),
+        (Err(e), _) => return Err(e),
+    };
+
+    let mut ev = Event {
+        index: position,
+        time: position,
+        process,
+        kind,
+        f,
+        key: None,
+        value: Value::Null,
+        error: None,
+        node: None,
+    };
+    if process == Process::Nemesis {
+        ev.value = value.to_json();
+        return Ok(ev);
+    }
+    match (kind, &value) {
+        (EventType::Invoke | EventType::Ok, v) => ev.value = v.to_json(),
+        // A completion whose value is a keyword reports an error, not a result.
+        (EventType::Fail | EventType::Info, Edn::Keyword(reason)) => {
+            ev.error = Some(Value::String(reason.clone()));
+            if reason == "timed-out" {
+                // A timed-out operation may or may not have happened: info, never fail.
+                ev.kind = EventType::Info;
+            }
+        }
+        (EventType::Fail, v) => {
+            ev.value = v.to_json();
+            if ev.f == "cas" {
+                ev.error = Some(Value::String(COMPARE_FAILED.to_string()));
+            }
+        }
+        (EventType::Info, v) => ev.value = v.to_json(),
+    }
+    Ok(ev)
+}
+
+// ---------------------------------------------------------------------------------------
+// EDN event conversion, shared by jepsen-edn and porcupine-kv
+
+fn name_of(e: &Edn) -> Option<&str> {
+    match e {
+        Edn::Keyword(s) | Edn::Str(s) | Edn::Symbol(s) => Some(s),
+        _ => None,
+    }
+}
+
+fn show(e: &Edn) -> String {
+    let s = match e {
+        Edn::Keyword(k) => format!(":{k}"),
+        other => other.to_json().to_string(),
+    };
+    clip(&s)
+}
+
+fn process_of(e: &Edn, line: u32) -> Result<Process, ImportError> {
+    match e {
+        Edn::Int(p) => u64::try_from(*p).map(Process::Client).or_else(|_| {
+            fail(
+                line,
+                format!("process {p} is negative; expected a non-negative integer or :nemesis"),
+            )
+        }),
+        other if name_of(other) == Some("nemesis") => Ok(Process::Nemesis),
+        other => fail(
+            line,
+            format!(
+                "process is {}; expected a non-negative integer or :nemesis",
+                show(other)
+            ),
+        ),
+    }
+}
+
+fn type_of(e: &Edn, line: u32) -> Result<EventType, ImportError> {
+    match name_of(e) {
+        Some("invoke") => Ok(EventType::Invoke),
+        Some("ok") => Ok(EventType::Ok),
+        Some("fail") => Ok(EventType::Fail),
+        Some("info") => Ok(EventType::Info),
+        _ => fail(
+            line,
+            format!("type is {}; expected :invoke, :ok, :fail or :info", show(e)),
+        ),
+    }
+}
+
+fn u64_of(e: &Edn, field: &str, line: u32) -> Result<u64, ImportError> {
+    match e {
+        Edn::Int(v) if *v >= 0 => Ok(*v as u64),
+        Edn::BigInt(s) => s.parse::<u64>().or_else(|_| {
+            fail(
+                line,
+                format!(":{field} is {s}; expected a non-negative integer below 2^64"),
+            )
+        }),
+        other => fail(
+            line,
+            format!(
+                ":{field} is {}; expected a non-negative integer",
+                show(other)
+            ),
+        ),
+    }
+}
+
+fn node_of(e: &Edn) -> Option<String> {
+    match e {
+        Edn::Nil => None,
+        Edn::List(xs) | Edn::Vector(xs) | Edn::Set(xs) => {
+            let names: Vec<String> = xs.iter().filter_map(node_of).collect();
+            (!names.is_empty()).then(|| names.join(","))
+        }
+        other => Some(name_of(other).map_or_else(|| other.to_json().to_string(), str::to_string)),
+    }
+}
+
+/// An event as read, before missing index and time are filled in.
+struct Partial {
+    event: Event,
+    index: Option<u64>,
+    time: Option<u64>,
+}
+
+const OP_EXAMPLE: &str = "{:process 0, :type :invoke, :f :read, :value nil}";
+
+fn partial_from_edn(form: &Edn, line: u32) -> Result<Partial, ImportError> {
+    if let Some(pairs) = form.as_map() {
+        return partial_from_map(pairs, line);
+    }
+    match form {
+        // Early Knossos files: [process type f value] or [process type f value error].
+        Edn::Vector(xs) | Edn::List(xs) if (3..=5).contains(&xs.len()) => {
+            let get = |i: usize| xs.get(i).unwrap_or(&Edn::Nil);
+            let process = process_of(get(0), line)?;
+            let kind = type_of(get(1), line)?;
+            let f = name_of(get(2))
+                .ok_or_else(|| ImportError {
+                    line,
+                    message: format!("f is {}; expected a keyword such as :read", show(get(2))),
+                })?
+                .to_string();
+            let (key, value) = value_and_key(get(3));
+            let error = match get(4) {
+                Edn::Nil => None,
+                e => Some(e.to_json()),
+            };
+            Ok(Partial {
+                event: Event {
+                    index: 0,
+                    time: 0,
+                    process,
+                    kind,
+                    f,
+                    key,
+                    value,
+                    error,
+                    node: None,
+                },
+                index: None,
+                time: None,
+            })
+        }
+        other => fail(
+            line,
+            format!(
+                "found {} where an operation belongs; expected a map such as {OP_EXAMPLE}",
+                other.kind()
+            ),
+        ),
+    }
+}
+
+/// Splits `#jepsen.independent.Tuple{:key k :value v}` into key and value.
+fn value_and_key(v: &Edn) -> (Option<Value>, Value) {
+    match v.as_tuple() {
+        Some((k, v)) => (Some(k.to_json()), v.to_json()),
+        None => (None, v.to_json()),
+    }
+}
+
+fn partial_from_map(pairs: &[(Edn, Edn)], line: u32) -> Result<Partial, ImportError> {
+    let mut process = None;
+    let mut kind = None;
+    let mut f = None;
+    let mut key = None;
+    let mut value = Value::Null;
+    let mut index = None;
+    let mut time = None;
+    let mut error = None;
+    let mut node = None;
+    for (k, v) in pairs {
+        // Fields of operations are keywords; anything else (and unknown fields) is ignored.
+        let Some(name) = name_of(k) else { continue };
+        match name {
+            "process" => process = Some(process_of(v, line)?),
+            "type" => kind = Some(type_of(v, line)?),
+            "f" => {
+                f = Some(
+                    name_of(v)
+                        .ok_or_else(|| ImportError {
+                            line,
+                            message: format!(":f is {}; expected a keyword such as :read", show(v)),
+                        })?
+                        .to_string(),
+                )
+            }
+            "value" => {
+                let (k, v) = value_and_key(v);
+                if k.is_some() {
+                    key = k;
+                }
+                value = v;
+            }
+            "key" => key = Some(v.to_json()),
+            "index" => index = Some(u64_of(v, "index", line)?),
+            "time" => time = Some(u64_of(v, "time", line)?),
+            "error" => {
+                error = match v {
+                    Edn::Nil => None,
+                    e => Some(e.to_json()),
+                }
+            }
+            "node" | "nodes" => node = node_of(v),
+            _ => {}
+        }
+    }
+    let missing = |field: &str| ImportError {
+        line,
+        message: format!("the operation has no :{field}; expected a map such as {OP_EXAMPLE}"),
+    };
+    Ok(Partial {
+        event: Event {
+            index: 0,
+            time: 0,
+            process: process.ok_or_else(|| missing("process"))?,
+            kind: kind.ok_or_else(|| missing("type"))?,
+            f: f.ok_or_else(|| missing("f"))?,
+            key,
+            value,
+            error,
+            node,
+        },
+        index,
+        time,
+    })
+}
+
+/// Fills in missing indices and times, keeping file order. A missing `:index` becomes the
+/// previous event's index plus one (so a file with no indices gets 0, 1, 2, ...). If no event
+/// has a `:time`, each event's time is its position; otherwise a missing `:time` repeats the
+/// previous event's time (0 before the first).
+fn finish(partials: Vec<Partial>) -> Vec<Event> {
+    let any_time = partials.iter().any(|p| p.time.is_some());
+    let mut prev_index: Option<u64> = None;
+    let mut prev_time = 0u64;
+    partials
+        .into_iter()
+        .enumerate()
+        .map(|(pos, p)| {
+            let mut ev = p.event;
+            ev.index = p
+                .index
+                .unwrap_or_else(|| prev_index.map_or(0, |i| i.saturating_add(1)));
+            ev.time = if any_time {
+                p.time.unwrap_or(prev_time)
+            } else {
+                pos as u64
+            };
+            prev_index = Some(ev.index);
+            prev_time = ev.time;
+            ev
+        })
+        .collect()
+}
+
+const KV_EXAMPLE: &str = "{:process 4, :type :ok, :f :append, :key \"1\", :value \"x 4 0 y\"}";
+
+fn import_kv(text: &str) -> Result<Imported, ImportError> {
+    let mut partials = Vec::new();
+    let mut lines = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = line_no(i);
+        let mut r = Reader::starting_at(line, n);
+        if r.at_end()? {
+            continue;
+        }
+        let form = r.read()?;
+        if !r.at_end()? {
+            return fail(
+                n,
+                format!(
+                    "more than one form on the line; expected one map such as {KV_EXAMPLE} a line"
+                ),
+            );
+        }
+        let Edn::Map(pairs) = &form else {
+            return fail(
+                n,
+                format!(
+                    "found {}; expected one map such as {KV_EXAMPLE} a line",
+                    form.kind()
+                ),
+            );
+        };
+        partials.push(partial_from_map(pairs, n)?);
+        lines.push(n);
+    }
+    Ok((finish(partials), lines))
+}
+
+fn import_edn(text: &str) -> Result<Imported, ImportError> {
+    let mut r = Reader::new(text);
+    let mut partials = Vec::new();
+    let mut lines = Vec::new();
+    let mut push = |form: &Edn, line: u32| -> Result<(), ImportError> {
+        partials.push(partial_from_edn(form, line)?);
+        lines.push(line);
+        Ok(())
+    };
+    if r.at_end()? {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let open_line = r.line();
+    let close = match r.peek_byte() {
+        Some(b'[') => Some(b']'),
+        Some(b'(') => Some(b')'),
+        _ => None,
+    };
+    if let Some(close) = close {
+        r.consume_byte();
+        r.skip_ws()?;
+        let container = matches!(r.peek_byte(), Some(b'{' | b'[' | b'(' | b'#') | None)
+            || r.peek_byte() == Some(close);
+        if container {
+            // The whole history is one vector or list of operations.
+            loop {
+                r.skip_ws()?;
+                match r.peek_byte() {
+                    None => {
+                        return fail(
+                            r.line(),
+                            format!(
+                                "unexpected end of input; expected `{}` to close the history opened at line {open_line}",
+                                char::from(close)
+                            ),
+                        )
+                    }
+                    Some(b) if b == close => {
+                        r.consume_byte();
+                        break;
+                    }
+                    Some(_) => {
+                        let line = r.line();
+                        let form = r.read()?;
+                        push(&form, line)?;
+                    }
+                }
+            }
+            if !r.at_end()? {
+                return fail(
+                    r.line(),
+                    format!(
+                        "a form follows the history that closed; expected nothing after the `{}` matching line {open_line}",
+                        char::from(close)
+                    ),
+                );
+            }
+        } else {
+            // The first of several top-level tuples, [process type f value].
+            let mut items = Vec::new();
+            loop {
+                r.skip_ws()?;
+                match r.peek_byte() {
+                    None => {
+                        return fail(
+                            r.line(),
+                            format!(
+                                "unexpected end of input; expected `{}` to close the operation opened at line {open_line}",
+                                char::from(close)
+                            ),
+                        )
+                    }
+                    Some(b) if b == close => {
+                        r.consume_byte();
+                        break;
+                    }
+                    Some(_) => items.push(r.read()?),
+                }
+            }
+            push(&Edn::Vector(items), open_line)?;
+        }
+    }
+    // One operation per top-level form (history.edn style), after any first tuple above.
+    while !r.at_end()? {
+        let line = r.line();
+        let form = r.read()?;
+        push(&form, line)?;
+    }
+    Ok((finish(partials), lines))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn format_names_round_trip() {
+        for f in Format::ALL {
+            assert_eq!(f.name().parse::<Format>(), Ok(f));
+            assert_eq!(f.to_string(), f.name());
+        }
+        let e = "edn".parse::<Format>().unwrap_err();
+        assert!(e.contains("expected one of jsonl, jepsen-edn"), "{e}");
+        assert_eq!(Format::PorcupineEtcd.default_model(), Some("cas-register"));
+        assert_eq!(Format::PorcupineKv.default_model(), Some("kv"));
+        assert_eq!(Format::Jsonl.default_model(), None);
+        assert_eq!(Format::JepsenEdn.default_model(), None);
+    }
+
+    #[test]
+    fn detection() {
+        assert_eq!(
+            detect("\n{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n"),
+            Some(Format::Jsonl)
+        );
+        assert_eq!(
+            detect("INFO  jepsen.util - 0\t:invoke\t:read\tnil\n"),
+            Some(Format::PorcupineEtcd)
+        );
+        assert_eq!(
+            detect("{:process 0, :type :invoke, :f :get, :key \"3\", :value nil}\n{:process 0, :type :ok, :f :get, :key \"3\", :value \"\"}\n"),
+            Some(Format::PorcupineKv)
+        );
+        assert_eq!(
+            detect("{:process 0, :type :invoke, :f :read, :value nil}\n"),
+            Some(Format::JepsenEdn)
+        );
+        assert_eq!(
+            detect("; a comment\n[{:process 0}]"),
+            Some(Format::JepsenEdn)
+        );
+        assert_eq!(detect("(1 2)"), Some(Format::JepsenEdn));
+        assert_eq!(detect("[70  :invoke :read nil]"), Some(Format::JepsenEdn));
+        assert_eq!(detect("hello world"), None);
+        assert_eq!(detect("   \n\n"), None);
+        // JSON without "type" is not a history.
+        assert_eq!(detect("{\"a\": 1}"), Some(Format::JepsenEdn));
+    }
+
+    #[test]
+    fn undetectable_input_is_an_error_at_its_first_line() {
+        let e = import("\n\nhello", None).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(
+            e.message.starts_with("cannot tell the history format"),
+            "{e}"
+        );
+        let e = import("", None).unwrap_err();
+        assert!(e.message.starts_with("the input is empty"), "{e}");
+        assert!(import("", Some(Format::Jsonl)).unwrap().events.is_empty());
+    }
+
+    // Source: Porcupine test_data/jepsen/etcd_000.log (MIT), as shipped in
+    // /work/shared/histories/porcupine/etcd, with lines from other files of that set.
+    const ETCD: &str = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\n\
+INFO  jepsen.util - 0\t:ok\t:read\t3\n\
+INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]\n\
+INFO  jepsen.util - 3   :invoke :read   nil\n\
+INFO  jepsen.util - 3   :fail   :read   :timed-out\n\
+INFO  jepsen.util - 4\t:invoke\t:write\t4\n\
+INFO  jepsen.util - 4\t:info\t:write\t:timed-out\n\
+INFO  jepsen.util - 1   :invoke :cas    [1 2]\n\
+INFO  jepsen.util - 1   :info   :cas    :timed-out\n";
+
+    #[test]
+    fn porcupine_etcd_mapping() {
+        let h = import(ETCD, None).unwrap();
+        assert_eq!(h.format, Format::PorcupineEtcd);
+        assert_eq!(h.lines, (1..=10).collect::<Vec<u32>>());
+        let e = &h.events;
+        assert_eq!(e.len(), 10);
+        for (i, ev) in e.iter().enumerate() {
+            assert_eq!((ev.index, ev.time), (i as u64, i as u64));
+        }
+        assert_eq!(e[0].process, Process::Client(0));
+        assert_eq!(e[0].kind, EventType::Invoke);
+        assert_eq!(e[0].f, "read");
+        assert_eq!(e[0].value, Value::Null);
+        assert_eq!(e[1].value, json!([3, 0]));
+        assert_eq!(e[2].value, json!(3));
+        // A failed cas: definite, compare failed.
+        assert_eq!(e[3].kind, EventType::Fail);
+        assert_eq!(e[3].value, json!([3, 0]));
+        assert_eq!(e[3].error, Some(json!(COMPARE_FAILED)));
+        // A timed-out read: unknown result, so info.
+        assert_eq!(e[5].kind, EventType::Info);
+        assert_eq!(e[5].error, Some(json!("timed-out")));
+        assert_eq!(e[5].value, Value::Null);
+        for i in [7, 9] {
+            assert_eq!(e[i].kind, EventType::Info);
+            assert_eq!(e[i].error, Some(json!("timed-out")));
+            assert_eq!(e[i].value, Value::Null);
+        }
+        let ops = crate::pair(&h.events, &h.lines).unwrap();
+        assert_eq!(ops.len(), 5);
+    }
+
+    #[test]
+    fn porcupine_etcd_noise_nemesis_and_errors() {
+        let text = "2017-01-01 10:00:00,000 INFO  jepsen.core - Running test\n\
+INFO  jepsen.util - :nemesis\t:info\t:start\tCut off {:n1 #{:n2}}\n\
+INFO  jepsen.util - 0\t:invoke\t:read\tnil\n";
+        let h = import(text, Some(Format::PorcupineEtcd)).unwrap();
+        assert_eq!(h.lines, vec![2, 3]);
+        assert_eq!(h.events[0].process, Process::Nemesis);
+        assert_eq!(h.events[0].value, json!("Cut off {:n1 #{:n2}}"));
+
+        let e = import(
+            "INFO  jepsen.util - 0\t:invoke\t:read\tnil\nsomething odd\n",
+            Some(Format::PorcupineEtcd),
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("expected `INFO  jepsen.util -"), "{e}");
+        let e = import("INFO  jepsen.util - x\t:invoke\t:read\tnil\n", None).unwrap_err();
+        assert!(e.to_string().starts_with("line 1: process is \"x\""), "{e}");
+        let e = import("INFO  jepsen.util - 1\t:start\t:read\tnil\n", None).unwrap_err();
+        assert!(
+            e.message.contains("type is :start; expected :invoke"),
+            "{e}"
+        );
+        let e = import("INFO  jepsen.util - 1\t:invoke\n", None).unwrap_err();
+        assert!(e.message.contains("has no f"), "{e}");
+        let e = import("INFO  jepsen.util - 1 :invoke :write 1 2\n", None).unwrap_err();
+        assert!(e.message.contains("unexpected text after the value"), "{e}");
+        let e = import("INFO  jepsen.util - 1 :invoke :write [1\n", None).unwrap_err();
+        assert!(e.message.contains("expected `]`"), "{e}");
+    }
+
+    // Source: Porcupine test_data/kv/c01-ok.txt (MIT), first lines.
+    const KV: &str = "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
+{:process 0, :type :ok, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
+{:process 0, :type :invoke, :f :get, :key \"0\", :value nil}\n\
+{:process 0, :type :ok, :f :get, :key \"0\", :value \"x 0 0 y\"}\n";
+
+    #[test]
+    fn porcupine_kv_mapping() {
+        let h = import(KV, None).unwrap();
+        assert_eq!(h.format, Format::PorcupineKv);
+        assert_eq!(h.events.len(), 4);
+        assert_eq!(h.events[0].key, Some(json!("0")));
+        assert_eq!(h.events[0].f, "append");
+        assert_eq!(h.events[0].value, json!("x 0 0 y"));
+        assert_eq!(h.events[2].value, Value::Null);
+        assert_eq!(h.events[3].index, 3);
+        assert_eq!(h.events[3].time, 3);
+        let ops = crate::pair(&h.events, &h.lines).unwrap();
+        assert_eq!(ops[1].output, json!("x 0 0 y"));
+
+        let e = import(
+            "{:process 0, :type :invoke, :f :get, :key \"0\"} {:a 1}\n",
+            Some(Format::PorcupineKv),
+        )
+        .unwrap_err();
+        assert!(e.message.contains("more than one form"), "{e}");
+        let e = import(
+            "{:process 0, :type :invoke, :f :get, :key \"0\"}\n[1 2]\n",
+            Some(Format::PorcupineKv),
+        )
+        .unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("found a vector"), "{e}");
+        let e = import(
+            "{:process 0, :type :invoke, :key \"0\"}\n",
+            Some(Format::PorcupineKv),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("line 1: the operation has no :f; expected a map such as {OP_EXAMPLE}")
+        );
+    }
+}

@@ -1,0 +1,280 @@
+//! JSON Lines I/O: the canonical on-disk form of a history, one [`Event`] a line.
+//!
+//! The writer buffers; the runner calls [`JsonlWriter::flush`] every 100 ms so a crash loses
+//! at most that much. The reader reuses one line buffer and parses each line with
+//! `serde_json::from_slice`, so it allocates only what the events themselves hold.
+
+use crate::import::ImportError;
+use crate::Event;
+use std::io::{self, BufRead, BufWriter, Write};
+
+/// Writes events as JSON Lines through an internal buffer.
+///
+/// Dropping the writer flushes what is buffered but ignores errors; call
+/// [`JsonlWriter::flush`] or [`JsonlWriter::into_inner`] to see them.
+pub struct JsonlWriter<W: Write> {
+    out: BufWriter<W>,
+    written: u64,
+}
+
+impl<W: Write> JsonlWriter<W> {
+    /// A writer that appends to `out`.
+    pub fn new(out: W) -> Self {
+        JsonlWriter {
+            out: BufWriter::with_capacity(64 * 1024, out),
+            written: 0,
+        }
+    }
+
+    /// Appends one event as one line. It reaches `out` when the buffer fills or on flush.
+    pub fn write(&mut self, event: &Event) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, event).map_err(io::Error::from)?;
+        self.out.write_all(b"\n")?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// Pushes buffered lines to the underlying writer and flushes it.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// How many events have been written (buffered or not).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
+    /// Flushes and returns the underlying writer.
+    pub fn into_inner(self) -> io::Result<W> {
+        self.out.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+/// Parses one JSON Lines line (without its newline). Blank lines give `Ok(None)`.
+pub fn parse_line(bytes: &[u8], line: u32) -> Result<Option<Event>, ImportError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice::<Event>(bytes)
+        .map(Some)
+        .map_err(|e| ImportError {
+            line,
+            message: serde_message(&e),
+        })
+}
+
+/// A serde_json error as "column C: what", without serde's own "at line 1" suffix (each
+/// line is parsed alone, so serde's line number is meaningless here).
+fn serde_message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let what = match text.rfind(" at line ") {
+        Some(cut) => text.get(..cut).unwrap_or(&text),
+        None => &text,
+    };
+    if e.column() > 0 {
+        format!(
+            "column {}: {what}; expected one JSON event object",
+            e.column()
+        )
+    } else {
+        format!("{what}; expected one JSON event object")
+    }
+}
+
+/// Reads events from JSON Lines one at a time, with the 1-based line of each.
+pub struct JsonlReader<R: BufRead> {
+    input: R,
+    buf: Vec<u8>,
+    line: u32,
+    failed: bool,
+}
+
+impl<R: BufRead> JsonlReader<R> {
+    /// A reader over `input`.
+    pub fn new(input: R) -> Self {
+        JsonlReader {
+            input,
+            buf: Vec::with_capacity(256),
+            line: 0,
+            failed: false,
+        }
+    }
+
+    /// The next event and its line; `None` at end of input. After an error it returns `None`.
+    pub fn next_event(&mut self) -> Option<Result<(u32, Event), ImportError>> {
+        if self.failed {
+            return None;
+        }
+        loop {
+            self.buf.clear();
+            self.line = self.line.saturating_add(1);
+            match self.input.read_until(b'\n', &mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(ImportError {
+                        line: self.line,
+                        message: format!("cannot read: {e}"),
+                    }));
+                }
+            }
+            match parse_line(&self.buf, self.line) {
+                Ok(Some(ev)) => return Some(Ok((self.line, ev))),
+                Ok(None) => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for JsonlReader<R> {
+    type Item = Result<(u32, Event), ImportError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_event()
+    }
+}
+
+/// Reads a whole JSON Lines history: the events and the line of each.
+pub fn read_jsonl<R: BufRead>(input: R) -> Result<(Vec<Event>, Vec<u32>), ImportError> {
+    let mut events = Vec::new();
+    let mut lines = Vec::new();
+    for item in JsonlReader::new(input) {
+        let (line, ev) = item?;
+        events.push(ev);
+        lines.push(line);
+    }
+    Ok((events, lines))
+}
+
+/// Writes all `events` as JSON Lines and flushes.
+pub fn write_jsonl<W: Write>(events: &[Event], out: W) -> io::Result<W> {
+    let mut w = JsonlWriter::new(out);
+    for e in events {
+        w.write(e)?;
+    }
+    w.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{EventType, Process};
+    use serde_json::json;
+
+    fn ev(
+        index: u64,
+        process: Process,
+        kind: EventType,
+        f: &str,
+        value: serde_json::Value,
+    ) -> Event {
+        Event {
+            index,
+            time: index * 1000,
+            process,
+            kind,
+            f: f.into(),
+            key: None,
+            value,
+            error: None,
+            node: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_every_field() {
+        let mut with_all = ev(2, Process::Client(1), EventType::Info, "cas", json!([1, 2]));
+        with_all.key = Some(json!("k1"));
+        with_all.error = Some(json!("timed-out"));
+        with_all.node = Some("n3".into());
+        let events = vec![
+            ev(
+                0,
+                Process::Client(1),
+                EventType::Invoke,
+                "cas",
+                json!([1, 2]),
+            ),
+            ev(
+                1,
+                Process::Nemesis,
+                EventType::Info,
+                "start-partition",
+                json!({"n1": ["n2"]}),
+            ),
+            with_all,
+        ];
+        let bytes = write_jsonl(&events, Vec::new()).unwrap();
+        let text = String::from_utf8(bytes.clone()).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(
+            text.starts_with(
+                r#"{"index":0,"time":0,"process":1,"type":"invoke","f":"cas","value":[1,2]}"#
+            ),
+            "{text}"
+        );
+        assert!(text.contains(r#""process":"nemesis""#));
+        let (back, lines) = read_jsonl(&bytes[..]).unwrap();
+        assert_eq!(back, events);
+        assert_eq!(lines, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn blank_lines_skipped_and_crlf_accepted() {
+        let text = "\n{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"value\":null}\r\n\n  \n{\"index\":1,\"time\":5,\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":3}";
+        let (events, lines) = read_jsonl(text.as_bytes()).unwrap();
+        assert_eq!(events.len(), 2);
+        assert_eq!(lines, vec![2, 5]);
+        assert_eq!(events[1].value, json!(3));
+    }
+
+    #[test]
+    fn bad_line_reports_line_and_serde_message() {
+        let text = "{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"index\":1,\"time\":0,\"process\":0,\"type\":\"maybe\",\"f\":\"read\"}\n";
+        let err = read_jsonl(text.as_bytes()).unwrap_err();
+        assert_eq!(err.line, 2);
+        let shown = err.to_string();
+        assert!(shown.starts_with("line 2: column "), "{shown}");
+        assert!(shown.contains("unknown variant `maybe`"), "{shown}");
+        assert!(!shown.contains("at line 1"), "{shown}");
+
+        let err = read_jsonl(
+            &b"{\"index\":0,\"time\":0,\"process\":-3,\"type\":\"ok\",\"f\":\"r\"}\n"[..],
+        )
+        .unwrap_err();
+        assert!(err.message.contains("process -3 is negative"), "{err}");
+        let err = read_jsonl(&b"not json\n"[..]).unwrap_err();
+        assert_eq!(err.line, 1);
+        let err = read_jsonl(&b"{\"index\":0}\n"[..]).unwrap_err();
+        assert!(err.message.contains("missing field"), "{err}");
+    }
+
+    #[test]
+    fn reader_stops_after_error() {
+        let mut r = JsonlReader::new(&b"oops\n{}\n"[..]);
+        assert!(r.next().unwrap().is_err());
+        assert!(r.next().is_none());
+    }
+
+    #[test]
+    fn writer_flush_makes_lines_visible() {
+        let mut w = JsonlWriter::new(Vec::new());
+        w.write(&ev(
+            0,
+            Process::Client(0),
+            EventType::Invoke,
+            "read",
+            json!(null),
+        ))
+        .unwrap();
+        assert_eq!(w.written(), 1);
+        w.flush().unwrap();
+        let out = w.into_inner().unwrap();
+        assert!(out.ends_with(b"}\n"));
+    }
+}
