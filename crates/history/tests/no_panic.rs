@@ -1,0 +1,287 @@
+//! Property tests: no input, however broken, makes an importer or the pairer panic; and
+//! JSON Lines round-trips any event.
+
+use faultline_history::import::{detect, import, Format};
+use faultline_history::{pair, read_jsonl, write_jsonl, Event, EventType, Outcome, Process};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+fn fixture(name: &str) -> String {
+    let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+const ETCD: &str = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\n\
+INFO  jepsen.util - 0\t:ok\t:read\t3\n\
+INFO  jepsen.util - 2\t:fail\t:cas\t[3 0]\n\
+INFO  jepsen.util - 3   :invoke :read   nil\n\
+INFO  jepsen.util - 3   :fail   :read   :timed-out\n\
+INFO  jepsen.util - :nemesis :info :start nil\n\
+INFO  jepsen.util - 4\t:invoke\t:write\t4\n\
+INFO  jepsen.util - 4\t:info\t:write\t:timed-out\n";
+
+const KV: &str = "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
+{:process 0, :type :ok, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
+{:process 1, :type :invoke, :f :get, :key \"0\", :value nil}\n\
+{:process 1, :type :ok, :f :get, :key \"0\", :value \"x 0 0 y\"}\n";
+
+const JSONL: &str = "{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"value\":1}\n\
+{\"index\":1,\"time\":3,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"kill\",\"value\":[\"n1\"],\"node\":\"n1\"}\n\
+{\"index\":2,\"time\":5,\"process\":0,\"type\":\"info\",\"f\":\"write\",\"value\":1,\"error\":\"timed-out\"}\n";
+
+fn seeds() -> Vec<(Format, String)> {
+    vec![
+        (Format::PorcupineEtcd, ETCD.to_string()),
+        (Format::PorcupineKv, KV.to_string()),
+        (Format::Jsonl, JSONL.to_string()),
+        (Format::JepsenEdn, fixture("jepsen/history.edn")),
+        (Format::JepsenEdn, fixture("knossos/cas-failure-tuples.edn")),
+        (Format::JepsenEdn, fixture("knossos/cas-failure-maps.edn")),
+        (
+            Format::JepsenEdn,
+            fixture("knossos/rethink-fail-minimal.edn"),
+        ),
+    ]
+}
+
+/// Runs every importer (and detection) on `text`, pairing whatever imports.
+fn exercise(text: &str) {
+    let _ = detect(text);
+    for format in Format::ALL.map(Some).into_iter().chain([None]) {
+        if let Ok(h) = import(text, format) {
+            assert_eq!(h.events.len(), h.lines.len());
+            let _ = pair(&h.events, &h.lines);
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Mutation {
+    Delete(usize, usize),
+    Insert(usize, String),
+    Duplicate(usize, usize),
+    Swap(usize, usize),
+}
+
+fn mutation() -> impl Strategy<Value = Mutation> {
+    let piece = prop_oneof![
+        proptest::sample::select(vec![
+            "[",
+            "]",
+            "{",
+            "}",
+            "(",
+            ")",
+            "#",
+            "#_",
+            "#{",
+            "##",
+            "\"",
+            "\\",
+            ";",
+            ":",
+            ",",
+            " ",
+            "\n",
+            "\t",
+            "-",
+            "N",
+            "/",
+            "0",
+            "99999999999999999999",
+            ":nemesis",
+            ":invoke",
+            ":ok",
+            ":fail",
+            ":info",
+            "nil",
+            "#jepsen.independent.Tuple{:key 1 :value",
+            "#inst",
+            "é",
+            "\u{0}",
+            "jepsen.util -",
+            "{\"type\":",
+            "\"index\":",
+            "-1",
+        ])
+        .prop_map(str::to_string),
+        ".{0,6}",
+    ];
+    prop_oneof![
+        (any::<usize>(), 0usize..12).prop_map(|(a, n)| Mutation::Delete(a, n)),
+        (any::<usize>(), piece).prop_map(|(a, s)| Mutation::Insert(a, s)),
+        (any::<usize>(), 0usize..40).prop_map(|(a, n)| Mutation::Duplicate(a, n)),
+        (any::<usize>(), any::<usize>()).prop_map(|(a, b)| Mutation::Swap(a, b)),
+    ]
+}
+
+fn apply(text: &str, muts: &[Mutation]) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    for m in muts {
+        let len = chars.len().max(1);
+        match m {
+            Mutation::Delete(a, n) => {
+                let a = a % len;
+                let b = (a + n).min(chars.len());
+                if a < b {
+                    chars.drain(a..b);
+                }
+            }
+            Mutation::Insert(a, s) => {
+                let a = a % (chars.len() + 1);
+                chars.splice(a..a, s.chars());
+            }
+            Mutation::Duplicate(a, n) => {
+                let a = a % len;
+                let b = (a + n).min(chars.len());
+                if a < b {
+                    let copy: Vec<char> = chars[a..b].to_vec();
+                    chars.splice(b..b, copy);
+                }
+            }
+            Mutation::Swap(a, b) => {
+                if !chars.is_empty() {
+                    let (a, b) = (a % chars.len(), b % chars.len());
+                    chars.swap(a, b);
+                }
+            }
+        }
+    }
+    chars.into_iter().collect()
+}
+
+fn event_strategy() -> impl Strategy<Value = Event> {
+    let process =
+        prop_oneof![4 => (0u64..4).prop_map(Process::Client), 1 => Just(Process::Nemesis)];
+    let kind = proptest::sample::select(vec![
+        EventType::Invoke,
+        EventType::Ok,
+        EventType::Fail,
+        EventType::Info,
+    ]);
+    let f = proptest::sample::select(vec!["read", "write", "cas"]).prop_map(str::to_string);
+    let value = prop_oneof![
+        Just(Value::Null),
+        any::<i64>().prop_map(Value::from),
+        ".{0,8}".prop_map(Value::from),
+        (any::<i32>(), any::<i32>()).prop_map(|(a, b)| json!([a, b])),
+    ];
+    let key = proptest::option::of((0u8..3).prop_map(Value::from));
+    let error = proptest::option::of(Just(json!("timed-out")));
+    let node = proptest::option::of("n[1-5]");
+    (
+        0u64..40,
+        0u64..40,
+        process,
+        kind,
+        f,
+        key,
+        value,
+        error,
+        node,
+    )
+        .prop_map(
+            |(index, time, process, kind, f, key, value, error, node)| Event {
+                index,
+                time,
+                process,
+                kind,
+                f,
+                key,
+                value,
+                error,
+                node,
+            },
+        )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+        exercise(&String::from_utf8_lossy(&bytes));
+    }
+
+    #[test]
+    fn random_edn_like_text_never_panics(text in "[\\[\\](){}#_;:\"\\\\ ,\\n0-9a-z/.+-]{0,200}") {
+        exercise(&text);
+    }
+
+    #[test]
+    fn mutated_valid_inputs_never_panic(
+        seed in 0usize..7,
+        muts in proptest::collection::vec(mutation(), 1..6),
+    ) {
+        let seeds = seeds();
+        let (format, text) = &seeds[seed % seeds.len()];
+        let mutated = apply(text, &muts);
+        exercise(&mutated);
+        // The importer the seed was written for, on its own mutated input.
+        let _ = import(&mutated, Some(*format));
+    }
+
+    #[test]
+    fn pairing_never_panics_and_keeps_invoke_order(
+        events in proptest::collection::vec(event_strategy(), 0..30),
+    ) {
+        if let Ok(ops) = pair(&events, &[]) {
+            let invokes = events
+                .iter()
+                .filter(|e| e.kind == EventType::Invoke && e.process != Process::Nemesis)
+                .count();
+            prop_assert_eq!(ops.len(), invokes);
+            prop_assert!(ops.windows(2).all(|w| w[0].invoke_index < w[1].invoke_index));
+            for op in &ops {
+                prop_assert_eq!(op.complete_index.is_none(), op.complete_time.is_none());
+                if op.complete_index.is_none() {
+                    prop_assert_eq!(op.outcome, Outcome::Info);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn pairing_sorted_histories_with_sequential_processes_succeeds(
+        kinds in proptest::collection::vec((0u64..4, proptest::sample::select(vec![EventType::Ok, EventType::Fail, EventType::Info]), any::<bool>()), 0..40),
+    ) {
+        // Each step: process p invokes then (maybe) completes; processes never overlap
+        // themselves, so pairing must succeed.
+        let mut events = Vec::new();
+        let mut open = std::collections::HashSet::new();
+        let mut next = 0u64;
+        let mut push = |events: &mut Vec<Event>, p: u64, kind| {
+            events.push(Event {
+                index: next, time: next, process: Process::Client(p), kind,
+                f: "read".into(), key: None, value: Value::Null, error: None, node: None,
+            });
+            next += 1;
+        };
+        for (p, done, complete) in kinds {
+            if open.remove(&p) {
+                push(&mut events, p, done);
+            } else {
+                push(&mut events, p, EventType::Invoke);
+                if complete {
+                    push(&mut events, p, done);
+                } else {
+                    open.insert(p);
+                }
+            }
+        }
+        let ops = pair(&events, &[]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(ops.iter().filter(|o| o.complete_index.is_none()).count(), open.len());
+    }
+
+    #[test]
+    fn jsonl_round_trips_any_event(events in proptest::collection::vec(event_strategy(), 0..20)) {
+        let bytes = write_jsonl(&events, Vec::new()).unwrap();
+        let (back, lines) = read_jsonl(&bytes[..]).unwrap();
+        prop_assert_eq!(&back, &events);
+        prop_assert_eq!(lines.len(), events.len());
+        let text = String::from_utf8(bytes).unwrap();
+        let h = import(&text, Some(Format::Jsonl)).unwrap();
+        prop_assert_eq!(h.events, events);
+    }
+}
