@@ -1,0 +1,441 @@
+//! Lock checkers: did two processes ever hold the lock at once, and did the protected
+//! storage ever accept a stale fencing token?
+//!
+//! **Overlap** ([`check_overlap`]): each process's `acquire` and `release` operations give
+//! its *definite holds*. A hold starts at the `ok` of an `acquire` (the lock was granted
+//! before the client heard so) and ends at the invocation of the process's next `release`,
+//! whatever that release's outcome: an `info` or `fail` release may have freed the lock at
+//! any instant after it was invoked, so only the time before it is certain. A hold with no
+//! release lasts to the end of the history, unless [`LockOptions::lease_ns`] says the lock
+//! expires: then a hold certainly ends no later than `lease` after its acquire was invoked
+//! (the earliest the lease can have been granted), and an acquire acknowledged only after
+//! that gives no certain hold at all. `info` and `fail` acquires give no hold. Two holds by
+//! different processes that share an instant are reported; by construction only definite
+//! holds count, so an overlap is never a false alarm.
+//!
+//! **Fencing** ([`check_fencing`]): `write` operations carry `{token, holder}` to a
+//! storage service that must reject tokens lower than one it already accepted. A write
+//! that completed `ok` with a token lower than that of a write that had already completed
+//! `ok` before it was invoked was a stale token accepted. Concurrent writes may have been
+//! applied in either order, and `info` writes may never have been applied, so neither
+//! counts as "already accepted".
+//!
+//! Mapping lock histories onto the linearizability checker's mutex model is that
+//! checker's business, not this crate's.
+
+use faultline_history::{Anomaly, CheckerResult, Operation, Outcome, Verdict};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+/// The overlap checker's name in results.
+pub const OVERLAP_CHECKER: &str = "lock-overlap";
+
+/// The fencing checker's name in results.
+pub const FENCING_CHECKER: &str = "lock-fencing";
+
+/// A history the checker cannot interpret: which event, and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("event {event}: {message}")]
+pub struct InputError {
+    /// `index` of the offending event.
+    pub event: u64,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// How to interpret lock holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LockOptions {
+    /// The lock's lease in ns: it frees itself this long after being granted. `None`: the
+    /// lock is held until released.
+    pub lease_ns: Option<u64>,
+}
+
+/// An interval during which one process certainly held the lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hold {
+    /// The holding process.
+    pub process: u64,
+    /// `index` of the acquire's invoke event.
+    pub acquire_invoke_index: u64,
+    /// `index` of the acquire's ok event: the hold starts here.
+    pub start_index: u64,
+    /// `time` of the acquire's ok event, ns.
+    pub start_time: u64,
+    /// `index` of the release's invoke event, which ends the hold; `None` if the process
+    /// never released it within the history.
+    pub release_invoke_index: Option<u64>,
+    /// With a lease: the hold certainly ended by this time, ns.
+    pub expires_at: Option<u64>,
+}
+
+impl Hold {
+    /// Whether this hold, starting no later than `other`, still held when `other` began.
+    fn covers_start_of(&self, other: &Hold) -> bool {
+        self.start_index < other.start_index
+            && self
+                .release_invoke_index
+                .map_or(true, |r| other.start_index < r)
+            && self.expires_at.map_or(true, |e| other.start_time < e)
+    }
+
+    /// The hold's events: acquire invoke and ok, and release invoke if any.
+    fn events(&self) -> impl Iterator<Item = u64> {
+        [self.acquire_invoke_index, self.start_index]
+            .into_iter()
+            .chain(self.release_invoke_index)
+    }
+}
+
+/// The ok completion of an operation, or an error naming its invocation.
+fn ok_completion(op: &Operation) -> Result<(u64, u64), InputError> {
+    op.complete_index
+        .zip(op.complete_time)
+        .ok_or_else(|| InputError {
+            event: op.invoke_index,
+            message: format!("{} is ok but has no completion event", op.f),
+        })
+}
+
+/// Every definite hold in a lock history, ordered by start.
+///
+/// A second `ok` acquire by a process already holding the lock continues the same hold.
+/// Releases by a process not holding the lock are ignored. Errors name an `ok` acquire
+/// lacking its completion.
+///
+/// ```
+/// use faultline_lock_checker::{holds, LockOptions};
+/// use faultline_history::{Operation, Outcome};
+/// use serde_json::Value;
+///
+/// let op = |f: &str, outcome, i: u64| Operation {
+///     process: 1, f: f.into(), key: None, input: Value::Null, output: Value::Null,
+///     outcome, error: None, invoke_index: i, complete_index: Some(i + 1),
+///     invoke_time: i, complete_time: Some(i + 1),
+/// };
+/// let h = holds(&[op("acquire", Outcome::Ok, 0), op("release", Outcome::Info, 2)],
+///               &LockOptions::default()).unwrap();
+/// assert_eq!((h[0].start_index, h[0].release_invoke_index), (1, Some(2)));
+/// ```
+pub fn holds(ops: &[Operation], opts: &LockOptions) -> Result<Vec<Hold>, InputError> {
+    let mut by_process: BTreeMap<u64, Vec<&Operation>> = BTreeMap::new();
+    for op in ops.iter().filter(|o| o.f == "acquire" || o.f == "release") {
+        by_process.entry(op.process).or_default().push(op);
+    }
+    let mut out = Vec::new();
+    for (process, mut ops) in by_process {
+        ops.sort_by_key(|o| o.invoke_index);
+        let mut holding: Option<Hold> = None;
+        for op in ops {
+            match (op.f.as_str(), op.outcome) {
+                ("acquire", Outcome::Ok) => {
+                    let (start_index, start_time) = ok_completion(op)?;
+                    let expires_at = opts.lease_ns.map(|l| op.invoke_time.saturating_add(l));
+                    if holding.is_none() && expires_at.map_or(true, |e| start_time < e) {
+                        holding = Some(Hold {
+                            process,
+                            acquire_invoke_index: op.invoke_index,
+                            start_index,
+                            start_time,
+                            release_invoke_index: None,
+                            expires_at,
+                        });
+                    }
+                }
+                ("release", _) => {
+                    if let Some(mut h) = holding.take() {
+                        h.release_invoke_index = Some(op.invoke_index);
+                        out.push(h);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.extend(holding);
+    }
+    out.sort_by_key(|h| h.start_index);
+    Ok(out)
+}
+
+/// Every pair of definite holds by different processes that share an instant, each pair
+/// as (earlier-starting, later-starting).
+///
+/// ```
+/// use faultline_lock_checker::{holds, overlaps, LockOptions};
+/// use faultline_history::{Operation, Outcome};
+/// use serde_json::Value;
+///
+/// let op = |p, f: &str, i: u64, c: u64| Operation {
+///     process: p, f: f.into(), key: None, input: Value::Null, output: Value::Null,
+///     outcome: Outcome::Ok, error: None, invoke_index: i, complete_index: Some(c),
+///     invoke_time: i, complete_time: Some(c),
+/// };
+/// // 1 holds from event 1 until its release at 4; 2's acquire is ok at 3.
+/// let ops = [op(1, "acquire", 0, 1), op(2, "acquire", 2, 3), op(1, "release", 4, 5)];
+/// let h = holds(&ops, &LockOptions::default()).unwrap();
+/// assert_eq!(overlaps(&h).len(), 1);
+/// ```
+pub fn overlaps(holds: &[Hold]) -> Vec<(Hold, Hold)> {
+    let mut sorted = holds.to_vec();
+    sorted.sort_by_key(|h| h.start_index);
+    let mut active: Vec<Hold> = Vec::new();
+    let mut out = Vec::new();
+    for h in sorted {
+        // A hold that has ended before this one starts ends before every later one too.
+        active.retain(|a| a.covers_start_of(&h));
+        out.extend(
+            active
+                .iter()
+                .filter(|a| a.process != h.process)
+                .map(|a| (*a, h)),
+        );
+        active.push(h);
+    }
+    out
+}
+
+/// Checks that no two processes ever certainly held the lock at the same instant.
+///
+/// Invalid with one `overlapping-holders` anomaly per overlapping pair of holds (naming
+/// both acquires and releases); unknown when no acquire succeeded; else valid.
+///
+/// ```
+/// use faultline_lock_checker::{check_overlap, LockOptions};
+/// use faultline_history::{Operation, Outcome, Verdict};
+/// use serde_json::Value;
+///
+/// let op = |p, f: &str, i: u64, c: u64| Operation {
+///     process: p, f: f.into(), key: None, input: Value::Null, output: Value::Null,
+///     outcome: Outcome::Ok, error: None, invoke_index: i, complete_index: Some(c),
+///     invoke_time: i, complete_time: Some(c),
+/// };
+/// let ops = [op(1, "acquire", 0, 1), op(1, "release", 2, 3), op(2, "acquire", 4, 5)];
+/// let r = check_overlap(&ops, &LockOptions::default()).unwrap();
+/// assert_eq!(r.verdict, Verdict::Valid);
+/// ```
+pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerResult, InputError> {
+    let holds = holds(ops, opts)?;
+    let pairs = overlaps(&holds);
+    let until = |h: &Hold| {
+        let mut s = match h.release_invoke_index {
+            Some(r) => format!("did not begin releasing it until event {r}"),
+            None => "never released it".to_string(),
+        };
+        if let Some(e) = h.expires_at {
+            s += &format!(", and its lease lasted at least until {e} ns");
+        }
+        s
+    };
+    let anomalies = pairs
+        .iter()
+        .map(|(a, b)| {
+            let mut events: Vec<u64> = a.events().chain(b.events()).collect();
+            events.sort_unstable();
+            events.dedup();
+            Anomaly {
+                kind: "overlapping-holders".into(),
+                explanation: format!(
+                    "Processes {} and {} held the lock at the same time: process {} acquired it (ok at event {}) and {}, yet process {}'s acquire succeeded at event {}.",
+                    a.process, b.process, a.process, a.start_index, until(a), b.process, b.start_index
+                ),
+                events,
+                detail: json!({
+                    "holders": [a.process, b.process],
+                    "first-hold": {"start": a.start_index, "release": a.release_invoke_index},
+                    "second-hold": {"start": b.start_index, "release": b.release_invoke_index},
+                }),
+            }
+        })
+        .collect();
+    let count = |f: &str, o: Outcome| ops.iter().filter(|op| op.f == f && op.outcome == o).count();
+    let stats = json!({
+        "hold-count": holds.len(),
+        "unreleased-hold-count": holds.iter().filter(|h| h.release_invoke_index.is_none()).count(),
+        "overlap-count": pairs.len(),
+        "acquire-ok-count": count("acquire", Outcome::Ok),
+        "acquire-info-count": count("acquire", Outcome::Info),
+        "acquire-fail-count": count("acquire", Outcome::Fail),
+        "release-ok-count": count("release", Outcome::Ok),
+        "release-info-count": count("release", Outcome::Info),
+        "release-fail-count": count("release", Outcome::Fail),
+        "lease-ns": opts.lease_ns,
+    });
+    let (verdict, reason) = if !pairs.is_empty() {
+        (Verdict::Invalid, None)
+    } else if holds.is_empty() {
+        (
+            Verdict::Unknown,
+            Some("no acquire certainly succeeded, so no hold could be compared".to_string()),
+        )
+    } else {
+        (Verdict::Valid, None)
+    };
+    Ok(CheckerResult {
+        checker: OVERLAP_CHECKER.into(),
+        verdict,
+        reason,
+        anomalies,
+        stats,
+    })
+}
+
+/// A write of a fencing token to the protected storage.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FencedWrite {
+    /// The writing process.
+    pub process: u64,
+    /// The fencing token it presented.
+    pub token: i128,
+    /// Who it claimed to write as (`Null` if not given).
+    pub holder: Value,
+    /// How the write ended.
+    pub outcome: Outcome,
+    /// `index` of the write's invoke event.
+    pub invoke_index: u64,
+    /// `index` of its completion event, if any.
+    pub complete_index: Option<u64>,
+}
+
+/// A JSON number for an i128 that fits in 64 bits, else its decimal string.
+fn number(v: i128) -> Value {
+    i64::try_from(v)
+        .map(Value::from)
+        .or_else(|_| u64::try_from(v).map(Value::from))
+        .unwrap_or_else(|_| Value::from(v.to_string()))
+}
+
+/// Every `write` of a fencing token, in order of invocation.
+///
+/// Errors name a write whose argument lacks an integer `token`, or an `ok` write lacking
+/// its completion.
+///
+/// ```
+/// use faultline_lock_checker::fenced_writes;
+/// use faultline_history::{Operation, Outcome};
+/// use serde_json::{json, Value};
+///
+/// let w = Operation {
+///     process: 1, f: "write".into(), key: None, input: json!({"token": 7, "holder": 1}),
+///     output: Value::Null, outcome: Outcome::Ok, error: None, invoke_index: 0,
+///     complete_index: Some(1), invoke_time: 0, complete_time: Some(1),
+/// };
+/// assert_eq!(fenced_writes(&[w]).unwrap()[0].token, 7);
+/// ```
+pub fn fenced_writes(ops: &[Operation]) -> Result<Vec<FencedWrite>, InputError> {
+    let mut out = Vec::new();
+    for op in ops.iter().filter(|o| o.f == "write") {
+        let token = op
+            .input
+            .get("token")
+            .and_then(|t| {
+                t.as_i64()
+                    .map(i128::from)
+                    .or_else(|| t.as_u64().map(i128::from))
+            })
+            .ok_or_else(|| InputError {
+                event: op.invoke_index,
+                message: format!(
+                    "write's argument must be {{\"token\": integer, \"holder\": ...}}, got {}",
+                    op.input
+                ),
+            })?;
+        if op.outcome == Outcome::Ok {
+            ok_completion(op)?;
+        }
+        out.push(FencedWrite {
+            process: op.process,
+            token,
+            holder: op.input.get("holder").cloned().unwrap_or(Value::Null),
+            outcome: op.outcome,
+            invoke_index: op.invoke_index,
+            complete_index: op.complete_index,
+        });
+    }
+    out.sort_by_key(|w| w.invoke_index);
+    Ok(out)
+}
+
+/// Checks that the storage never accepted a fencing token lower than one it had already
+/// accepted.
+///
+/// Invalid with one `stale-fencing-token` anomaly per stale write accepted, naming it and
+/// the highest-token write accepted before it began; unknown when no write was accepted;
+/// else valid.
+///
+/// ```
+/// use faultline_lock_checker::check_fencing;
+/// use faultline_history::{Operation, Outcome, Verdict};
+/// use serde_json::{json, Value};
+///
+/// let w = |token, i: u64| Operation {
+///     process: i, f: "write".into(), key: None, input: json!({"token": token, "holder": i}),
+///     output: Value::Null, outcome: Outcome::Ok, error: None, invoke_index: i,
+///     complete_index: Some(i + 1), invoke_time: i, complete_time: Some(i + 1),
+/// };
+/// let r = check_fencing(&[w(34, 0), w(33, 2)]).unwrap();
+/// assert_eq!(r.verdict, Verdict::Invalid);
+/// assert_eq!(r.anomalies[0].events, vec![0, 1, 2, 3]);
+/// ```
+pub fn check_fencing(ops: &[Operation]) -> Result<CheckerResult, InputError> {
+    let writes = fenced_writes(ops)?;
+    let accepted: Vec<&FencedWrite> = writes.iter().filter(|w| w.outcome == Outcome::Ok).collect();
+    let mut by_completion = accepted.clone();
+    by_completion.sort_by_key(|w| w.complete_index);
+
+    let mut anomalies = Vec::new();
+    let mut highest: Option<&FencedWrite> = None;
+    let mut done = by_completion.iter().peekable();
+    for w in &accepted {
+        // Fold in every accepted write that completed before this one was invoked.
+        while let Some(d) = done.next_if(|d| d.complete_index < Some(w.invoke_index)) {
+            if highest.map_or(true, |h| d.token > h.token) {
+                highest = Some(d);
+            }
+        }
+        if let Some(h) = highest.filter(|h| w.token < h.token) {
+            let (hc, wc) = (
+                h.complete_index.unwrap_or(h.invoke_index),
+                w.complete_index.unwrap_or(w.invoke_index),
+            );
+            anomalies.push(Anomaly {
+                kind: "stale-fencing-token".into(),
+                explanation: format!(
+                    "The storage accepted token {} from holder {} (write invoked at event {}, ok at {}) after it had already accepted the higher token {} from holder {} (write ok at event {}).",
+                    w.token, w.holder, w.invoke_index, wc, h.token, h.holder, hc
+                ),
+                events: vec![h.invoke_index, hc, w.invoke_index, wc],
+                detail: json!({
+                    "stale-token": number(w.token),
+                    "accepted-token": number(h.token),
+                    "stale-holder": w.holder,
+                    "accepted-holder": h.holder,
+                }),
+            });
+        }
+    }
+    let count = |o: Outcome| writes.iter().filter(|w| w.outcome == o).count();
+    let stats = json!({
+        "write-count": writes.len(),
+        "accepted-count": accepted.len(),
+        "rejected-count": count(Outcome::Fail),
+        "indeterminate-count": count(Outcome::Info),
+        "stale-accepted-count": anomalies.len(),
+    });
+    let (verdict, reason) = if !anomalies.is_empty() {
+        (Verdict::Invalid, None)
+    } else if accepted.is_empty() {
+        (
+            Verdict::Unknown,
+            Some("no write was accepted, so no tokens could be compared".to_string()),
+        )
+    } else {
+        (Verdict::Valid, None)
+    };
+    Ok(CheckerResult {
+        checker: FENCING_CHECKER.into(),
+        verdict,
+        reason,
+        anomalies,
+        stats,
+    })
+}

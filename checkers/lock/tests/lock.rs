@@ -1,0 +1,482 @@
+//! Lock checkers: hand-written cases for every rule, and properties against brute force
+//! (an event-by-event simulation of who certainly holds the lock; all pairs of writes).
+
+use faultline_history::{Operation, Outcome, Verdict};
+use faultline_lock_checker::{
+    check_fencing, check_overlap, fenced_writes, holds, overlaps, LockOptions,
+};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// An op by process `p` invoked at event `i`, completed at `c`; times are index × 1000.
+fn op(p: u64, f: &str, outcome: Outcome, i: u64, c: Option<u64>) -> Operation {
+    Operation {
+        process: p,
+        f: f.into(),
+        key: None,
+        input: Value::Null,
+        output: Value::Null,
+        outcome,
+        error: None,
+        invoke_index: i,
+        complete_index: c,
+        invoke_time: i * 1000,
+        complete_time: c.map(|c| c * 1000),
+    }
+}
+
+fn acq(p: u64, outcome: Outcome, i: u64, c: u64) -> Operation {
+    op(p, "acquire", outcome, i, Some(c))
+}
+
+fn rel(p: u64, outcome: Outcome, i: u64, c: u64) -> Operation {
+    op(p, "release", outcome, i, Some(c))
+}
+
+fn verdict(ops: &[Operation], opts: LockOptions) -> Verdict {
+    check_overlap(ops, &opts).unwrap().verdict
+}
+
+const OK: Outcome = Outcome::Ok;
+const NONE: LockOptions = LockOptions { lease_ns: None };
+
+#[test]
+fn sequential_holds_are_valid() {
+    let h = [
+        acq(1, OK, 0, 1),
+        rel(1, OK, 2, 3),
+        acq(2, OK, 4, 5),
+        rel(2, OK, 6, 7),
+    ];
+    let r = check_overlap(&h, &NONE).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid);
+    assert_eq!(r.stats["hold-count"], 2);
+}
+
+#[test]
+fn acquire_granted_while_another_holds_is_an_overlap() {
+    let h = [
+        acq(1, OK, 0, 1),
+        acq(2, OK, 2, 3),
+        rel(1, OK, 4, 5),
+        rel(2, OK, 6, 7),
+    ];
+    let r = check_overlap(&h, &NONE).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.anomalies.len(), 1);
+    let a = &r.anomalies[0];
+    assert_eq!(a.kind, "overlapping-holders");
+    assert_eq!(a.events, vec![0, 1, 2, 3, 4, 6]);
+    assert_eq!(
+        a.explanation,
+        "Processes 1 and 2 held the lock at the same time: process 1 acquired it (ok at event 1) and did not begin releasing it until event 4, yet process 2's acquire succeeded at event 3."
+    );
+    assert_eq!(a.detail["holders"], json!([1, 2]));
+}
+
+#[test]
+fn acquire_invoked_before_the_release_but_granted_after_its_invocation_is_fine() {
+    // 2 asks at 1 while 1 holds; 1 begins releasing at 2; 2 is granted at 3.
+    let h = [acq(1, OK, 0, 1), acq(2, OK, 2, 4), rel(1, OK, 3, 5)];
+    // 2's ok (4) comes after 1's release invocation (3): maybe sequential.
+    assert_eq!(verdict(&h, NONE), Verdict::Valid);
+}
+
+#[test]
+fn indeterminate_or_failed_release_ends_the_certain_hold() {
+    for outcome in [Outcome::Info, Outcome::Fail] {
+        let h = [acq(1, OK, 0, 1), rel(1, outcome, 2, 3), acq(2, OK, 4, 5)];
+        assert_eq!(verdict(&h, NONE), Verdict::Valid, "{outcome:?}");
+    }
+    // Release that never completed.
+    let h = [
+        acq(1, OK, 0, 1),
+        op(1, "release", Outcome::Info, 2, None),
+        acq(2, OK, 3, 4),
+    ];
+    assert_eq!(verdict(&h, NONE), Verdict::Valid);
+}
+
+#[test]
+fn indeterminate_or_failed_acquire_gives_no_hold() {
+    let h = [
+        acq(1, Outcome::Info, 0, 1),
+        acq(3, Outcome::Fail, 2, 3),
+        acq(2, OK, 4, 5),
+        op(4, "acquire", Outcome::Info, 6, None),
+    ];
+    let r = check_overlap(&h, &NONE).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid);
+    assert_eq!(r.stats["hold-count"], 1);
+    assert_eq!(r.stats["acquire-info-count"], 2);
+}
+
+#[test]
+fn unreleased_hold_lasts_to_the_end_unless_the_lease_expires() {
+    // 1 acquires (invoked at 0 ns, ok at 1000 ns) and never releases; 2 gets it at 3000 ns.
+    let h = [acq(1, OK, 0, 1), acq(2, OK, 2, 3)];
+    let r = check_overlap(&h, &NONE).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert!(r.anomalies[0].explanation.contains("never released it"));
+    assert_eq!(r.stats["unreleased-hold-count"], 2);
+    // A 3000 ns lease granted no earlier than 0 ns lasts until at least 3000 ns: 2's ok at
+    // 3000 ns may come after the expiry.
+    assert_eq!(
+        verdict(
+            &h,
+            LockOptions {
+                lease_ns: Some(3000)
+            }
+        ),
+        Verdict::Valid
+    );
+    // A longer lease certainly still held.
+    let r = check_overlap(
+        &h,
+        &LockOptions {
+            lease_ns: Some(3001),
+        },
+    )
+    .unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert!(r.anomalies[0]
+        .explanation
+        .contains("its lease lasted at least until 3001 ns"));
+}
+
+#[test]
+fn acquire_acknowledged_after_its_lease_could_have_expired_gives_no_hold() {
+    // Invoked at 0 ns, ok at 5000 ns, lease 2000 ns: maybe already expired.
+    let h = [acq(1, OK, 0, 5), acq(2, OK, 6, 7)];
+    let h2 = holds(
+        &h,
+        &LockOptions {
+            lease_ns: Some(2000),
+        },
+    )
+    .unwrap();
+    assert_eq!(h2.len(), 1);
+    assert_eq!(h2[0].process, 2);
+}
+
+#[test]
+fn reacquire_continues_the_hold_and_stray_release_is_ignored() {
+    let h = [
+        rel(1, OK, 0, 1),
+        acq(1, OK, 2, 3),
+        acq(1, OK, 4, 5),
+        rel(1, OK, 6, 7),
+        acq(2, OK, 8, 9),
+    ];
+    let hs = holds(&h, &NONE).unwrap();
+    assert_eq!(hs.len(), 2);
+    assert_eq!(
+        (hs[0].start_index, hs[0].release_invoke_index),
+        (3, Some(6))
+    );
+    assert_eq!(verdict(&h, NONE), Verdict::Valid);
+}
+
+#[test]
+fn three_way_overlap_reports_every_pair() {
+    let h = [acq(1, OK, 0, 1), acq(2, OK, 2, 3), acq(3, OK, 4, 5)];
+    let r = check_overlap(&h, &NONE).unwrap();
+    let pairs: Vec<Value> = r
+        .anomalies
+        .iter()
+        .map(|a| a.detail["holders"].clone())
+        .collect();
+    assert_eq!(pairs.len(), 3);
+    let set: BTreeSet<String> = pairs.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        set,
+        ["[1,2]", "[1,3]", "[2,3]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+}
+
+#[test]
+fn no_certain_hold_is_unknown() {
+    let r = check_overlap(&[acq(1, Outcome::Info, 0, 1)], &NONE).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.reason.unwrap().contains("no acquire certainly succeeded"));
+}
+
+#[test]
+fn ok_acquire_without_completion_is_an_error() {
+    let e = check_overlap(&[op(1, "acquire", OK, 7, None)], &NONE).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "event 7: acquire is ok but has no completion event"
+    );
+}
+
+// ------------------------------------------------------------------------------- fencing
+
+fn write(p: u64, token: i64, outcome: Outcome, i: u64, c: u64) -> Operation {
+    let mut o = op(p, "write", outcome, i, Some(c));
+    o.input = json!({"token": token, "holder": p});
+    o
+}
+
+#[test]
+fn increasing_tokens_are_valid() {
+    let h = [
+        write(1, 1, OK, 0, 1),
+        write(2, 2, OK, 2, 3),
+        write(2, 2, OK, 4, 5),
+    ];
+    let r = check_fencing(&h).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid);
+    assert_eq!(r.stats["accepted-count"], 3);
+}
+
+#[test]
+fn lower_token_accepted_after_a_higher_one_is_stale() {
+    let h = [
+        write(1, 33, OK, 0, 1),
+        write(2, 34, OK, 2, 3),
+        write(1, 33, OK, 4, 5),
+    ];
+    let r = check_fencing(&h).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    assert_eq!(r.anomalies.len(), 1);
+    let a = &r.anomalies[0];
+    assert_eq!(a.kind, "stale-fencing-token");
+    assert_eq!(a.events, vec![2, 3, 4, 5]);
+    assert_eq!(
+        a.explanation,
+        "The storage accepted token 33 from holder 1 (write invoked at event 4, ok at 5) after it had already accepted the higher token 34 from holder 2 (write ok at event 3)."
+    );
+    assert_eq!(a.detail["accepted-token"], 34);
+}
+
+#[test]
+fn concurrent_writes_may_apply_in_either_order() {
+    // 34 completes at 3, but 33 was invoked at 1, before that.
+    let h = [write(2, 34, OK, 0, 3), write(1, 33, OK, 1, 2)];
+    assert_eq!(check_fencing(&h).unwrap().verdict, Verdict::Valid);
+    let h = [write(2, 34, OK, 0, 2), write(1, 33, OK, 1, 3)];
+    assert_eq!(check_fencing(&h).unwrap().verdict, Verdict::Valid);
+}
+
+#[test]
+fn indeterminate_higher_write_is_not_known_accepted_and_rejections_are_fine() {
+    let h = [write(2, 34, Outcome::Info, 0, 1), write(1, 33, OK, 2, 3)];
+    assert_eq!(check_fencing(&h).unwrap().verdict, Verdict::Valid);
+    let h = [write(2, 34, OK, 0, 1), write(1, 33, Outcome::Fail, 2, 3)];
+    let r = check_fencing(&h).unwrap();
+    assert_eq!(r.verdict, Verdict::Valid);
+    assert_eq!(r.stats["rejected-count"], 1);
+}
+
+#[test]
+fn no_accepted_write_is_unknown_and_bad_writes_are_errors() {
+    let r = check_fencing(&[write(1, 3, Outcome::Fail, 0, 1)]).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    let mut w = write(1, 3, OK, 4, 5);
+    w.input = json!({"holder": 1});
+    assert_eq!(
+        check_fencing(&[w]).unwrap_err().to_string(),
+        "event 4: write's argument must be {\"token\": integer, \"holder\": ...}, got {\"holder\":1}"
+    );
+    let mut w = write(1, 3, OK, 4, 5);
+    w.complete_index = None;
+    assert!(fenced_writes(&[w]).is_err());
+}
+
+// ---------------------------------------------------------------------------- properties
+
+/// One process's op: a gap after its previous op, a duration, what and how it ended.
+#[derive(Clone, Debug)]
+struct Step {
+    gap: u8,
+    len: u8,
+    acquire: bool,
+    outcome: Outcome,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    (
+        0u8..4,
+        0u8..4,
+        any::<bool>(),
+        prop_oneof![3 => Just(Outcome::Ok), 1 => Just(Outcome::Info), 1 => Just(Outcome::Fail)],
+    )
+        .prop_map(|(gap, len, acquire, outcome)| Step {
+            gap,
+            len,
+            acquire,
+            outcome,
+        })
+}
+
+/// Lays out each process's ops one after another on a shared timeline.
+fn layout(procs: &[Vec<Step>]) -> Vec<Operation> {
+    let mut events = Vec::new(); // (time, process, step, is_completion)
+    for (p, steps) in procs.iter().enumerate() {
+        let mut t = 0u32;
+        for (k, s) in steps.iter().enumerate() {
+            let start = t + u32::from(s.gap);
+            let end = start + u32::from(s.len);
+            events.push((2 * start, p, k, false));
+            events.push((2 * end + 1, p, k, true));
+            t = end + 1;
+        }
+    }
+    events.sort();
+    let mut ops: Vec<Vec<Operation>> = procs
+        .iter()
+        .enumerate()
+        .map(|(p, steps)| {
+            steps
+                .iter()
+                .map(|s| {
+                    let f = if s.acquire { "acquire" } else { "release" };
+                    op(p as u64, f, s.outcome, 0, Some(0))
+                })
+                .collect()
+        })
+        .collect();
+    for (idx, &(_, p, k, completion)) in events.iter().enumerate() {
+        let o = &mut ops[p][k];
+        if completion {
+            o.complete_index = Some(idx as u64);
+            o.complete_time = Some(idx as u64 * 1000);
+        } else {
+            o.invoke_index = idx as u64;
+            o.invoke_time = idx as u64 * 1000;
+        }
+    }
+    ops.into_iter().flatten().collect()
+}
+
+/// Brute force: replay events in order, tracking who certainly holds the lock (from an
+/// ok acquire's completion to the invocation of its next release) and recording every
+/// pair of holds, by their start events, alive at the same moment.
+fn oracle(ops: &[Operation]) -> BTreeSet<(u64, u64)> {
+    let mut events: Vec<(u64, &Operation, bool)> = Vec::new();
+    for o in ops {
+        events.push((o.invoke_index, o, false));
+        if let Some(c) = o.complete_index {
+            events.push((c, o, true));
+        }
+    }
+    events.sort_by_key(|e| e.0);
+    let mut holding: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut pairs = BTreeSet::new();
+    for (idx, o, completion) in events {
+        match (o.f.as_str(), completion) {
+            ("acquire", true) if o.outcome == Outcome::Ok => {
+                holding.entry(o.process).or_insert(idx);
+            }
+            ("release", false) => {
+                holding.remove(&o.process);
+            }
+            _ => {}
+        }
+        let starts: Vec<u64> = holding.values().copied().collect();
+        for (i, &a) in starts.iter().enumerate() {
+            for &b in &starts[i + 1..] {
+                pairs.insert((a.min(b), a.max(b)));
+            }
+        }
+    }
+    pairs
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn overlaps_match_an_event_by_event_replay(
+        procs in prop::collection::vec(prop::collection::vec(step(), 0..6), 1..5)
+    ) {
+        let ops = layout(&procs);
+        let hs = holds(&ops, &NONE).unwrap();
+        let got: BTreeSet<(u64, u64)> = overlaps(&hs)
+            .iter()
+            .map(|(a, b)| (a.start_index, b.start_index))
+            .collect();
+        prop_assert_eq!(&got, &oracle(&ops));
+        let r = check_overlap(&ops, &NONE).unwrap();
+        prop_assert_eq!(r.anomalies.len(), got.len());
+    }
+
+    /// A lease only shortens holds, so it can only remove overlaps: every hold under a
+    /// lease lies within a hold without it, and every overlap under a lease lies within
+    /// an overlap without it.
+    #[test]
+    fn leases_only_remove_overlaps(
+        procs in prop::collection::vec(prop::collection::vec(step(), 0..6), 1..5),
+        lease in 0u64..20_000,
+    ) {
+        let ops = layout(&procs);
+        let unleased = holds(&ops, &NONE).unwrap();
+        let leased = holds(&ops, &LockOptions { lease_ns: Some(lease) }).unwrap();
+        let within = |h: &faultline_lock_checker::Hold| -> u64 {
+            unleased
+                .iter()
+                .find(|g| {
+                    g.process == h.process
+                        && g.start_index <= h.start_index
+                        && g.release_invoke_index.map_or(true, |r| {
+                            h.release_invoke_index.is_some_and(|hr| hr <= r)
+                        })
+                })
+                .map(|g| g.start_index)
+                .expect("a leased hold lies within an unleased one")
+        };
+        let unleased_pairs: BTreeSet<(u64, u64)> = overlaps(&unleased)
+            .iter()
+            .map(|(a, b)| (a.start_index, b.start_index))
+            .collect();
+        for (a, b) in overlaps(&leased) {
+            let (x, y) = (within(&a), within(&b));
+            prop_assert!(unleased_pairs.contains(&(x.min(y), x.max(y))));
+        }
+    }
+
+    #[test]
+    fn stale_tokens_match_all_pairs(
+        ws in prop::collection::vec((0u64..8, 0u8..12, 0u8..4, 0usize..3), 1..10)
+    ) {
+        // Writes by independent processes at random intervals.
+        let mut events = Vec::new();
+        for (n, &(_, start, len, _)) in ws.iter().enumerate() {
+            events.push((2 * u32::from(start), n, false));
+            events.push((2 * (u32::from(start) + u32::from(len)) + 1, n, true));
+        }
+        events.sort();
+        let mut ops: Vec<Operation> = ws
+            .iter()
+            .enumerate()
+            .map(|(n, &(token, _, _, o))| {
+                let outcome = [Outcome::Ok, Outcome::Info, Outcome::Fail][o];
+                write(n as u64, token as i64, outcome, 0, 0)
+            })
+            .collect();
+        for (idx, &(_, n, completion)) in events.iter().enumerate() {
+            if completion {
+                ops[n].complete_index = Some(idx as u64);
+            } else {
+                ops[n].invoke_index = idx as u64;
+            }
+        }
+        let r = check_fencing(&ops).unwrap();
+        let flagged: BTreeSet<u64> = r.anomalies.iter().map(|a| a.events[2]).collect();
+        let ok: Vec<&Operation> = ops.iter().filter(|o| o.outcome == Outcome::Ok).collect();
+        let token = |o: &Operation| o.input["token"].as_i64().unwrap();
+        let expected: BTreeSet<u64> = ok
+            .iter()
+            .filter(|w| {
+                ok.iter().any(|a| a.complete_index.unwrap() < w.invoke_index && token(a) > token(w))
+            })
+            .map(|w| w.invoke_index)
+            .collect();
+        prop_assert_eq!(flagged, expected);
+    }
+}
