@@ -1,0 +1,502 @@
+//! The entry point: prepare a history, split it by key, search each part, and report.
+
+use crate::keyed::Keyed;
+use crate::model::{is_compare_failed, Model, ModelOptions};
+use crate::models::{
+    fifo_queue::FifoQueue, kv::Kv, multi_register::MultiRegister, mutex::Mutex,
+    register::Register, set::Set, unordered_queue::UnorderedQueue,
+};
+use crate::report::{Counterexample, OpView, Report, Stats};
+use crate::search::{search, Abort, Budget, Ending, SearchOp, SearchStats, Stuck};
+use crate::values::canonical_string;
+use faultline_history::{Operation, Outcome, Verdict};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Live progress of a check, for a progress bar: operations and keys done out of total.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Operations searched so far (a key's ops count as its search advances).
+    pub done: AtomicU64,
+    /// Operations to search.
+    pub total: AtomicU64,
+    /// Keys (partitions) finished.
+    pub keys_done: AtomicU64,
+    /// Keys (partitions) to search.
+    pub keys_total: AtomicU64,
+}
+
+/// How to check.
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Split a keyed history by key and check keys independently, in parallel
+    /// (P-compositionality). `false` checks the whole history as one search.
+    pub split: bool,
+    /// Model options (Knossos nil reads, initial value).
+    pub model: ModelOptions,
+    /// Give up with an unknown verdict after this long.
+    pub time_limit: Option<Duration>,
+    /// Give up with an unknown verdict when the search's memo tables and stacks hold about
+    /// this many bytes (across all keys being searched at once).
+    pub memory_limit: Option<usize>,
+    /// Updated as the search advances.
+    pub progress: Option<Arc<Progress>>,
+    /// Set to true to stop the check; the verdict is then unknown.
+    pub cancel: Option<Arc<AtomicBool>>,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions {
+            split: true,
+            model: ModelOptions::default(),
+            time_limit: None,
+            memory_limit: Some(4 << 30),
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+/// An operation that does not fit the model, or a model name that does not exist.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelError {
+    /// `index` of the offending operation's invoke event, if an operation is at fault.
+    pub event: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.event {
+            Some(e) => write!(f, "operation at event {e}: {}", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ModelError {}
+
+/// The built-in models, by Knossos name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelSpec {
+    /// `register`: read/write.
+    Register,
+    /// `cas-register`: read/write/cas.
+    CasRegister,
+    /// `multi-register`: transactions of reads and writes over named registers.
+    MultiRegister,
+    /// `kv`: get/put/append/cas per key.
+    Kv,
+    /// `mutex`: acquire/release.
+    Mutex,
+    /// `fifo-queue`: enqueue/dequeue in order.
+    FifoQueue,
+    /// `unordered-queue`: enqueue/dequeue in any order.
+    UnorderedQueue,
+    /// `set`: add/read.
+    Set,
+}
+
+/// Names of the built-in models, as accepted by [`model_by_name`].
+pub const MODEL_NAMES: &[&str] = &[
+    "register",
+    "cas-register",
+    "multi-register",
+    "kv",
+    "mutex",
+    "fifo-queue",
+    "unordered-queue",
+    "set",
+];
+
+/// The built-in model called `name`, if any.
+pub fn model_by_name(name: &str) -> Option<ModelSpec> {
+    Some(match name {
+        "register" => ModelSpec::Register,
+        "cas-register" => ModelSpec::CasRegister,
+        "multi-register" => ModelSpec::MultiRegister,
+        "kv" => ModelSpec::Kv,
+        "mutex" => ModelSpec::Mutex,
+        "fifo-queue" => ModelSpec::FifoQueue,
+        "unordered-queue" => ModelSpec::UnorderedQueue,
+        "set" => ModelSpec::Set,
+        _ => return None,
+    })
+}
+
+impl ModelSpec {
+    /// The model's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelSpec::Register => "register",
+            ModelSpec::CasRegister => "cas-register",
+            ModelSpec::MultiRegister => "multi-register",
+            ModelSpec::Kv => "kv",
+            ModelSpec::Mutex => "mutex",
+            ModelSpec::FifoQueue => "fifo-queue",
+            ModelSpec::UnorderedQueue => "unordered-queue",
+            ModelSpec::Set => "set",
+        }
+    }
+}
+
+impl std::str::FromStr for ModelSpec {
+    type Err = ModelError;
+    fn from_str(name: &str) -> Result<Self, ModelError> {
+        model_by_name(name).ok_or_else(|| ModelError {
+            event: None,
+            message: format!(
+                "unknown model `{name}`; known models: {}",
+                MODEL_NAMES.join(", ")
+            ),
+        })
+    }
+}
+
+/// Checks `ops` against the built-in model `spec`.
+pub fn check(
+    ops: &[Operation],
+    spec: ModelSpec,
+    opts: &CheckOptions,
+) -> Result<Report, ModelError> {
+    match spec {
+        ModelSpec::Register => check_model(ops, &Register { cas: false }, opts),
+        ModelSpec::CasRegister => check_model(ops, &Register { cas: true }, opts),
+        ModelSpec::MultiRegister => check_model(ops, &MultiRegister, opts),
+        ModelSpec::Kv => check_model(ops, &Kv, opts),
+        ModelSpec::Mutex => check_model(ops, &Mutex, opts),
+        ModelSpec::FifoQueue => check_model(ops, &FifoQueue, opts),
+        ModelSpec::UnorderedQueue => check_model(ops, &UnorderedQueue, opts),
+        ModelSpec::Set => check_model(ops, &Set, opts),
+    }
+}
+
+/// Checks `ops` against any model, e.g. one of your own.
+pub fn check_model<M: Model>(
+    ops: &[Operation],
+    model: &M,
+    opts: &CheckOptions,
+) -> Result<Report, ModelError> {
+    let started = Instant::now();
+    for op in ops {
+        if op.complete_index.is_some_and(|c| c < op.invoke_index) {
+            return Err(ModelError {
+                event: Some(op.invoke_index),
+                message: "completes before it is invoked".into(),
+            });
+        }
+    }
+    let keyed = ops.iter().any(|o| o.key.is_some());
+    let mut report = if keyed && !opts.split {
+        let all: Vec<usize> = (0..ops.len()).collect();
+        run(&Keyed(model), ops, vec![(None, all)], opts)?
+    } else if keyed {
+        let mut ids: FxHashMap<String, usize> = FxHashMap::default();
+        let mut parts: Vec<(Option<Value>, Vec<usize>)> = Vec::new();
+        for (j, op) in ops.iter().enumerate() {
+            let name = op.key.as_ref().map(canonical_string).unwrap_or_default();
+            let p = *ids.entry(name).or_insert_with(|| {
+                parts.push((op.key.clone(), Vec::new()));
+                parts.len() - 1
+            });
+            parts[p].1.push(j);
+        }
+        run(model, ops, parts, opts)?
+    } else {
+        run(model, ops, vec![(None, (0..ops.len()).collect())], opts)?
+    };
+    report.model = model.name().to_string();
+    report.stats.ops = ops.len();
+    report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+/// One partition, compiled.
+struct Part<M: Model> {
+    key: Option<Value>,
+    ctx: M::Ctx,
+    ops: Vec<SearchOp<M::Op>>,
+    /// Index into the input of each of `ops`.
+    sources: Vec<usize>,
+}
+
+fn compile<M: Model>(
+    model: &M,
+    input: &[Operation],
+    key: Option<Value>,
+    mut members: Vec<usize>,
+    opts: &ModelOptions,
+) -> Result<Part<M>, ModelError> {
+    members.sort_by_key(|&j| input[j].invoke_index);
+    let mut ctx = model.new_ctx(opts);
+    let mut ops = Vec::with_capacity(members.len());
+    let mut sources = Vec::with_capacity(members.len());
+    for j in members {
+        let op = &input[j];
+        if op.outcome == Outcome::Fail && !is_compare_failed(op) {
+            continue;
+        }
+        let compiled = model.compile(&mut ctx, op).map_err(|message| ModelError {
+            event: Some(op.invoke_index),
+            message,
+        })?;
+        let info = op.outcome == Outcome::Info;
+        if model.trivial(&compiled) || (info && model.read_only(&compiled)) {
+            continue;
+        }
+        ops.push(SearchOp {
+            op: compiled,
+            info,
+            call: op.invoke_index,
+            ret: if info {
+                u64::MAX
+            } else {
+                op.complete_index.unwrap_or(u64::MAX)
+            },
+        });
+        sources.push(j);
+    }
+    Ok(Part {
+        key,
+        ctx,
+        ops,
+        sources,
+    })
+}
+
+enum PartEnding {
+    Valid,
+    Invalid(Box<Counterexample>),
+    Aborted,
+}
+
+fn run<M: Model>(
+    model: &M,
+    input: &[Operation],
+    parts: Vec<(Option<Value>, Vec<usize>)>,
+    opts: &CheckOptions,
+) -> Result<Report, ModelError> {
+    let compiled: Vec<Result<Part<M>, ModelError>> = parts
+        .into_par_iter()
+        .map(|(key, members)| compile(model, input, key, members, &opts.model))
+        .collect();
+    let mut parts = Vec::with_capacity(compiled.len());
+    let mut first_error: Option<ModelError> = None;
+    for c in compiled {
+        match c {
+            Ok(p) => parts.push(p),
+            Err(e) => {
+                if first_error.as_ref().is_none_or(|f| e.event < f.event) {
+                    first_error = Some(e);
+                }
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+
+    let checked: usize = parts.iter().map(|p| p.ops.len()).sum();
+    if let Some(p) = &opts.progress {
+        p.total.store(checked as u64, Ordering::Relaxed);
+        p.keys_total.store(parts.len() as u64, Ordering::Relaxed);
+    }
+    let memory_used = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let reason = AtomicU64::new(0);
+    let budget = Budget {
+        deadline: opts.time_limit.map(|t| Instant::now() + t),
+        memory_limit: opts.memory_limit,
+        memory_used: &memory_used,
+        cancel: opts.cancel.as_deref(),
+        stop: &stop,
+        reason: &reason,
+        progress_done: opts.progress.as_ref().map(|p| &p.done),
+    };
+
+    // Biggest partitions first, handed out one at a time to whichever worker is free.
+    let mut order: Vec<usize> = (0..parts.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].ops.len()));
+    let slots: Vec<std::sync::Mutex<Option<Part<M>>>> = parts
+        .into_iter()
+        .map(|p| std::sync::Mutex::new(Some(p)))
+        .collect();
+    let results: Vec<std::sync::Mutex<Option<(PartEnding, SearchStats)>>> =
+        slots.iter().map(|_| std::sync::Mutex::new(None)).collect();
+    let cursor = AtomicUsize::new(0);
+    let workers = rayon::current_num_threads().min(order.len()).max(1);
+    let work = |_| loop {
+        let at = cursor.fetch_add(1, Ordering::Relaxed);
+        let Some(&i) = order.get(at) else { break };
+        let part = slots[i].lock().unwrap().take().expect("each part is taken once");
+        let outcome = search_part(model, input, part, &budget);
+        if let Some(p) = &opts.progress {
+            p.keys_done.fetch_add(1, Ordering::Relaxed);
+        }
+        *results[i].lock().unwrap() = Some(outcome);
+    };
+    if workers == 1 {
+        work(0);
+    } else {
+        (0..workers).into_par_iter().for_each(work);
+    }
+
+    let mut stats = Stats {
+        checked,
+        keys: results.len(),
+        ..Stats::default()
+    };
+    let mut counterexamples = Vec::new();
+    let mut aborted = 0;
+    for r in results {
+        let (ending, s) = r.into_inner().unwrap().expect("every part was searched");
+        stats.states += s.states;
+        stats.max_prefix = stats.max_prefix.max(s.max_prefix);
+        match ending {
+            PartEnding::Valid => stats.keys_done += 1,
+            PartEnding::Invalid(c) => {
+                stats.keys_done += 1;
+                counterexamples.push(*c);
+            }
+            PartEnding::Aborted => aborted += 1,
+        }
+    }
+    let (verdict, reason) = if !counterexamples.is_empty() {
+        (Verdict::Invalid, None)
+    } else if aborted > 0 {
+        let why = match budget.recorded() {
+            Some(Abort::Time) => format!(
+                "time limit of {:.1?} reached",
+                opts.time_limit.unwrap_or_default()
+            ),
+            Some(Abort::Memory) => format!(
+                "memory limit of {} MiB reached",
+                opts.memory_limit.unwrap_or_default() >> 20
+            ),
+            _ => "cancelled".to_string(),
+        };
+        (
+            Verdict::Unknown,
+            Some(format!(
+                "{why}: {} of {} keys checked, longest linearized prefix {} ops",
+                stats.keys_done, stats.keys, stats.max_prefix
+            )),
+        )
+    } else {
+        (Verdict::Valid, None)
+    };
+    Ok(Report {
+        model: String::new(),
+        verdict,
+        reason,
+        stats,
+        counterexamples,
+    })
+}
+
+fn search_part<M: Model>(
+    model: &M,
+    input: &[Operation],
+    mut part: Part<M>,
+    budget: &Budget,
+) -> (PartEnding, SearchStats) {
+    let mut stats = SearchStats::default();
+    let init = model.init(&mut part.ctx);
+    let ending = search(
+        model,
+        &mut part.ctx,
+        &part.ops,
+        init.clone(),
+        budget,
+        &mut stats,
+    );
+    let ending = match ending {
+        Ending::Linearizable => PartEnding::Valid,
+        Ending::Aborted => PartEnding::Aborted,
+        Ending::NotLinearizable(stuck) => PartEnding::Invalid(Box::new(counterexample(
+            model, input, &mut part, &init, stuck,
+        ))),
+    };
+    (ending, stats)
+}
+
+fn counterexample<M: Model>(
+    model: &M,
+    input: &[Operation],
+    part: &mut Part<M>,
+    init: &M::State,
+    stuck: Stuck<M::State>,
+) -> Counterexample {
+    let blocked = &part.ops[stuck.blocked];
+    let view = |i: usize| OpView::of(&input[part.sources[i]]);
+    let op = view(stuck.blocked);
+    let prefix: Vec<OpView> = stuck.prefix.iter().map(|&i| view(i)).collect();
+    let concurrent: Vec<OpView> = (0..part.ops.len())
+        .filter(|&i| {
+            let o = &part.ops[i];
+            i != stuck.blocked && o.call < blocked.ret && blocked.call < o.ret
+        })
+        .map(view)
+        .collect();
+    let d = prefix.len();
+    let possible = model
+        .step(&mut part.ctx, &stuck.state, &blocked.op)
+        .is_some();
+    let clause = model.explain(&part.ctx, &stuck.state, &blocked.op);
+    let state = model.state_json(&part.ctx, &stuck.state);
+    let head = format!("{} cannot be linearized", op.describe());
+    let explanation = if possible {
+        format!(
+            "{head}: after the longest linearizable prefix ({d} ops) the state is {state}; it \
+             can take effect there, but no order of the remaining concurrent operations then \
+             completes the history."
+        )
+    } else if let Some(v) = model.observes(&blocked.op) {
+        let all_declared = part
+            .ops
+            .iter()
+            .all(|o| model.read_only(&o.op) || model.produces(&o.op).is_some());
+        let from_initial = model.step(&mut part.ctx, init, &blocked.op).is_some();
+        let producers: Vec<&SearchOp<M::Op>> = part
+            .ops
+            .iter()
+            .filter(|o| model.produces(&o.op) == Some(v))
+            .collect();
+        if all_declared && !from_initial && producers.is_empty() {
+            format!("{head}: {clause}, and no operation ever wrote that value.")
+        } else if all_declared && !from_initial && producers.iter().all(|p| p.call > blocked.ret)
+        {
+            let which = if producers.len() == 1 {
+                "the only write of that value was"
+            } else {
+                "every write of that value was"
+            };
+            format!("{head}: {clause}, and {which} invoked after this {} completed.", op.f)
+        } else {
+            format!(
+                "{head}: after the longest linearizable prefix ({d} ops), {clause}, and no \
+                 concurrent operation that could produce it remains."
+            )
+        }
+    } else {
+        format!(
+            "{head}: after the longest linearizable prefix ({d} ops), {clause}, and no remaining \
+             concurrent operation makes it possible."
+        )
+    };
+    Counterexample {
+        key: part.key.clone(),
+        op,
+        prefix,
+        state,
+        concurrent,
+        explanation,
+    }
+}

@@ -1,0 +1,126 @@
+//! [`Keyed`]: runs a model independently per key within one search, so a keyed history can be
+//! checked without splitting (the state is then every key's state at once).
+
+use crate::model::{Model, ModelOptions};
+use crate::values::canonical_string;
+use faultline_history::Operation;
+use rustc_hash::FxHashMap;
+use serde_json::Value;
+
+/// One instance of `M` per key (Jepsen's "independent" keys).
+#[derive(Clone, Copy, Debug)]
+pub struct Keyed<'a, M>(pub &'a M);
+
+/// Keys and one inner context per key.
+pub struct KeyedCtx<M: Model> {
+    ids: FxHashMap<String, u32>,
+    keys: Vec<Option<Value>>,
+    ctxs: Vec<M::Ctx>,
+    opts: ModelOptions,
+}
+
+impl<M: Model> KeyedCtx<M> {
+    /// The key of key index `k` (`None` for operations without a key).
+    pub fn key(&self, k: u32) -> &Option<Value> {
+        &self.keys[k as usize]
+    }
+}
+
+impl<M: Model> Model for Keyed<'_, M> {
+    type Op = (u32, M::Op);
+    /// Each key's state, by key index.
+    type State = Box<[M::State]>;
+    type Ctx = KeyedCtx<M>;
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn new_ctx(&self, opts: &ModelOptions) -> KeyedCtx<M> {
+        KeyedCtx {
+            ids: FxHashMap::default(),
+            keys: Vec::new(),
+            ctxs: Vec::new(),
+            opts: opts.clone(),
+        }
+    }
+
+    fn compile(&self, ctx: &mut KeyedCtx<M>, op: &Operation) -> Result<Self::Op, String> {
+        let name = op.key.as_ref().map(canonical_string).unwrap_or_default();
+        let next = ctx.keys.len() as u32;
+        let k = *ctx.ids.entry(name).or_insert(next);
+        if k == next {
+            ctx.keys.push(op.key.clone());
+            ctx.ctxs.push(self.0.new_ctx(&ctx.opts));
+        }
+        Ok((k, self.0.compile(&mut ctx.ctxs[k as usize], op)?))
+    }
+
+    fn init(&self, ctx: &mut KeyedCtx<M>) -> Self::State {
+        ctx.ctxs.iter_mut().map(|c| self.0.init(c)).collect()
+    }
+
+    #[inline]
+    fn step(
+        &self,
+        ctx: &mut KeyedCtx<M>,
+        state: &Self::State,
+        (k, op): &Self::Op,
+    ) -> Option<Self::State> {
+        let k = *k as usize;
+        let next = self.0.step(&mut ctx.ctxs[k], &state[k], op)?;
+        if next == state[k] {
+            return Some(state.clone());
+        }
+        let mut all = state.clone();
+        all[k] = next;
+        Some(all)
+    }
+
+    fn read_only(&self, (_, op): &Self::Op) -> bool {
+        self.0.read_only(op)
+    }
+
+    fn trivial(&self, (_, op): &Self::Op) -> bool {
+        self.0.trivial(op)
+    }
+
+    fn state_json(&self, ctx: &KeyedCtx<M>, state: &Self::State) -> Value {
+        Value::Array(
+            state
+                .iter()
+                .enumerate()
+                .map(|(k, s)| {
+                    Value::Array(vec![
+                        ctx.keys[k].clone().unwrap_or(Value::Null),
+                        self.0.state_json(&ctx.ctxs[k], s),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    fn explain(&self, ctx: &KeyedCtx<M>, state: &Self::State, (k, op): &Self::Op) -> String {
+        let k = *k as usize;
+        let clause = self.0.explain(&ctx.ctxs[k], &state[k], op);
+        match &ctx.keys[k] {
+            Some(key) => format!("on key {key}: {clause}"),
+            None => clause,
+        }
+    }
+
+    fn observes(&self, (k, op): &Self::Op) -> Option<u64> {
+        self.0.observes(op).map(|v| (u64::from(*k) << 32) | v)
+    }
+
+    fn produces(&self, (k, op): &Self::Op) -> Option<u64> {
+        self.0.produces(op).map(|v| (u64::from(*k) << 32) | v)
+    }
+
+    fn heap_bytes(&self, state: &Self::State) -> usize {
+        state
+            .iter()
+            .map(|s| std::mem::size_of_val(s) + self.0.heap_bytes(s))
+            .sum()
+    }
+}

@@ -1,0 +1,119 @@
+//! The [`Model`] trait: a sequential specification the search checks a history against.
+//!
+//! A model compiles each [`Operation`] once into a compact `Op` (values interned to integer
+//! ids), and steps a compact `State`. States must be cheap to clone, hash and compare: the
+//! search memoises every (linearized set, state) pair it reaches.
+
+use faultline_history::{Operation, Outcome, COMPARE_FAILED};
+use serde_json::Value;
+use std::fmt::Debug;
+use std::hash::Hash;
+
+/// Options that change how models read histories.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ModelOptions {
+    /// Knossos semantics: a read whose value is `null` matches any state (the read's result is
+    /// unknown). Set it for histories imported from Jepsen EDN. When false (Porcupine and
+    /// faultline's own histories), `null` means "absent" and must equal the state.
+    pub nil_read_matches_any: bool,
+    /// The initial value of registers and of every kv key, replacing the model's default
+    /// (`null` for registers, `""` for kv).
+    pub initial: Option<Value>,
+}
+
+/// A sequential specification: implement it to check histories of a new data type.
+///
+/// `compile` sees each operation exactly once, before the search; `step` runs millions of times.
+pub trait Model: Send + Sync {
+    /// A compiled operation.
+    type Op: Clone + Debug + Eq + Hash + Send;
+    /// A model state.
+    type State: Clone + Debug + Eq + Hash + Send;
+    /// Per-search mutable context: interners and memoised transitions.
+    type Ctx: Send;
+
+    /// The model's name, e.g. `cas-register`.
+    fn name(&self) -> &str;
+    /// A fresh context for one search (one key, or the whole history).
+    fn new_ctx(&self, opts: &ModelOptions) -> Self::Ctx;
+    /// Compiles one operation, or explains why it does not fit the model (without the
+    /// "operation at event N" prefix, which the caller adds).
+    ///
+    /// Called only for `ok` and `info` operations and for `fail` operations whose error is
+    /// [`COMPARE_FAILED`]; see [`op_value`] for which value to use.
+    fn compile(&self, ctx: &mut Self::Ctx, op: &Operation) -> Result<Self::Op, String>;
+    /// The initial state; called after every operation of the search has been compiled.
+    fn init(&self, ctx: &mut Self::Ctx) -> Self::State;
+    /// Applies `op` to `state`: the next state, or `None` if `op` cannot happen in `state`.
+    fn step(&self, ctx: &mut Self::Ctx, state: &Self::State, op: &Self::Op) -> Option<Self::State>;
+    /// True when `op` never changes the state (e.g. a read). An `info` read-only op may simply
+    /// not have happened, so the search drops it.
+    fn read_only(&self, op: &Self::Op) -> bool;
+    /// True when `op` succeeds in every state without changing it (e.g. a read whose value is
+    /// unknown); the search drops it.
+    fn trivial(&self, op: &Self::Op) -> bool {
+        let _ = op;
+        false
+    }
+    /// The state as JSON, for counterexamples.
+    fn state_json(&self, ctx: &Self::Ctx, state: &Self::State) -> Value;
+    /// Why `op` cannot be applied to `state`, as a clause, e.g. "read returned 1, but the
+    /// register holds 3".
+    fn explain(&self, ctx: &Self::Ctx, state: &Self::State, op: &Self::Op) -> String;
+    /// The value a read-like op observed, as an id comparable with [`Model::produces`].
+    fn observes(&self, op: &Self::Op) -> Option<u64> {
+        let _ = op;
+        None
+    }
+    /// The value a write-like op leaves in the state, as an id comparable with [`Model::observes`].
+    fn produces(&self, op: &Self::Op) -> Option<u64> {
+        let _ = op;
+        None
+    }
+    /// Approximate heap bytes a state holds beyond `size_of::<State>()`, for the memory budget.
+    fn heap_bytes(&self, state: &Self::State) -> usize {
+        let _ = state;
+        0
+    }
+}
+
+/// The value an operation is judged by (Knossos): the completion's for `ok`, the invocation's
+/// for `info` and for a compare-failed `fail`. An `ok` completion without a value (`null`)
+/// falls back to the invocation's value, so clients that do not echo arguments still check.
+pub fn op_value(op: &Operation) -> &Value {
+    match op.outcome {
+        Outcome::Ok if !op.output.is_null() => &op.output,
+        _ => &op.input,
+    }
+}
+
+/// True when `op` is a `fail` whose error states the compare of a cas failed.
+pub fn is_compare_failed(op: &Operation) -> bool {
+    op.outcome == Outcome::Fail && op.error.as_ref().and_then(Value::as_str) == Some(COMPARE_FAILED)
+}
+
+/// True when the op's result is known (`ok`, or a compare-failed `fail`): an `info` op's reads
+/// are unknown.
+pub fn result_known(op: &Operation) -> bool {
+    op.outcome != Outcome::Info
+}
+
+/// The standard "no such function" message.
+pub fn no_function(model: &str, f: &str) -> String {
+    format!("model {model} has no function `{f}`")
+}
+
+/// Splits a cas value `[expected, new]`, or explains what is wrong with it.
+pub fn cas_pair<'a>(model: &str, value: &'a Value) -> Result<(&'a Value, &'a Value), String> {
+    match value.as_array().map(Vec::as_slice) {
+        Some([expected, new]) => Ok((expected, new)),
+        _ => Err(format!(
+            "model {model}: cas value must be [expected, new], got {value}"
+        )),
+    }
+}
+
+/// Compare-failed is only meaningful for `cas`.
+pub fn compare_failed_needs_cas(model: &str, f: &str) -> String {
+    format!("model {model}: a `{COMPARE_FAILED}` fail applies only to `cas`, not `{f}`")
+}

@@ -1,0 +1,154 @@
+//! `register` (read/write) and `cas-register` (read/write/cas), as in Knossos; initially `null`.
+
+use crate::model::{
+    cas_pair, compare_failed_needs_cas, is_compare_failed, no_function, op_value, result_known,
+    Model, ModelOptions,
+};
+use crate::values::{Interner, ValueId};
+use faultline_history::Operation;
+use serde_json::Value;
+
+/// A read/write register, with `cas` when `cas` is true (`cas-register`).
+#[derive(Clone, Copy, Debug)]
+pub struct Register {
+    /// Whether `cas` is allowed (`cas-register`).
+    pub cas: bool,
+}
+
+/// A compiled register operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RegisterOp {
+    /// Sets the value.
+    Write(ValueId),
+    /// Observed this value.
+    Read(ValueId),
+    /// A read whose result is unknown: always legal.
+    ReadAny,
+    /// If the value is `.0`, sets it to `.1`.
+    Cas(ValueId, ValueId),
+    /// The compare failed: the value was not `.0`; nothing written.
+    CasFailed(ValueId),
+}
+
+/// Interned values plus options, for one search.
+#[derive(Debug)]
+pub struct RegisterCtx {
+    /// The value interner.
+    pub values: Interner,
+    opts: ModelOptions,
+}
+
+impl Model for Register {
+    type Op = RegisterOp;
+    type State = ValueId;
+    type Ctx = RegisterCtx;
+
+    fn name(&self) -> &str {
+        if self.cas {
+            "cas-register"
+        } else {
+            "register"
+        }
+    }
+
+    fn new_ctx(&self, opts: &ModelOptions) -> RegisterCtx {
+        RegisterCtx {
+            values: Interner::default(),
+            opts: opts.clone(),
+        }
+    }
+
+    fn compile(&self, ctx: &mut RegisterCtx, op: &Operation) -> Result<RegisterOp, String> {
+        let value = op_value(op);
+        if is_compare_failed(op) && op.f != "cas" {
+            return Err(compare_failed_needs_cas(self.name(), &op.f));
+        }
+        match op.f.as_str() {
+            "read" => {
+                if !result_known(op) || (value.is_null() && ctx.opts.nil_read_matches_any) {
+                    Ok(RegisterOp::ReadAny)
+                } else {
+                    Ok(RegisterOp::Read(ctx.values.intern(value)))
+                }
+            }
+            "write" => Ok(RegisterOp::Write(ctx.values.intern(value))),
+            "cas" if self.cas => {
+                let (expected, new) = cas_pair(self.name(), value)?;
+                let expected = ctx.values.intern(expected);
+                if is_compare_failed(op) {
+                    Ok(RegisterOp::CasFailed(expected))
+                } else {
+                    Ok(RegisterOp::Cas(expected, ctx.values.intern(new)))
+                }
+            }
+            f => Err(no_function(self.name(), f)),
+        }
+    }
+
+    fn init(&self, ctx: &mut RegisterCtx) -> ValueId {
+        match ctx.opts.initial.clone() {
+            Some(v) => ctx.values.intern(&v),
+            None => Interner::NULL,
+        }
+    }
+
+    #[inline]
+    fn step(&self, _: &mut RegisterCtx, state: &ValueId, op: &RegisterOp) -> Option<ValueId> {
+        match *op {
+            RegisterOp::Write(v) => Some(v),
+            RegisterOp::Read(v) => (*state == v).then_some(v),
+            RegisterOp::ReadAny => Some(*state),
+            RegisterOp::Cas(expected, new) => (*state == expected).then_some(new),
+            RegisterOp::CasFailed(expected) => (*state != expected).then_some(*state),
+        }
+    }
+
+    fn read_only(&self, op: &RegisterOp) -> bool {
+        matches!(
+            op,
+            RegisterOp::Read(_) | RegisterOp::ReadAny | RegisterOp::CasFailed(_)
+        )
+    }
+
+    fn trivial(&self, op: &RegisterOp) -> bool {
+        matches!(op, RegisterOp::ReadAny)
+    }
+
+    fn state_json(&self, ctx: &RegisterCtx, state: &ValueId) -> Value {
+        ctx.values.value(*state).clone()
+    }
+
+    fn explain(&self, ctx: &RegisterCtx, state: &ValueId, op: &RegisterOp) -> String {
+        let v = |id: ValueId| ctx.values.value(id).to_string();
+        let holds = v(*state);
+        match *op {
+            RegisterOp::Read(r) => format!("read returned {}, but the register holds {holds}", v(r)),
+            RegisterOp::Cas(e, n) => format!(
+                "cas from {} to {} succeeded, but the register holds {holds}",
+                v(e),
+                v(n)
+            ),
+            RegisterOp::CasFailed(e) => format!(
+                "cas expecting {} failed its compare, but the register holds exactly {holds}",
+                v(e)
+            ),
+            RegisterOp::Write(_) | RegisterOp::ReadAny => {
+                format!("the register holds {holds}")
+            }
+        }
+    }
+
+    fn observes(&self, op: &RegisterOp) -> Option<u64> {
+        match *op {
+            RegisterOp::Read(v) => Some(v.into()),
+            _ => None,
+        }
+    }
+
+    fn produces(&self, op: &RegisterOp) -> Option<u64> {
+        match *op {
+            RegisterOp::Write(v) | RegisterOp::Cas(_, v) => Some(v.into()),
+            _ => None,
+        }
+    }
+}

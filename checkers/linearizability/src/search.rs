@@ -1,0 +1,389 @@
+//! The WGL search (Wing & Gong, with Lowe's refinements, as in Porcupine's `checker.go`).
+//!
+//! Entries (calls and returns) sit in a doubly-linked list in history order. The search walks
+//! the list from the head: at a call it tries to linearize that operation now (step the model,
+//! "lift" its call and return out of the list, push it on the undo stack); at a return it has
+//! found an operation that had to be linearized already, so it backtracks (pop, "unlift",
+//! restore the state). Every configuration reached, (set of linearized operations, state), is
+//! memoised; reaching one again prunes the branch, since its outcome is already known.
+//!
+//! `info` operations are optional: they have no return entry (their return is +infinity), and
+//! the search succeeds as soon as every operation that must have happened is linearized.
+//! Identical open `info` operations are interchangeable, so they are linearized only in
+//! invocation order (symmetry reduction): if a linearization uses a later-invoked copy but not an
+//! earlier one, swapping them keeps every real-time constraint (the earlier copy's interval,
+//! from an earlier invocation to +infinity, contains the later one's) and the same state.
+
+use crate::model::Model;
+use hashbrown::HashTable;
+use rustc_hash::{FxHashMap, FxHasher};
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+const NIL: u32 = u32::MAX;
+const HEAD: u32 = 0;
+/// Loop iterations between budget checks.
+const CHECK_EVERY: u64 = 1 << 11;
+
+/// One compiled operation of a search.
+#[derive(Clone, Debug)]
+pub(crate) struct SearchOp<O> {
+    /// The compiled operation.
+    pub op: O,
+    /// Whether it may not have happened (`info`).
+    pub info: bool,
+    /// Position of the invocation in the history.
+    pub call: u64,
+    /// Position of the completion; `u64::MAX` for `info` ops.
+    pub ret: u64,
+}
+
+/// Why a search stopped before deciding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Abort {
+    /// The time limit passed.
+    Time,
+    /// The memory limit was exceeded.
+    Memory,
+    /// The caller cancelled the check.
+    Cancelled,
+}
+
+/// Shared limits and counters of one check, across all partitions.
+pub(crate) struct Budget<'a> {
+    pub deadline: Option<Instant>,
+    pub memory_limit: Option<usize>,
+    pub memory_used: &'a AtomicUsize,
+    pub cancel: Option<&'a AtomicBool>,
+    /// Set by the first partition that runs out, so the others stop too.
+    pub stop: &'a AtomicBool,
+    /// First abort reason: 0 none, 1 time, 2 memory, 3 cancelled.
+    pub reason: &'a AtomicU64,
+    pub progress_done: Option<&'a AtomicU64>,
+}
+
+impl Budget<'_> {
+    fn abort(&self, why: Abort) -> Abort {
+        let code = match why {
+            Abort::Time => 1,
+            Abort::Memory => 2,
+            Abort::Cancelled => 3,
+        };
+        let _ = self
+            .reason
+            .compare_exchange(0, code, Ordering::Relaxed, Ordering::Relaxed);
+        self.stop.store(true, Ordering::Relaxed);
+        why
+    }
+
+    /// The reason recorded by the first partition that aborted.
+    pub fn recorded(&self) -> Option<Abort> {
+        match self.reason.load(Ordering::Relaxed) {
+            1 => Some(Abort::Time),
+            2 => Some(Abort::Memory),
+            3 => Some(Abort::Cancelled),
+            _ => None,
+        }
+    }
+
+    fn check(&self) -> Option<Abort> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Some(self.recorded().unwrap_or(Abort::Cancelled));
+        }
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Some(self.abort(Abort::Cancelled));
+        }
+        if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(self.abort(Abort::Time));
+        }
+        if self
+            .memory_limit
+            .is_some_and(|m| self.memory_used.load(Ordering::Relaxed) > m)
+        {
+            return Some(self.abort(Abort::Memory));
+        }
+        None
+    }
+}
+
+/// The deepest point where the search got stuck.
+#[derive(Clone, Debug)]
+pub(crate) struct Stuck<S> {
+    /// Linearized ops, in linearization order (indices into the search's ops).
+    pub prefix: Vec<usize>,
+    /// The op whose completion was reached without it being linearizable.
+    pub blocked: usize,
+    /// The state after `prefix`.
+    pub state: S,
+}
+
+/// How a search ended.
+#[derive(Debug)]
+pub(crate) enum Ending<S> {
+    Linearizable,
+    NotLinearizable(Stuck<S>),
+    Aborted,
+}
+
+/// What a search did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct SearchStats {
+    /// Distinct configurations memoised.
+    pub states: u64,
+    /// Longest linearized prefix, in ops.
+    pub max_prefix: usize,
+}
+
+/// Memo of configurations (linearized bitset, state): bitsets in one arena, Zobrist-hashed.
+struct Cache<S> {
+    table: HashTable<u32>,
+    hashes: Vec<u64>,
+    bits: Vec<u64>,
+    states: Vec<S>,
+    words: usize,
+}
+
+impl<S: Eq> Cache<S> {
+    /// Inserts the configuration unless present; true when it was new.
+    fn insert(&mut self, hash: u64, bits: &[u64], state: &S) -> bool {
+        let words = self.words;
+        let (hashes, arena, states) = (&self.hashes, &self.bits, &self.states);
+        let found = self.table.find(hash, |&i| {
+            let i = i as usize;
+            hashes[i] == hash
+                && &arena[i * words..(i + 1) * words] == bits
+                && states[i] == *state
+        });
+        if found.is_some() {
+            return false;
+        }
+        true
+    }
+
+    fn push(&mut self, hash: u64, bits: &[u64], state: S) {
+        let i = self.states.len() as u32;
+        self.hashes.push(hash);
+        self.bits.extend_from_slice(bits);
+        self.states.push(state);
+        let hashes = &self.hashes;
+        self.table.insert_unique(hash, i, |&j| hashes[j as usize]);
+    }
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[inline]
+fn state_hash<S: Hash>(s: &S) -> u64 {
+    let mut h = FxHasher::default();
+    s.hash(&mut h);
+    splitmix(h.finish())
+}
+
+/// Runs the search over `ops` (sorted by `call`) from `init`.
+pub(crate) fn search<M: Model>(
+    model: &M,
+    ctx: &mut M::Ctx,
+    ops: &[SearchOp<M::Op>],
+    init: M::State,
+    budget: &Budget,
+    stats: &mut SearchStats,
+) -> Ending<M::State> {
+    let n = ops.len();
+    assert!(n < (u32::MAX as usize) / 2 - 2, "too many operations in one search");
+    // Entry 0 is the head; op i has call entry 2i+1 and return entry 2i+2.
+    let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * n);
+    for (i, o) in ops.iter().enumerate() {
+        order.push((o.call, 2 * i as u32 + 1));
+        if !o.info {
+            order.push((o.ret, 2 * i as u32 + 2));
+        }
+    }
+    order.sort_unstable();
+    let mut next = vec![NIL; 2 * n + 1];
+    let mut prev = vec![NIL; 2 * n + 1];
+    let mut last = HEAD;
+    for &(_, e) in &order {
+        next[last as usize] = e;
+        prev[e as usize] = last;
+        last = e;
+    }
+    drop(order);
+
+    // Symmetry groups of identical info ops: rank within the group, by invocation.
+    let mut group = vec![u32::MAX; n];
+    let mut rank = vec![0u32; n];
+    let mut group_size: Vec<u32> = Vec::new();
+    {
+        let mut ids: FxHashMap<&M::Op, u32> = FxHashMap::default();
+        for (i, o) in ops.iter().enumerate() {
+            if o.info {
+                let g = *ids.entry(&o.op).or_insert_with(|| {
+                    group_size.push(0);
+                    group_size.len() as u32 - 1
+                });
+                group[i] = g;
+                rank[i] = group_size[g as usize];
+                group_size[g as usize] += 1;
+            }
+        }
+    }
+    let mut group_done = vec![0u32; group_size.len()];
+    let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix(i ^ 0x5851_F42D)).collect();
+
+    let must_total = ops.iter().filter(|o| !o.info).count();
+    let mut must_done = 0usize;
+    let words = n.div_ceil(64).max(1);
+    let mut bits = vec![0u64; words];
+    let mut zob = 0u64;
+    let mut calls: Vec<(u32, u32)> = Vec::new();
+    let mut cache = Cache {
+        table: HashTable::new(),
+        hashes: Vec::new(),
+        bits: Vec::new(),
+        states: Vec::new(),
+        words,
+    };
+    // The current state is always a memoised one: `state` indexes the cache.
+    let init_hash = state_hash(&init);
+    cache.push(init_hash, &bits, init);
+    let mut state = 0u32;
+    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 8 + 4 + 1;
+    let mut bytes = 0usize;
+    let mut bytes_reported = 0usize;
+    let mut progress_reported = 0usize;
+    let mut best: Option<Stuck<M::State>> = None;
+
+    let lift = |next: &mut [u32], prev: &mut [u32], e: u32, has_ret: bool| {
+        let (p, nx) = (prev[e as usize], next[e as usize]);
+        next[p as usize] = nx;
+        if nx != NIL {
+            prev[nx as usize] = p;
+        }
+        if has_ret {
+            let r = e + 1;
+            let (p, nx) = (prev[r as usize], next[r as usize]);
+            next[p as usize] = nx;
+            if nx != NIL {
+                prev[nx as usize] = p;
+            }
+        }
+    };
+    let unlift = |next: &mut [u32], prev: &mut [u32], e: u32, has_ret: bool| {
+        if has_ret {
+            let r = e + 1;
+            let (p, nx) = (prev[r as usize], next[r as usize]);
+            next[p as usize] = r;
+            if nx != NIL {
+                prev[nx as usize] = r;
+            }
+        }
+        let (p, nx) = (prev[e as usize], next[e as usize]);
+        next[p as usize] = e;
+        if nx != NIL {
+            prev[nx as usize] = e;
+        }
+    };
+
+    let mut entry = next[HEAD as usize];
+    let mut iterations: u64 = 0;
+    let ending = loop {
+        iterations += 1;
+        if iterations % CHECK_EVERY == 0 {
+            let grown = bytes - bytes_reported;
+            budget.memory_used.fetch_add(grown, Ordering::Relaxed);
+            bytes_reported = bytes;
+            if let Some(p) = budget.progress_done {
+                if stats.max_prefix > progress_reported {
+                    p.fetch_add((stats.max_prefix - progress_reported) as u64, Ordering::Relaxed);
+                    progress_reported = stats.max_prefix;
+                }
+            }
+            if budget.check().is_some() {
+                break Ending::Aborted;
+            }
+        }
+        if must_done == must_total {
+            break Ending::Linearizable;
+        }
+        if entry == NIL || entry % 2 == 0 {
+            // Stuck: `entry` completes an op that had to be linearized by now.
+            if entry != NIL && best.as_ref().is_none_or(|b| calls.len() > b.prefix.len()) {
+                best = Some(Stuck {
+                    prefix: calls.iter().map(|&(e, _)| (e as usize - 1) / 2).collect(),
+                    blocked: (entry as usize - 1) / 2,
+                    state: cache.states[state as usize].clone(),
+                });
+            }
+            let Some((e, previous)) = calls.pop() else {
+                break match best.take() {
+                    Some(stuck) => Ending::NotLinearizable(stuck),
+                    None => Ending::Linearizable,
+                };
+            };
+            let i = (e as usize - 1) / 2;
+            state = previous;
+            bits[i / 64] &= !(1u64 << (i % 64));
+            zob ^= zobrist[i];
+            if ops[i].info {
+                group_done[group[i] as usize] -= 1;
+            } else {
+                must_done -= 1;
+            }
+            unlift(&mut next, &mut prev, e, !ops[i].info);
+            entry = next[e as usize];
+            continue;
+        }
+        let i = (entry as usize - 1) / 2;
+        let o = &ops[i];
+        if o.info && rank[i] != group_done[group[i] as usize] {
+            entry = next[entry as usize];
+            continue;
+        }
+        let Some(new_state) = model.step(ctx, &cache.states[state as usize], &o.op) else {
+            entry = next[entry as usize];
+            continue;
+        };
+        bits[i / 64] |= 1u64 << (i % 64);
+        let new_zob = zob ^ zobrist[i];
+        let hash = new_zob ^ state_hash(&new_state);
+        if !cache.insert(hash, &bits, &new_state) {
+            bits[i / 64] &= !(1u64 << (i % 64));
+            entry = next[entry as usize];
+            continue;
+        }
+        bytes += entry_bytes + model.heap_bytes(&new_state);
+        calls.push((entry, state));
+        state = cache.states.len() as u32;
+        cache.push(hash, &bits, new_state);
+        zob = new_zob;
+        if o.info {
+            group_done[group[i] as usize] += 1;
+        } else {
+            must_done += 1;
+        }
+        stats.max_prefix = stats.max_prefix.max(calls.len());
+        lift(&mut next, &mut prev, entry, !o.info);
+        entry = next[HEAD as usize];
+    };
+    stats.states += cache.states.len() as u64 - 1;
+    budget
+        .memory_used
+        .fetch_sub(bytes_reported, Ordering::Relaxed);
+    if let Some(p) = budget.progress_done {
+        let done = if matches!(ending, Ending::Aborted) {
+            stats.max_prefix
+        } else {
+            n
+        };
+        if done > progress_reported {
+            p.fetch_add((done - progress_reported) as u64, Ordering::Relaxed);
+        }
+    }
+    ending
+}
