@@ -181,12 +181,14 @@ pub fn overlaps(holds: &[Hold]) -> Vec<(Hold, Hold)> {
     let mut active: Vec<Hold> = Vec::new();
     let mut out = Vec::new();
     for h in sorted {
-        // A hold that has ended before this one starts ends before every later one too.
-        active.retain(|a| a.covers_start_of(&h));
+        // A hold released before this one starts is released before every later one
+        // too. Lease expiry is checked per pair instead: event times of different
+        // processes need not increase with the index (Jepsen stamps them per thread).
+        active.retain(|a| a.release_invoke_index.map_or(true, |r| h.start_index < r));
         out.extend(
             active
                 .iter()
-                .filter(|a| a.process != h.process)
+                .filter(|a| a.process != h.process && a.covers_start_of(&h))
                 .map(|a| (*a, h)),
         );
         active.push(h);
