@@ -1,1 +1,20 @@
-//! faultline-nemesis: placeholder, filled by its issue.
+//! faultline-nemesis: what faults exist, where they land, and when they happen.
+//!
+//! Everything here is plain data and pure functions, so it can be tested without a cluster:
+//! - [`grudge`]: partition shapes as grudges (node -> nodes it drops traffic from), as in
+//!   Jepsen's `jepsen.nemesis`, and the iptables rules that realise them;
+//! - [`fault`]: the fault vocabulary ([`FaultKind`] a user asks for, [`Fault`] a concrete
+//!   fault with its targets) and the shell commands each fault runs on a node;
+//! - [`schedule`]: a seeded schedule of start/stop operations, with overlapping faults when
+//!   several kinds are asked for and a final heal of every active fault;
+//! - [`apply`]: the seam through which faults reach nodes, the [`NodeControl`] trait.
+
+pub mod apply;
+pub mod fault;
+pub mod grudge;
+pub mod schedule;
+
+pub use apply::{apply_start, apply_stop, ApplyError, DbSignal, NodeControl, NodeError};
+pub use fault::{ClockMode, Fault, FaultClass, FaultKind, NodeSpec, ParseFaultKindError};
+pub use grudge::{Grudge, PartitionSpec};
+pub use schedule::{NemesisConfig, NemesisOp, Schedule, ScheduleError};

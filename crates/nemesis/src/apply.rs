@@ -1,0 +1,407 @@
+//! The seam between faults and nodes: [`NodeControl`] is the handful of operations a fault
+//! needs on a node, and [`apply_start`] / [`apply_stop`] turn a [`Fault`] into calls on it.
+//!
+//! The real implementation (SSH or `docker exec`) lives with the control crate; tests use a
+//! fake that records commands. Calls are blocking; async callers run them on a blocking pool.
+
+use crate::fault::{
+    clock_strobe_start_command, slow_start_command, slow_stop_command, stop_loop_command,
+    write_clock_offset_command, ClockMode, Fault, CLOCK_STROBE_PID_FILE,
+};
+use crate::grudge::{
+    chain_setup_commands, delete_rule, loss_rules, partition_rules, primaries, PartitionSpec,
+};
+use std::collections::BTreeMap;
+
+/// An operation on one node failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{node}: {message}")]
+pub struct NodeError {
+    /// The node.
+    pub node: String,
+    /// What went wrong, in one line.
+    pub message: String,
+}
+
+impl NodeError {
+    /// A new error on `node`.
+    pub fn new(node: impl Into<String>, message: impl Into<String>) -> Self {
+        NodeError {
+            node: node.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A signal for the database process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbSignal {
+    /// SIGKILL.
+    Kill,
+    /// SIGSTOP.
+    Pause,
+    /// SIGCONT.
+    Resume,
+}
+
+impl DbSignal {
+    /// The `kill` option for this signal.
+    pub fn kill_flag(self) -> &'static str {
+        match self {
+            DbSignal::Kill => "-KILL",
+            DbSignal::Pause => "-STOP",
+            DbSignal::Resume => "-CONT",
+        }
+    }
+}
+
+/// What a fault needs from the nodes of a cluster.
+pub trait NodeControl: Send + Sync {
+    /// Every node of the cluster, in a fixed order.
+    fn nodes(&self) -> Vec<String>;
+    /// Runs `command` with `sh -c` as root on `node`; its stdout, or an error if it exits non-zero.
+    fn exec(&self, node: &str, command: &str) -> Result<String, NodeError>;
+    /// The address other nodes' packets from `node` carry (for iptables `-s`).
+    fn addr(&self, node: &str) -> Result<String, NodeError>;
+    /// The pid of the database process on `node`.
+    fn db_pid(&self, node: &str) -> Result<u32, NodeError>;
+    /// Starts the database on `node` again after it was killed.
+    fn start_db(&self, node: &str) -> Result<(), NodeError>;
+    /// The file whose content offsets the database's clock on `node` (libfaketime format).
+    fn clock_offset_file(&self, node: &str) -> String;
+    /// The nodes that are primaries (leaders) now; unsupported by default.
+    fn primaries(&self) -> Result<Vec<String>, NodeError> {
+        Err(NodeError::new(
+            "cluster",
+            "this database cannot name its primaries",
+        ))
+    }
+    /// Sends `signal` to the database process on `node`.
+    fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {
+        let pid = self.db_pid(node)?;
+        self.exec(node, &format!("kill {} {pid}", signal.kill_flag()))
+            .map(drop)
+    }
+    /// Writes a clock offset of `offset_ms` for the database on `node`.
+    fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
+        let path = self.clock_offset_file(node);
+        self.exec(node, &write_clock_offset_command(&path, offset_ms))
+            .map(drop)
+    }
+}
+
+/// A fault that could not be (fully) applied or healed: it may have partly happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ApplyError {
+    /// One error per node that failed.
+    pub errors: Vec<NodeError>,
+}
+
+impl From<NodeError> for ApplyError {
+    fn from(e: NodeError) -> Self {
+        ApplyError { errors: vec![e] }
+    }
+}
+
+/// Runs `f` on every node, continuing past failures, and reports all of them.
+fn on_each(
+    nodes: &[String],
+    mut f: impl FnMut(&str) -> Result<(), NodeError>,
+) -> Result<(), ApplyError> {
+    let errors: Vec<NodeError> = nodes.iter().filter_map(|n| f(n).err()).collect();
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError { errors })
+    }
+}
+
+fn addrs(ctl: &dyn NodeControl, nodes: &[String]) -> Result<BTreeMap<String, String>, ApplyError> {
+    let mut out = BTreeMap::new();
+    for n in nodes {
+        out.insert(n.clone(), ctl.addr(n)?);
+    }
+    Ok(out)
+}
+
+/// The iptables rules each node adds for a network fault.
+fn network_rules(
+    fault: &Fault,
+    ctl: &dyn NodeControl,
+) -> Result<BTreeMap<String, Vec<String>>, ApplyError> {
+    let all = ctl.nodes();
+    let addrs = addrs(ctl, &all)?;
+    match fault {
+        Fault::Partition { grudge, .. } => partition_rules(grudge, &addrs)
+            .map_err(|e| NodeError::new(e.0.clone(), e.to_string()).into()),
+        Fault::Loss { nodes, percent } => Ok(nodes
+            .iter()
+            .map(|n| {
+                let peers: Vec<String> = all
+                    .iter()
+                    .filter(|p| *p != n)
+                    .map(|p| addrs[p].clone())
+                    .collect();
+                (n.clone(), loss_rules(&peers, *percent))
+            })
+            .collect()),
+        _ => Ok(BTreeMap::new()),
+    }
+}
+
+/// Inflicts `fault`; returns it resolved (a primaries partition gets its grudge).
+pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
+    let mut resolved = fault.clone();
+    match &mut resolved {
+        Fault::Partition {
+            spec: PartitionSpec::Primaries,
+            grudge,
+        } => {
+            *grudge = primaries(&ctl.nodes(), &ctl.primaries()?);
+        }
+        Fault::Pause { nodes } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Pause))?,
+        Fault::Kill { nodes } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Kill))?,
+        Fault::Slow {
+            nodes,
+            pause_ms,
+            run_ms,
+        } => on_each(nodes, |n| {
+            let pid = ctl.db_pid(n)?;
+            ctl.exec(n, &slow_start_command(pid, *pause_ms, *run_ms))
+                .map(drop)
+        })?,
+        Fault::Clock {
+            nodes,
+            mode: ClockMode::Bump,
+            offset_ms,
+            ..
+        } => on_each(nodes, |n| ctl.write_clock_offset(n, *offset_ms))?,
+        Fault::Clock {
+            nodes,
+            mode: ClockMode::Strobe,
+            offset_ms,
+            period_ms,
+        } => on_each(nodes, |n| {
+            let path = ctl.clock_offset_file(n);
+            ctl.exec(
+                n,
+                &clock_strobe_start_command(&path, *offset_ms, *period_ms),
+            )
+            .map(drop)
+        })?,
+        Fault::Partition { .. } | Fault::Loss { .. } => {}
+    }
+    let rules = network_rules(&resolved, ctl)?;
+    let targets: Vec<String> = rules.keys().cloned().collect();
+    on_each(&targets, |n| {
+        for cmd in chain_setup_commands().iter().chain(&rules[n]) {
+            ctl.exec(n, cmd)?;
+        }
+        Ok(())
+    })?;
+    Ok(resolved)
+}
+
+/// Heals `fault` (as returned by [`apply_start`]): deletes exactly its rules, resumes or
+/// restarts its processes, resets its clocks.
+pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
+    match fault {
+        Fault::Partition { .. } | Fault::Loss { .. } => {
+            let rules = network_rules(fault, ctl)?;
+            let targets: Vec<String> = rules.keys().cloned().collect();
+            on_each(&targets, |n| {
+                for rule in &rules[n] {
+                    ctl.exec(n, &delete_rule(rule))?;
+                }
+                Ok(())
+            })
+        }
+        Fault::Pause { nodes } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Resume)),
+        Fault::Kill { nodes } => on_each(nodes, |n| ctl.start_db(n)),
+        Fault::Slow { nodes, .. } => on_each(nodes, |n| {
+            let pid = ctl.db_pid(n)?;
+            ctl.exec(n, &slow_stop_command(pid)).map(drop)
+        }),
+        Fault::Clock { nodes, mode, .. } => on_each(nodes, |n| {
+            if *mode == ClockMode::Strobe {
+                ctl.exec(n, &stop_loop_command(CLOCK_STROBE_PID_FILE))?;
+            }
+            ctl.write_clock_offset(n, 0)
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+    use std::sync::Mutex;
+
+    /// Records every command; node `down` fails everything.
+    struct Fake {
+        nodes: Vec<String>,
+        log: Mutex<Vec<(String, String)>>,
+        down: Option<String>,
+    }
+
+    impl Fake {
+        fn new(n: usize) -> Self {
+            Fake {
+                nodes: (1..=n).map(|i| format!("n{i}")).collect(),
+                log: Mutex::default(),
+                down: None,
+            }
+        }
+        fn log(&self) -> Vec<(String, String)> {
+            self.log.lock().unwrap().clone()
+        }
+        fn check(&self, node: &str) -> Result<(), NodeError> {
+            match &self.down {
+                Some(d) if d == node => Err(NodeError::new(node, "unreachable")),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    impl NodeControl for Fake {
+        fn nodes(&self) -> Vec<String> {
+            self.nodes.clone()
+        }
+        fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+            self.check(node)?;
+            self.log.lock().unwrap().push((node.into(), command.into()));
+            Ok(String::new())
+        }
+        fn addr(&self, node: &str) -> Result<String, NodeError> {
+            Ok(format!("10.0.0.{}", &node[1..]))
+        }
+        fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
+            self.check(node)?;
+            Ok(100 + node[1..].parse::<u32>().unwrap())
+        }
+        fn start_db(&self, node: &str) -> Result<(), NodeError> {
+            self.exec(node, "START-DB").map(drop)
+        }
+        fn clock_offset_file(&self, _node: &str) -> String {
+            "/run/faultline/clock".into()
+        }
+        fn primaries(&self) -> Result<Vec<String>, NodeError> {
+            Ok(vec!["n2".into()])
+        }
+    }
+
+    #[test]
+    fn partition_start_adds_rules_and_stop_deletes_exactly_them() {
+        let ctl = Fake::new(3);
+        let fault = Fault::Partition {
+            spec: PartitionSpec::Primaries,
+            grudge: Default::default(),
+        };
+        let resolved = apply_start(&fault, &ctl).unwrap();
+        let Fault::Partition { grudge, .. } = &resolved else {
+            panic!()
+        };
+        assert_eq!(
+            grudge["n2"],
+            BTreeSet::from(["n1".to_string(), "n3".to_string()])
+        );
+        let log = ctl.log();
+        let adds: Vec<&(String, String)> = log
+            .iter()
+            .filter(|(_, c)| c.starts_with("iptables -A"))
+            .collect();
+        assert_eq!(adds.len(), 4, "n2 drops two, n1 and n3 drop n2: {log:?}");
+        assert!(log.contains(&(
+            "n1".into(),
+            "iptables -A FAULTLINE -s 10.0.0.2 -j DROP".into()
+        )));
+        // The chain exists before the first rule on each node.
+        let first_add = log
+            .iter()
+            .position(|(n, c)| n == "n1" && c.starts_with("iptables -A"))
+            .unwrap();
+        let setup = log
+            .iter()
+            .position(|(n, c)| n == "n1" && c.starts_with("iptables -N"))
+            .unwrap();
+        assert!(setup < first_add);
+
+        let ctl2 = Fake::new(3);
+        apply_stop(&resolved, &ctl2).unwrap();
+        let dels: BTreeSet<(String, String)> = ctl2.log().into_iter().collect();
+        let expected: BTreeSet<(String, String)> = adds
+            .iter()
+            .map(|(n, c)| (n.clone(), c.replace(" -A ", " -D ")))
+            .collect();
+        assert_eq!(dels, expected);
+    }
+
+    #[test]
+    fn kill_stops_process_and_heal_restarts_it_and_errors_name_the_node() {
+        let mut ctl = Fake::new(3);
+        ctl.down = Some("n3".into());
+        let fault = Fault::Kill {
+            nodes: vec!["n1".into(), "n3".into()],
+        };
+        let err = apply_start(&fault, &ctl).unwrap_err();
+        assert_eq!(err.to_string(), "n3: unreachable");
+        assert_eq!(
+            ctl.log(),
+            vec![("n1".to_string(), "kill -KILL 101".to_string())]
+        );
+        ctl.down = None;
+        apply_stop(&fault, &ctl).unwrap();
+        assert_eq!(
+            ctl.log()[1..],
+            [
+                ("n1".to_string(), "START-DB".to_string()),
+                ("n3".to_string(), "START-DB".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn loss_rules_cover_every_peer_and_clock_reset_writes_zero() {
+        let ctl = Fake::new(3);
+        apply_start(
+            &Fault::Loss {
+                nodes: vec!["n1".into()],
+                percent: 30,
+            },
+            &ctl,
+        )
+        .unwrap();
+        let rules: Vec<String> = ctl
+            .log()
+            .into_iter()
+            .filter(|(_, c)| c.starts_with("iptables -A"))
+            .map(|(_, c)| c)
+            .collect();
+        assert_eq!(rules.len(), 2);
+        assert!(rules.iter().all(|r| r.contains("--probability 0.3 ")));
+
+        let ctl = Fake::new(2);
+        let clock = Fault::Clock {
+            nodes: vec!["n2".into()],
+            mode: ClockMode::Bump,
+            offset_ms: 5000,
+            period_ms: 0,
+        };
+        apply_start(&clock, &ctl).unwrap();
+        apply_stop(&clock, &ctl).unwrap();
+        assert_eq!(
+            ctl.log(),
+            vec![
+                (
+                    "n2".into(),
+                    "printf '%s\\n' '+5.000' > '/run/faultline/clock'".into()
+                ),
+                (
+                    "n2".into(),
+                    "printf '%s\\n' '+0.000' > '/run/faultline/clock'".into()
+                ),
+            ]
+        );
+    }
+}

@@ -1,0 +1,456 @@
+//! The fault vocabulary: what a user asks for ([`FaultKind`]), a concrete fault with its
+//! targets ([`Fault`]), and the shell commands that inflict and heal it on a node.
+
+use crate::grudge::{Grudge, PartitionSpec};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// A kind of fault a user can ask for on the command line (`--nemesis partition,kill`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// A network partition; `None` picks a random shape (other than primaries) each time.
+    Partition(Option<PartitionSpec>),
+    /// Random packet loss between nodes via iptables `statistic`.
+    Loss,
+    /// SIGSTOP the database process until healed.
+    Pause,
+    /// Strobe SIGSTOP/SIGCONT on the database process: it runs slowly and stutters.
+    Slow,
+    /// SIGKILL the database process; healing restarts it.
+    Kill,
+    /// Skew the database's clock; `None` picks bump or strobe each time. Healing resets it.
+    Clock(Option<ClockMode>),
+}
+
+/// How a clock fault moves time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockMode {
+    /// Jump the clock by a fixed offset and leave it there.
+    Bump,
+    /// Flip the clock between the offset and true time every period.
+    Strobe,
+}
+
+/// The accepted `--nemesis` names, for error messages and help.
+pub const FAULT_KIND_NAMES: &[&str] = &[
+    "partition",
+    "partition-halves",
+    "partition-random-halves",
+    "partition-one",
+    "partition-majorities-ring",
+    "partition-bridge",
+    "partition-primaries",
+    "loss",
+    "pause",
+    "slow",
+    "kill",
+    "clock",
+    "clock-bump",
+    "clock-strobe",
+];
+
+/// A `--nemesis` name that is not a fault kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown nemesis fault {name:?}; expected one of: {}", FAULT_KIND_NAMES.join(", "))]
+pub struct ParseFaultKindError {
+    /// The name that was given.
+    pub name: String,
+}
+
+impl FromStr for FaultKind {
+    type Err = ParseFaultKindError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim() {
+            "partition" => FaultKind::Partition(None),
+            "loss" => FaultKind::Loss,
+            "pause" => FaultKind::Pause,
+            "slow" => FaultKind::Slow,
+            "kill" => FaultKind::Kill,
+            "clock" => FaultKind::Clock(None),
+            "clock-bump" => FaultKind::Clock(Some(ClockMode::Bump)),
+            "clock-strobe" => FaultKind::Clock(Some(ClockMode::Strobe)),
+            other => match other
+                .strip_prefix("partition-")
+                .and_then(|spec| PartitionSpec::ALL.into_iter().find(|p| p.name() == spec))
+            {
+                Some(spec) => FaultKind::Partition(Some(spec)),
+                None => {
+                    return Err(ParseFaultKindError {
+                        name: s.to_string(),
+                    })
+                }
+            },
+        })
+    }
+}
+
+impl FaultKind {
+    /// The class of fault this kind produces.
+    pub fn class(self) -> FaultClass {
+        match self {
+            FaultKind::Partition(_) => FaultClass::Partition,
+            FaultKind::Loss => FaultClass::Loss,
+            FaultKind::Pause => FaultClass::Pause,
+            FaultKind::Slow => FaultClass::Slow,
+            FaultKind::Kill => FaultClass::Kill,
+            FaultKind::Clock(_) => FaultClass::Clock,
+        }
+    }
+}
+
+/// The class of a fault: at most one fault of each class is active at a time, and the
+/// history's `f` is `start-<class>` / `stop-<class>`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultClass {
+    /// Network partitions.
+    Partition,
+    /// Packet loss.
+    Loss,
+    /// Paused processes.
+    Pause,
+    /// Strobed (slowed) processes.
+    Slow,
+    /// Killed processes.
+    Kill,
+    /// Skewed clocks.
+    Clock,
+}
+
+impl FaultClass {
+    /// The class name as it appears in `f`: `partition`, `loss`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultClass::Partition => "partition",
+            FaultClass::Loss => "loss",
+            FaultClass::Pause => "pause",
+            FaultClass::Slow => "slow",
+            FaultClass::Kill => "kill",
+            FaultClass::Clock => "clock",
+        }
+    }
+
+    /// The history `f` of the operation that starts a fault of this class.
+    pub fn start_f(self) -> &'static str {
+        match self {
+            FaultClass::Partition => "start-partition",
+            FaultClass::Loss => "start-loss",
+            FaultClass::Pause => "start-pause",
+            FaultClass::Slow => "start-slow",
+            FaultClass::Kill => "start-kill",
+            FaultClass::Clock => "start-clock",
+        }
+    }
+
+    /// The history `f` of the operation that heals a fault of this class.
+    pub fn stop_f(self) -> &'static str {
+        match self {
+            FaultClass::Partition => "stop-partition",
+            FaultClass::Loss => "stop-loss",
+            FaultClass::Pause => "stop-pause",
+            FaultClass::Slow => "stop-slow",
+            FaultClass::Kill => "stop-kill",
+            FaultClass::Clock => "stop-clock",
+        }
+    }
+}
+
+impl fmt::Display for FaultClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which nodes a process or clock fault hits, as in Jepsen's node specs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NodeSpec {
+    /// One random node.
+    One,
+    /// A random minority (at least one node when there are two or more).
+    Minority,
+    /// A random majority.
+    Majority,
+    /// Every node.
+    All,
+}
+
+impl NodeSpec {
+    /// Every spec.
+    pub const ALL: [NodeSpec; 4] = [
+        NodeSpec::One,
+        NodeSpec::Minority,
+        NodeSpec::Majority,
+        NodeSpec::All,
+    ];
+
+    /// How many of `n` nodes this spec selects.
+    pub fn count(self, n: usize) -> usize {
+        match self {
+            NodeSpec::One => n.min(1),
+            NodeSpec::Minority => ((n.saturating_sub(1)) / 2).max(n.min(1)),
+            NodeSpec::Majority => n / 2 + 1,
+            NodeSpec::All => n,
+        }
+        .min(n)
+    }
+}
+
+/// A concrete fault with its targets: what a `start-*` operation does, and what its
+/// `stop-*` undoes. Serialised into the history as the nemesis operation's value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "kebab-case")]
+pub enum Fault {
+    /// Nodes drop packets from the nodes their grudge names.
+    Partition {
+        /// The shape.
+        spec: PartitionSpec,
+        /// Node -> nodes it drops; for primaries, filled in when applied.
+        grudge: Grudge,
+    },
+    /// Each target drops `percent`% of packets from every other node, at random.
+    Loss {
+        /// The nodes that drop.
+        nodes: Vec<String>,
+        /// The share of packets dropped, 0..=100.
+        percent: u8,
+    },
+    /// The database process on each target is stopped (SIGSTOP).
+    Pause {
+        /// The paused nodes.
+        nodes: Vec<String>,
+    },
+    /// The database process on each target is stopped for `pause_ms`, run for `run_ms`, repeatedly.
+    Slow {
+        /// The strobed nodes.
+        nodes: Vec<String>,
+        /// How long each stop lasts, ms.
+        pause_ms: u64,
+        /// How long it runs between stops, ms.
+        run_ms: u64,
+    },
+    /// The database process on each target is killed (SIGKILL); healing starts it again.
+    Kill {
+        /// The killed nodes.
+        nodes: Vec<String>,
+    },
+    /// The database's clock on each target is offset (through the clock offset file).
+    Clock {
+        /// The skewed nodes.
+        nodes: Vec<String>,
+        /// Bump or strobe.
+        mode: ClockMode,
+        /// The offset from true time, ms (negative: behind).
+        offset_ms: i64,
+        /// For strobe, how long each state lasts, ms; 0 for bump.
+        period_ms: u64,
+    },
+}
+
+impl Fault {
+    /// This fault's class.
+    pub fn class(&self) -> FaultClass {
+        match self {
+            Fault::Partition { .. } => FaultClass::Partition,
+            Fault::Loss { .. } => FaultClass::Loss,
+            Fault::Pause { .. } => FaultClass::Pause,
+            Fault::Slow { .. } => FaultClass::Slow,
+            Fault::Kill { .. } => FaultClass::Kill,
+            Fault::Clock { .. } => FaultClass::Clock,
+        }
+    }
+
+    /// The nodes this fault acts on (for partitions, nodes that drop someone).
+    pub fn nodes(&self) -> Vec<String> {
+        match self {
+            Fault::Partition { grudge, .. } => grudge
+                .iter()
+                .filter(|(_, s)| !s.is_empty())
+                .map(|(n, _)| n.clone())
+                .collect(),
+            Fault::Loss { nodes, .. }
+            | Fault::Pause { nodes }
+            | Fault::Slow { nodes, .. }
+            | Fault::Kill { nodes }
+            | Fault::Clock { nodes, .. } => nodes.clone(),
+        }
+    }
+
+    /// A short human label for live displays: `partition(halves)`, `kill n1,n3`.
+    pub fn label(&self) -> String {
+        match self {
+            Fault::Partition { spec, .. } => format!("partition({spec})"),
+            Fault::Loss { nodes, percent } => format!("loss {percent}% {}", nodes.join(",")),
+            Fault::Clock {
+                nodes,
+                mode,
+                offset_ms,
+                ..
+            } => {
+                let mode = match mode {
+                    ClockMode::Bump => "bump",
+                    ClockMode::Strobe => "strobe",
+                };
+                format!("clock {mode} {offset_ms:+}ms {}", nodes.join(","))
+            }
+            other => format!("{} {}", other.class(), other.nodes().join(",")),
+        }
+    }
+}
+
+/// Where the on-node strobe loop for a slow fault records its pid.
+pub const SLOW_PID_FILE: &str = "/tmp/faultline-slow.pid";
+/// Where the on-node strobe loop for a clock fault records its pid.
+pub const CLOCK_STROBE_PID_FILE: &str = "/tmp/faultline-clock-strobe.pid";
+
+/// The libfaketime-style relative offset written to the clock offset file: `+1.500` seconds.
+pub fn clock_offset_text(offset_ms: i64) -> String {
+    let sign = if offset_ms < 0 { '-' } else { '+' };
+    let abs = offset_ms.unsigned_abs();
+    format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
+}
+
+/// Shell-quotes `s` with single quotes.
+pub fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// The command that writes `offset_ms` into the clock offset file at `path`.
+pub fn write_clock_offset_command(path: &str, offset_ms: i64) -> String {
+    format!(
+        "printf '%s\\n' {} > {}",
+        shell_quote(&clock_offset_text(offset_ms)),
+        shell_quote(path)
+    )
+}
+
+/// A command that starts a detached loop on a node, running `body` repeatedly, and records
+/// the loop's pid in `pid_file` so [`stop_loop_command`] can end it.
+fn detached_loop_command(body: &str, pid_file: &str) -> String {
+    let script = format!("while {body}; do :; done");
+    format!(
+        "nohup sh -c {} >/dev/null 2>&1 & echo $! > {}",
+        shell_quote(&script),
+        shell_quote(pid_file)
+    )
+}
+
+/// The command that ends a loop started with a pid file, if it still runs.
+pub fn stop_loop_command(pid_file: &str) -> String {
+    let q = shell_quote(pid_file);
+    format!("if [ -f {q} ]; then kill $(cat {q}) 2>/dev/null; rm -f {q}; fi; true")
+}
+
+/// The command starting a strobe of SIGSTOP/SIGCONT on `pid`; the loop ends by itself
+/// when the process is gone (so a restarted database is not strobed by a stale loop).
+pub fn slow_start_command(pid: u32, pause_ms: u64, run_ms: u64) -> String {
+    let body = format!(
+        "kill -STOP {pid} 2>/dev/null && sleep {} && kill -CONT {pid} && sleep {}",
+        seconds(pause_ms),
+        seconds(run_ms)
+    );
+    detached_loop_command(&body, SLOW_PID_FILE)
+}
+
+/// The command ending a slow fault: stop the strobe loop, then make sure `pid` runs.
+pub fn slow_stop_command(pid: u32) -> String {
+    format!(
+        "{}; kill -CONT {pid} 2>/dev/null; true",
+        stop_loop_command(SLOW_PID_FILE)
+    )
+}
+
+/// The command starting a clock strobe: the offset file flips between `offset_ms` and zero
+/// every `period_ms`.
+pub fn clock_strobe_start_command(path: &str, offset_ms: i64, period_ms: u64) -> String {
+    let body = format!(
+        "{} && sleep {p} && {} && sleep {p}",
+        write_clock_offset_command(path, offset_ms),
+        write_clock_offset_command(path, 0),
+        p = seconds(period_ms)
+    );
+    detached_loop_command(&body, CLOCK_STROBE_PID_FILE)
+}
+
+fn seconds(ms: u64) -> String {
+    format!("{}.{:03}", ms / 1000, ms % 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_documented_name_and_rejects_others() {
+        for name in FAULT_KIND_NAMES {
+            assert!(name.parse::<FaultKind>().is_ok(), "{name}");
+        }
+        assert_eq!(
+            "partition-majorities-ring".parse::<FaultKind>(),
+            Ok(FaultKind::Partition(Some(PartitionSpec::MajoritiesRing)))
+        );
+        assert_eq!(
+            "clock-strobe".parse::<FaultKind>(),
+            Ok(FaultKind::Clock(Some(ClockMode::Strobe)))
+        );
+        let err = "partition-sideways".parse::<FaultKind>().unwrap_err();
+        assert!(err.to_string().contains("\"partition-sideways\""));
+        assert!(err.to_string().contains("majorities-ring"));
+    }
+
+    #[test]
+    fn node_spec_counts() {
+        assert_eq!(
+            [1, 2, 3, 5].map(|n| NodeSpec::Minority.count(n)),
+            [1, 1, 1, 2]
+        );
+        assert_eq!(
+            [1, 2, 3, 5].map(|n| NodeSpec::Majority.count(n)),
+            [1, 2, 2, 3]
+        );
+        assert_eq!(NodeSpec::One.count(0), 0);
+        assert_eq!(NodeSpec::All.count(5), 5);
+    }
+
+    #[test]
+    fn clock_offsets_are_written_as_signed_seconds() {
+        assert_eq!(clock_offset_text(1500), "+1.500");
+        assert_eq!(clock_offset_text(-250), "-0.250");
+        assert_eq!(clock_offset_text(0), "+0.000");
+        assert_eq!(
+            write_clock_offset_command("/run/faketime", -2000),
+            "printf '%s\\n' '-2.000' > '/run/faketime'"
+        );
+    }
+
+    #[test]
+    fn fault_value_names_its_targets() {
+        let f = Fault::Kill {
+            nodes: vec!["n1".into(), "n3".into()],
+        };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"fault": "kill", "nodes": ["n1", "n3"]})
+        );
+        assert_eq!(f.label(), "kill n1,n3");
+        assert_eq!(f.class().start_f(), "start-kill");
+    }
+
+    #[test]
+    fn strobe_commands_record_and_stop_their_loop() {
+        let start = slow_start_command(42, 100, 400);
+        assert!(start.contains("kill -STOP 42"));
+        assert!(start.contains("sleep 0.100"));
+        assert!(start.contains("sleep 0.400"));
+        assert!(start.ends_with("echo $! > '/tmp/faultline-slow.pid'"));
+        let stop = slow_stop_command(42);
+        assert!(stop.contains("kill $(cat '/tmp/faultline-slow.pid')"));
+        assert!(stop.contains("kill -CONT 42"));
+        let q = shell_quote("it's");
+        assert_eq!(q, r"'it'\''s'");
+    }
+}

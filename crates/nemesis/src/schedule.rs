@@ -1,0 +1,391 @@
+//! A seeded schedule of nemesis operations.
+//!
+//! Every `interval` (from `interval` on) the schedule picks one of the requested kinds at
+//! random: if a fault of that class is active it is stopped, otherwise a new one starts with
+//! random targets. With several kinds, faults of different classes overlap. [`Schedule::heal_all`]
+//! stops whatever is still active, for the final heal.
+//!
+//! Deterministic: given the same nodes, configuration and seed, the times, operations and
+//! targets are identical (a primaries partition's targets are resolved only when applied).
+
+use crate::fault::{ClockMode, Fault, FaultClass, FaultKind, NodeSpec};
+use crate::grudge::PartitionSpec;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// The shapes `--nemesis partition` picks from: all but primaries, which needs the database's help.
+const RANDOM_PARTITIONS: [PartitionSpec; 5] = [
+    PartitionSpec::Halves,
+    PartitionSpec::RandomHalves,
+    PartitionSpec::One,
+    PartitionSpec::MajoritiesRing,
+    PartitionSpec::Bridge,
+];
+
+/// The ChaCha stream the nemesis draws from; workers use streams from 0 upward.
+pub const NEMESIS_STREAM: u64 = u64::MAX;
+
+/// What the nemesis should do, and how hard.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NemesisConfig {
+    /// The kinds of fault to inject; empty for none.
+    pub kinds: Vec<FaultKind>,
+    /// Time between nemesis operations (`--nemesis-interval`, default 10 s).
+    pub interval: Duration,
+    /// Share of packets a loss fault drops, percent.
+    pub loss_percent: u8,
+    /// How long each stop of a slow fault lasts, ms.
+    pub slow_pause_ms: u64,
+    /// How long the process runs between stops of a slow fault, ms.
+    pub slow_run_ms: u64,
+    /// The largest clock offset, ms; offsets are drawn from 1..=this, either sign.
+    pub clock_max_offset_ms: u64,
+    /// How long each state of a clock strobe lasts, ms.
+    pub clock_strobe_period_ms: u64,
+}
+
+impl Default for NemesisConfig {
+    fn default() -> Self {
+        NemesisConfig {
+            kinds: Vec::new(),
+            interval: Duration::from_secs(10),
+            loss_percent: 20,
+            slow_pause_ms: 100,
+            slow_run_ms: 400,
+            clock_max_offset_ms: 60_000,
+            clock_strobe_period_ms: 250,
+        }
+    }
+}
+
+/// One step of the schedule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum NemesisOp {
+    /// Inflict this fault.
+    Start(Fault),
+    /// Heal the active fault of this class.
+    Stop(FaultClass),
+}
+
+impl NemesisOp {
+    /// The history `f`: `start-partition`, `stop-kill`, ...
+    pub fn f(&self) -> &'static str {
+        match self {
+            NemesisOp::Start(fault) => fault.class().start_f(),
+            NemesisOp::Stop(class) => class.stop_f(),
+        }
+    }
+
+    /// The history value of the invocation: the fault, or the class being healed.
+    pub fn value(&self) -> Value {
+        match self {
+            NemesisOp::Start(fault) => serde_json::to_value(fault).unwrap_or(Value::Null),
+            NemesisOp::Stop(class) => json!({ "fault": class.name() }),
+        }
+    }
+}
+
+/// A schedule that cannot be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    /// Faults need nodes to land on.
+    #[error("the nemesis needs at least one node")]
+    NoNodes,
+    /// A zero interval would spin.
+    #[error("--nemesis-interval must be greater than zero")]
+    ZeroInterval,
+    /// Loss above 100%.
+    #[error("loss percent {0} is above 100")]
+    LossPercent(u8),
+}
+
+/// The nemesis schedule: an endless, seeded sequence of timed operations.
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    nodes: Vec<String>,
+    config: NemesisConfig,
+    rng: ChaCha8Rng,
+    step: u32,
+    active: BTreeSet<FaultClass>,
+}
+
+impl Schedule {
+    /// A schedule over `nodes`, drawing from `seed`.
+    pub fn new(
+        nodes: Vec<String>,
+        config: NemesisConfig,
+        seed: u64,
+    ) -> Result<Self, ScheduleError> {
+        if nodes.is_empty() && !config.kinds.is_empty() {
+            return Err(ScheduleError::NoNodes);
+        }
+        if config.interval.is_zero() {
+            return Err(ScheduleError::ZeroInterval);
+        }
+        if config.loss_percent > 100 {
+            return Err(ScheduleError::LossPercent(config.loss_percent));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(NEMESIS_STREAM);
+        Ok(Schedule {
+            nodes,
+            config,
+            rng,
+            step: 0,
+            active: BTreeSet::new(),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NemesisConfig {
+        &self.config
+    }
+
+    /// The classes the schedule has started and not yet stopped.
+    pub fn active(&self) -> &BTreeSet<FaultClass> {
+        &self.active
+    }
+
+    /// The next operation and when it is due, measured from the start of the test;
+    /// `None` when no kinds were requested.
+    pub fn next_op(&mut self) -> Option<(Duration, NemesisOp)> {
+        let kind = *self.config.kinds.choose(&mut self.rng)?;
+        self.step += 1;
+        let at = self.config.interval * self.step;
+        let class = kind.class();
+        let op = if self.active.remove(&class) {
+            NemesisOp::Stop(class)
+        } else {
+            self.active.insert(class);
+            NemesisOp::Start(self.fault(kind))
+        };
+        Some((at, op))
+    }
+
+    /// Stops for every active class, in class order; afterwards nothing is active.
+    pub fn heal_all(&mut self) -> Vec<NemesisOp> {
+        std::mem::take(&mut self.active)
+            .into_iter()
+            .map(NemesisOp::Stop)
+            .collect()
+    }
+
+    /// Every operation due before `until`, then the final heal at `until`.
+    pub fn plan(&mut self, until: Duration) -> Vec<(Duration, NemesisOp)> {
+        let mut ops = Vec::new();
+        loop {
+            let before = (self.step, self.active.clone(), self.rng.clone());
+            match self.next_op() {
+                Some((at, op)) if at < until => ops.push((at, op)),
+                _ => {
+                    (self.step, self.active, self.rng) = before;
+                    break;
+                }
+            }
+        }
+        ops.extend(self.heal_all().into_iter().map(|op| (until, op)));
+        ops
+    }
+
+    fn targets(&mut self) -> Vec<String> {
+        let spec = *NodeSpec::ALL
+            .choose(&mut self.rng)
+            .unwrap_or(&NodeSpec::One);
+        let mut chosen: Vec<String> = self
+            .nodes
+            .choose_multiple(&mut self.rng, spec.count(self.nodes.len()))
+            .cloned()
+            .collect();
+        chosen.sort_by_key(|n| self.nodes.iter().position(|m| m == n));
+        chosen
+    }
+
+    fn fault(&mut self, kind: FaultKind) -> Fault {
+        let c = &self.config;
+        let (loss, pause_ms, run_ms, max_offset, period) = (
+            c.loss_percent,
+            c.slow_pause_ms,
+            c.slow_run_ms,
+            c.clock_max_offset_ms.max(1),
+            c.clock_strobe_period_ms,
+        );
+        match kind {
+            FaultKind::Partition(spec) => {
+                let spec = spec.unwrap_or_else(|| {
+                    *RANDOM_PARTITIONS
+                        .choose(&mut self.rng)
+                        .unwrap_or(&PartitionSpec::Halves)
+                });
+                let grudge = spec.grudge(&self.nodes, &mut self.rng);
+                Fault::Partition { spec, grudge }
+            }
+            FaultKind::Loss => Fault::Loss {
+                nodes: self.targets(),
+                percent: loss,
+            },
+            FaultKind::Pause => Fault::Pause {
+                nodes: self.targets(),
+            },
+            FaultKind::Slow => Fault::Slow {
+                nodes: self.targets(),
+                pause_ms,
+                run_ms,
+            },
+            FaultKind::Kill => Fault::Kill {
+                nodes: self.targets(),
+            },
+            FaultKind::Clock(mode) => {
+                let mode = mode.unwrap_or(if self.rng.random_bool(0.5) {
+                    ClockMode::Bump
+                } else {
+                    ClockMode::Strobe
+                });
+                let nodes = self.targets();
+                let magnitude = self.rng.random_range(1..=max_offset) as i64;
+                let offset_ms = if self.rng.random_bool(0.5) {
+                    magnitude
+                } else {
+                    -magnitude
+                };
+                let period_ms = if mode == ClockMode::Strobe { period } else { 0 };
+                Fault::Clock {
+                    nodes,
+                    mode,
+                    offset_ms,
+                    period_ms,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn config(kinds: &[&str], interval_s: u64) -> NemesisConfig {
+        NemesisConfig {
+            kinds: kinds.iter().map(|k| k.parse().unwrap()).collect(),
+            interval: Duration::from_secs(interval_s),
+            ..NemesisConfig::default()
+        }
+    }
+
+    #[test]
+    fn same_seed_same_plan_and_different_seed_differs() {
+        let c = config(&["partition", "kill", "clock", "loss"], 10);
+        let a = Schedule::new(nodes(5), c.clone(), 42)
+            .unwrap()
+            .plan(Duration::from_secs(600));
+        let b = Schedule::new(nodes(5), c.clone(), 42)
+            .unwrap()
+            .plan(Duration::from_secs(600));
+        let d = Schedule::new(nodes(5), c, 43)
+            .unwrap()
+            .plan(Duration::from_secs(600));
+        assert_eq!(a, b);
+        assert_ne!(a, d);
+    }
+
+    #[test]
+    fn ops_come_every_interval_and_alternate_within_a_class() {
+        let c = config(&["kill"], 7);
+        let plan = Schedule::new(nodes(3), c, 1)
+            .unwrap()
+            .plan(Duration::from_secs(71));
+        for (i, (at, _)) in plan.iter().take(10).enumerate() {
+            assert_eq!(*at, Duration::from_secs(7 * (i as u64 + 1)));
+        }
+        let fs: Vec<&str> = plan.iter().map(|(_, op)| op.f()).collect();
+        assert_eq!(
+            fs[..4],
+            ["start-kill", "stop-kill", "start-kill", "stop-kill"]
+        );
+        for op in &plan {
+            if let (_, NemesisOp::Start(Fault::Kill { nodes })) = op {
+                assert!(!nodes.is_empty() && nodes.len() <= 3);
+            }
+        }
+    }
+
+    #[test]
+    fn every_start_is_healed_by_the_end_and_several_kinds_overlap() {
+        let c = config(&["partition", "pause", "clock"], 10);
+        let until = Duration::from_secs(3000);
+        let plan = Schedule::new(nodes(5), c, 9).unwrap().plan(until);
+        let mut active = BTreeSet::new();
+        let mut max_overlap = 0;
+        for (at, op) in &plan {
+            assert!(*at <= until);
+            match op {
+                NemesisOp::Start(f) => {
+                    assert!(active.insert(f.class()), "{:?} started twice", f.class())
+                }
+                NemesisOp::Stop(c) => assert!(active.remove(c), "{c:?} stopped while inactive"),
+            }
+            max_overlap = max_overlap.max(active.len());
+        }
+        assert!(active.is_empty(), "final heal leaves nothing active");
+        assert_eq!(max_overlap, 3, "three kinds eventually all overlap");
+        let finals: Vec<_> = plan.iter().filter(|(at, _)| *at == until).collect();
+        assert!(finals
+            .iter()
+            .all(|(_, op)| matches!(op, NemesisOp::Stop(_))));
+    }
+
+    #[test]
+    fn targets_vary_with_the_seed_and_partitions_use_random_shapes() {
+        let c = config(&["partition"], 1);
+        let mut specs = BTreeSet::new();
+        let mut grudges = BTreeSet::new();
+        for (_, op) in Schedule::new(nodes(5), c, 3)
+            .unwrap()
+            .plan(Duration::from_secs(200))
+        {
+            if let NemesisOp::Start(Fault::Partition { spec, grudge }) = op {
+                specs.insert(spec);
+                grudges.insert(format!("{grudge:?}"));
+                assert_eq!(grudge.len(), 5);
+            }
+        }
+        assert_eq!(specs.len(), 5, "every shape but primaries: {specs:?}");
+        assert!(grudges.len() > 10);
+    }
+
+    #[test]
+    fn no_kinds_no_ops_and_bad_configs_are_rejected() {
+        let mut s = Schedule::new(nodes(3), NemesisConfig::default(), 0).unwrap();
+        assert_eq!(s.next_op(), None);
+        assert!(s.plan(Duration::from_secs(100)).is_empty());
+        assert_eq!(
+            Schedule::new(vec![], config(&["kill"], 1), 0).unwrap_err(),
+            ScheduleError::NoNodes
+        );
+        assert_eq!(
+            Schedule::new(nodes(1), config(&["kill"], 0), 0).unwrap_err(),
+            ScheduleError::ZeroInterval
+        );
+    }
+
+    #[test]
+    fn op_values_describe_targets() {
+        let op = NemesisOp::Start(Fault::Pause {
+            nodes: vec!["n2".into()],
+        });
+        assert_eq!(op.f(), "start-pause");
+        assert_eq!(op.value(), json!({"fault": "pause", "nodes": ["n2"]}));
+        assert_eq!(
+            NemesisOp::Stop(FaultClass::Clock).value(),
+            json!({"fault": "clock"})
+        );
+    }
+}
