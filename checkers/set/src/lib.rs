@@ -183,9 +183,20 @@ struct State {
     present_reads: usize,
 }
 
-/// Canonical text of an element, for hashing: serde_json writes maps in sorted key order.
-fn key(v: &Value) -> String {
-    v.to_string()
+/// An element's identity, for hashing: integers (the common case) without allocating,
+/// anything else by its JSON text (serde_json writes maps in sorted key order).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Key {
+    Int(i64),
+    Text(String),
+}
+
+/// The identity of an element.
+fn key(v: &Value) -> Key {
+    match v.as_i64() {
+        Some(i) => Key::Int(i),
+        None => Key::Text(v.to_string()),
+    }
 }
 
 /// The later (by invocation) of two reads.
@@ -241,7 +252,7 @@ pub fn analyze(ops: &[Operation]) -> Result<SetAnalysis, InputError> {
 
     let mut adds: Vec<&Operation> = ops.iter().filter(|o| o.f == "add").collect();
     adds.sort_unstable_by_key(|o| o.invoke_index);
-    let mut ids: HashMap<String, usize> = HashMap::with_capacity(adds.len());
+    let mut ids: HashMap<Key, usize> = HashMap::with_capacity(adds.len());
     let mut states = Vec::with_capacity(adds.len());
     for op in adds {
         if let Some(&prior) = ids.get(&key(&op.input)) {
@@ -301,19 +312,19 @@ pub fn analyze(ops: &[Operation]) -> Result<SetAnalysis, InputError> {
     reads.sort_unstable_by_key(|(r, _)| r.complete_index);
 
     let mut unexpected: Vec<Unexpected> = Vec::new();
-    let mut unexpected_ids: HashMap<String, usize> = HashMap::new();
+    let mut unexpected_ids: HashMap<Key, usize> = HashMap::new();
     let mut duplicated: Vec<Duplicated> = Vec::new();
-    let mut duplicated_ids: HashMap<String, usize> = HashMap::new();
+    let mut duplicated_ids: HashMap<Key, usize> = HashMap::new();
     // Per element: the read (numbered from 1) that last contained it, and how often.
     let mut seen_in = vec![0usize; states.len()];
     let mut copies = vec![0usize; states.len()];
-    let mut untracked_copies: HashMap<String, (Value, usize)> = HashMap::new();
+    let mut untracked_copies: HashMap<Key, (Value, usize)> = HashMap::new();
 
     for (n, (r, elements)) in reads.iter().enumerate() {
         let read_no = n + 1;
         let r = *r;
         untracked_copies.clear();
-        let mut repeated: Vec<(String, Value, usize)> = Vec::new();
+        let mut repeated: Vec<(Key, Value, usize)> = Vec::new();
         for v in elements.iter() {
             let k = key(v);
             match ids.get(&k) {
@@ -335,7 +346,7 @@ pub fn analyze(ops: &[Operation]) -> Result<SetAnalysis, InputError> {
             }
         }
 
-        let mut note_duplicate = |k: String, v: Value, count: usize| {
+        let mut note_duplicate = |k: Key, v: Value, count: usize| {
             let at = *duplicated_ids.entry(k).or_insert_with(|| {
                 duplicated.push(Duplicated {
                     element: v,
@@ -351,7 +362,7 @@ pub fn analyze(ops: &[Operation]) -> Result<SetAnalysis, InputError> {
         for (k, v, id) in repeated {
             note_duplicate(k, v, copies[id]);
         }
-        let mut untracked: Vec<(String, (Value, usize))> = untracked_copies.drain().collect();
+        let mut untracked: Vec<(Key, (Value, usize))> = untracked_copies.drain().collect();
         untracked.sort_by(|a, b| a.0.cmp(&b.0));
         for (k, (v, count)) in untracked {
             if count > 1 {
@@ -490,7 +501,7 @@ fn sorted_elements<'a>(it: impl Iterator<Item = &'a Value>) -> Vec<Value> {
         (Some(x), Some(y)) => x.cmp(&y),
         (Some(_), None) => std::cmp::Ordering::Less,
         (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => key(a).cmp(&key(b)),
+        (None, None) => a.to_string().cmp(&b.to_string()),
     });
     v.into_iter().cloned().collect()
 }
