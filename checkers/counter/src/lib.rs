@@ -65,6 +65,15 @@ pub struct ReadBounds {
 
 impl ReadBounds {
     /// Whether the value lies within `[lower, upper]`.
+    ///
+    /// ```
+    /// let b = faultline_counter_checker::ReadBounds {
+    ///     invoke_index: 0, complete_index: 1, lower: 2, value: 7, upper: 5,
+    ///     definite_adds: 1, possible_adds: 1,
+    /// };
+    /// assert!(!b.is_valid());
+    /// assert_eq!(b.error(), 2);
+    /// ```
     pub fn is_valid(&self) -> bool {
         self.lower <= self.value && self.value <= self.upper
     }

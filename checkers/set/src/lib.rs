@@ -79,6 +79,10 @@ pub enum ElementOutcome {
 
 impl ElementOutcome {
     /// Jepsen's name for the outcome.
+    ///
+    /// ```
+    /// assert_eq!(faultline_set_checker::ElementOutcome::NeverRead.name(), "never-read");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             ElementOutcome::Stable => "stable",
