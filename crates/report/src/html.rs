@@ -558,7 +558,7 @@ pub fn render_html(events: &[Event], results: &Results, links: &[Link]) -> Strin
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
-         <title>faultline: {} ({})</title><style>{}</style></head><body>\n\
+         <link rel=\"icon\" href=\"data:,\"><title>faultline: {} ({})</title><style>{}</style></head><body>\n\
          <header><h1>faultline: {}</h1>{}<nav><a href=\"#summary\">Summary</a><a href=\"#checkers\">Checkers</a>\
          <a href=\"#timeline-section\">Timeline</a><a href=\"#plots\">Plots</a><a href=\"#nemesis\">Nemesis</a>\
          <a href=\"#stats\">Operations</a><a href=\"#files\">Files</a></nav></header>\n<main>\

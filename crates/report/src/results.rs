@@ -507,9 +507,10 @@ impl NemesisSummary {
                     });
                 }
             }
-            let mut targets = targets_of(first);
+            // The completion says what was done; the invocation only what was asked.
+            let mut targets = targets_of(last);
             if targets.is_empty() {
-                targets = targets_of(last);
+                targets = targets_of(first);
             }
             let new_fault = |name: String, end: Option<&Event>| Fault {
                 name,
@@ -634,7 +635,7 @@ mod tests {
         let p = &s.faults[0];
         assert_eq!((p.name.as_str(), p.start_ns, p.end_ns), ("partition", 100, 510));
         assert_eq!(p.stop_f.as_deref(), Some("stop-partition"));
-        assert_eq!(p.targets, vec!["majority"]);
+        assert_eq!(p.targets, vec!["n1"]);
         // Never reset: it lasts to the end of the history.
         assert_eq!((s.faults[1].name.as_str(), s.faults[1].end_ns), ("clock", 710));
         assert_eq!(s.faults[2].targets, vec!["n2"]);

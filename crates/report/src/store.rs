@@ -105,7 +105,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}";
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
+         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\
+         <link rel=\"icon\" href=\"data:,\">\
          <style>{PAGE_STYLE}</style></head><body><header><h1>{t}</h1></header><main>{body}</main></body></html>\n",
         t = html_escape(title)
     )
@@ -327,7 +328,12 @@ fn respond(store: &Path, method: &tiny_http::Method, url: &str) -> Response {
             Err(e) => text_response(500, "text/plain", format!("{e}\n")),
         };
     }
-    match resolve(store, path) {
+    let resolved = resolve(store, path);
+    if path == "/favicon.ico" && resolved.is_err() {
+        // Browsers ask for it on plain-text pages; there is none, and that is no error.
+        return text_response(204, "text/plain", String::new());
+    }
+    match resolved {
         Ok(target) if target.is_dir() => {
             if !path.ends_with('/') {
                 let mut r = text_response(301, "text/plain", "moved\n".into());

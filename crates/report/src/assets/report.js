@@ -467,6 +467,8 @@
     operations: n,
     highlighted: function () { return Array.from(highlight); },
     opRect: function (i) { return opRect(i); },
+    events: function (i) { return [ops[i * OPW + 5], ops[i * OPW + 6]]; },
+    redrawNow: drawAll,
     pixel: function (x, y) {
       var dpr = window.devicePixelRatio || 1;
       var p = tl.getContext("2d").getImageData(Math.round(x * dpr), Math.round(y * dpr), 1, 1).data;
