@@ -1,0 +1,191 @@
+//! What every faultline workload shares.
+//!
+//! - [`NodeAddr`] and [`Target`]: which database, which nodes, and how to reach them;
+//! - [`DbConn`]: one worker's connection, to an etcd member ([`etcd`]) or to the Redis
+//!   primary found through Sentinel ([`redis`]);
+//! - [`completion`]: turns a database error into the history's `fail` (definitely not
+//!   applied) or `info` (may have been applied), never the other way round;
+//! - helpers the workloads' `check` functions share;
+//! - [`fake`]: tiny fake etcd and Redis servers, so tests can show how each client
+//!   operation classifies refused, rejected, dropped and timed-out requests.
+
+pub mod etcd;
+pub mod fake;
+pub mod redis;
+
+pub use faultline_db::{ClientError, DbKind};
+
+use faultline_history::{CheckerResult, Verdict};
+use faultline_runner::Completion;
+use serde_json::Value;
+use std::time::Duration;
+
+/// A node as clients see it: its name (as recorded in the history) and its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeAddr {
+    /// The node's name, e.g. `n1`: what the runner passes to a client factory.
+    pub name: String,
+    /// The host or IP clients connect to.
+    pub address: String,
+}
+
+impl NodeAddr {
+    /// A node called `name` at `address`.
+    pub fn new(name: impl Into<String>, address: impl Into<String>) -> Self {
+        NodeAddr {
+            name: name.into(),
+            address: address.into(),
+        }
+    }
+}
+
+/// The database a workload runs against, and how its clients connect.
+#[derive(Clone, Debug)]
+pub struct Target {
+    /// etcd or Redis.
+    pub db: DbKind,
+    /// Every node; a worker's client talks to its own node first.
+    pub nodes: Vec<NodeAddr>,
+    /// Bound on each request a client makes; past it the request is indeterminate.
+    pub request_timeout: Duration,
+    /// etcd only: read from the member's local state (possibly stale) instead of through
+    /// the leader.
+    pub serializable_reads: bool,
+}
+
+impl Target {
+    /// The address of the node named `node`; a name not in the list is taken as an address.
+    pub fn address_of(&self, node: &str) -> String {
+        self.nodes
+            .iter()
+            .find(|n| n.name == node)
+            .map(|n| n.address.clone())
+            .unwrap_or_else(|| node.to_string())
+    }
+
+    /// A connection for a worker on `node`: for etcd, a client of that member; for Redis, a
+    /// client of the primary that asks the Sentinel on `node` first, then the others.
+    /// Connects lazily: failing to reach anything shows up as each op's definite failure.
+    pub fn connect(&self, node: &str) -> Result<DbConn, String> {
+        let address = self.address_of(node);
+        match self.db {
+            DbKind::Etcd => {
+                etcd::EtcdConn::new(&address, self.request_timeout, self.serializable_reads)
+                    .map(DbConn::Etcd)
+                    .map_err(|e| format!("etcd client for {node}: {e}"))
+            }
+            DbKind::Redis => {
+                let mut sentinels = vec![address.clone()];
+                sentinels.extend(
+                    self.nodes
+                        .iter()
+                        .map(|n| n.address.clone())
+                        .filter(|a| *a != address),
+                );
+                Ok(DbConn::Redis(redis::RedisPrimary::via_sentinels(
+                    sentinels,
+                    self.request_timeout,
+                )))
+            }
+        }
+    }
+}
+
+/// One worker's connection to the database under test.
+pub enum DbConn {
+    /// A client of one etcd member.
+    Etcd(etcd::EtcdConn),
+    /// A client of the current Redis primary.
+    Redis(redis::RedisPrimary),
+}
+
+/// The completion for a failed operation: `fail` when it definitely did not take effect
+/// (with `compare-failed` for a failed compare), `info` when it may have.
+pub fn completion(err: &ClientError) -> Completion {
+    let e = Value::String(err.history_error());
+    if err.is_definite() {
+        Completion::Fail(e)
+    } else {
+        Completion::Info(e)
+    }
+}
+
+/// A definite failure the client found before sending anything (e.g. releasing a lock it
+/// does not hold): `fail` with `error`.
+pub fn refuse(error: &str) -> Completion {
+    Completion::Fail(Value::String(error.to_string()))
+}
+
+/// Parses a stored integer; text that is no integer is indeterminate (someone else's data,
+/// or a bug), never a silent zero.
+pub fn parse_int(key: &str, text: &str) -> Result<i64, ClientError> {
+    text.trim().parse().map_err(|_| {
+        ClientError::Indeterminate(format!("key {key} holds {text:?}, not an integer"))
+    })
+}
+
+/// A physical key prefix unique to this process and moment, so a test never sees data a
+/// previous test left in the same cluster. Histories carry logical keys only.
+pub fn fresh_namespace(workload: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("faultline/{workload}/{}-{nanos:x}", std::process::id())
+}
+
+/// The result of a checker that could not interpret the history: unknown, with why.
+pub fn unreadable(checker: &str, reason: String) -> CheckerResult {
+    CheckerResult {
+        checker: checker.to_string(),
+        verdict: Verdict::Unknown,
+        reason: Some(reason),
+        anomalies: Vec::new(),
+        stats: Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_indeterminate_errors_become_info() {
+        assert_eq!(
+            completion(&ClientError::CompareFailed),
+            Completion::Fail(json!("compare-failed"))
+        );
+        assert_eq!(
+            completion(&ClientError::Rejected("READONLY".into())),
+            Completion::Fail(json!("READONLY"))
+        );
+        assert_eq!(
+            completion(&ClientError::Indeterminate("timeout".into())),
+            Completion::Info(json!("timeout"))
+        );
+    }
+
+    #[test]
+    fn nodes_resolve_by_name_and_unknown_names_are_addresses() {
+        let t = Target {
+            db: DbKind::Etcd,
+            nodes: vec![NodeAddr::new("n1", "10.0.0.1")],
+            request_timeout: Duration::from_secs(1),
+            serializable_reads: false,
+        };
+        assert_eq!(t.address_of("n1"), "10.0.0.1");
+        assert_eq!(t.address_of("10.9.9.9"), "10.9.9.9");
+    }
+
+    #[test]
+    fn stored_garbage_is_indeterminate_not_zero() {
+        assert_eq!(parse_int("k", " 42"), Ok(42));
+        assert!(!parse_int("k", "forty").unwrap_err().is_definite());
+    }
+
+    #[test]
+    fn namespaces_differ_between_calls() {
+        assert_ne!(fresh_namespace("x"), fresh_namespace("x"));
+    }
+}
