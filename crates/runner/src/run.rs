@@ -1,0 +1,444 @@
+//! The run engine: workers, the nemesis, and the phases of a test.
+//!
+//! A run has two phases. In the main phase every worker drives its own [`GenState`] of the
+//! workload's generator while the nemesis follows its schedule. When every worker is done
+//! (or the run is stopped), the nemesis heals every fault it left active. Then, in the final
+//! phase, every worker runs the final generator (e.g. final reads on a healed cluster).
+
+use crate::client::{Client, ClientFactory, Completion};
+use crate::display::Display;
+use crate::generator::{Gen, GenError, Op, Share};
+use crate::recorder::{start_writer, Record, Recorder, Stats};
+use faultline_history::{EventType, Process};
+use faultline_nemesis::{
+    apply_start, apply_stop, Fault, FaultClass, NemesisOp, NodeControl, Schedule,
+};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::time::{sleep_until, timeout, Instant};
+
+/// How long a worker waits after failing to open a client before asking for its next op.
+const REOPEN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The knobs of a run.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunConfig {
+    /// The nodes clients connect to; worker `i` uses `nodes[i % len]`.
+    pub nodes: Vec<String>,
+    /// How many workers (Jepsen's concurrency); worker `i` starts as process `i`.
+    pub concurrency: usize,
+    /// The seed every random choice derives from.
+    pub seed: u64,
+    /// Bound on each client call (and client open); past it the op completes as `info`.
+    pub op_timeout: Duration,
+    /// Bound on each nemesis operation; past it the nemesis op completes as `info`.
+    pub nemesis_timeout: Duration,
+    /// Length of the main phase: the generator is wrapped in a time limit; `None` for none.
+    pub time_limit: Option<Duration>,
+    /// Where the history goes (JSON Lines).
+    pub history_path: PathBuf,
+    /// Draw the live display (only ever on a terminal).
+    pub progress: bool,
+}
+
+/// What the workload supplies: generators and the clients that carry them out.
+#[derive(Clone)]
+pub struct Workload {
+    /// The main phase's generator.
+    pub generator: Gen,
+    /// Run by every worker once the main phase is over and faults are healed.
+    pub final_generator: Option<Gen>,
+    /// Opens a client to a node.
+    pub clients: Arc<dyn ClientFactory>,
+}
+
+/// The nemesis: its schedule and the cluster it acts on.
+pub struct Nemesis {
+    /// When to do what.
+    pub schedule: Schedule,
+    /// How faults reach the nodes.
+    pub control: Arc<dyn NodeControl>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunSummary {
+    /// Events written to the history.
+    pub events: u64,
+    /// Client invocations.
+    pub invokes: u64,
+    /// `ok` completions.
+    pub ok: u64,
+    /// `fail` completions.
+    pub fail: u64,
+    /// `info` completions.
+    pub info: u64,
+    /// Nemesis events.
+    pub nemesis_events: u64,
+    /// Wall-clock length of the run.
+    pub elapsed: Duration,
+    /// True if the run was stopped early.
+    pub stopped: bool,
+}
+
+/// Why a run could not be carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad configuration, found before anything started.
+    #[error("{0}")]
+    Config(String),
+    /// The generator cannot run with this concurrency.
+    #[error(transparent)]
+    Generator(#[from] GenError),
+    /// The history could not be written.
+    #[error("{0}")]
+    History(#[from] std::io::Error),
+    /// A worker or the nemesis panicked (a bug in a client or in faultline).
+    #[error("{0}")]
+    Panicked(String),
+}
+
+/// Runs a test: workers and nemesis until the generator is exhausted, the final heal, the
+/// final phase. `stop` turning true ends the main phase early (the heal still happens, the
+/// final phase is skipped).
+pub async fn run(
+    config: &RunConfig,
+    workload: Workload,
+    nemesis: Option<Nemesis>,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<RunSummary, RunError> {
+    if config.nodes.is_empty() {
+        return Err(RunError::Config("a run needs at least one node".into()));
+    }
+    if config.op_timeout.is_zero() {
+        return Err(RunError::Config(
+            "the op timeout must be greater than zero".into(),
+        ));
+    }
+    workload.generator.check(config.concurrency)?;
+    if let Some(g) = &workload.final_generator {
+        g.check(config.concurrency)?;
+    }
+    let generator = match config.time_limit {
+        Some(limit) => workload.generator.clone().time_limit(limit),
+        None => workload.generator.clone(),
+    };
+
+    let started = std::time::Instant::now();
+    let stats = Arc::new(Stats::default());
+    let (recorder, writer) = start_writer(&config.history_path, started, stats.clone())?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if let Some(mut external) = stop {
+        let stop_tx = stop_tx.clone();
+        let stopped = stopped.clone();
+        tokio::spawn(async move {
+            while !*external.borrow_and_update() {
+                if external.changed().await.is_err() {
+                    return;
+                }
+            }
+            stopped.store(true, Ordering::Relaxed);
+            let _ = stop_tx.send(true);
+        });
+    }
+    let active_faults = Arc::new(Mutex::new(Vec::<String>::new()));
+    let display = Display::start(
+        config.progress,
+        config.time_limit,
+        stats.clone(),
+        active_faults.clone(),
+    );
+
+    // The nemesis runs until the main phase ends, then heals.
+    let (main_over_tx, main_over_rx) = watch::channel(false);
+    let nemesis_task = nemesis.map(|n| {
+        let runner = NemesisRunner {
+            control: n.control,
+            recorder: recorder.clone(),
+            timeout: config.nemesis_timeout,
+            active: BTreeMap::new(),
+            display: active_faults.clone(),
+        };
+        tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
+    });
+
+    let (final_tx, final_rx) = watch::channel(false);
+    let mut workers = Vec::with_capacity(config.concurrency);
+    let (done_tx, mut done_rx) = tokio::sync::mpsc::channel::<()>(config.concurrency.max(1));
+    for index in 0..config.concurrency {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        rng.set_stream(index as u64);
+        let worker = Worker {
+            index,
+            concurrency: config.concurrency as u64,
+            process: index as u64,
+            node: Arc::from(config.nodes[index % config.nodes.len()].as_str()),
+            client: None,
+            clients: workload.clients.clone(),
+            recorder: recorder.clone(),
+            op_timeout: config.op_timeout,
+            rng,
+            stop: stop_rx.clone(),
+        };
+        let main = generator.clone();
+        let last = workload.final_generator.clone();
+        let done_tx = done_tx.clone();
+        let mut final_rx = final_rx.clone();
+        workers.push(tokio::spawn(async move {
+            let mut worker = worker;
+            worker.run_gen(&main).await;
+            drop(done_tx);
+            // Wait until the nemesis has healed; `false` means skip the final phase.
+            let go = final_rx.wait_for(|v| *v).await.is_ok();
+            if go && !*worker.stop.borrow() {
+                if let Some(last) = last {
+                    worker.run_gen(&last).await;
+                }
+            }
+            worker.close().await;
+        }));
+    }
+    drop(done_tx);
+    drop(recorder);
+    // Every worker drops its sender when its main phase is over.
+    while done_rx.recv().await.is_some() {}
+    let _ = main_over_tx.send(true);
+    let mut panics = Vec::new();
+    if let Some(task) = nemesis_task {
+        if let Err(e) = task.await {
+            panics.push(format!("the nemesis panicked: {e}"));
+        }
+    }
+    let _ = final_tx.send(true);
+    for (i, w) in workers.into_iter().enumerate() {
+        if let Err(e) = w.await {
+            panics.push(format!("worker {i} panicked: {e}"));
+        }
+    }
+    drop(final_tx);
+    let events = tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .map_err(|e| RunError::Panicked(format!("history writer: {e}")))??;
+    display.finish();
+    if !panics.is_empty() {
+        return Err(RunError::Panicked(panics.join("; ")));
+    }
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+    Ok(RunSummary {
+        events,
+        invokes: load(&stats.invokes),
+        ok: load(&stats.ok),
+        fail: load(&stats.fail),
+        info: load(&stats.info),
+        nemesis_events: load(&stats.nemesis),
+        elapsed: started.elapsed(),
+        stopped: stopped.load(Ordering::Relaxed),
+    })
+}
+
+/// One worker: a process id, a client, a random stream.
+struct Worker {
+    index: usize,
+    concurrency: u64,
+    process: u64,
+    node: Arc<str>,
+    client: Option<Box<dyn Client>>,
+    clients: Arc<dyn ClientFactory>,
+    recorder: Recorder,
+    op_timeout: Duration,
+    rng: ChaCha8Rng,
+    stop: watch::Receiver<bool>,
+}
+
+impl Worker {
+    async fn run_gen(&mut self, gen: &Gen) {
+        let mut state = gen.start(Share {
+            index: self.index,
+            count: self.concurrency as usize,
+        });
+        loop {
+            if *self.stop.borrow() {
+                return;
+            }
+            let now = Instant::now();
+            let Some(pending) = state.next(&mut self.rng, now) else {
+                return;
+            };
+            if pending.at > now {
+                let mut stop = self.stop.clone();
+                tokio::select! {
+                    _ = sleep_until(pending.at) => {}
+                    _ = stop.wait_for(|v| *v) => return,
+                }
+            }
+            self.perform(pending.op).await;
+        }
+    }
+
+    fn record(&self, kind: EventType, op: &Op, value: Value, error: Option<Value>) {
+        self.recorder.record(Record {
+            time: 0,
+            process: Process::Client(self.process),
+            kind,
+            f: op.f.clone(),
+            key: op.key.clone(),
+            value,
+            error,
+            node: Some(self.node.clone()),
+        });
+    }
+
+    async fn perform(&mut self, op: Op) {
+        if self.client.is_none() {
+            match timeout(self.op_timeout, self.clients.open(&self.node)).await {
+                Ok(Ok(client)) => self.client = Some(client),
+                failed => {
+                    let why = match failed {
+                        Ok(Err(e)) => e,
+                        _ => "timed out".to_string(),
+                    };
+                    tracing::warn!(worker = self.index, node = %self.node, "cannot open client: {why}");
+                    // Never sent, so definitely not applied: fail, as Jepsen does.
+                    self.record(EventType::Invoke, &op, op.value.clone(), None);
+                    self.record(
+                        EventType::Fail,
+                        &op,
+                        op.value.clone(),
+                        Some(json!(format!("no-client: {why}"))),
+                    );
+                    let mut stop = self.stop.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(REOPEN_BACKOFF) => {}
+                        _ = stop.wait_for(|v| *v) => {}
+                    }
+                    return;
+                }
+            }
+        }
+        self.record(EventType::Invoke, &op, op.value.clone(), None);
+        let Some(client) = self.client.as_mut() else {
+            return;
+        };
+        let (kind, value, error) = match timeout(self.op_timeout, client.invoke(&op)).await {
+            Ok(Completion::Ok(v)) => (EventType::Ok, v, None),
+            Ok(Completion::Fail(e)) => (EventType::Fail, op.value.clone(), Some(e)),
+            Ok(Completion::Info(e)) => (EventType::Info, op.value.clone(), Some(e)),
+            Err(_) => (EventType::Info, op.value.clone(), Some(json!("timeout"))),
+        };
+        self.record(kind, &op, value, error);
+        if kind == EventType::Info {
+            // The process may still be mid-operation: continue as a new one, on a new connection.
+            self.process += self.concurrency;
+            self.close().await;
+        }
+    }
+
+    async fn close(&mut self) {
+        if let Some(mut client) = self.client.take() {
+            let _ = timeout(self.op_timeout, client.close()).await;
+        }
+    }
+}
+
+/// Drives the nemesis schedule and keeps the faults it started.
+struct NemesisRunner {
+    control: Arc<dyn NodeControl>,
+    recorder: Recorder,
+    timeout: Duration,
+    active: BTreeMap<FaultClass, Fault>,
+    display: Arc<Mutex<Vec<String>>>,
+}
+
+impl NemesisRunner {
+    async fn run(
+        mut self,
+        mut schedule: Schedule,
+        start: Instant,
+        mut main_over: watch::Receiver<bool>,
+    ) {
+        while let Some((at, op)) = schedule.next_op() {
+            tokio::select! {
+                _ = sleep_until(start + at) => {}
+                _ = main_over.wait_for(|v| *v) => break,
+            }
+            self.execute(op).await;
+        }
+        let _ = main_over.wait_for(|v| *v).await;
+        // Final heal: everything still active, whether or not its start succeeded.
+        let classes: Vec<FaultClass> = self.active.keys().copied().collect();
+        for class in classes {
+            self.execute(NemesisOp::Stop(class)).await;
+        }
+    }
+
+    fn record(&self, kind: EventType, f: &'static str, value: Value, error: Option<Value>) {
+        self.recorder.record(Record {
+            time: 0,
+            process: Process::Nemesis,
+            kind,
+            f: Cow::Borrowed(f),
+            key: None,
+            value,
+            error,
+            node: None,
+        });
+    }
+
+    async fn execute(&mut self, op: NemesisOp) {
+        let f = op.f();
+        let (fault, starting) = match op {
+            NemesisOp::Start(fault) => (fault, true),
+            NemesisOp::Stop(class) => match self.active.remove(&class) {
+                Some(fault) => (fault, false),
+                None => return,
+            },
+        };
+        let value = serde_json::to_value(&fault).unwrap_or(Value::Null);
+        self.record(EventType::Invoke, f, value.clone(), None);
+        let control = self.control.clone();
+        let job = fault.clone();
+        let task = tokio::task::spawn_blocking(move || {
+            if starting {
+                apply_start(&job, &*control)
+            } else {
+                apply_stop(&job, &*control).map(|()| job)
+            }
+        });
+        let outcome = match timeout(self.timeout, task).await {
+            Ok(Ok(Ok(resolved))) => Ok(resolved),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(format!("panicked: {e}")),
+            Err(_) => Err(format!("timed out after {:?}", self.timeout)),
+        };
+        let resolved = match outcome {
+            Ok(resolved) => {
+                let v = serde_json::to_value(&resolved).unwrap_or(Value::Null);
+                self.record(EventType::Ok, f, v, None);
+                resolved
+            }
+            Err(e) => {
+                tracing::warn!("nemesis {f} failed: {e}");
+                self.record(EventType::Info, f, value, Some(json!(e)));
+                fault
+            }
+        };
+        if starting {
+            // A start that failed may have partly happened: keep it so it gets healed.
+            self.active.insert(resolved.class(), resolved);
+        }
+        let labels = self.active.values().map(Fault::label).collect();
+        if let Ok(mut shown) = self.display.lock() {
+            *shown = labels;
+        }
+    }
+}
