@@ -62,13 +62,13 @@ fn compact(v: &Value) -> String {
 struct PageData<'a> {
     /// Time of the last event, µs.
     t_end: u64,
-    /// Row labels: `nemesis` first if present, then client processes in order.
+    /// Row labels: `nemesis` first if present, then one row per worker (its first process).
     procs: Vec<String>,
     /// Distinct `f`s.
     fs: Vec<&'a str>,
     /// Whether each of `fs` is a nemesis function.
     fs_nemesis: Vec<bool>,
-    /// Seven numbers per operation, see report.js.
+    /// Eight numbers per operation, see report.js.
     ops: Vec<i64>,
     /// A one-line rendering of each operation's value.
     vals: Vec<String>,
@@ -96,6 +96,8 @@ struct PageAnomaly<'a> {
 /// One row of the timeline: an operation or a nemesis operation.
 struct Bar<'a> {
     row: usize,
+    /// The client process, or -1 for the nemesis.
+    process: i64,
     t0: u64,
     t1: Option<u64>,
     kind: i64,
@@ -108,20 +110,46 @@ struct Bar<'a> {
 fn bars(events: &[Event]) -> (Vec<String>, Vec<Bar<'_>>) {
     let ops = pair_operations(events);
     let has_nemesis = events.iter().any(|e| e.process == Process::Nemesis);
-    let mut procs: Vec<u64> = ops.iter().map(|o| o.process).collect();
-    procs.sort_unstable();
-    procs.dedup();
+    let t_end = events.iter().map(|e| e.time).max().unwrap_or(0);
+    // Each process's lifetime: a process that ended with `info` never returns, and its worker
+    // goes on under a new number. Packing lifetimes into rows gives about one row per worker.
+    let mut lifetimes: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
+    for op in &ops {
+        let end = op.complete_time.unwrap_or(t_end);
+        let life = lifetimes
+            .entry(op.process)
+            .or_insert((op.invoke_time, end));
+        life.0 = life.0.min(op.invoke_time);
+        life.1 = life.1.max(end);
+    }
+    let mut by_start: Vec<(u64, u64, u64)> = lifetimes.iter().map(|(p, (a, b))| (*a, *b, *p)).collect();
+    by_start.sort_unstable();
     let offset = usize::from(has_nemesis);
-    let row_of: HashMap<u64, usize> = procs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (*p, i + offset))
-        .collect();
+    let mut row_free_at: Vec<u64> = Vec::new();
+    let mut row_procs: Vec<Vec<u64>> = Vec::new();
+    let mut row_of: HashMap<u64, usize> = HashMap::new();
+    for (start, end, p) in by_start {
+        let row = match row_free_at.iter().position(|&free| free < start) {
+            Some(r) => r,
+            None => {
+                row_free_at.push(0);
+                row_procs.push(Vec::new());
+                row_free_at.len() - 1
+            }
+        };
+        row_free_at[row] = end;
+        row_procs[row].push(p);
+        row_of.insert(p, row + offset);
+    }
     let mut labels: Vec<String> = Vec::new();
     if has_nemesis {
         labels.push("nemesis".into());
     }
-    labels.extend(procs.iter().map(u64::to_string));
+    labels.extend(row_procs.iter().map(|ps| match ps.as_slice() {
+        [one] => one.to_string(),
+        [first, ..] => format!("{first}…"),
+        [] => String::new(),
+    }));
     let by_index: HashMap<u64, &Event> = events.iter().map(|e| (e.index, e)).collect();
     let mut out: Vec<Bar> = Vec::with_capacity(ops.len());
     for op in &ops {
@@ -143,6 +171,7 @@ fn bars(events: &[Event]) -> (Vec<String>, Vec<Bar<'_>>) {
         }
         out.push(Bar {
             row: row_of[&op.process],
+            process: op.process as i64,
             t0: op.invoke_time,
             t1: op.complete_time,
             kind: match op.outcome {
@@ -197,6 +226,7 @@ fn nemesis_bar<'a>(start: &'a Event, end: Option<&'a Event>) -> Bar<'a> {
     }
     Bar {
         row: 0,
+        process: -1,
         t0: start.time,
         t1: end.map(|e| e.time),
         kind: 3,
@@ -212,7 +242,7 @@ fn page_data<'a>(events: &'a [Event], results: &'a Results) -> PageData<'a> {
     let mut fs: Vec<&str> = Vec::new();
     let mut fs_nemesis: Vec<bool> = Vec::new();
     let mut f_index: HashMap<(&str, bool), usize> = HashMap::new();
-    let mut ops = Vec::with_capacity(bars.len() * 7);
+    let mut ops = Vec::with_capacity(bars.len() * 8);
     let mut vals = Vec::with_capacity(bars.len());
     for b in bars {
         let key = (b.f, b.kind == 3);
@@ -229,6 +259,7 @@ fn page_data<'a>(events: &'a [Event], results: &'a Results) -> PageData<'a> {
             fi as i64,
             b.invoke as i64,
             b.complete.map_or(-1, |c| c as i64),
+            b.process,
         ]);
         vals.push(b.text);
     }

@@ -46,6 +46,10 @@ fn report_of_a_failing_run_renders_and_highlights_an_anomaly() {
     assert!(shown.as_str().unwrap().contains("</script><script>window.__pwned=1</script>"));
     assert!(HOSTILE.contains("__pwned"));
     screenshot(&tab, "report-failing-run.png");
+    tab.evaluate("document.getElementById('timeline-section').scrollIntoView()", false).unwrap();
+    screenshot(&tab, "report-timeline.png");
+    tab.evaluate("document.getElementById('plots').scrollIntoView()", false).unwrap();
+    screenshot(&tab, "report-plots.png");
 
     // Clicking the anomaly highlights exactly its operations, and draws them highlighted.
     tab.find_element("li.anomaly button.show").unwrap().click().unwrap();

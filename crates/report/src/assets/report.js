@@ -5,8 +5,9 @@
   "use strict";
   var D = JSON.parse(document.getElementById("faultline-data").textContent);
   // One operation = OPW numbers in D.ops: row, invoke µs, completion µs (-1: none),
-  // type (0 ok, 1 fail, 2 info, 3 nemesis), index into D.fs, invoke index, completion index (-1).
-  var OPW = 7;
+  // type (0 ok, 1 fail, 2 info, 3 nemesis), index into D.fs, invoke index, completion index (-1),
+  // process (-1: nemesis). A row holds one worker's processes in turn.
+  var OPW = 8;
   var ops = D.ops;
   var n = Math.floor(ops.length / OPW);
   var tEnd = Math.max(D.t_end, 1);
@@ -93,7 +94,8 @@
   function tOf(c, x) { return view.t0 + (x - LEFT) / c.pw * (view.t1 - view.t0); }
   function clampX(c, x) { return Math.max(LEFT - 2, Math.min(LEFT + c.pw + 2, x)); }
 
-  function shadeNemesis(c, top, bottom, labels) {
+  // Shades fault periods; labelY, if given, is where the fault names go.
+  function shadeNemesis(c, top, bottom, labelY) {
     var ctx = c.ctx;
     D.nemesis.forEach(function (f) {
       var end = f[1] > f[0] ? f[1] : f[0];
@@ -101,19 +103,19 @@
       var x0 = clampX(c, xOf(c, f[0])), x1 = clampX(c, xOf(c, end));
       ctx.fillStyle = "rgba(122,111,176,0.16)";
       ctx.fillRect(x0, top, Math.max(2, x1 - x0), bottom - top);
-      if (labels && x1 - x0 > 30) {
+      if (labelY && x1 - x0 > 30) {
         ctx.fillStyle = "#5b4f96";
-        ctx.fillText(f[2], x0 + 3, top + 11, x1 - x0 - 6);
+        ctx.fillText(f[2], x0 + 3, labelY, x1 - x0 - 6);
       }
     });
   }
-  function timeAxis(c, top, bottom) {
+  function timeAxis(c, top, bottom, labelsOnTop) {
     var ctx = c.ctx, span = view.t1 - view.t0;
     ctx.strokeStyle = "#e6e9ed"; ctx.fillStyle = "#5d6b78"; ctx.lineWidth = 1;
     niceTicks(view.t0, view.t1, Math.max(2, Math.floor(c.pw / 110))).forEach(function (t) {
       var x = Math.round(xOf(c, t)) + 0.5;
       ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, bottom); ctx.stroke();
-      ctx.fillText(fmtTime(t, span), x + 2, bottom + 12);
+      ctx.fillText(fmtTime(t, span), x + 2, labelsOnTop ? top - 8 : bottom + 12);
     });
   }
 
@@ -131,15 +133,15 @@
   }
 
   function drawTimeline() {
-    var c = tlC = setup(tl, TOP + rows * rowH + BOTTOM);
+    var c = tlC = setup(tl, TOP + rows * rowH + 8);
     var ctx = c.ctx, bottom = TOP + rows * rowH;
-    timeAxis(c, TOP, bottom);
+    timeAxis(c, TOP, bottom, true);
     ctx.fillStyle = "#5d6b78";
     var every = Math.max(1, Math.ceil(12 / rowH));
     for (var r = 0; r < rows; r += every) ctx.fillText(D.procs[r], 4, TOP + r * rowH + Math.min(rowH, 12) - 1, LEFT - 8);
     ctx.save();
     ctx.beginPath(); ctx.rect(LEFT, 0, c.pw, c.h); ctx.clip();
-    shadeNemesis(c, 0, bottom, true);
+    shadeNemesis(c, 0, bottom, D.procs[0] === "nemesis" ? TOP + Math.min(rowH, 13) - 2 : 0);
     var paths = [new Path2D(), new Path2D(), new Path2D(), new Path2D()];
     var hlPath = new Path2D(), hlBars = [];
     forVisible(view.t0, view.t1, function (i) {
@@ -179,7 +181,8 @@
   function describe(i) {
     var lines = [];
     var comp = ops[i * OPW + 6];
-    lines.push("process " + D.procs[row(i)] + "  " + TYPE_NAMES[typ(i)] + "  " + D.fs[ops[i * OPW + 4]]);
+    var p = ops[i * OPW + 7];
+    lines.push((p < 0 ? "nemesis" : "process " + p) + "  " + TYPE_NAMES[typ(i)] + "  " + D.fs[ops[i * OPW + 4]]);
     lines.push("events " + ops[i * OPW + 5] + (comp >= 0 ? " → " + comp : " → (no completion)"));
     lines.push("invoked " + fmtTime(t0(i), 1) + (t1raw(i) >= 0 ? ", latency " + fmtDur(t1raw(i) - t0(i)) : ""));
     lines.push(D.vals[i]);
