@@ -8,6 +8,10 @@
 //! - `ok`: the operation took effect, with the completion's value;
 //! - `fail`: the operation definitely did not take effect;
 //! - `info`: indeterminate: it may have taken effect at any instant after its invocation, or never.
+//!
+//! Beyond the shared types: [`jsonl`] reads and writes JSON Lines, [`import`] reads other
+//! tools' histories (Jepsen/Knossos EDN, Porcupine logs), [`pair()`] turns events into
+//! [`Operation`]s, and [`edn`] is the EDN reader the importers use.
 
 pub mod edn;
 pub mod import;
