@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod check;
+mod report;
+mod serve;
 
 /// Exit code for bad arguments or unreadable input (Jepsen's convention).
 pub const EXIT_BAD_ARGS: u8 = 254;
@@ -22,6 +24,10 @@ struct Cli {
 enum Command {
     /// Check histories for linearizability violations and other anomalies.
     Check(check::CheckArgs),
+    /// Regenerate results.json, junit.xml and report.html of a run directory.
+    Report(report::ReportArgs),
+    /// Serve a store of runs on 127.0.0.1 to browse their reports.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,5 +44,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

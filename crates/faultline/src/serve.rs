@@ -1,0 +1,26 @@
+//! `faultline serve`: browse a store of runs at http://127.0.0.1:PORT/ (loopback only).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Arguments of `faultline serve`.
+#[derive(clap::Args)]
+pub struct ServeArgs {
+    /// The store directory: <test>/<timestamp>/ run directories.
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+    /// The port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    port: u16,
+}
+
+/// Runs `faultline serve` until interrupted; 254 if the store or port is unusable.
+pub fn run(args: ServeArgs) -> ExitCode {
+    match faultline_report::serve(&args.store, args.port) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("faultline serve: {e}");
+            ExitCode::from(crate::EXIT_BAD_ARGS)
+        }
+    }
+}
