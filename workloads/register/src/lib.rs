@@ -1,0 +1,574 @@
+//! The register workload: reads, writes and compare-and-sets of small integers on many
+//! independent keys (`jepsen.independent` style), checked for linearizability per key
+//! against the `cas-register` model.
+//!
+//! Workers form groups of [`Options::threads_per_key`]; each group works on one key at a
+//! time for [`Options::ops_per_key`] operations, then moves to its next key, so every key's
+//! history stays small enough to check. A read of an absent key returns `null` (the
+//! register's initial state). A `cas` whose compare fails is `fail` with error
+//! `compare-failed`, which the checker reads as "saw another value".
+//!
+//! - etcd: read is a range (linearizable, or serializable with
+//!   [`Options::serializable_reads`]), write a put, cas a transaction comparing the value;
+//! - Redis: GET and SET on the primary, cas a Lua script (atomic on the primary).
+
+use async_trait::async_trait;
+use faultline_history::{CheckerResult, Operation, COMPARE_FAILED};
+use faultline_linearizability::{CheckOptions, ModelSpec};
+use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, PerKey, Workload};
+use faultline_workload_support::{
+    completion, fresh_namespace, parse_int, refuse, DbConn, DbKind, NodeAddr, Target,
+};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The workload's name for `faultline test --workload`.
+pub const NAME: &str = "register";
+
+/// The register workload's knobs (none depends on the seed).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Workers per key; the concurrency must be a multiple of it.
+    pub threads_per_key: usize,
+    /// Operations on each key before its group moves on.
+    pub ops_per_key: u64,
+    /// Stop after this many keys; `None`: until the time limit.
+    pub keys: Option<u64>,
+    /// Values written are `0..values`.
+    pub values: i64,
+    /// Mean operations a second over all workers; `None`: as fast as they can.
+    pub rate: Option<f64>,
+    /// Bound on each request to the database; past it the op is `info`.
+    pub request_timeout: Duration,
+    /// etcd only: serializable (possibly stale) reads instead of linearizable ones.
+    pub serializable_reads: bool,
+    /// Physical key prefix; `None`: a fresh one per workload, so old data never leaks in.
+    pub namespace: Option<String>,
+    /// Give up checking (verdict unknown) after this long; `None`: no limit.
+    pub check_time_limit: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            threads_per_key: 2,
+            ops_per_key: 100,
+            keys: None,
+            values: 5,
+            rate: Some(50.0),
+            request_timeout: Duration::from_secs(5),
+            serializable_reads: false,
+            namespace: None,
+            check_time_limit: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// What the workers ask for: a uniform mix of read, write and cas per key.
+pub fn generator(opts: &Options) -> Gen {
+    let values = opts.values.max(1);
+    let read = Gen::repeat(Op::new("read", Value::Null));
+    let write = Gen::source(move |ctx| Op::new("write", json!(ctx.rng.random_range(0..values))));
+    let cas = Gen::source(move |ctx| {
+        let expected = ctx.rng.random_range(0..values);
+        let new = ctx.rng.random_range(0..values);
+        Op::new("cas", json!([expected, new]))
+    });
+    let gen = Gen::mix(vec![read, write, cas]).per_key(PerKey {
+        threads_per_key: opts.threads_per_key,
+        ops_per_key: opts.ops_per_key,
+        keys: opts.keys,
+    });
+    match opts.rate {
+        Some(rate) if rate > 0.0 => gen.stagger(Duration::from_secs_f64(1.0 / rate)),
+        _ => gen,
+    }
+}
+
+/// The workload against `db` on `nodes`: the generator and a client factory.
+pub fn workload(db: DbKind, opts: &Options, nodes: &[NodeAddr]) -> Workload {
+    let factory = Factory {
+        target: Target {
+            db,
+            nodes: nodes.to_vec(),
+            request_timeout: opts.request_timeout,
+            serializable_reads: opts.serializable_reads,
+        },
+        namespace: opts
+            .namespace
+            .clone()
+            .unwrap_or_else(|| fresh_namespace(NAME)),
+    };
+    Workload {
+        generator: generator(opts),
+        final_generator: None,
+        clients: Arc::new(factory),
+    }
+}
+
+/// Checks a register history: linearizability per key against `cas-register`.
+pub fn check(ops: &[Operation], opts: &Options) -> Vec<CheckerResult> {
+    let check_opts = CheckOptions {
+        time_limit: opts.check_time_limit,
+        ..CheckOptions::default()
+    };
+    let result = match faultline_linearizability::check(ops, ModelSpec::CasRegister, &check_opts) {
+        Ok(report) => report.to_checker_result(),
+        Err(e) => faultline_workload_support::unreadable("linearizability", e.to_string()),
+    };
+    vec![result]
+}
+
+struct Factory {
+    target: Target,
+    namespace: String,
+}
+
+#[async_trait]
+impl ClientFactory for Factory {
+    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
+        Ok(Box::new(RegisterClient {
+            conn: self.target.connect(node)?,
+            namespace: self.namespace.clone(),
+        }))
+    }
+}
+
+struct RegisterClient {
+    conn: DbConn,
+    namespace: String,
+}
+
+const REDIS_CAS: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// A stored register value as the history shows it: an integer, or `null` when absent.
+fn register_value(
+    key: &str,
+    stored: Option<String>,
+) -> Result<Value, faultline_workload_support::ClientError> {
+    stored
+        .map(|s| parse_int(key, &s).map(Value::from))
+        .transpose()
+        .map(|v| v.unwrap_or(Value::Null))
+}
+
+impl RegisterClient {
+    async fn read(&mut self, key: &str) -> Completion {
+        let stored = match &mut self.conn {
+            DbConn::Etcd(c) => c.client.get(key).await,
+            DbConn::Redis(r) => r.query::<Option<String>>(redis::cmd("GET").arg(key)).await,
+        };
+        match stored.and_then(|s| register_value(key, s)) {
+            Ok(v) => Completion::Ok(v),
+            Err(e) => completion(&e),
+        }
+    }
+
+    async fn write(&mut self, key: &str, value: i64) -> Completion {
+        let done = match &mut self.conn {
+            DbConn::Etcd(c) => c.client.put(key, &value.to_string()).await,
+            DbConn::Redis(r) => r.query::<()>(redis::cmd("SET").arg(key).arg(value)).await,
+        };
+        match done {
+            Ok(()) => Completion::Ok(json!(value)),
+            Err(e) => completion(&e),
+        }
+    }
+
+    async fn cas(&mut self, key: &str, expected: i64, new: i64) -> Completion {
+        let swapped = match &mut self.conn {
+            DbConn::Etcd(c) => c
+                .client
+                .cas(key, Some(&expected.to_string()), &new.to_string())
+                .await
+                .map(|()| true),
+            DbConn::Redis(r) => {
+                let script = redis::Script::new(REDIS_CAS);
+                r.script::<i64>(&script, &[key], &[expected.to_string(), new.to_string()])
+                    .await
+                    .map(|n| n == 1)
+            }
+        };
+        match swapped {
+            Ok(true) => Completion::Ok(json!([expected, new])),
+            Ok(false) => Completion::Fail(json!(COMPARE_FAILED)),
+            Err(e) => completion(&e),
+        }
+    }
+}
+
+#[async_trait]
+impl Client for RegisterClient {
+    async fn invoke(&mut self, op: &Op) -> Completion {
+        let Some(key) = op.key.as_ref() else {
+            return refuse("bad-op: register ops need a key");
+        };
+        let key = format!("{}/{}", self.namespace, key);
+        match (op.f.as_ref(), &op.value) {
+            ("read", _) => self.read(&key).await,
+            ("write", v) => match v.as_i64() {
+                Some(v) => self.write(&key, v).await,
+                None => refuse("bad-op: write needs an integer"),
+            },
+            ("cas", v) => match (
+                v.get(0).and_then(Value::as_i64),
+                v.get(1).and_then(Value::as_i64),
+            ) {
+                (Some(expected), Some(new)) => self.cas(&key, expected, new).await,
+                _ => refuse("bad-op: cas needs [expected, new] integers"),
+            },
+            (f, _) => refuse(&format!("bad-op: the register workload has no {f:?}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_history::{Outcome, Verdict};
+    use faultline_runner::Share;
+    use faultline_workload_support::etcd::{b64, EtcdConn};
+    use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
+    use faultline_workload_support::redis::RedisPrimary;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+    use std::borrow::Cow;
+
+    /// The first `n` requests worker `index` of `count` asks for, with seed `seed`.
+    fn requests(gen: &Gen, seed: u64, index: usize, count: usize, n: usize) -> Vec<Op> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        rng.set_stream(index as u64);
+        let mut state = gen.start(Share { index, count });
+        let now = tokio::time::Instant::now();
+        std::iter::from_fn(|| state.next(&mut rng, now).map(|p| p.op))
+            .take(n)
+            .collect()
+    }
+
+    #[test]
+    fn generator_asks_for_read_write_cas_on_keys_in_turn() {
+        let opts = Options {
+            ops_per_key: 10,
+            threads_per_key: 2,
+            keys: Some(4),
+            rate: None,
+            ..Options::default()
+        };
+        let gen = generator(&opts);
+        gen.check(4).unwrap();
+        // 4 workers in 2 groups: group 0 (workers 0, 1) takes keys 0 and 2; each worker does
+        // 5 of a key's 10 ops.
+        let ops = requests(&gen, 7, 1, 4, 1000);
+        assert_eq!(ops.len(), 10);
+        assert!(ops[..5].iter().all(|o| o.key == Some(json!(0))));
+        assert!(ops[5..].iter().all(|o| o.key == Some(json!(2))));
+        let other = requests(&gen, 7, 0, 4, 1000);
+        let fs: std::collections::BTreeSet<&str> = other
+            .iter()
+            .chain(&ops)
+            .map(|o| o.f.as_ref())
+            .collect();
+        assert_eq!(fs.into_iter().collect::<Vec<_>>(), ["cas", "read", "write"]);
+        for op in requests(&gen, 9, 2, 4, 1000) {
+            match op.f.as_ref() {
+                "write" => assert!((0..5).contains(&op.value.as_i64().unwrap())),
+                "cas" => assert!(op
+                    .value
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|v| (0..5).contains(&v.as_i64().unwrap()))),
+                _ => assert_eq!(op.value, Value::Null),
+            }
+        }
+        assert!(
+            generator(&opts).check(3).is_err(),
+            "3 workers cannot form pairs"
+        );
+    }
+
+    #[test]
+    fn generator_is_deterministic_by_seed() {
+        let gen = generator(&Options {
+            rate: None,
+            ..Options::default()
+        });
+        assert_eq!(requests(&gen, 1, 0, 2, 50), requests(&gen, 1, 0, 2, 50));
+        assert_ne!(requests(&gen, 1, 0, 2, 50), requests(&gen, 2, 0, 2, 50));
+    }
+
+    fn op(f: &'static str, value: Value) -> Op {
+        Op {
+            f: Cow::Borrowed(f),
+            key: Some(json!(3)),
+            value,
+        }
+    }
+
+    async fn etcd_client(replies: Vec<Reply>) -> (FakeEtcd, RegisterClient) {
+        let fake = FakeEtcd::start(replies).await;
+        let conn =
+            EtcdConn::with_endpoint(&fake.endpoint, Duration::from_millis(500), false).unwrap();
+        (
+            fake,
+            RegisterClient {
+                conn: DbConn::Etcd(conn),
+                namespace: "ns".into(),
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn etcd_ops_classify_results_and_errors() {
+        let kv = |v: &str| json!({"kvs": [{"key": b64("ns/3"), "value": b64(v), "mod_revision": "2", "create_revision": "2", "version": "1"}]});
+        let (fake, mut c) = etcd_client(vec![
+            Reply::json(200, kv("4")),
+            Reply::json(200, json!({})),
+            Reply::json(200, json!({"header": {}})),
+            Reply::json(200, json!({"succeeded": true})),
+            Reply::json(200, json!({"succeeded": false})),
+            Reply::grpc_error(14, "etcdserver: request timed out"),
+            Reply::grpc_error(9, "etcdserver: not capable"),
+            Reply::Close,
+            Reply::Hang,
+        ])
+        .await;
+        assert_eq!(
+            c.invoke(&op("read", Value::Null)).await,
+            Completion::Ok(json!(4))
+        );
+        assert_eq!(
+            c.invoke(&op("read", Value::Null)).await,
+            Completion::Ok(Value::Null),
+            "absent is null"
+        );
+        assert_eq!(
+            c.invoke(&op("write", json!(1))).await,
+            Completion::Ok(json!(1))
+        );
+        assert_eq!(
+            c.invoke(&op("cas", json!([1, 2]))).await,
+            Completion::Ok(json!([1, 2]))
+        );
+        assert_eq!(
+            c.invoke(&op("cas", json!([1, 2]))).await,
+            Completion::Fail(json!("compare-failed"))
+        );
+        assert!(
+            matches!(c.invoke(&op("write", json!(1))).await, Completion::Info(_)),
+            "timed out in raft: may apply"
+        );
+        assert!(
+            matches!(
+                c.invoke(&op("cas", json!([0, 1]))).await,
+                Completion::Fail(_)
+            ),
+            "refused before proposal"
+        );
+        assert!(
+            matches!(
+                c.invoke(&op("cas", json!([0, 1]))).await,
+                Completion::Info(_)
+            ),
+            "connection lost mid-call"
+        );
+        assert!(
+            matches!(
+                c.invoke(&op("read", Value::Null)).await,
+                Completion::Info(_)
+            ),
+            "no answer"
+        );
+        let sent = fake.requests().await;
+        assert!(sent[0].starts_with("POST /v3/kv/range"), "{sent:?}");
+        assert!(
+            sent[3].starts_with("POST /v3/kv/txn") && sent[3].contains("\"VALUE\""),
+            "{sent:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn etcd_refused_connection_fails_every_op() {
+        let conn = EtcdConn::with_endpoint("http://127.0.0.1:1", Duration::from_millis(500), false)
+            .unwrap();
+        let mut c = RegisterClient {
+            conn: DbConn::Etcd(conn),
+            namespace: "ns".into(),
+        };
+        for o in [
+            op("read", Value::Null),
+            op("write", json!(1)),
+            op("cas", json!([1, 2])),
+        ] {
+            assert!(matches!(c.invoke(&o).await, Completion::Fail(_)), "{o:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn redis_ops_classify_results_and_errors() {
+        let fake = FakeRedis::start(vec![
+            Reply::redis_bulk(Some("2")),
+            Reply::redis_bulk(None),
+            Reply::Resp("+OK\r\n".into()),
+            Reply::redis_int(1),
+            Reply::redis_int(0),
+            Reply::redis_error("READONLY You can't write against a read only replica."),
+            Reply::Close,
+            Reply::Hang,
+        ])
+        .await;
+        let conn = RedisPrimary::direct("127.0.0.1", fake.port, Duration::from_millis(300));
+        let mut c = RegisterClient {
+            conn: DbConn::Redis(conn),
+            namespace: "ns".into(),
+        };
+        assert_eq!(
+            c.invoke(&op("read", Value::Null)).await,
+            Completion::Ok(json!(2))
+        );
+        assert_eq!(
+            c.invoke(&op("read", Value::Null)).await,
+            Completion::Ok(Value::Null)
+        );
+        assert_eq!(
+            c.invoke(&op("write", json!(3))).await,
+            Completion::Ok(json!(3))
+        );
+        assert_eq!(
+            c.invoke(&op("cas", json!([3, 4]))).await,
+            Completion::Ok(json!([3, 4]))
+        );
+        assert_eq!(
+            c.invoke(&op("cas", json!([3, 4]))).await,
+            Completion::Fail(json!("compare-failed"))
+        );
+        assert!(matches!(
+            c.invoke(&op("write", json!(1))).await,
+            Completion::Fail(_)
+        ));
+        assert!(matches!(
+            c.invoke(&op("cas", json!([1, 2]))).await,
+            Completion::Info(_)
+        ));
+        assert!(matches!(
+            c.invoke(&op("write", json!(1))).await,
+            Completion::Info(_)
+        ));
+        let sent = fake.commands().await;
+        assert_eq!(&sent[..3], ["GET ns/3", "GET ns/3", "SET ns/3 3"]);
+        assert!(
+            sent[3].starts_with("EVALSHA") && sent[3].ends_with("1 ns/3 3 4"),
+            "{sent:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn ops_without_key_or_with_bad_values_fail_without_being_sent() {
+        let conn = RedisPrimary::direct("127.0.0.1", 1, Duration::from_millis(300));
+        let mut c = RegisterClient {
+            conn: DbConn::Redis(conn),
+            namespace: "ns".into(),
+        };
+        let mut keyless = op("read", Value::Null);
+        keyless.key = None;
+        assert_eq!(
+            c.invoke(&keyless).await,
+            Completion::Fail(json!("bad-op: register ops need a key"))
+        );
+        assert!(matches!(
+            c.invoke(&op("cas", json!(1))).await,
+            Completion::Fail(_)
+        ));
+    }
+
+    fn hop(
+        process: u64,
+        f: &str,
+        input: Value,
+        output: Value,
+        outcome: Outcome,
+        at: (u64, u64),
+    ) -> Operation {
+        Operation {
+            process,
+            f: f.into(),
+            key: Some(json!(0)),
+            input,
+            output,
+            outcome,
+            error: (outcome == Outcome::Fail).then(|| json!(COMPARE_FAILED)),
+            invoke_index: at.0,
+            complete_index: Some(at.1),
+            invoke_time: at.0,
+            complete_time: Some(at.1),
+        }
+    }
+
+    #[test]
+    fn a_stale_read_is_nonlinearizable() {
+        let ops = [
+            hop(0, "write", json!(1), json!(1), Outcome::Ok, (0, 1)),
+            hop(1, "read", Value::Null, json!(1), Outcome::Ok, (2, 3)),
+            hop(0, "write", json!(2), json!(2), Outcome::Ok, (4, 5)),
+            hop(1, "read", Value::Null, json!(1), Outcome::Ok, (6, 7)),
+        ];
+        let r = check(&ops, &Options::default());
+        assert_eq!(r[0].checker, "linearizability");
+        assert_eq!(r[0].verdict, Verdict::Invalid);
+        assert_eq!(
+            check(&ops[..3], &Options::default())[0].verdict,
+            Verdict::Valid
+        );
+    }
+
+    #[test]
+    fn a_failed_compare_must_have_seen_another_value() {
+        let ops = [
+            hop(0, "write", json!(1), json!(1), Outcome::Ok, (0, 1)),
+            hop(
+                1,
+                "cas",
+                json!([1, 2]),
+                json!([1, 2]),
+                Outcome::Fail,
+                (2, 3),
+            ),
+        ];
+        assert_eq!(
+            check(&ops, &Options::default())[0].verdict,
+            Verdict::Invalid
+        );
+        let ok = [
+            ops[0].clone(),
+            hop(
+                1,
+                "cas",
+                json!([0, 2]),
+                json!([0, 2]),
+                Outcome::Fail,
+                (2, 3),
+            ),
+        ];
+        assert_eq!(check(&ok, &Options::default())[0].verdict, Verdict::Valid);
+    }
+
+    #[test]
+    fn a_history_the_model_cannot_read_is_unknown_with_a_reason() {
+        let ops = [hop(0, "increment", json!(1), json!(1), Outcome::Ok, (0, 1))];
+        let r = check(&ops, &Options::default());
+        assert_eq!(r[0].verdict, Verdict::Unknown);
+        assert!(
+            r[0].reason.as_deref().unwrap_or("").contains("increment"),
+            "{:?}",
+            r[0].reason
+        );
+    }
+}
