@@ -4,6 +4,8 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod check;
+mod cluster;
+mod image;
 mod report;
 mod serve;
 
@@ -24,6 +26,10 @@ struct Cli {
 enum Command {
     /// Check histories for linearizability violations and other anomalies.
     Check(check::CheckArgs),
+    /// Start, inspect, use and stop a test cluster (Docker nodes or existing hosts).
+    Cluster(cluster::ClusterArgs),
+    /// Build the node image (no registry needed).
+    Image(image::ImageArgs),
     /// Regenerate results.json, junit.xml and report.html of a run directory.
     Report(report::ReportArgs),
     /// Serve a store of runs on 127.0.0.1 to browse their reports.
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Cluster(args) => cluster::run(args),
+        Command::Image(args) => image::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
     }

@@ -1,0 +1,68 @@
+//! The compose file: n1..nN on one private network, each with NET_ADMIN and nothing more.
+//!
+//! The repository's `docker-compose.yml` is this generator's output for five nodes (a test
+//! holds them equal); other node counts get a generated file per run. The syntax stays
+//! within what Debian's docker-compose 1.29 (file format 2.4) accepts.
+
+/// The repository's default compose file (five nodes).
+pub const DEFAULT_COMPOSE: &str = include_str!("../../../docker-compose.yml");
+
+const HEADER: &str = r#"# faultline's default test cluster: five Debian nodes n1..n5 on one private network.
+#
+# `faultline cluster up` brings it up (building the node image first if needed) and writes a
+# file like this one, from the same generator, for other node counts. By hand:
+#   FAULTLINE_IMAGE=faultline-node:latest FAULTLINE_AUTHORIZED_KEY="$(cat key.pub)" \
+#     docker-compose -p faultline-mine up -d
+# Each node gets NET_ADMIN for iptables and nothing more: never privileged, never SYS_TIME
+# (clock faults go through the LD_PRELOAD clock shim instead).
+version: "2.4"
+x-node: &node
+  image: ${FAULTLINE_IMAGE:-faultline-node:latest}
+  cap_add: [NET_ADMIN]
+  environment:
+    - FAULTLINE_AUTHORIZED_KEY
+  networks: [jepsen]
+  stop_grace_period: 2s
+services:
+"#;
+
+/// The node names of an `n`-node cluster: n1..nN (Jepsen's convention).
+pub fn node_names(n: usize) -> Vec<String> {
+    (1..=n).map(|i| format!("n{i}")).collect()
+}
+
+/// The compose file for `n` nodes.
+pub fn compose_file(n: usize) -> String {
+    let mut s = String::from(HEADER);
+    for name in node_names(n) {
+        s.push_str(&format!("  {name}:\n    <<: *node\n    hostname: {name}\n"));
+    }
+    s.push_str("networks:\n  jepsen: {}\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repository_compose_file_is_the_five_node_default() {
+        assert_eq!(compose_file(5), DEFAULT_COMPOSE);
+    }
+
+    #[test]
+    fn nodes_get_net_admin_and_nothing_more() {
+        let f = compose_file(3);
+        // The comments explain what is never granted; the settings must not grant it.
+        let settings: String = f
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#'))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(settings.contains("cap_add: [NET_ADMIN]"));
+        assert!(!settings.contains("privileged"));
+        assert!(!settings.contains("SYS_TIME"));
+        assert!(!settings.contains("cap_add: [NET_ADMIN, "));
+        assert!(f.contains("  n3:\n") && !f.contains("  n4:\n"));
+    }
+}

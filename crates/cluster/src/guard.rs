@@ -1,0 +1,286 @@
+//! The cleanup guard: whatever happens, a run leaves nothing behind.
+//!
+//! A [`CleanupGuard`] learns what a run creates as it creates it (the compose project, the
+//! nodes, the database, files) and undoes it when dropped: on success, on error, on panic
+//! (unwinding), and on SIGINT, SIGTERM or SIGHUP, for which it installs the process's
+//! handler. Undoing means: heal the network (only faultline's iptables chain), resume
+//! paused daemons, reset clock offsets, then take the cluster down (`docker-compose down`
+//! plus a sweep of anything still labelled with the project; on real hosts, the database's
+//! teardown). With `keep_cluster` only the faults are undone and the cluster stays up.
+
+use crate::proc::{set_interrupted, stop_children};
+use faultline_control::Node;
+use faultline_db::Db;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once, Weak};
+use std::time::Duration;
+
+static GUARDS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+static HOOKS: Mutex<Vec<Box<dyn Fn() + Send>>> = Mutex::new(Vec::new());
+static HANDLER: Once = Once::new();
+
+/// The exit status after a signal-triggered cleanup (as a shell reports SIGINT).
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// Runs `hook` first when a signal arrives, before guards clean up (e.g. to flush a history).
+pub fn on_interrupt(hook: Box<dyn Fn() + Send>) {
+    install_handler();
+    HOOKS.lock().unwrap_or_else(|p| p.into_inner()).push(hook);
+}
+
+fn install_handler() {
+    HANDLER.call_once(|| {
+        let result = ctrlc::set_handler(|| {
+            set_interrupted();
+            eprintln!("faultline: interrupted: cleaning up");
+            for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                hook();
+            }
+            stop_children(Duration::from_secs(10));
+            let guards: Vec<Arc<Inner>> = GUARDS
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect();
+            for g in guards {
+                g.cleanup();
+            }
+            std::process::exit(EXIT_INTERRUPTED);
+        });
+        if let Err(e) = result {
+            eprintln!(
+                "faultline: cannot install the signal handler, so a signal would skip cleanup: {e}"
+            );
+        }
+    });
+}
+
+/// What a cleanup must undo.
+#[derive(Default)]
+struct Plan {
+    /// The compose project and its file, for a Docker cluster.
+    project: Option<(String, PathBuf)>,
+    /// The nodes, for undoing faults (and, on real hosts, the database).
+    nodes: Vec<Node>,
+    /// The database, torn down on real hosts.
+    db: Option<Arc<dyn Db>>,
+    /// Files and directories removed after the cluster is down.
+    paths: Vec<PathBuf>,
+}
+
+struct Inner {
+    plan: Mutex<Plan>,
+    /// Held for the whole cleanup; true once it ran.
+    done: Mutex<bool>,
+    armed: AtomicBool,
+    keep_cluster: bool,
+}
+
+/// Undoes a run's faults and takes its cluster down when dropped or on a signal.
+pub struct CleanupGuard {
+    inner: Arc<Inner>,
+}
+
+impl CleanupGuard {
+    /// A guard with nothing to clean yet. With `keep_cluster`, cleanup undoes faults but
+    /// leaves the cluster up.
+    pub fn new(keep_cluster: bool) -> Self {
+        install_handler();
+        let inner = Arc::new(Inner {
+            plan: Mutex::new(Plan::default()),
+            done: Mutex::new(false),
+            armed: AtomicBool::new(true),
+            keep_cluster,
+        });
+        let mut guards = GUARDS.lock().unwrap_or_else(|p| p.into_inner());
+        guards.retain(|g| g.strong_count() > 0);
+        guards.push(Arc::downgrade(&inner));
+        CleanupGuard { inner }
+    }
+
+    fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
+        self.inner.plan.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the compose project (call before `docker-compose up`).
+    pub fn track_project(&self, project: &str, compose_file: PathBuf) {
+        self.plan().project = Some((project.to_string(), compose_file));
+    }
+
+    /// Records the nodes whose faults cleanup undoes.
+    pub fn track_nodes(&self, nodes: &[Node]) {
+        self.plan().nodes = nodes.to_vec();
+    }
+
+    /// Records the database (torn down on real hosts when the cluster goes down).
+    pub fn track_db(&self, db: Arc<dyn Db>) {
+        self.plan().db = Some(db);
+    }
+
+    /// Records a file or directory to remove once the cluster is down.
+    pub fn track_path(&self, path: PathBuf) {
+        self.plan().paths.push(path);
+    }
+
+    /// Leaves everything as it is: the guard will do nothing (e.g. `cluster up` succeeded).
+    pub fn disarm(&self) {
+        self.inner.armed.store(false, Ordering::SeqCst);
+    }
+
+    /// Cleans up now (once; later calls and the drop do nothing). Returns the problems met;
+    /// every step is tried regardless.
+    pub fn cleanup(&self) -> Vec<String> {
+        self.inner.cleanup()
+    }
+}
+
+impl Drop for CleanupGuard {
+    fn drop(&mut self) {
+        for problem in self.inner.cleanup() {
+            eprintln!("faultline: cleanup: {problem}");
+        }
+    }
+}
+
+impl Inner {
+    fn cleanup(&self) -> Vec<String> {
+        let mut done = self.done.lock().unwrap_or_else(|p| p.into_inner());
+        if *done || !self.armed.load(Ordering::SeqCst) {
+            return Vec::new();
+        }
+        *done = true;
+        let plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
+        let mut problems = Vec::new();
+        let docker = plan.project.is_some();
+        // Containers that are about to be removed take their faults with them.
+        if self.keep_cluster || !docker {
+            problems.extend(restore_nodes(&plan.nodes));
+        }
+        if !self.keep_cluster {
+            if let Some((project, file)) = &plan.project {
+                problems.extend(compose_down(project, file));
+            } else if let Some(db) = &plan.db {
+                if let Err(e) = faultline_db::teardown_all(db.as_ref(), &plan.nodes) {
+                    problems.push(format!("database teardown: {e}"));
+                }
+            }
+            for path in &plan.paths {
+                let r = if path.is_dir() {
+                    std::fs::remove_dir_all(path)
+                } else {
+                    std::fs::remove_file(path)
+                };
+                if let Err(e) = r {
+                    if e.kind() != std::io::ErrorKind::NotFound {
+                        problems.push(format!("removing {}: {e}", path.display()));
+                    }
+                }
+            }
+        }
+        problems
+    }
+}
+
+/// Undoes faults on all nodes in parallel.
+fn restore_nodes(nodes: &[Node]) -> Vec<String> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .iter()
+            .map(|n| {
+                s.spawn(move || {
+                    faultline_control::faults::restore_node(n.remote.as_ref())
+                        .err()
+                        .map(|e| format!("{}: {e}", n.name))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .collect()
+    })
+}
+
+/// `docker-compose down`, then removes any container or network still labelled with the
+/// project (e.g. one a killed `up` was creating).
+pub fn compose_down(project: &str, compose_file: &std::path::Path) -> Vec<String> {
+    let mut problems = Vec::new();
+    if compose_file.exists() {
+        let mut cmd = Command::new("docker-compose");
+        cmd.args(["-p", project, "-f"])
+            .arg(compose_file)
+            .args(["down", "-v", "--remove-orphans", "-t", "1"])
+            .env("FAULTLINE_IMAGE", "unused-by-down")
+            .env("FAULTLINE_AUTHORIZED_KEY", "");
+        match run_untracked_ok(&mut cmd, Duration::from_secs(120)) {
+            Ok(_) => {}
+            Err(e) => problems.push(format!("docker-compose down: {e}")),
+        }
+    }
+    let label = format!("label=com.docker.compose.project={project}");
+    match list(&["ps", "-aq", "--filter", &label]) {
+        Ok(ids) if !ids.is_empty() => {
+            let mut args = vec!["rm", "-f", "-v"];
+            args.extend(ids.iter().map(String::as_str));
+            if let Err(e) =
+                run_untracked_ok(Command::new("docker").args(&args), Duration::from_secs(60))
+            {
+                problems.push(format!("removing containers: {e}"));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => problems.push(e),
+    }
+    match list(&["network", "ls", "-q", "--filter", &label]) {
+        Ok(ids) if !ids.is_empty() => {
+            let mut args = vec!["network", "rm"];
+            args.extend(ids.iter().map(String::as_str));
+            if let Err(e) =
+                run_untracked_ok(Command::new("docker").args(&args), Duration::from_secs(60))
+            {
+                problems.push(format!("removing networks: {e}"));
+            }
+        }
+        Ok(_) => {}
+        Err(e) => problems.push(e),
+    }
+    problems
+}
+
+/// Runs a cleanup command even after an interrupt (the tracked runner refuses then).
+fn run_untracked_ok(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
+    let out = faultline_control::run_process(cmd, b"", timeout).map_err(|e| e.to_string())?;
+    if out.status != 0 {
+        return Err(out.stderr_text());
+    }
+    Ok(out.stdout_text())
+}
+
+fn list(args: &[&str]) -> Result<Vec<String>, String> {
+    let out = run_untracked_ok(Command::new("docker").args(args), Duration::from_secs(30))
+        .map_err(|e| format!("docker {}: {e}", args.join(" ")))?;
+    Ok(out
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// Lists the containers and networks labelled with `project` (empty: nothing left).
+pub fn leftovers(project: &str) -> Result<Vec<String>, String> {
+    let label = format!("label=com.docker.compose.project={project}");
+    let mut left: Vec<String> = list(&["ps", "-aq", "--filter", &label])?
+        .into_iter()
+        .map(|c| format!("container {c}"))
+        .collect();
+    left.extend(
+        list(&["network", "ls", "-q", "--filter", &label])?
+            .into_iter()
+            .map(|n| format!("network {n}")),
+    );
+    Ok(left)
+}

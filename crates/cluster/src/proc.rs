@@ -1,0 +1,154 @@
+//! Local child processes (docker, docker-compose, debootstrap) that a signal must not orphan.
+//!
+//! Every child runs in its own process group, so a terminal's Ctrl-C reaches only faultline;
+//! faultline's signal handler then stops the children it knows of before it takes the
+//! cluster down, so no `docker-compose up` keeps creating containers behind its back.
+
+use crate::ClusterError;
+use faultline_control::ExecOutput;
+use std::collections::HashSet;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static CHILDREN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Whether a SIGINT/SIGTERM arrived; new children are refused from then on.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+pub(crate) fn set_interrupted() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// Finds `tool` on PATH.
+pub fn which(tool: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Spawns `cmd` in its own process group and remembers it until [`untrack`].
+pub fn spawn_tracked(cmd: &mut Command) -> Result<Child, ClusterError> {
+    if interrupted() {
+        return Err(ClusterError::Interrupted);
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let mut set = CHILDREN.lock().unwrap_or_else(|p| p.into_inner());
+    let child = cmd
+        .process_group(0)
+        .spawn()
+        .map_err(|e| ClusterError::Io(format!("cannot run {program}: {e}")))?;
+    set.get_or_insert_with(HashSet::new).insert(child.id());
+    Ok(child)
+}
+
+/// Forgets a child that has been waited for.
+pub fn untrack(pid: u32) {
+    if let Some(set) = CHILDREN.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        set.remove(&pid);
+    }
+}
+
+/// Sends SIGTERM to every tracked child and waits up to `grace` for them to go.
+pub(crate) fn stop_children(grace: Duration) {
+    let pids: Vec<u32> = CHILDREN
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .map(|s| s.iter().copied().collect())
+        .unwrap_or_default();
+    for &pid in &pids {
+        // SAFETY: kill(2) on a pid we spawned; at worst it is already gone (ESRCH).
+        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        let alive = pids
+            .iter()
+            // SAFETY: signal 0 only checks the process exists.
+            .filter(|&&pid| unsafe { libc::kill(pid as libc::pid_t, 0) } == 0)
+            .filter(|&&pid| !is_zombie(pid))
+            .count();
+        if alive == 0 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn is_zombie(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+                .unwrap_or(false)
+        })
+        .unwrap_or(true)
+}
+
+/// Runs `cmd` to completion (tracked), with no stdin, killing it after `timeout`.
+pub fn run_tracked(cmd: &mut Command, timeout: Duration) -> Result<ExecOutput, ClusterError> {
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = spawn_tracked(cmd)?;
+    let pid = child.id();
+    let mut out = child.stdout.take().expect("stdout is piped");
+    let mut err = child.stderr.take().expect("stderr is piped");
+    let (out_tx, out_rx) = std::sync::mpsc::channel();
+    let (err_tx, err_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = out.read_to_end(&mut buf);
+        let _ = out_tx.send(buf);
+    });
+    std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        let _ = err.read_to_end(&mut buf);
+        let _ = err_tx.send(buf);
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                untrack(pid);
+                return Err(ClusterError::Io(format!(
+                    "{program} did not finish within {timeout:?}"
+                )));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+            Err(e) => {
+                untrack(pid);
+                return Err(ClusterError::Io(format!("waiting for {program}: {e}")));
+            }
+        }
+    };
+    untrack(pid);
+    let grace = Duration::from_secs(2);
+    let stdout = out_rx.recv_timeout(grace).unwrap_or_default();
+    let stderr = err_rx.recv_timeout(grace).unwrap_or_default();
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
+    if interrupted() && code != 0 {
+        return Err(ClusterError::Interrupted);
+    }
+    Ok(ExecOutput {
+        status: code,
+        stdout,
+        stderr,
+    })
+}
