@@ -1,0 +1,585 @@
+//! End-to-end runs with in-process clients and a fake cluster.
+
+use async_trait::async_trait;
+use faultline_history::{pair, read_jsonl, Event, EventType, Outcome, Process};
+use faultline_nemesis::{NemesisConfig, NodeControl, NodeError, Schedule};
+use faultline_runner::{
+    run, Client, ClientFactory, Completion, Gen, Nemesis, Op, RunConfig, Workload,
+};
+use rand::Rng;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn config(dir: &Path, concurrency: usize) -> RunConfig {
+    RunConfig {
+        nodes: vec!["n1".into(), "n2".into(), "n3".into()],
+        concurrency,
+        seed: 42,
+        op_timeout: Duration::from_millis(200),
+        nemesis_timeout: Duration::from_secs(5),
+        time_limit: None,
+        history_path: dir.join("history.jsonl"),
+        progress: false,
+    }
+}
+
+fn history(path: &Path) -> Vec<Event> {
+    read_jsonl(BufReader::new(std::fs::File::open(path).unwrap()))
+        .unwrap()
+        .0
+}
+
+fn register() -> Gen {
+    Gen::mix(vec![
+        Gen::repeat(Op::new("read", Value::Null)),
+        Gen::source(|c| Op::new("write", json!(c.rng.random_range(0..5)))),
+        Gen::source(|c| {
+            Op::new(
+                "cas",
+                json!([c.rng.random_range(0..5), c.rng.random_range(0..5)]),
+            )
+        }),
+    ])
+}
+
+/// A client whose behaviour is a function of the op and a per-client call count.
+struct FnClient<F> {
+    calls: u64,
+    behave: Arc<F>,
+}
+
+#[async_trait]
+impl<F> Client for FnClient<F>
+where
+    F: Fn(&Op, u64) -> (Duration, Completion) + Send + Sync,
+{
+    async fn invoke(&mut self, op: &Op) -> Completion {
+        self.calls += 1;
+        let (delay, c) = (self.behave)(op, self.calls);
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        c
+    }
+}
+
+struct FnFactory<F> {
+    behave: Arc<F>,
+    opened: AtomicU64,
+    refuse: Option<String>,
+}
+
+#[async_trait]
+impl<F> ClientFactory for FnFactory<F>
+where
+    F: Fn(&Op, u64) -> (Duration, Completion) + Send + Sync + 'static,
+{
+    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
+        if self.refuse.as_deref() == Some(node) {
+            return Err(format!("connection refused by {node}"));
+        }
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        Ok(Box::new(FnClient {
+            calls: 0,
+            behave: self.behave.clone(),
+        }))
+    }
+}
+
+fn factory<F>(behave: F) -> Arc<FnFactory<F>>
+where
+    F: Fn(&Op, u64) -> (Duration, Completion) + Send + Sync + 'static,
+{
+    Arc::new(FnFactory {
+        behave: Arc::new(behave),
+        opened: AtomicU64::new(0),
+        refuse: None,
+    })
+}
+
+fn workload(generator: Gen, clients: Arc<dyn ClientFactory>) -> Workload {
+    Workload {
+        generator,
+        final_generator: None,
+        clients,
+    }
+}
+
+/// Requests (f, key, value) each worker invoked, by worker index (process mod concurrency).
+fn requests_by_worker(
+    events: &[Event],
+    concurrency: u64,
+) -> BTreeMap<u64, Vec<(String, Option<Value>, Value)>> {
+    let mut out: BTreeMap<u64, Vec<_>> = BTreeMap::new();
+    for e in events {
+        if let (Process::Client(p), EventType::Invoke) = (e.process, e.kind) {
+            out.entry(p % concurrency).or_default().push((
+                e.f.clone(),
+                e.key.clone(),
+                e.value.clone(),
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_seed_same_requests_per_worker_whatever_the_outcomes() {
+    let mut runs = Vec::new();
+    for attempt in 0..2u64 {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), 6);
+        // Outcomes and latencies depend on thread timing and differ between the runs.
+        let chaos = Arc::new(AtomicU64::new(attempt * 7));
+        let clients = factory(move |_op: &Op, _n| {
+            let x = chaos.fetch_add(1, Ordering::Relaxed);
+            let delay = Duration::from_micros(rand::rng().random_range(0..300));
+            let c = match x % 5 {
+                0 => Completion::Info(json!("connection reset")),
+                1 => Completion::Fail(json!("not-leader")),
+                _ => Completion::Ok(Value::Null),
+            };
+            (delay, c)
+        });
+        let summary = run(&cfg, workload(register().limit(600), clients), None, None)
+            .await
+            .unwrap();
+        assert_eq!(summary.invokes, 600);
+        assert!(summary.info > 50, "some ops were indeterminate");
+        let events = history(&cfg.history_path);
+        runs.push(requests_by_worker(&events, 6));
+    }
+    assert_eq!(runs[0].len(), 6);
+    assert_eq!(runs[0], runs[1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_moves_the_worker_to_a_new_process_and_the_history_pairs() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 4);
+    // Every third call on a connection is indeterminate.
+    let clients = factory(|op: &Op, n| {
+        let c = if n % 3 == 0 {
+            Completion::Info(json!("connection lost"))
+        } else {
+            Completion::Ok(op.value.clone())
+        };
+        (Duration::ZERO, c)
+    });
+    let summary = run(
+        &cfg,
+        workload(register().limit(200), clients.clone()),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let events = history(&cfg.history_path);
+    assert_eq!(summary.events, events.len() as u64);
+    assert_eq!(events.len(), 400);
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(e.index, i as u64);
+        if i > 0 {
+            assert!(e.time >= events[i - 1].time, "times never decrease");
+        }
+    }
+    let ops = pair(&events, &[]).unwrap();
+    assert_eq!(ops.len(), 200);
+    // Worker w runs as w, w+4, w+8, ...: each process does at most three ops, the last info.
+    let mut by_process: BTreeMap<u64, Vec<Outcome>> = BTreeMap::new();
+    for op in &ops {
+        by_process.entry(op.process).or_default().push(op.outcome);
+        let node = &events[op.invoke_index as usize].node;
+        assert_eq!(
+            node.as_deref(),
+            Some(["n1", "n2", "n3"][(op.process % 4 % 3) as usize]),
+            "round-robin nodes"
+        );
+    }
+    for (p, outcomes) in &by_process {
+        assert!(outcomes.len() <= 3, "process {p}: {outcomes:?}");
+        if let Some(i) = outcomes.iter().position(|o| *o == Outcome::Info) {
+            assert_eq!(
+                i,
+                outcomes.len() - 1,
+                "process {p} never acts after its info"
+            );
+        }
+        if *p >= 4 {
+            assert!(
+                by_process.contains_key(&(p - 4)),
+                "process {p} continues process {}",
+                p - 4
+            );
+        }
+    }
+    let infos = ops.iter().filter(|o| o.outcome == Outcome::Info).count() as u64;
+    assert_eq!(summary.info, infos);
+    assert_eq!(
+        clients.opened.load(Ordering::Relaxed),
+        4 + infos,
+        "one reopen per info"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_complete_as_info_never_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 2);
+    cfg.op_timeout = Duration::from_millis(50);
+    let clients = factory(|op: &Op, _| {
+        let delay = if op.f == "write" {
+            Duration::from_secs(10)
+        } else {
+            Duration::ZERO
+        };
+        (delay, Completion::Ok(Value::Null))
+    });
+    let started = Instant::now();
+    let summary = run(&cfg, workload(register().limit(30), clients), None, None)
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "hung writes were cut off"
+    );
+    let events = history(&cfg.history_path);
+    let ops = pair(&events, &[]).unwrap();
+    let writes: Vec<_> = ops.iter().filter(|o| o.f == "write").collect();
+    assert!(!writes.is_empty());
+    for w in &writes {
+        assert_eq!(w.outcome, Outcome::Info);
+        assert_eq!(w.error, Some(json!("timeout")));
+        let took = w.complete_time.unwrap() - w.invoke_time;
+        assert!(took >= 50_000_000, "not before the timeout: {took} ns");
+    }
+    assert_eq!(summary.fail, 0);
+    assert_eq!(summary.info, writes.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_limit_ends_the_main_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 4);
+    cfg.time_limit = Some(Duration::from_millis(500));
+    let clients = factory(|_: &Op, _| (Duration::from_millis(2), Completion::Ok(Value::Null)));
+    let started = Instant::now();
+    let summary = run(&cfg, workload(register(), clients), None, None)
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(500),
+        "ran the whole limit: {took:?}"
+    );
+    assert!(
+        took < Duration::from_millis(500) + cfg.op_timeout + Duration::from_millis(300),
+        "{took:?}"
+    );
+    let events = history(&cfg.history_path);
+    let last_invoke = events
+        .iter()
+        .filter(|e| e.kind == EventType::Invoke)
+        .map(|e| e.time)
+        .max()
+        .unwrap();
+    assert!(
+        last_invoke < 600_000_000,
+        "no op invoked well after the limit: {last_invoke} ns"
+    );
+    assert!(summary.ok > 100);
+    pair(&events, &[]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_history_is_flushed_within_100ms_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 4);
+    cfg.time_limit = Some(Duration::from_millis(1500));
+    let path = cfg.history_path.clone();
+    let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(Value::Null)));
+    let before = Instant::now();
+    let handle = tokio::spawn(async move {
+        run(&cfg, workload(register().rate(500.0), clients), None, None).await
+    });
+    let mut samples = 0;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    while before.elapsed() < Duration::from_millis(1300) {
+        let now = before.elapsed();
+        let text = std::fs::read_to_string(&path).unwrap();
+        // Only complete lines count; the last may be mid-write.
+        let newest = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Event>(l).ok())
+            .map(|e| e.time)
+            .max()
+            .unwrap_or(0);
+        // An event at `time` happened at or after before + time (the run starts after `before`).
+        let lag = now.saturating_sub(Duration::from_nanos(newest));
+        assert!(
+            lag <= Duration::from_millis(100),
+            "the file lags the run by {lag:?}"
+        );
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(37)).await;
+    }
+    assert!(samples > 20);
+    handle.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unopenable_client_fails_its_ops_with_no_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 3);
+    let clients = Arc::new(FnFactory {
+        behave: Arc::new(|_: &Op, _| (Duration::ZERO, Completion::Ok(Value::Null))),
+        opened: AtomicU64::new(0),
+        refuse: Some("n2".into()),
+    });
+    let summary = run(
+        &cfg,
+        workload(register().limit(9).each_thread(), clients),
+        None,
+        None,
+    )
+    .await
+    .unwrap();
+    let ops = pair(&history(&cfg.history_path), &[]).unwrap();
+    let worker1: Vec<_> = ops.iter().filter(|o| o.process == 1).collect();
+    assert_eq!(worker1.len(), 9);
+    for op in worker1 {
+        assert_eq!(op.outcome, Outcome::Fail);
+        assert_eq!(op.error, Some(json!("no-client: connection refused by n2")));
+    }
+    assert_eq!((summary.ok, summary.fail), (18, 9));
+}
+
+/// A cluster that records what the nemesis asks of it.
+#[derive(Default)]
+struct FakeCluster {
+    log: Mutex<Vec<(String, String)>>,
+    down: Option<String>,
+}
+
+impl NodeControl for FakeCluster {
+    fn nodes(&self) -> Vec<String> {
+        vec!["n1".into(), "n2".into(), "n3".into()]
+    }
+    fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+        if self.down.as_deref() == Some(node) {
+            return Err(NodeError::new(node, "ssh: connection timed out"));
+        }
+        self.log.lock().unwrap().push((node.into(), command.into()));
+        Ok(String::new())
+    }
+    fn addr(&self, node: &str) -> Result<String, NodeError> {
+        Ok(format!("10.1.0.{}", &node[1..]))
+    }
+    fn db_pid(&self, _node: &str) -> Result<u32, NodeError> {
+        Ok(4242)
+    }
+    fn start_db(&self, node: &str) -> Result<(), NodeError> {
+        self.exec(node, "start-db").map(drop)
+    }
+    fn clock_offset_file(&self, _node: &str) -> String {
+        "/var/lib/faultline/clock".into()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nemesis_is_recorded_healed_at_the_end_and_the_final_phase_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 3);
+    cfg.time_limit = Some(Duration::from_millis(1150));
+    let cluster = Arc::new(FakeCluster::default());
+    let nemesis_config = NemesisConfig {
+        kinds: vec![
+            "partition-halves".parse().unwrap(),
+            "kill".parse().unwrap(),
+            "pause".parse().unwrap(),
+        ],
+        interval: Duration::from_millis(100),
+        ..NemesisConfig::default()
+    };
+    let schedule = Schedule::new(cfg.nodes.clone(), nemesis_config.clone(), cfg.seed).unwrap();
+    let planned: Vec<&'static str> = Schedule::new(cfg.nodes.clone(), nemesis_config, cfg.seed)
+        .unwrap()
+        .plan(Duration::from_millis(1150))
+        .iter()
+        .map(|(_, op)| op.f())
+        .collect();
+    let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(Value::Null)));
+    let mut w = workload(register(), clients);
+    w.final_generator = Some(
+        Gen::repeat(Op::new("read", Value::Null))
+            .once()
+            .each_thread(),
+    );
+    let nemesis = Nemesis {
+        schedule,
+        control: cluster.clone(),
+    };
+    let summary = run(&cfg, w, Some(nemesis), None).await.unwrap();
+
+    let events = history(&cfg.history_path);
+    let nem: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis)
+        .collect();
+    assert_eq!(summary.nemesis_events, nem.len() as u64);
+    // Invoke, then its completion, one op at a time; all ok here.
+    let mut fs = Vec::new();
+    for pair in nem.chunks(2) {
+        assert_eq!(pair[0].kind, EventType::Invoke);
+        assert_eq!(pair[1].kind, EventType::Ok, "{:?}", pair[1]);
+        assert_eq!(pair[0].f, pair[1].f);
+        fs.push(pair[0].f.as_str());
+    }
+    // The recorded ops follow the seeded schedule, and everything started is stopped.
+    assert_eq!(fs, planned, "the run follows the plan, final heal included");
+    for class in ["partition", "kill", "pause"] {
+        let starts = fs
+            .iter()
+            .filter(|f| **f == format!("start-{class}"))
+            .count();
+        let stops = fs.iter().filter(|f| **f == format!("stop-{class}")).count();
+        assert_eq!(starts, stops, "{class} healed");
+    }
+    let start_partition = nem
+        .iter()
+        .find(|e| e.f == "start-partition" && e.kind == EventType::Invoke)
+        .unwrap();
+    assert_eq!(start_partition.value["spec"], "halves");
+    assert_eq!(start_partition.value["grudge"]["n1"], json!(["n2", "n3"]));
+    // The cluster saw matching adds and deletes.
+    let log = cluster.log.lock().unwrap().clone();
+    let adds = log
+        .iter()
+        .filter(|(_, c)| c.starts_with("iptables -A"))
+        .count();
+    let dels = log
+        .iter()
+        .filter(|(_, c)| c.starts_with("iptables -D"))
+        .count();
+    assert!(adds > 0);
+    assert_eq!(adds, dels);
+    let kills = log
+        .iter()
+        .filter(|(_, c)| c.starts_with("kill -KILL"))
+        .count();
+    let starts = log.iter().filter(|(_, c)| c == "start-db").count();
+    assert_eq!(kills, starts);
+    // The final reads come after the last nemesis event: the cluster was healed first.
+    let last_nemesis = nem.last().unwrap().index;
+    let finals: Vec<&Event> = events.iter().filter(|e| e.index > last_nemesis).collect();
+    assert_eq!(finals.len(), 6, "one read per worker: {finals:?}");
+    assert!(finals.iter().all(|e| e.f == "read"));
+    pair(&events, &[]).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_nemesis_op_is_info_and_still_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 1);
+    cfg.time_limit = Some(Duration::from_millis(150));
+    let cluster = Arc::new(FakeCluster {
+        down: Some("n2".into()),
+        ..FakeCluster::default()
+    });
+    let nc = NemesisConfig {
+        kinds: vec!["partition-one".parse().unwrap()],
+        interval: Duration::from_millis(100),
+        ..NemesisConfig::default()
+    };
+    let schedule = Schedule::new(cfg.nodes.clone(), nc, 1).unwrap();
+    let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(Value::Null)));
+    run(
+        &cfg,
+        workload(register(), clients),
+        Some(Nemesis {
+            schedule,
+            control: cluster,
+        }),
+        None,
+    )
+    .await
+    .unwrap();
+    let events = history(&cfg.history_path);
+    let nem: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis)
+        .collect();
+    let kinds: Vec<(&str, EventType)> = nem.iter().map(|e| (e.f.as_str(), e.kind)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("start-partition", EventType::Invoke),
+            ("start-partition", EventType::Info),
+            ("stop-partition", EventType::Invoke),
+            ("stop-partition", EventType::Info),
+        ]
+    );
+    assert!(nem[1]
+        .error
+        .as_ref()
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .contains("n2: ssh: connection timed out"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_ends_the_run_early_and_skips_the_final_phase() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 2);
+    let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(Value::Null)));
+    let mut w = workload(register(), clients);
+    w.final_generator = Some(
+        Gen::repeat(Op::new("final-read", Value::Null))
+            .once()
+            .each_thread(),
+    );
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tx.send(true).unwrap();
+    });
+    let summary = run(&cfg, w, None, Some(rx)).await.unwrap();
+    assert!(summary.stopped);
+    assert!(summary.elapsed < Duration::from_secs(2));
+    let events = history(&cfg.history_path);
+    assert!(events.iter().all(|e| e.f != "final-read"));
+    pair(&events, &[]).unwrap();
+}
+
+#[tokio::test]
+async fn bad_configurations_are_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let clients = factory(|_: &Op, _| (Duration::ZERO, Completion::Ok(Value::Null)));
+    let mut cfg = config(dir.path(), 3);
+    cfg.nodes.clear();
+    let e = run(&cfg, workload(register(), clients.clone()), None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "a run needs at least one node");
+    let cfg = config(dir.path(), 0);
+    let e = run(&cfg, workload(register(), clients.clone()), None, None)
+        .await
+        .unwrap_err();
+    assert_eq!(e.to_string(), "concurrency must be at least 1");
+    let mut cfg = config(dir.path(), 1);
+    cfg.history_path = dir.path().join("no/such/dir/history.jsonl");
+    let e = run(&cfg, workload(register(), clients), None, None)
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().starts_with("cannot create history file"),
+        "{e}"
+    );
+    assert!(!dir.path().join("history.jsonl").exists());
+}
