@@ -71,6 +71,7 @@ impl Reply {
 
 type Script = Arc<Mutex<VecDeque<Reply>>>;
 type Log = Arc<Mutex<Vec<String>>>;
+type Routes = Arc<Vec<(String, Reply)>>;
 
 /// A fake etcd HTTP/JSON gateway: the n-th request gets the n-th reply (then `Close`).
 pub struct FakeEtcd {
@@ -83,6 +84,18 @@ pub struct FakeEtcd {
 impl FakeEtcd {
     /// Listens on a free loopback port and answers with `replies` in order.
     pub async fn start(replies: Vec<Reply>) -> FakeEtcd {
+        FakeEtcd::start_with_routes(replies, vec![]).await
+    }
+
+    /// Like [`FakeEtcd::start`], but requests to a path in `routes` (e.g.
+    /// `/v3/lease/keepalive`) always get that route's reply and leave the script alone.
+    pub async fn start_with_routes(replies: Vec<Reply>, routes: Vec<(&str, Reply)>) -> FakeEtcd {
+        let routes: Routes = Arc::new(
+            routes
+                .into_iter()
+                .map(|(p, r)| (p.to_string(), r))
+                .collect(),
+        );
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
@@ -92,7 +105,7 @@ impl FakeEtcd {
         let (s, l) = (script.clone(), log.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve_http(stream, s.clone(), l.clone()));
+                tokio::spawn(serve_http(stream, s.clone(), l.clone(), routes.clone()));
             }
         });
         FakeEtcd {
@@ -114,7 +127,7 @@ impl Drop for FakeEtcd {
     }
 }
 
-async fn serve_http(mut stream: TcpStream, script: Script, log: Log) {
+async fn serve_http(mut stream: TcpStream, script: Script, log: Log, routes: Routes) {
     loop {
         let mut buf = Vec::new();
         let mut chunk = [0u8; 4096];
@@ -157,7 +170,15 @@ async fn serve_http(mut stream: TcpStream, script: Script, log: Log) {
             "{} {body}",
             request_line.trim_end_matches(" HTTP/1.1")
         ));
-        let reply = script.lock().await.pop_front().unwrap_or(Reply::Close);
+        let path = request_line.split(' ').nth(1).unwrap_or("");
+        let routed = routes
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, r)| r.clone());
+        let reply = match routed {
+            Some(r) => r,
+            None => script.lock().await.pop_front().unwrap_or(Reply::Close),
+        };
         match reply {
             Reply::Http(status, body) => {
                 let body = body.to_string();
