@@ -284,3 +284,58 @@ pub fn leftovers(project: &str) -> Result<Vec<String>, String> {
     );
     Ok(left)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_in(dir: &std::path::Path, name: &str) -> PathBuf {
+        let p = dir.join(name);
+        std::fs::write(&p, "x").unwrap();
+        p
+    }
+
+    #[test]
+    fn a_panic_still_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_in(dir.path(), "record");
+        let tracked = f.clone();
+        let result = std::panic::catch_unwind(move || {
+            let g = CleanupGuard::new(false);
+            g.track_path(tracked);
+            panic!("the run failed");
+        });
+        assert!(result.is_err());
+        assert!(!f.exists(), "the guard did not clean up during unwinding");
+    }
+
+    #[test]
+    fn disarmed_or_keep_cluster_guards_leave_the_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let kept = file_in(dir.path(), "kept");
+        let g = CleanupGuard::new(false);
+        g.track_path(kept.clone());
+        g.disarm();
+        drop(g);
+        assert!(kept.exists());
+
+        let g = CleanupGuard::new(true);
+        g.track_path(kept.clone());
+        assert!(g.cleanup().is_empty());
+        assert!(kept.exists(), "keep_cluster removed the cluster's files");
+    }
+
+    #[test]
+    fn cleanup_runs_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_in(dir.path(), "once");
+        let g = CleanupGuard::new(false);
+        g.track_path(f.clone());
+        assert!(g.cleanup().is_empty());
+        assert!(!f.exists());
+        std::fs::write(&f, "again").unwrap();
+        assert!(g.cleanup().is_empty());
+        drop(g);
+        assert!(f.exists(), "a second cleanup ran");
+    }
+}

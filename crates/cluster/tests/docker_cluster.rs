@@ -6,7 +6,7 @@ use faultline_cluster::{
     ensure_image, leftovers, new_project_name, up, CleanupGuard, Cluster, NodeSource, UpOptions,
 };
 use faultline_control::faults::{restore_node, IPTABLES_CHAIN};
-use faultline_control::{ControlError, Node};
+use faultline_control::{nodes_from_hosts, ControlError, HostsConfig, Node};
 use faultline_db::etcd::{EtcdClient, EtcdOptions};
 use faultline_db::redis::{RedisClient, RedisOptions};
 use faultline_db::{collect_logs, new_db, ClientError, DbKind, ProcessState};
@@ -146,6 +146,24 @@ fn etcd_cluster_serves_survives_a_kill_and_leaves_nothing_behind() {
     check_remote(&ssh[1], dir.path());
     check_remote(&docker[1], dir.path());
 
+    // The same nodes as "existing hosts" (Jepsen's --nodes/--ssh-user/--ssh-key): host keys
+    // are trusted on first use and recorded, then checked.
+    let hosts = HostsConfig {
+        hosts: ssh.iter().map(|n| n.address.clone()).collect(),
+        user: "root".into(),
+        key_file: cluster.state.key_file.clone(),
+        known_hosts: dir.path().join("hosts_known_hosts"),
+        connect_timeout: Duration::from_secs(5),
+    };
+    let real = nodes_from_hosts(&hosts).unwrap();
+    for (r, n) in real.iter().zip(ssh) {
+        assert_eq!(r.remote.run("hostname").unwrap(), n.name);
+    }
+    let recorded = std::fs::read_to_string(&hosts.known_hosts).unwrap();
+    assert_eq!(recorded.lines().count(), 3, "{recorded}");
+    let again = nodes_from_hosts(&hosts).unwrap();
+    assert_eq!(again[0].remote.run("echo ok").unwrap(), "ok");
+
     // The Rust client.
     let rt = runtime();
     let client = |n: &Node, serializable_reads: bool| {
@@ -203,7 +221,18 @@ fn etcd_cluster_serves_survives_a_kill_and_leaves_nothing_behind() {
             err.is_definite(),
             "refused connection must be definite: {err:?}"
         );
-        client(&ssh[0], false).put("r", "4").await.unwrap();
+        // The survivors may first have to elect a new leader (if n3 led).
+        let start = Instant::now();
+        while let Err(e) = client(&ssh[0], false).put("r", "4").await {
+            eprintln!(
+                "[{:4.1}s] n1 after the kill of n3: {e}",
+                start.elapsed().as_secs_f64()
+            );
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the survivors stopped serving"
+            );
+        }
     });
     db.start(&ssh[2]).unwrap();
     db.await_ready(ssh, Duration::from_secs(30)).unwrap();
