@@ -252,3 +252,50 @@ fn sigint_during_cluster_up_leaves_nothing_behind() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn missing_docker_is_named_with_how_to_install_it() {
+    let empty = scratch("nopath");
+    for args in [
+        &["image", "build"][..],
+        &["cluster", "up", "--nodes", "3"][..],
+    ] {
+        let out = faultline()
+            .args(args)
+            .env("PATH", &empty)
+            .env("FAULTLINE_STATE_DIR", empty.join("state"))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(254), "{args:?}");
+        assert_eq!(
+            stderr_line(&out),
+            "faultline: docker not found: install it with `apt-get install -y docker.io`"
+        );
+    }
+    assert!(!empty.join("state").join("cluster.json").exists());
+}
+
+#[test]
+fn missing_debootstrap_is_named_with_how_to_install_it() {
+    if !docker_available("missing_debootstrap_is_named_with_how_to_install_it") {
+        return;
+    }
+    // A PATH with docker on it and nothing else.
+    let bin = scratch("onlydocker");
+    let docker = Command::new("sh")
+        .args(["-c", "command -v docker"])
+        .output()
+        .unwrap();
+    let docker = String::from_utf8_lossy(&docker.stdout).trim().to_string();
+    std::os::unix::fs::symlink(&docker, bin.join("docker")).unwrap();
+    let out = faultline()
+        .args(["image", "build", "--force"])
+        .env("PATH", &bin)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254));
+    assert_eq!(
+        stderr_line(&out),
+        "faultline: debootstrap not found: install it with `apt-get install -y debootstrap`"
+    );
+}
