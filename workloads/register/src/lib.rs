@@ -271,11 +271,8 @@ mod tests {
         assert!(ops[..5].iter().all(|o| o.key == Some(json!(0))));
         assert!(ops[5..].iter().all(|o| o.key == Some(json!(2))));
         let other = requests(&gen, 7, 0, 4, 1000);
-        let fs: std::collections::BTreeSet<&str> = other
-            .iter()
-            .chain(&ops)
-            .map(|o| o.f.as_ref())
-            .collect();
+        let fs: std::collections::BTreeSet<&str> =
+            other.iter().chain(&ops).map(|o| o.f.as_ref()).collect();
         assert_eq!(fs.into_iter().collect::<Vec<_>>(), ["cas", "read", "write"]);
         for op in requests(&gen, 9, 2, 4, 1000) {
             match op.f.as_ref() {
