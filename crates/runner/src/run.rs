@@ -282,6 +282,9 @@ impl Worker {
                 }
             }
             self.perform(pending.op).await;
+            // A client that never waits (in-process, or failing fast) must not keep the
+            // runtime from the other workers, the nemesis and the display.
+            tokio::task::consume_budget().await;
         }
     }
 

@@ -149,6 +149,23 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
+    fn the_run_log_receives_tracing_events() {
+        let store = tempfile::tempdir().unwrap();
+        let dir = create_run_dir(store.path(), "log", SystemTime::now()).unwrap();
+        assert!(dir.install_log().unwrap());
+        tracing::warn!("nemesis start-kill failed: n2 unreachable");
+        assert!(
+            !dir.install_log().unwrap(),
+            "only the first run of a process installs"
+        );
+        let text = fs::read_to_string(dir.log_path()).unwrap();
+        assert!(
+            text.contains("WARN") && text.contains("start-kill failed: n2 unreachable"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn timestamps_are_utc_and_sortable() {
         let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
         assert_eq!(timestamp(t), "20231114T221320.123Z");
