@@ -6,6 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// Serializes additions to known_hosts files within this process.
+static KNOWN_HOSTS_WRITER: Mutex<()> = Mutex::new(());
+
 /// How to log in to a node over SSH.
 #[derive(Clone, Debug)]
 pub struct SshConfig {
@@ -156,6 +159,21 @@ impl SshRemote {
                 "does not match the recorded key: refusing to connect".into(),
             )),
             CheckResult::NotFound if self.config.accept_new_host_keys => {
+                // Connections to several hosts record keys at once: one writer at a time,
+                // each re-reading the file so no other host's new key is lost.
+                let _writer = KNOWN_HOSTS_WRITER.lock().unwrap_or_else(|p| p.into_inner());
+                let mut known = session
+                    .known_hosts()
+                    .map_err(|e| host_err(format!("cannot be checked: {e}")))?;
+                if path.exists() {
+                    known
+                        .read_file(path, KnownHostFileKind::OpenSSH)
+                        .map_err(|e| ControlError::File {
+                            what: "known_hosts file",
+                            path: path.clone(),
+                            reason: e.message().to_string(),
+                        })?;
+                }
                 let name = if self.port == 22 {
                     self.host.clone()
                 } else {

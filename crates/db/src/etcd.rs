@@ -87,6 +87,8 @@ impl Db for EtcdDb {
     fn setup(&self, node: &Node, nodes: &[Node]) -> Result<(), DbError> {
         require_binary(node, "etcd", "etcd-server")?;
         require_binary(node, "etcdctl", "etcd-client")?;
+        // A second setup starts from scratch: never wipe data under a running server.
+        installed().stop(node, "KILL")?;
         node.remote
             .run(&format!("rm -rf {DATA_DIR} && mkdir -p {DATA_DIR}"))?;
         let d = daemon(node, nodes);

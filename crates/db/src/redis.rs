@@ -101,6 +101,9 @@ impl Db for RedisDb {
     fn setup(&self, node: &Node, nodes: &[Node]) -> Result<(), DbError> {
         require_binary(node, "redis-server", "redis-server")?;
         require_binary(node, "redis-cli", "redis-tools")?;
+        // A second setup starts from scratch: never wipe data under a running server.
+        sentinel().stop(node, "KILL")?;
+        server().stop(node, "KILL")?;
         node.remote
             .run(&format!("rm -rf {DIR} && mkdir -p {DIR}"))?;
         node.remote.write_file(
