@@ -80,7 +80,10 @@ pub fn status_line(
     faults: &str,
 ) -> String {
     let left = match time_limit {
-        Some(limit) => format!(", {}s left", limit.saturating_sub(elapsed).as_secs()),
+        Some(limit) => format!(
+            ", {}s left",
+            limit.saturating_sub(elapsed).as_secs_f64().ceil()
+        ),
         None => String::new(),
     };
     let faults = if faults.is_empty() { "none" } else { faults };
@@ -97,7 +100,7 @@ mod tests {
     #[test]
     fn status_line_shows_time_rate_outcomes_and_faults() {
         let s = status_line(
-            Duration::from_secs(12),
+            Duration::from_millis(12_300),
             Some(Duration::from_secs(60)),
             5321.4,
             [900, 3, 1],
