@@ -67,7 +67,7 @@ pub trait NodeControl: Send + Sync {
     fn db_pid(&self, node: &str) -> Result<u32, NodeError>;
     /// Starts the database on `node` again after it was killed.
     fn start_db(&self, node: &str) -> Result<(), NodeError>;
-    /// The file whose content offsets the database's clock on `node` (libfaketime format).
+    /// The file whose content offsets the database's clock on `node` (signed nanoseconds, read by the clock shim).
     fn clock_offset_file(&self, node: &str) -> String;
     /// The nodes that are primaries (leaders) now; unsupported by default.
     fn primaries(&self) -> Result<Vec<String>, NodeError> {
@@ -395,11 +395,11 @@ mod tests {
             vec![
                 (
                     "n2".into(),
-                    "printf '%s\\n' '+5.000' > '/run/faultline/clock'".into()
+                    "printf '%s\\n' '5000000000' > '/run/faultline/clock'".into()
                 ),
                 (
                     "n2".into(),
-                    "printf '%s\\n' '+0.000' > '/run/faultline/clock'".into()
+                    "printf '%s\\n' '0' > '/run/faultline/clock'".into()
                 ),
             ]
         );

@@ -306,11 +306,10 @@ pub const SLOW_PID_FILE: &str = "/tmp/faultline-slow.pid";
 /// Where the on-node strobe loop for a clock fault records its pid.
 pub const CLOCK_STROBE_PID_FILE: &str = "/tmp/faultline-clock-strobe.pid";
 
-/// The libfaketime-style relative offset written to the clock offset file: `+1.500` seconds.
+/// The text of the clock offset file: signed nanoseconds, as the node image's clock shim
+/// (`image/clockshim.c`) reads it. Debian's libfaketime is not used: it aborts redis-server.
 pub fn clock_offset_text(offset_ms: i64) -> String {
-    let sign = if offset_ms < 0 { '-' } else { '+' };
-    let abs = offset_ms.unsigned_abs();
-    format!("{sign}{}.{:03}", abs / 1000, abs % 1000)
+    (i128::from(offset_ms) * 1_000_000).to_string()
 }
 
 /// Shell-quotes `s` with single quotes.
@@ -416,13 +415,13 @@ mod tests {
     }
 
     #[test]
-    fn clock_offsets_are_written_as_signed_seconds() {
-        assert_eq!(clock_offset_text(1500), "+1.500");
-        assert_eq!(clock_offset_text(-250), "-0.250");
-        assert_eq!(clock_offset_text(0), "+0.000");
+    fn clock_offsets_are_written_as_signed_nanoseconds() {
+        assert_eq!(clock_offset_text(1500), "1500000000");
+        assert_eq!(clock_offset_text(-250), "-250000000");
+        assert_eq!(clock_offset_text(0), "0");
         assert_eq!(
             write_clock_offset_command("/run/faketime", -2000),
-            "printf '%s\\n' '-2.000' > '/run/faketime'"
+            "printf '%s\\n' '-2000000000' > '/run/faketime'"
         );
     }
 
