@@ -41,22 +41,22 @@ enum ClusterCommand {
 
 /// Arguments of `faultline cluster up`.
 #[derive(clap::Args)]
-struct UpArgs {
+pub(crate) struct UpArgs {
     /// The database: etcd or redis.
     #[arg(long, default_value = "etcd")]
-    db: String,
+    pub(crate) db: String,
     /// A node count for a Docker cluster (n1..nN), or existing hosts: host1,host2[:port],...
     #[arg(long, default_value = "5")]
-    nodes: String,
+    pub(crate) nodes: String,
     /// The SSH user on existing hosts.
     #[arg(long, default_value = "root")]
-    ssh_user: String,
+    pub(crate) ssh_user: String,
     /// The SSH private key for existing hosts.
     #[arg(long)]
-    ssh_key: Option<PathBuf>,
+    pub(crate) ssh_key: Option<PathBuf>,
     /// The compose project name (default: faultline-<pid>-<random>).
     #[arg(long)]
-    name: Option<String>,
+    pub(crate) name: Option<String>,
 }
 
 /// Prints an error as one line and returns its exit code (254 bad input, 255 internal).
@@ -89,7 +89,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
     }
 }
 
-fn parse_up(args: UpArgs, state_dir: PathBuf) -> Result<UpOptions, ClusterError> {
+pub(crate) fn parse_up(args: UpArgs, state_dir: PathBuf) -> Result<UpOptions, ClusterError> {
     let db: DbKind = args.db.parse().map_err(ClusterError::BadArgs)?;
     let source = if let Ok(n) = args.nodes.trim().parse::<usize>() {
         if args.ssh_key.is_some() {

@@ -41,7 +41,7 @@ pub fn run(args: ImageArgs) -> ExitCode {
 fn build(force: bool) -> Result<(), ClusterError> {
     let start = std::time::Instant::now();
     let tag = if force {
-        image::build_image(true)?
+        image::build_image(true, true)?
     } else {
         image::check_docker()?;
         let tag = image::image_tag();
@@ -50,7 +50,7 @@ fn build(force: bool) -> Result<(), ClusterError> {
             println!("{tag}");
             return Ok(());
         }
-        image::build_image(true)?
+        image::build_image(true, false)?
     };
     eprintln!("built {tag} in {:.1} s", start.elapsed().as_secs_f64());
     println!("{tag}");

@@ -8,6 +8,7 @@ mod cluster;
 mod image;
 mod report;
 mod serve;
+mod test;
 
 /// Exit code for bad arguments or unreadable input (Jepsen's convention).
 pub const EXIT_BAD_ARGS: u8 = 254;
@@ -24,6 +25,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a test: cluster up, workload and nemesis, history, checkers, reports, verdict.
+    Test(test::TestArgs),
     /// Check histories for linearizability violations and other anomalies.
     Check(check::CheckArgs),
     /// Start, inspect, use and stop a test cluster (Docker nodes or existing hosts).
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
+        Command::Test(args) => test::run(args),
         Command::Check(args) => check::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Image(args) => image::run(args),
