@@ -48,6 +48,10 @@ pub struct CheckOptions {
     pub progress: Option<Arc<Progress>>,
     /// Set to true to stop the check; the verdict is then unknown.
     pub cancel: Option<Arc<AtomicBool>>,
+    /// Search every key even after one is found not linearizable, to report a counterexample
+    /// per bad key. When false (the default, as Porcupine), the first bad key stops the
+    /// others: faster, but which bad key is reported may vary between runs.
+    pub all_keys: bool,
 }
 
 impl Default for CheckOptions {
@@ -59,6 +63,7 @@ impl Default for CheckOptions {
             memory_limit: Some(4 << 30),
             progress: None,
             cancel: None,
+            all_keys: false,
         }
     }
 }
@@ -335,8 +340,15 @@ fn run<M: Model>(
     let work = |_| loop {
         let at = cursor.fetch_add(1, Ordering::Relaxed);
         let Some(&i) = order.get(at) else { break };
+        if stop.load(Ordering::Relaxed) {
+            *results[i].lock().unwrap() = Some((PartEnding::Aborted, SearchStats::default()));
+            continue;
+        }
         let part = slots[i].lock().unwrap().take().expect("each part is taken once");
         let outcome = search_part(model, input, part, &budget);
+        if !opts.all_keys && matches!(outcome.0, PartEnding::Invalid(_)) {
+            stop.store(true, Ordering::Relaxed);
+        }
         if let Some(p) = &opts.progress {
             p.keys_done.fetch_add(1, Ordering::Relaxed);
         }

@@ -117,6 +117,10 @@ impl<M: Model> Model for Keyed<'_, M> {
         self.0.produces(op).map(|v| (u64::from(*k) << 32) | v)
     }
 
+    fn ctx_bytes(&self, ctx: &KeyedCtx<M>) -> usize {
+        ctx.ctxs.iter().map(|c| self.0.ctx_bytes(c)).sum()
+    }
+
     fn heap_bytes(&self, state: &Self::State) -> usize {
         state
             .iter()

@@ -70,6 +70,12 @@ pub trait Model: Send + Sync {
         let _ = op;
         None
     }
+    /// Approximate bytes a context holds (interners, memoised transitions), for the memory
+    /// budget; contexts that grow during the search should report it.
+    fn ctx_bytes(&self, ctx: &Self::Ctx) -> usize {
+        let _ = ctx;
+        0
+    }
     /// Approximate heap bytes a state holds beyond `size_of::<State>()`, for the memory budget.
     fn heap_bytes(&self, state: &Self::State) -> usize {
         let _ = state;

@@ -171,6 +171,19 @@ impl<S: Eq> Cache<S> {
     }
 }
 
+/// One linearized op on the undo stack.
+struct Frame {
+    /// Its call entry.
+    entry: u32,
+    /// The state (cache index) before it.
+    state: u32,
+    /// Linearized greedily: a read-only op that succeeded in a fresh configuration. Such an op
+    /// can be moved to the front of any linearization of the remaining ops (it changes
+    /// nothing, and every op that must precede it already has), so if the configuration after
+    /// it fails, the configuration before it fails too, and no sibling need be tried.
+    forced: bool,
+}
+
 fn splitmix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -241,9 +254,9 @@ pub(crate) fn search<M: Model>(
     let words = n.div_ceil(64).max(1);
     let mut bits = vec![0u64; words];
     let mut zob = 0u64;
-    let mut calls: Vec<(u32, u32)> = Vec::new();
+    let mut calls: Vec<Frame> = Vec::new();
     let mut cache = Cache {
-        table: HashTable::new(),
+        table: HashTable::with_capacity(4 * n + 16),
         hashes: Vec::new(),
         bits: Vec::new(),
         states: Vec::new(),
@@ -253,7 +266,7 @@ pub(crate) fn search<M: Model>(
     let init_hash = state_hash(&init);
     cache.push(init_hash, &bits, init);
     let mut state = 0u32;
-    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 8 + 4 + 1;
+    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 8;
     let mut bytes = 0usize;
     let mut bytes_reported = 0usize;
     let mut progress_reported = 0usize;
@@ -290,14 +303,28 @@ pub(crate) fn search<M: Model>(
         }
     };
 
+    let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.op)).collect();
     let mut entry = next[HEAD as usize];
+    // A fresh configuration first looks for a read-only op it can linearize (see `Frame`).
+    let mut fresh = true;
     let mut iterations: u64 = 0;
-    let ending = loop {
+    let ending = 'search: loop {
         iterations += 1;
         if iterations % CHECK_EVERY == 0 {
-            let grown = bytes - bytes_reported;
-            budget.memory_used.fetch_add(grown, Ordering::Relaxed);
-            bytes_reported = bytes;
+            let now = bytes
+                + model.ctx_bytes(ctx)
+                + calls.capacity() * std::mem::size_of::<Frame>()
+                + cache.table.capacity() * 5;
+            if now >= bytes_reported {
+                budget
+                    .memory_used
+                    .fetch_add(now - bytes_reported, Ordering::Relaxed);
+            } else {
+                budget
+                    .memory_used
+                    .fetch_sub(bytes_reported - now, Ordering::Relaxed);
+            }
+            bytes_reported = now;
             if let Some(p) = budget.progress_done {
                 if stats.max_prefix > progress_reported {
                     p.fetch_add((stats.max_prefix - progress_reported) as u64, Ordering::Relaxed);
@@ -311,37 +338,94 @@ pub(crate) fn search<M: Model>(
         if must_done == must_total {
             break Ending::Linearizable;
         }
-        if entry == NIL || entry % 2 == 0 {
+        let mut stuck = false;
+        if fresh {
+            fresh = false;
+            let mut e = next[HEAD as usize];
+            while e != NIL && e % 2 == 1 {
+                let i = (e as usize - 1) / 2;
+                if read_only[i]
+                    && model
+                        .step(ctx, &cache.states[state as usize], &ops[i].op)
+                        .is_some()
+                {
+                    bits[i / 64] |= 1u64 << (i % 64);
+                    let new_zob = zob ^ zobrist[i];
+                    let hash = new_zob ^ cache.hashes[state as usize] ^ zob;
+                    let current = cache.states[state as usize].clone();
+                    if !cache.insert(hash, &bits, &current) {
+                        // Already explored from here, and it failed: so does this configuration.
+                        bits[i / 64] &= !(1u64 << (i % 64));
+                        stuck = true;
+                        entry = e;
+                        break;
+                    }
+                    bytes += entry_bytes + model.heap_bytes(&current);
+                    calls.push(Frame {
+                        entry: e,
+                        state,
+                        forced: true,
+                    });
+                    state = cache.states.len() as u32;
+                    cache.push(hash, &bits, current);
+                    zob = new_zob;
+                    if ops[i].info {
+                        group_done[group[i] as usize] += 1;
+                    } else {
+                        must_done += 1;
+                    }
+                    stats.max_prefix = stats.max_prefix.max(calls.len());
+                    lift(&mut next, &mut prev, e, !ops[i].info);
+                    fresh = true;
+                    continue 'search;
+                }
+                e = next[e as usize];
+            }
+            if !stuck {
+                entry = next[HEAD as usize];
+            }
+        }
+        if stuck || entry == NIL || entry % 2 == 0 {
             // Stuck: `entry` completes an op that had to be linearized by now.
-            if entry != NIL && best.as_ref().is_none_or(|b| calls.len() > b.prefix.len()) {
+            if !stuck
+                && entry != NIL
+                && best.as_ref().is_none_or(|b| calls.len() > b.prefix.len())
+            {
                 best = Some(Stuck {
-                    prefix: calls.iter().map(|&(e, _)| (e as usize - 1) / 2).collect(),
+                    prefix: calls.iter().map(|f| (f.entry as usize - 1) / 2).collect(),
                     blocked: (entry as usize - 1) / 2,
                     state: cache.states[state as usize].clone(),
                 });
             }
-            let Some((e, previous)) = calls.pop() else {
-                break match best.take() {
-                    Some(stuck) => Ending::NotLinearizable(stuck),
-                    None => Ending::Linearizable,
+            loop {
+                let Some(frame) = calls.pop() else {
+                    break 'search match best.take() {
+                        Some(stuck) => Ending::NotLinearizable(stuck),
+                        None => Ending::Linearizable,
+                    };
                 };
-            };
-            let i = (e as usize - 1) / 2;
-            state = previous;
-            bits[i / 64] &= !(1u64 << (i % 64));
-            zob ^= zobrist[i];
-            if ops[i].info {
-                group_done[group[i] as usize] -= 1;
-            } else {
-                must_done -= 1;
+                let e = frame.entry;
+                let i = (e as usize - 1) / 2;
+                state = frame.state;
+                bits[i / 64] &= !(1u64 << (i % 64));
+                zob ^= zobrist[i];
+                if ops[i].info {
+                    group_done[group[i] as usize] -= 1;
+                } else {
+                    must_done -= 1;
+                }
+                unlift(&mut next, &mut prev, e, !ops[i].info);
+                if !frame.forced {
+                    entry = next[e as usize];
+                    break;
+                }
             }
-            unlift(&mut next, &mut prev, e, !ops[i].info);
-            entry = next[e as usize];
             continue;
         }
         let i = (entry as usize - 1) / 2;
         let o = &ops[i];
-        if o.info && rank[i] != group_done[group[i] as usize] {
+        // Read-only ops were tried when this configuration was fresh, and failed.
+        if read_only[i] || (o.info && rank[i] != group_done[group[i] as usize]) {
             entry = next[entry as usize];
             continue;
         }
@@ -358,7 +442,11 @@ pub(crate) fn search<M: Model>(
             continue;
         }
         bytes += entry_bytes + model.heap_bytes(&new_state);
-        calls.push((entry, state));
+        calls.push(Frame {
+            entry,
+            state,
+            forced: false,
+        });
         state = cache.states.len() as u32;
         cache.push(hash, &bits, new_state);
         zob = new_zob;
@@ -369,7 +457,7 @@ pub(crate) fn search<M: Model>(
         }
         stats.max_prefix = stats.max_prefix.max(calls.len());
         lift(&mut next, &mut prev, entry, !o.info);
-        entry = next[HEAD as usize];
+        fresh = true;
     };
     stats.states += cache.states.len() as u64 - 1;
     budget

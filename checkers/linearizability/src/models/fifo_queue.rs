@@ -74,7 +74,7 @@ impl Model for FifoQueue {
     }
 
     fn state_json(&self, values: &Interner, queue: &Vec<ValueId>) -> Value {
-        Value::Array(queue.iter().map(|&v| values.value(v).clone()).collect())
+        Value::Array(queue.iter().map(|&v| values.value(v)).collect())
     }
 
     fn explain(&self, values: &Interner, queue: &Vec<ValueId>, op: &FifoOp) -> String {

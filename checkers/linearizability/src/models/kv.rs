@@ -40,6 +40,7 @@ pub enum KvOp {
 pub struct KvCtx {
     values: Interner,
     appended: FxHashMap<(ValueId, ValueId), Option<ValueId>>,
+    scratch: String,
     opts: ModelOptions,
 }
 
@@ -48,18 +49,18 @@ impl KvCtx {
         if let Some(&r) = self.appended.get(&(state, suffix)) {
             return r;
         }
-        let base = match self.values.value(state) {
-            Value::Null => "",
-            Value::String(s) => s.as_str(),
-            _ => "\u{0}",
-        };
-        let result = match (base, self.values.value(suffix)) {
-            ("\u{0}", _) => None,
-            (b, Value::String(s)) => {
-                let joined = Value::String(format!("{b}{s}"));
-                Some(self.values.intern(&joined))
+        let result = if state == Interner::NULL {
+            Some(suffix)
+        } else {
+            match (self.values.as_str(state), self.values.as_str(suffix)) {
+                (Some(base), Some(s)) => {
+                    self.scratch.clear();
+                    self.scratch.push_str(base);
+                    self.scratch.push_str(s);
+                    Some(self.values.intern_str(&self.scratch))
+                }
+                _ => None,
             }
-            _ => None,
         };
         self.appended.insert((state, suffix), result);
         result
@@ -79,6 +80,7 @@ impl Model for Kv {
         KvCtx {
             values: Interner::default(),
             appended: FxHashMap::default(),
+            scratch: String::new(),
             opts: opts.clone(),
         }
     }
@@ -146,7 +148,7 @@ impl Model for Kv {
     }
 
     fn state_json(&self, ctx: &KvCtx, state: &ValueId) -> Value {
-        ctx.values.value(*state).clone()
+        ctx.values.value(*state)
     }
 
     fn explain(&self, ctx: &KvCtx, state: &ValueId, op: &KvOp) -> String {
@@ -173,6 +175,10 @@ impl Model for Kv {
             KvOp::Get(v) => Some(v.into()),
             _ => None,
         }
+    }
+
+    fn ctx_bytes(&self, ctx: &KvCtx) -> usize {
+        ctx.values.bytes() + ctx.appended.capacity() * 13
     }
 
     fn produces(&self, op: &KvOp) -> Option<u64> {

@@ -135,8 +135,8 @@ impl Model for MultiRegister {
                 .enumerate()
                 .map(|(k, &v)| {
                     Value::Array(vec![
-                        ctx.keys.value(k as u32).clone(),
-                        ctx.values.value(v).clone(),
+                        ctx.keys.value(k as u32),
+                        ctx.values.value(v),
                     ])
                 })
                 .collect(),

@@ -115,7 +115,7 @@ impl Model for Register {
     }
 
     fn state_json(&self, ctx: &RegisterCtx, state: &ValueId) -> Value {
-        ctx.values.value(*state).clone()
+        ctx.values.value(*state)
     }
 
     fn explain(&self, ctx: &RegisterCtx, state: &ValueId, op: &RegisterOp) -> String {

@@ -85,14 +85,14 @@ impl Model for Set {
     }
 
     fn state_json(&self, values: &Interner, members: &Vec<ValueId>) -> Value {
-        Value::Array(members.iter().map(|&v| values.value(v).clone()).collect())
+        Value::Array(members.iter().map(|&v| values.value(v)).collect())
     }
 
     fn explain(&self, values: &Interner, members: &Vec<ValueId>, op: &SetOp) -> String {
         let state = self.state_json(values, members);
         match op {
             SetOp::Read(seen) => {
-                let seen: Vec<Value> = seen.iter().map(|&v| values.value(v).clone()).collect();
+                let seen: Vec<Value> = seen.iter().map(|&v| values.value(v)).collect();
                 format!(
                     "read returned {}, but the set is {state}",
                     Value::Array(seen)

@@ -91,7 +91,7 @@ impl Model for UnorderedQueue {
     }
 
     fn state_json(&self, values: &Interner, pending: &Vec<ValueId>) -> Value {
-        Value::Array(pending.iter().map(|&v| values.value(v).clone()).collect())
+        Value::Array(pending.iter().map(|&v| values.value(v)).collect())
     }
 
     fn explain(&self, values: &Interner, pending: &Vec<ValueId>, op: &UnorderedOp) -> String {
