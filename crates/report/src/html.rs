@@ -116,13 +116,12 @@ fn bars(events: &[Event]) -> (Vec<String>, Vec<Bar<'_>>) {
     let mut lifetimes: BTreeMap<u64, (u64, u64)> = BTreeMap::new();
     for op in &ops {
         let end = op.complete_time.unwrap_or(t_end);
-        let life = lifetimes
-            .entry(op.process)
-            .or_insert((op.invoke_time, end));
+        let life = lifetimes.entry(op.process).or_insert((op.invoke_time, end));
         life.0 = life.0.min(op.invoke_time);
         life.1 = life.1.max(end);
     }
-    let mut by_start: Vec<(u64, u64, u64)> = lifetimes.iter().map(|(p, (a, b))| (*a, *b, *p)).collect();
+    let mut by_start: Vec<(u64, u64, u64)> =
+        lifetimes.iter().map(|(p, (a, b))| (*a, *b, *p)).collect();
     by_start.sort_unstable();
     let offset = usize::from(has_nemesis);
     let mut row_free_at: Vec<u64> = Vec::new();
@@ -165,7 +164,10 @@ fn bars(events: &[Event]) -> (Vec<String>, Vec<Bar<'_>>) {
             text.push_str("  error: ");
             text.push_str(&truncate(&compact(e), MAX_VALUE_CHARS));
         }
-        if let Some(n) = op.complete_index.and_then(|i| by_index.get(&i)?.node.as_ref()) {
+        if let Some(n) = op
+            .complete_index
+            .and_then(|i| by_index.get(&i)?.node.as_ref())
+        {
             text.push_str("  node: ");
             text.push_str(&truncate(n, 40));
         }
@@ -542,7 +544,13 @@ fn stats_section(h: &mut String, results: &Results) {
                 <th class=\"num\">p50</th><th class=\"num\">p95</th><th class=\"num\">p99</th><th class=\"num\">max</th></tr>");
     for (f, c) in &s.counts {
         let q = s.latency_ns.get(f).copied().unwrap_or_default();
-        let lat = |v: u64| if q.count == 0 { "—".into() } else { latency(v) };
+        let lat = |v: u64| {
+            if q.count == 0 {
+                "—".into()
+            } else {
+                latency(v)
+            }
+        };
         let _ = write!(
             h,
             "<tr><td>{}</td><td class=\"num ok\">{}</td><td class=\"num fail\">{}</td><td class=\"num info\">{}</td>\

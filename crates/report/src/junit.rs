@@ -27,10 +27,7 @@ pub fn anomaly_summary(c: &CheckerResult) -> String {
         .map(|(k, n)| format!("{n} {k}"))
         .collect::<Vec<_>>()
         .join(", ");
-    format!(
-        "{n} anomal{}: {list}",
-        if n == 1 { "y" } else { "ies" }
-    )
+    format!("{n} anomal{}: {list}", if n == 1 { "y" } else { "ies" })
 }
 
 /// Renders `results` as JUnit XML. `report_link` is where the HTML report is, for messages.
@@ -138,7 +135,10 @@ pub fn render_junit(results: &Results, report_link: &str) -> String {
             }
             Verdict::Unknown => {
                 x.push_str(">\n");
-                let reason = c.reason.as_deref().unwrap_or("the checker could not decide");
+                let reason = c
+                    .reason
+                    .as_deref()
+                    .unwrap_or("the checker could not decide");
                 let message = format!("unknown: {reason}; see {report_link}");
                 let _ = writeln!(
                     x,

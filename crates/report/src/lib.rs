@@ -268,8 +268,9 @@ pub fn regenerate(run_dir: &Path) -> Result<Results, ReportError> {
             }
         }
         if let Some(c) = prev.get("checkers") {
-            checkers = serde_json::from_value(c.clone())
-                .map_err(|e| parse_err(format!("`checkers` is not a list of checker results: {e}")))?;
+            checkers = serde_json::from_value(c.clone()).map_err(|e| {
+                parse_err(format!("`checkers` is not a list of checker results: {e}"))
+            })?;
         }
         if let Some(d) = prev.get("durations") {
             durations = serde_json::from_value(d.clone())

@@ -173,7 +173,10 @@ impl Results {
             );
         }
         let mut versions = BTreeMap::new();
-        versions.insert("faultline".to_string(), env!("CARGO_PKG_VERSION").to_string());
+        versions.insert(
+            "faultline".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        );
         Results {
             schema_version: SCHEMA_VERSION,
             verdict,
@@ -568,7 +571,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn ev(index: u64, time: u64, process: Process, kind: EventType, f: &str, value: Value) -> Event {
+    fn ev(
+        index: u64,
+        time: u64,
+        process: Process,
+        kind: EventType,
+        f: &str,
+        value: Value,
+    ) -> Event {
         Event {
             index,
             time,
@@ -622,22 +632,42 @@ mod tests {
         let n = Process::Nemesis;
         let events = vec![
             ev(0, 100, n, Invoke, "start-partition", json!("majority")),
-            ev(1, 120, n, Info, "start-partition", json!({"n1": ["n2", "n3"]})),
+            ev(
+                1,
+                120,
+                n,
+                Info,
+                "start-partition",
+                json!({"n1": ["n2", "n3"]}),
+            ),
             ev(2, 500, n, Invoke, "stop-partition", Value::Null),
             ev(3, 510, n, Info, "stop-partition", json!("healed")),
             ev(4, 600, n, Invoke, "bump-clock", json!({"n1": 5_000_000})),
-            ev(5, 610, n, Info, "bump-clock", json!({"offsets": {"n1": 5_000_000, "n2": -3}})),
+            ev(
+                5,
+                610,
+                n,
+                Info,
+                "bump-clock",
+                json!({"offsets": {"n1": 5_000_000, "n2": -3}}),
+            ),
             ev(6, 700, n, Invoke, "kill", json!(["n2"])),
             ev(7, 710, n, Info, "kill", json!(["n2"])),
         ];
         let s = NemesisSummary::build(&events);
         assert_eq!(s.faults.len(), 3);
         let p = &s.faults[0];
-        assert_eq!((p.name.as_str(), p.start_ns, p.end_ns), ("partition", 100, 510));
+        assert_eq!(
+            (p.name.as_str(), p.start_ns, p.end_ns),
+            ("partition", 100, 510)
+        );
         assert_eq!(p.stop_f.as_deref(), Some("stop-partition"));
         assert_eq!(p.targets, vec!["n1"]);
         // Never reset: it lasts to the end of the history.
-        assert_eq!((s.faults[1].name.as_str(), s.faults[1].end_ns), ("clock", 710));
+        assert_eq!(
+            (s.faults[1].name.as_str(), s.faults[1].end_ns),
+            ("clock", 710)
+        );
         assert_eq!(s.faults[2].targets, vec!["n2"]);
         assert_eq!(s.clock_offsets.len(), 1);
         assert_eq!(s.clock_offsets[0].offsets_ns["n2"], -3);
@@ -655,7 +685,10 @@ mod tests {
         assert_eq!(t.name.as_deref(), Some("etcd-register"));
         assert_eq!(t.nemesis, vec!["partition", "kill"]);
         assert_eq!(t.seed, Some(42));
-        assert_eq!(t.command.as_deref(), Some("faultline test --name 'it'\\''s'"));
+        assert_eq!(
+            t.command.as_deref(),
+            Some("faultline test --name 'it'\\''s'")
+        );
     }
 
     #[test]
@@ -669,7 +702,11 @@ mod tests {
             anomalies: vec![],
             stats: Value::Null,
         };
-        let r = Results::build(&[], &[mk(Verdict::Valid), mk(Verdict::Invalid)], &Value::Null);
+        let r = Results::build(
+            &[],
+            &[mk(Verdict::Valid), mk(Verdict::Invalid)],
+            &Value::Null,
+        );
         assert_eq!(r.verdict, Verdict::Invalid);
     }
 }

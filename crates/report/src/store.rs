@@ -27,7 +27,13 @@ pub struct RunEntry {
     pub files: Vec<&'static str>,
 }
 
-const RUN_FILES: [&str; 5] = [REPORT_FILE, RESULTS_FILE, JUNIT_FILE, HISTORY_FILE, LOGS_DIR];
+const RUN_FILES: [&str; 5] = [
+    REPORT_FILE,
+    RESULTS_FILE,
+    JUNIT_FILE,
+    HISTORY_FILE,
+    LOGS_DIR,
+];
 
 fn is_run_dir(dir: &Path) -> bool {
     ["history.jsonl", "results.json", "test.json"]
@@ -132,9 +138,15 @@ pub fn render_index(store_label: &str, runs: &[RunEntry]) -> String {
         html_escape(store_label)
     );
     for r in runs {
-        let base = format!("/{}/{}/", relative_href(&r.test), relative_href(&r.timestamp));
+        let base = format!(
+            "/{}/{}/",
+            relative_href(&r.test),
+            relative_href(&r.timestamp)
+        );
         let class = r.verdict.map_or("none".to_string(), |v| v.to_string());
-        let verdict = r.verdict.map_or("no results".to_string(), |v| v.to_string());
+        let verdict = r
+            .verdict
+            .map_or("no results".to_string(), |v| v.to_string());
         let _ = write!(
             b,
             "<tr class=\"run {class}\"><td><a href=\"{base}\">{}</a></td><td>{}</td><td class=\"verdict\">{}</td><td class=\"num\">{}</td><td>",
@@ -269,10 +281,7 @@ impl StoreServer {
             addr: addr.clone(),
             message: e.to_string(),
         })?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map_or(port, |a| a.port());
+        let port = server.server_addr().to_ip().map_or(port, |a| a.port());
         Ok(StoreServer {
             server,
             store: store.to_path_buf(),
@@ -360,9 +369,7 @@ fn respond(store: &Path, method: &tiny_http::Method, url: &str) -> Response {
             Err(e) => text_response(500, "text/plain", format!("{e}\n")),
         },
         Err(Refusal::BadRequest) => text_response(400, "text/plain", "bad path\n".into()),
-        Err(Refusal::Forbidden) => {
-            text_response(403, "text/plain", "outside the store\n".into())
-        }
+        Err(Refusal::Forbidden) => text_response(403, "text/plain", "outside the store\n".into()),
         Err(Refusal::NotFound) => text_response(404, "text/plain", "not found\n".into()),
     }
 }

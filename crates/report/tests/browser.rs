@@ -4,7 +4,9 @@
 
 mod common;
 
-use common::browser::{eval_json, eval_string, launch, open_tab, screenshot, wait_rendered, wait_true};
+use common::browser::{
+    eval_json, eval_string, launch, open_tab, screenshot, wait_rendered, wait_true,
+};
 use common::{synth_run, write_run_dir, HOSTILE};
 use faultline_history::Verdict;
 use faultline_report::StoreServer;
@@ -27,7 +29,13 @@ fn report_of_a_failing_run_renders_and_highlights_an_anomaly() {
     wait_rendered(&tab);
 
     // The timeline and every plot are drawn: canvases sized, with pixels on them.
-    for id in ["timeline", "latency-raw", "latency-quantiles", "throughput", "clock-offsets"] {
+    for id in [
+        "timeline",
+        "latency-raw",
+        "latency-quantiles",
+        "throughput",
+        "clock-offsets",
+    ] {
         let inked = eval_json(
             &tab,
             &format!(
@@ -36,39 +44,82 @@ fn report_of_a_failing_run_renders_and_highlights_an_anomaly() {
                    for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }})()"
             ),
         );
-        assert!(inked.as_i64().unwrap() > 2000, "{id} is blank or missing: {inked}");
+        assert!(
+            inked.as_i64().unwrap() > 2000,
+            "{id} is blank or missing: {inked}"
+        );
     }
-    assert_eq!(eval_json(&tab, "faultlineReport.operations").as_u64().unwrap() as usize, 4000 + nemesis_ops(&run));
+    assert_eq!(
+        eval_json(&tab, "faultlineReport.operations")
+            .as_u64()
+            .unwrap() as usize,
+        4000 + nemesis_ops(&run)
+    );
 
     // The hostile value shows as text and ran nothing.
-    assert_eq!(eval_string(&tab, "typeof window.__pwned", false), "undefined");
+    assert_eq!(
+        eval_string(&tab, "typeof window.__pwned", false),
+        "undefined"
+    );
     let shown = eval_json(&tab, "document.body.innerText");
-    assert!(shown.as_str().unwrap().contains("</script><script>window.__pwned=1</script>"));
+    assert!(shown
+        .as_str()
+        .unwrap()
+        .contains("</script><script>window.__pwned=1</script>"));
     assert!(HOSTILE.contains("__pwned"));
     screenshot(&tab, "report-failing-run.png");
-    tab.evaluate("document.getElementById('timeline-section').scrollIntoView()", false).unwrap();
+    tab.evaluate(
+        "document.getElementById('timeline-section').scrollIntoView()",
+        false,
+    )
+    .unwrap();
     screenshot(&tab, "report-timeline.png");
-    tab.evaluate("document.getElementById('plots').scrollIntoView()", false).unwrap();
+    tab.evaluate("document.getElementById('plots').scrollIntoView()", false)
+        .unwrap();
     screenshot(&tab, "report-plots.png");
 
     // Clicking the anomaly highlights exactly its operations, and draws them highlighted.
-    tab.find_element("li.anomaly button.show").unwrap().click().unwrap();
-    wait_true(&tab, "document.getElementById('timeline').hasAttribute('data-highlight')", Duration::from_secs(10));
+    tab.find_element("li.anomaly button.show")
+        .unwrap()
+        .click()
+        .unwrap();
+    wait_true(
+        &tab,
+        "document.getElementById('timeline').hasAttribute('data-highlight')",
+        Duration::from_secs(10),
+    );
     assert_eq!(
-        eval_json(&tab, "document.querySelector('li.anomaly').classList.contains('active')"),
+        eval_json(
+            &tab,
+            "document.querySelector('li.anomaly').classList.contains('active')"
+        ),
         true
     );
-    let highlighted = eval_json(&tab, "faultlineReport.highlighted().map(i => faultlineReport.events(i))");
+    let highlighted = eval_json(
+        &tab,
+        "faultlineReport.highlighted().map(i => faultlineReport.events(i))",
+    );
     let wanted: HashSet<i64> = run.anomaly_events.iter().map(|&e| e as i64).collect();
     let highlighted = highlighted.as_array().unwrap();
     assert!(!highlighted.is_empty());
     let mut covered = HashSet::new();
     for op in highlighted {
-        let evs: Vec<i64> = op.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).collect();
-        assert!(evs.iter().any(|e| wanted.contains(e)), "highlighted an operation not in the anomaly: {evs:?}");
+        let evs: Vec<i64> = op
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_i64().unwrap())
+            .collect();
+        assert!(
+            evs.iter().any(|e| wanted.contains(e)),
+            "highlighted an operation not in the anomaly: {evs:?}"
+        );
         covered.extend(evs);
     }
-    assert!(wanted.is_subset(&covered), "not all anomaly events highlighted");
+    assert!(
+        wanted.is_subset(&covered),
+        "not all anomaly events highlighted"
+    );
     // After the next frame, each highlighted bar has the highlight colour around it.
     let colours = eval_string(
         &tab,
@@ -79,13 +130,20 @@ fn report_of_a_failing_run_renders_and_highlights_an_anomaly() {
     );
     let colours: Vec<Vec<u8>> = serde_json::from_str(&colours).unwrap();
     for c in &colours {
-        assert_eq!(&c[..3], &[0, 80, 255], "highlighted bar is not drawn highlighted: {c:?}");
+        assert_eq!(
+            &c[..3],
+            &[0, 80, 255],
+            "highlighted bar is not drawn highlighted: {c:?}"
+        );
     }
     // The view zoomed onto them and the page scrolled the timeline into sight.
     let view = eval_json(&tab, "[faultlineReport.view.t0, faultlineReport.view.t1]");
     let span = view[1].as_f64().unwrap() - view[0].as_f64().unwrap();
     let t_end = run.events.last().unwrap().time as f64 / 1000.0;
-    assert!(span < t_end / 2.0, "the view did not zoom to the anomaly: {view}");
+    assert!(
+        span < t_end / 2.0,
+        "the view did not zoom to the anomaly: {view}"
+    );
     let in_sight = eval_json(
         &tab,
         "(() => { const r = document.getElementById('timeline').getBoundingClientRect(); return r.top < innerHeight && r.bottom > 0; })()",
@@ -100,7 +158,11 @@ fn report_of_a_failing_run_renders_and_highlights_an_anomaly() {
         false,
     )
     .unwrap();
-    wait_true(&tab, &format!("faultlineReport.view.t1 - faultlineReport.view.t0 > {span} * 1.2"), Duration::from_secs(5));
+    wait_true(
+        &tab,
+        &format!("faultlineReport.view.t1 - faultlineReport.view.t0 > {span} * 1.2"),
+        Duration::from_secs(5),
+    );
 
     let problems = problems.0.lock().unwrap().clone();
     assert!(problems.is_empty(), "console errors: {problems:#?}");
@@ -109,7 +171,10 @@ fn report_of_a_failing_run_renders_and_highlights_an_anomaly() {
 fn nemesis_ops(run: &common::Run) -> usize {
     run.events
         .iter()
-        .filter(|e| e.process == faultline_history::Process::Nemesis && e.kind == faultline_history::EventType::Invoke)
+        .filter(|e| {
+            e.process == faultline_history::Process::Nemesis
+                && e.kind == faultline_history::EventType::Invoke
+        })
         .count()
 }
 
@@ -118,7 +183,10 @@ fn serve_index_lists_runs_newest_first_and_opens_reports() {
     let Some(browser) = launch() else { return };
     let store = tempfile::tempdir().unwrap();
     let failing = synth_run(500, 3);
-    write_run_dir(&store.path().join("etcd-register/20240102T030405"), &failing);
+    write_run_dir(
+        &store.path().join("etcd-register/20240102T030405"),
+        &failing,
+    );
     let mut passing = synth_run(200, 2);
     passing.checkers.truncate(0);
     passing.checkers.push(faultline_history::CheckerResult {
@@ -128,32 +196,52 @@ fn serve_index_lists_runs_newest_first_and_opens_reports() {
         anomalies: vec![],
         stats: serde_json::Value::Null,
     });
-    write_run_dir(&store.path().join("etcd-register/20240101T000000"), &passing);
+    write_run_dir(
+        &store.path().join("etcd-register/20240101T000000"),
+        &passing,
+    );
     #[cfg(unix)]
-    std::os::unix::fs::symlink("etcd-register/20240102T030405", store.path().join("latest")).unwrap();
+    std::os::unix::fs::symlink("etcd-register/20240102T030405", store.path().join("latest"))
+        .unwrap();
 
     let server = StoreServer::bind(store.path(), 0).unwrap();
     let port = server.port();
     std::thread::spawn(move || server.run());
 
     let (tab, problems) = open_tab(&browser);
-    tab.navigate_to(&format!("http://127.0.0.1:{port}/")).unwrap();
+    tab.navigate_to(&format!("http://127.0.0.1:{port}/"))
+        .unwrap();
     tab.wait_for_element("table#runs").unwrap();
     let rows = eval_json(&tab, "Array.from(document.querySelectorAll('tr.run')).map(r => [r.className, r.cells[0].innerText])");
     assert_eq!(
         rows,
-        serde_json::json!([["run invalid", "20240102T030405"], ["run valid", "20240101T000000"]])
+        serde_json::json!([
+            ["run invalid", "20240102T030405"],
+            ["run valid", "20240101T000000"]
+        ])
     );
-    let colour = eval_string(&tab, "getComputedStyle(document.querySelector('tr.run.invalid')).backgroundColor", false);
+    let colour = eval_string(
+        &tab,
+        "getComputedStyle(document.querySelector('tr.run.invalid')).backgroundColor",
+        false,
+    );
     assert_eq!(colour, "rgb(251, 234, 234)");
     screenshot(&tab, "serve-index.png");
 
     // Follow the first run's report link: the report renders, served over HTTP.
-    tab.find_element("tr.run.invalid a[href$='report.html']").unwrap().click().unwrap();
+    tab.find_element("tr.run.invalid a[href$='report.html']")
+        .unwrap()
+        .click()
+        .unwrap();
     wait_rendered(&tab);
-    assert!(tab.get_url().ends_with("/etcd-register/20240102T030405/report.html"));
+    assert!(tab
+        .get_url()
+        .ends_with("/etcd-register/20240102T030405/report.html"));
     // And its links to logs work through the server.
-    tab.navigate_to(&format!("http://127.0.0.1:{port}/etcd-register/20240102T030405/logs/n1/db.log")).unwrap();
+    tab.navigate_to(&format!(
+        "http://127.0.0.1:{port}/etcd-register/20240102T030405/logs/n1/db.log"
+    ))
+    .unwrap();
     tab.wait_until_navigated().unwrap();
     let text = eval_json(&tab, "document.body.innerText");
     assert!(text.as_str().unwrap().starts_with("started"));

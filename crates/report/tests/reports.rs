@@ -72,7 +72,9 @@ fn junit_has_one_testcase_per_checker_and_failures_point_to_the_report() {
     let xml = render_junit(&results, "report.html");
     assert_eq!(xml.matches("<testsuite ").count(), 1);
     assert_eq!(xml.matches("<testcase ").count(), 2);
-    assert!(xml.contains("<testsuite name=\"etcd-register\" tests=\"2\" failures=\"1\" errors=\"0\""));
+    assert!(
+        xml.contains("<testsuite name=\"etcd-register\" tests=\"2\" failures=\"1\" errors=\"0\"")
+    );
     assert!(xml.contains(
         "<failure type=\"nonlinearizable\" message=\"1 anomaly: 1 nonlinearizable; see report.html\">"
     ));
@@ -105,12 +107,25 @@ fn results_json_follows_the_shipped_schema() {
     validate_against_schema(&json).unwrap();
     assert_eq!(json["schema_version"], SCHEMA_VERSION);
     assert_eq!(json["verdict"], "invalid");
-    assert_eq!(json["checkers"][0]["anomalies"][0]["events"], serde_json::json!(run.anomaly_events));
+    assert_eq!(
+        json["checkers"][0]["anomalies"][0]["events"],
+        serde_json::json!(run.anomaly_events)
+    );
     assert!(json["stats"]["counts"]["read"]["ok"].as_u64().unwrap() > 0);
-    assert!(json["stats"]["latency_ns"]["write"]["p99"].as_u64().unwrap() >= 200_000);
+    assert!(
+        json["stats"]["latency_ns"]["write"]["p99"]
+            .as_u64()
+            .unwrap()
+            >= 200_000
+    );
     let faults = json["nemesis"]["faults"].as_array().unwrap();
-    assert!(faults.iter().any(|f| f["name"] == "partition" && f["targets"][0] == "n1"));
-    assert!(!json["nemesis"]["clock_offsets"].as_array().unwrap().is_empty());
+    assert!(faults
+        .iter()
+        .any(|f| f["name"] == "partition" && f["targets"][0] == "n1"));
+    assert!(!json["nemesis"]["clock_offsets"]
+        .as_array()
+        .unwrap()
+        .is_empty());
     assert_eq!(json["test"]["seed"], 1234);
     assert_eq!(json["test"]["db"], "etcd");
     assert!(json["versions"]["faultline"].is_string());
@@ -136,8 +151,16 @@ fn history_values_are_escaped_in_the_html() {
     assert!(!html.contains("<script>window.__pwned"));
     assert!(!html.contains("<img src=x"));
     // Exactly two script elements: the data and the code.
-    assert_eq!(html.matches("<script").count(), 2, "unexpected script element");
-    assert_eq!(html.matches("</script>").count(), 2, "a value closed a script element");
+    assert_eq!(
+        html.matches("<script").count(),
+        2,
+        "unexpected script element"
+    );
+    assert_eq!(
+        html.matches("</script>").count(),
+        2,
+        "a value closed a script element"
+    );
     let data = html.split("id=\"faultline-data\">").nth(1).unwrap();
     let data = &data[..data.find("</script>").unwrap()];
     assert!(!data.contains('\u{2028}') && !data.contains('<'));
@@ -152,11 +175,29 @@ fn html_is_self_contained() {
     let run = synth_run(300, 4);
     let results = Results::build(&run.events, &run.checkers, &run.config);
     let html = render_html(&run.events, &results, &[]);
-    for needle in ["src=\"http", "href=\"http", "@import", "url(", "fetch(", "XMLHttpRequest", "rel=\"stylesheet"] {
-        assert!(!html.contains(needle), "report.html refers outside itself: {needle}");
+    for needle in [
+        "src=\"http",
+        "href=\"http",
+        "@import",
+        "url(",
+        "fetch(",
+        "XMLHttpRequest",
+        "rel=\"stylesheet",
+    ] {
+        assert!(
+            !html.contains(needle),
+            "report.html refers outside itself: {needle}"
+        );
     }
     assert!(html.contains("default-src 'none'"));
-    for section in ["id=\"summary\"", "id=\"timeline\"", "id=\"latency-raw\"", "id=\"latency-quantiles\"", "id=\"throughput\"", "id=\"clock-offsets\""] {
+    for section in [
+        "id=\"summary\"",
+        "id=\"timeline\"",
+        "id=\"latency-raw\"",
+        "id=\"latency-quantiles\"",
+        "id=\"throughput\"",
+        "id=\"clock-offsets\"",
+    ] {
         assert!(html.contains(section), "missing {section}");
     }
     assert!(html.contains("faultline test --workload register --db etcd --seed 1234"));
@@ -184,8 +225,7 @@ fn regenerate_rewrites_every_report_of_a_run() {
     assert!(html.contains("href=\"logs/n1/db.log\""));
     assert!(html.contains("href=\"history.jsonl\""));
     assert!(dir.path().join("junit.xml").is_file());
-    let again: Results =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let again: Results = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(again, results);
 }
 
@@ -199,14 +239,22 @@ fn unreadable_inputs_give_a_one_line_error_saying_where() {
     )
     .unwrap();
     let err = read_history(&history).unwrap_err().to_string();
-    assert!(err.starts_with(&format!("{}:3: not a history event", history.display())), "{err}");
+    assert!(
+        err.starts_with(&format!("{}:3: not a history event", history.display())),
+        "{err}"
+    );
     assert!(!err.contains('\n'));
 
     std::fs::write(&history, "").unwrap();
     std::fs::write(dir.path().join("results.json"), "{\"checkers\": 5}").unwrap();
     let err = regenerate(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("results.json") && err.contains("`checkers` is not a list"), "{err}");
+    assert!(
+        err.contains("results.json") && err.contains("`checkers` is not a list"),
+        "{err}"
+    );
 
-    let err = regenerate(&dir.path().join("missing")).unwrap_err().to_string();
+    let err = regenerate(&dir.path().join("missing"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing/history.jsonl"), "{err}");
 }

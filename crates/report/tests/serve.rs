@@ -58,7 +58,10 @@ fn refuses_path_traversal_in_every_spelling() {
         resolve(store.path(), "/escape/secret.txt"),
         Err(Refusal::Forbidden)
     );
-    assert_eq!(resolve(store.path(), "/a/%2e%2e/b"), Err(Refusal::Forbidden));
+    assert_eq!(
+        resolve(store.path(), "/a/%2e%2e/b"),
+        Err(Refusal::Forbidden)
+    );
     assert_eq!(resolve(store.path(), "/%ff"), Err(Refusal::BadRequest));
 
     // What is inside is served, with a type browsers show.
@@ -108,8 +111,14 @@ fn lists_runs_newest_first_with_their_verdicts() {
     common::write_run_dir(&store.path().join("a-test/20240401T000000"), &run);
     std::fs::create_dir_all(store.path().join("a-test/not-a-run")).unwrap();
     let runs = list_runs(store.path()).unwrap();
-    let names: Vec<_> = runs.iter().map(|r| (r.test.as_str(), r.timestamp.as_str())).collect();
-    assert_eq!(names, [("a-test", "20240401T000000"), ("b-test", "20240301T000000")]);
+    let names: Vec<_> = runs
+        .iter()
+        .map(|r| (r.test.as_str(), r.timestamp.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("a-test", "20240401T000000"), ("b-test", "20240301T000000")]
+    );
     assert_eq!(runs[0].verdict, Some(faultline_history::Verdict::Invalid));
     assert_eq!(runs[0].operations, Some(100));
     assert!(runs[0].files.contains(&"report.html"));

@@ -77,14 +77,22 @@ pub fn open_tab(browser: &Browser) -> (Arc<Tab>, Problems) {
     let sink = problems.0.clone();
     tab.add_event_listener(Arc::new(move |event: &Event| {
         let problem = match event {
-            Event::RuntimeExceptionThrown(e) => Some(format!("exception: {:?}", e.params.exception_details)),
+            Event::RuntimeExceptionThrown(e) => {
+                Some(format!("exception: {:?}", e.params.exception_details))
+            }
             Event::RuntimeConsoleAPICalled(e) => {
                 let kind = format!("{:?}", e.params.Type);
-                (kind == "Error" || kind == "Assert").then(|| format!("console.{kind}: {:?}", e.params.args))
+                (kind == "Error" || kind == "Assert")
+                    .then(|| format!("console.{kind}: {:?}", e.params.args))
             }
             Event::LogEntryAdded(e) => {
                 let level = format!("{:?}", e.params.entry.level);
-                (level == "Error").then(|| format!("log error: {} ({:?})", e.params.entry.text, e.params.entry.url))
+                (level == "Error").then(|| {
+                    format!(
+                        "log error: {} ({:?})",
+                        e.params.entry.text, e.params.entry.url
+                    )
+                })
             }
             _ => None,
         };
@@ -117,7 +125,9 @@ pub fn eval_json(tab: &Tab, expr: &str) -> serde_json::Value {
 pub fn wait_true(tab: &Tab, expr: &str, limit: Duration) {
     let start = Instant::now();
     loop {
-        let v = tab.evaluate(&format!("!!({expr})"), false).expect("evaluate");
+        let v = tab
+            .evaluate(&format!("!!({expr})"), false)
+            .expect("evaluate");
         if v.value == Some(serde_json::Value::Bool(true)) {
             return;
         }

@@ -59,7 +59,8 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
             _ => ("cas", json!([rng.below(5), rng.below(5)])),
         };
         let value = if n == 7 { json!(HOSTILE) } else { value };
-        let latency = 200_000 + rng.below(4_000_000) + if rng.below(100) == 0 { 50_000_000 } else { 0 };
+        let latency =
+            200_000 + rng.below(4_000_000) + if rng.below(100) == 0 { 50_000_000 } else { 0 };
         let roll = rng.below(100);
         let kind = if roll < 80 {
             EventType::Ok
@@ -68,7 +69,13 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
         } else {
             EventType::Info
         };
-        raw.push(ev(t, Process::Client(p), EventType::Invoke, f, value.clone()));
+        raw.push(ev(
+            t,
+            Process::Client(p),
+            EventType::Invoke,
+            f,
+            value.clone(),
+        ));
         let out = if f == "read" && kind == EventType::Ok {
             json!(rng.below(5))
         } else {
@@ -76,7 +83,11 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
         };
         let mut done = ev(t + latency, Process::Client(p), kind, f, out);
         if kind == EventType::Fail {
-            done.error = Some(json!(if f == "cas" { "compare-failed" } else { "unavailable" }));
+            done.error = Some(json!(if f == "cas" {
+                "compare-failed"
+            } else {
+                "unavailable"
+            }));
         }
         if kind == EventType::Info {
             done.error = Some(json!("timeout"));
@@ -92,7 +103,13 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
     for round in 0..4u64 {
         let nt = end / 100 * (5 + 24 * round);
         let len = end / 10;
-        raw.push(ev(nt, Process::Nemesis, EventType::Invoke, "start-partition", json!("majority")));
+        raw.push(ev(
+            nt,
+            Process::Nemesis,
+            EventType::Invoke,
+            "start-partition",
+            json!("majority"),
+        ));
         raw.push(ev(
             nt + 2_000_000,
             Process::Nemesis,
@@ -100,11 +117,29 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
             "start-partition",
             json!({"n1": ["n3", "n4", "n5"], "n2": ["n3", "n4", "n5"]}),
         ));
-        raw.push(ev(nt + len, Process::Nemesis, EventType::Invoke, "stop-partition", Value::Null));
-        raw.push(ev(nt + len + 3_000_000, Process::Nemesis, EventType::Info, "stop-partition", json!("network healed")));
+        raw.push(ev(
+            nt + len,
+            Process::Nemesis,
+            EventType::Invoke,
+            "stop-partition",
+            Value::Null,
+        ));
+        raw.push(ev(
+            nt + len + 3_000_000,
+            Process::Nemesis,
+            EventType::Info,
+            "stop-partition",
+            json!("network healed"),
+        ));
         if round % 2 == 1 {
             let ct = nt + end / 100 * 12;
-            raw.push(ev(ct, Process::Nemesis, EventType::Invoke, "bump-clock", json!({"n2": 250_000_000})));
+            raw.push(ev(
+                ct,
+                Process::Nemesis,
+                EventType::Invoke,
+                "bump-clock",
+                json!({"n2": 250_000_000}),
+            ));
             raw.push(ev(
                 ct + 1_000_000,
                 Process::Nemesis,
@@ -112,7 +147,13 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
                 "bump-clock",
                 json!({"n1": 1_200_000, "n2": 251_000_000 + round * 1_000_000, "n3": -800_000}),
             ));
-            raw.push(ev(ct + end / 100 * 7, Process::Nemesis, EventType::Invoke, "reset-clock", Value::Null));
+            raw.push(ev(
+                ct + end / 100 * 7,
+                Process::Nemesis,
+                EventType::Invoke,
+                "reset-clock",
+                Value::Null,
+            ));
             raw.push(ev(
                 ct + end / 100 * 7 + 1_000_000,
                 Process::Nemesis,
@@ -218,7 +259,11 @@ pub fn write_run_dir(dir: &Path, run: &Run) {
         h.write_all(b"\n").unwrap();
     }
     h.flush().unwrap();
-    std::fs::write(dir.join("test.json"), serde_json::to_vec_pretty(&run.config).unwrap()).unwrap();
+    std::fs::write(
+        dir.join("test.json"),
+        serde_json::to_vec_pretty(&run.config).unwrap(),
+    )
+    .unwrap();
     let results = faultline_report::Results::build(&run.events, &run.checkers, &run.config);
     faultline_report::write_results_json(&dir.join("results.json"), &results).unwrap();
     std::fs::write(dir.join("logs/n1/db.log"), format!("started\n{HOSTILE}\n")).unwrap();
