@@ -6,7 +6,7 @@
 //! worst verdict's, or 254 when any file could not be read.
 
 use faultline_history::import::{self, Format};
-use faultline_history::{pair, Operation, Verdict};
+use faultline_history::{pair, Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -105,13 +105,13 @@ pub fn run(args: CheckArgs) -> ExitCode {
     let mut input_error = false;
     for file in &args.files {
         let record = match check_file(file, format, model, &args, time_limit) {
-            Ok((record, report, ops)) => {
+            Ok((record, report, events)) => {
                 worst = worst.worst(report.verdict);
                 if !args.json {
                     print_human(&record, &report);
                 }
                 if let Some(out) = &args.html {
-                    if let Err(e) = write_html(file, out, &report, &ops) {
+                    if let Err(e) = write_html(file, out, &report, &events, &record) {
                         eprintln!("faultline: {}: {e}", out.display());
                         input_error = true;
                     }
@@ -165,7 +165,7 @@ fn check_file(
     model: Option<ModelSpec>,
     args: &CheckArgs,
     time_limit: Option<Duration>,
-) -> Result<(FileRecord, Report, Vec<Operation>), InputError> {
+) -> Result<(FileRecord, Report, Vec<Event>), InputError> {
     let name = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -215,7 +215,7 @@ fn check_file(
         counterexample: report.counterexamples.first().cloned(),
         stats: Some(report.stats.clone()),
     };
-    Ok((record, report, ops))
+    Ok((record, report, history.events))
 }
 
 /// The model a history's functions imply, when neither `--model` nor the format names one.
@@ -318,15 +318,20 @@ fn print_counterexample(c: &lin::Counterexample) {
     }
 }
 
-/// Writes the HTML report for an imported history.
+/// Writes the self-contained HTML report for an imported history.
 fn write_html(
-    _file: &Path,
+    file: &Path,
     out: &Path,
-    _report: &Report,
-    _ops: &[Operation],
+    report: &Report,
+    events: &[Event],
+    record: &FileRecord,
 ) -> Result<(), String> {
-    Err(format!(
-        "cannot write {}: HTML reports are not built yet",
-        out.display()
-    ))
+    let config = serde_json::json!({
+        "name": file.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "workload": format!("imported {} history, model {}", record.format.unwrap_or("?"), report.model),
+        "command": format!("faultline check {} --html {}", file.display(), out.display()),
+    });
+    let results = faultline_report::Results::build(events, &[report.to_checker_result()], &config);
+    let links = [faultline_report::file_link("raw history", file)];
+    faultline_report::write_html(out, events, &results, &links).map_err(|e| e.to_string())
 }

@@ -17,6 +17,7 @@ use faultline_report as report;
 use faultline_runner::{self as runner, RunConfig, Workload};
 use faultline_workload_support::NodeAddr;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -386,8 +387,8 @@ fn run_once(
         "name": plan.name,
         "db": plan.db.to_string(),
         "workload": args.workload,
-        "nemesis": plan.nemesis.kinds.iter().map(|k| serde_json::to_value(k).unwrap_or(Value::Null)).collect::<Vec<_>>(),
-        "nemesis_names": args.nemesis,
+        "nemesis": args.nemesis,
+        "nemesis_config": serde_json::to_value(&plan.nemesis).unwrap_or(Value::Null),
         "nemesis_interval_s": args.nemesis_interval,
         "nodes": node_names,
         "node_addresses": nodes.iter().map(|n| (n.name.clone(), n.address.clone())).collect::<std::collections::BTreeMap<_, _>>(),
@@ -568,6 +569,14 @@ impl ClusterControl {
     }
 }
 
+/// This machine's wall clock, ns since the Unix epoch.
+fn unix_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
 /// The PID file of the database's main server process (the one faults target).
 fn server_pid_file(kind: DbKind) -> String {
     let name = match kind {
@@ -615,6 +624,28 @@ impl NodeControl for ClusterControl {
         self.db
             .primaries(&self.nodes)
             .map_err(|e| NodeError::new("cluster", e.to_string()))
+    }
+
+    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        if self.db.kind() != DbKind::Redis {
+            return None;
+        }
+        let mut offsets = BTreeMap::new();
+        for n in &self.nodes {
+            // Bracket the remote call with the local clock: the node's kernel clock is this
+            // machine's (CLOCK_REALTIME is not namespaced), so any difference is the shim's.
+            let before = unix_ns();
+            let out = self.exec(&n.name, "redis-cli -p 6379 TIME").ok()?;
+            let after = unix_ns();
+            let mut words = out.split_whitespace().map(str::parse::<i128>);
+            let (Some(Ok(secs)), Some(Ok(micros))) = (words.next(), words.next()) else {
+                return None;
+            };
+            let redis_ns = secs * 1_000_000_000 + micros * 1_000;
+            let offset = redis_ns - (before + after) / 2;
+            offsets.insert(n.name.clone(), offset as i64);
+        }
+        Some(offsets)
     }
 
     fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {

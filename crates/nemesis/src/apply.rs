@@ -88,6 +88,11 @@ pub trait NodeControl: Send + Sync {
         self.exec(node, &write_clock_offset_command(&path, offset_ms))
             .map(drop)
     }
+    /// Each node's clock offset from true time in ns, as the database itself reports its
+    /// time (e.g. Redis `TIME`); `None` where the database cannot say.
+    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        None
+    }
 }
 
 /// A fault that could not be (fully) applied or healed: it may have partly happened.

@@ -397,6 +397,36 @@ impl NemesisRunner {
         });
     }
 
+    /// Records each node's clock offset as its database sees it, as a nemesis `clock-offset`
+    /// operation whose completion value is `{node: offset_ns}`.
+    async fn measure_clock_offsets(&self) {
+        let control = self.control.clone();
+        self.record(EventType::Invoke, "clock-offset", Value::Null, None);
+        let measured = timeout(
+            self.timeout,
+            tokio::task::spawn_blocking(move || control.clock_offsets()),
+        )
+        .await;
+        match measured {
+            Ok(Ok(Some(offsets))) => {
+                let v = serde_json::to_value(offsets).unwrap_or(Value::Null);
+                self.record(EventType::Ok, "clock-offset", v, None);
+            }
+            Ok(Ok(None)) => self.record(
+                EventType::Fail,
+                "clock-offset",
+                Value::Null,
+                Some(json!("the database cannot report its clock")),
+            ),
+            _ => self.record(
+                EventType::Info,
+                "clock-offset",
+                Value::Null,
+                Some(json!("measurement failed or timed out")),
+            ),
+        }
+    }
+
     async fn execute(&mut self, op: NemesisOp) {
         let f = op.f();
         let (fault, starting) = match op {
@@ -435,9 +465,13 @@ impl NemesisRunner {
                 fault
             }
         };
+        let clock = resolved.class() == FaultClass::Clock;
         if starting {
             // A start that failed may have partly happened: keep it so it gets healed.
             self.active.insert(resolved.class(), resolved);
+        }
+        if clock {
+            self.measure_clock_offsets().await;
         }
         let labels = self.active.values().map(Fault::label).collect();
         if let Ok(mut shown) = self.display.lock() {
