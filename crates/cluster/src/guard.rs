@@ -8,7 +8,7 @@
 //! plus a sweep of anything still labelled with the project; on real hosts, the database's
 //! teardown). With `keep_cluster` only the faults are undone and the cluster stays up.
 
-use crate::proc::{set_interrupted, stop_children};
+use crate::proc::{remove_all_scratch, set_interrupted, stop_children};
 use faultline_control::Node;
 use faultline_db::Db;
 use std::path::PathBuf;
@@ -30,7 +30,8 @@ pub fn on_interrupt(hook: Box<dyn Fn() + Send>) {
     HOOKS.lock().unwrap_or_else(|p| p.into_inner()).push(hook);
 }
 
-fn install_handler() {
+/// Installs the SIGINT/SIGTERM/SIGHUP handler that cleans up (once per process).
+pub(crate) fn install_handler() {
     HANDLER.call_once(|| {
         let result = ctrlc::set_handler(|| {
             set_interrupted();
@@ -39,6 +40,7 @@ fn install_handler() {
                 hook();
             }
             stop_children(Duration::from_secs(10));
+            remove_all_scratch();
             let guards: Vec<Arc<Inner>> = GUARDS
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())

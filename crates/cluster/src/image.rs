@@ -101,16 +101,19 @@ pub fn ensure_image() -> Result<String, ClusterError> {
     if image_exists(&tag)? {
         return Ok(tag);
     }
-    build_image(true)
+    build_image(true, false)
 }
 
-/// Builds the node image (even if it exists) and tags it with [`image_tag`] and `latest`.
+/// Builds the node image and tags it with [`image_tag`] and `latest`; unless `force`, an
+/// image that appeared while waiting for another build is taken as is.
 ///
 /// Steps: debootstrap a minbase root filesystem with [`packages`] (a package cache under
 /// the cache dir avoids downloading twice), compile the clock shim into it, add the init
 /// script and sshd settings, remove the host keys, then `docker import`. Concurrent builds
 /// wait for each other through a lock file. Needs root, debootstrap and gcc.
-pub fn build_image(progress: bool) -> Result<String, ClusterError> {
+pub fn build_image(progress: bool, force: bool) -> Result<String, ClusterError> {
+    // A signal mid-build must stop debootstrap and remove its half-made root filesystem.
+    crate::guard::install_handler();
     check_docker()?;
     for (tool, package) in [
         ("debootstrap", "debootstrap"),
@@ -135,7 +138,7 @@ pub fn build_image(progress: bool) -> Result<String, ClusterError> {
     let _lock = BuildLock::acquire(&cache.join("build.lock"))?;
     let tag = image_tag();
     // Someone else may have built it while we waited for the lock.
-    if image_exists(&tag)? {
+    if !force && image_exists(&tag)? {
         return Ok(tag);
     }
 
@@ -365,8 +368,7 @@ fn import(rootfs: &Path, tag: &str) -> Result<(), ClusterError> {
     Ok(())
 }
 
-/// A scratch directory for one build, removed afterwards: but never while something
-/// (debootstrap's /proc, interrupted) is still mounted inside it.
+/// A scratch directory for one build, removed afterwards (also by the signal handler).
 struct WorkDir {
     path: PathBuf,
 }
@@ -380,37 +382,14 @@ impl WorkDir {
             crate::random_suffix()
         ));
         std::fs::create_dir_all(&path).map_err(|e| io_err(&path, e))?;
+        crate::proc::track_scratch(&path);
         Ok(WorkDir { path })
-    }
-
-    fn mounts_inside(&self) -> Vec<String> {
-        let prefix = format!("{}/", self.path.display());
-        std::fs::read_to_string("/proc/self/mounts")
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.split_whitespace().nth(1))
-            .filter(|m| m.starts_with(&prefix))
-            .map(str::to_string)
-            .collect()
     }
 }
 
 impl Drop for WorkDir {
     fn drop(&mut self) {
-        let mut mounts = self.mounts_inside();
-        // Innermost first.
-        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
-        for m in &mounts {
-            let _ = Command::new("umount").arg("-l").arg(m).status();
-        }
-        if self.mounts_inside().is_empty() {
-            let _ = std::fs::remove_dir_all(&self.path);
-        } else {
-            eprintln!(
-                "faultline: left {} in place: something is still mounted inside it",
-                self.path.display()
-            );
-        }
+        crate::proc::remove_scratch(&self.path);
     }
 }
 

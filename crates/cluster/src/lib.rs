@@ -408,7 +408,7 @@ fn docker_up(
             start,
             &format!("node image {tag} missing: building it"),
         );
-        image::build_image(progress)?;
+        image::build_image(progress, false)?;
     }
     let project = opts.project.clone().unwrap_or_else(new_project_name);
     let dir = opts.state_dir.join(&project);

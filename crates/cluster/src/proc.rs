@@ -9,7 +9,7 @@ use faultline_control::ExecOutput;
 use std::collections::HashSet;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 static CHILDREN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Whether a SIGINT/SIGTERM arrived; new children are refused from then on.
 pub fn interrupted() -> bool {
@@ -66,8 +67,10 @@ pub(crate) fn stop_children(grace: Duration) {
         .map(|s| s.iter().copied().collect())
         .unwrap_or_default();
     for &pid in &pids {
-        // SAFETY: kill(2) on a pid we spawned; at worst it is already gone (ESRCH).
-        unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+        // Each child leads its own process group: signal the group, so what it started
+        // (debootstrap's dpkg, say) stops too.
+        // SAFETY: kill(2) on a group we spawned; at worst it is already gone (ESRCH).
+        unsafe { libc::kill(-(pid as libc::pid_t), libc::SIGTERM) };
     }
     let deadline = Instant::now() + grace;
     while Instant::now() < deadline {
@@ -151,4 +154,55 @@ pub fn run_tracked(cmd: &mut Command, timeout: Duration) -> Result<ExecOutput, C
         stdout,
         stderr,
     })
+}
+
+/// Remembers a scratch directory (e.g. an image build's root filesystem) that a signal
+/// must not leave behind.
+pub(crate) fn track_scratch(path: &Path) {
+    SCRATCH
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(path.to_path_buf());
+}
+
+/// Removes a scratch directory: first unmounts anything mounted inside it (debootstrap
+/// mounts /proc and /sys in its target, and an interrupted one may leave them), and leaves
+/// the directory in place if something stays mounted, rather than delete through a mount.
+pub(crate) fn remove_scratch(path: &Path) {
+    let mounts_inside = || -> Vec<String> {
+        let prefix = format!("{}/", path.display());
+        std::fs::read_to_string("/proc/self/mounts")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(1))
+            .filter(|m| m.starts_with(&prefix))
+            .map(str::to_string)
+            .collect()
+    };
+    let mut mounts = mounts_inside();
+    // Innermost first.
+    mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+    for m in &mounts {
+        let _ = Command::new("umount").arg("-l").arg(m).status();
+    }
+    if mounts_inside().is_empty() {
+        let _ = std::fs::remove_dir_all(path);
+    } else {
+        eprintln!(
+            "faultline: left {} in place: something is still mounted inside it",
+            path.display()
+        );
+    }
+    SCRATCH
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|p| p != path);
+}
+
+/// Removes every tracked scratch directory (after a signal).
+pub(crate) fn remove_all_scratch() {
+    let paths: Vec<PathBuf> = SCRATCH.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    for p in paths {
+        remove_scratch(&p);
+    }
 }

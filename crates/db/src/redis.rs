@@ -69,9 +69,21 @@ pub fn server_config(node: &Node, nodes: &[Node]) -> String {
 }
 
 /// The sentinel.conf of `node` (Sentinel rewrites it as it learns; it must stay writable).
+/// It names the replicas up front: Sentinel would otherwise learn them only from the
+/// primary's INFO, every 10 s, and could not fail over to one it has not seen.
 pub fn sentinel_config(node: &Node, nodes: &[Node]) -> String {
-    format!(
-        "# Written by faultline; Sentinel rewrites this file.\n\
+    let known: String = nodes[1..]
+        .iter()
+        .map(|r| {
+            format!(
+                "sentinel known-replica {MASTER_NAME} {} {PORT}\n",
+                r.address
+            )
+        })
+        .collect();
+    known_first(
+        format!(
+            "# Written by faultline; Sentinel rewrites this file.\n\
          port {SENTINEL_PORT}\n\
          bind 0.0.0.0\n\
          protected-mode no\n\
@@ -83,10 +95,17 @@ pub fn sentinel_config(node: &Node, nodes: &[Node]) -> String {
          sentinel down-after-milliseconds {MASTER_NAME} 2000\n\
          sentinel failover-timeout {MASTER_NAME} 10000\n\
          sentinel parallel-syncs {MASTER_NAME} 1\n",
-        node.address,
-        nodes[0].address,
-        quorum(nodes.len())
+            node.address,
+            nodes[0].address,
+            quorum(nodes.len())
+        ),
+        &known,
     )
+}
+
+/// Appends the known replicas after the `monitor` line they refer to.
+fn known_first(base: String, known: &str) -> String {
+    base + known
 }
 
 fn cli(port: u16, args: &str) -> String {
@@ -124,19 +143,32 @@ impl Db for RedisDb {
     fn await_ready(&self, nodes: &[Node], timeout: Duration) -> Result<(), DbError> {
         let deadline = Instant::now() + timeout;
         let primary = nodes[0].name.clone();
+        let others = nodes.len() - 1;
+        // Every Sentinel must know every replica and every other Sentinel: a Sentinel
+        // learns replicas from the primary's INFO (every 10 s), so one that has not yet
+        // seen a replica could never fail over to it once the primary dies.
+        let sentinel_knows = format!(
+            "[ \"$({})\" -ge {others} ] && [ \"$({})\" -ge {others} ]",
+            cli(
+                SENTINEL_PORT,
+                &format!("sentinel replicas {MASTER_NAME} | grep -cx name")
+            ),
+            cli(
+                SENTINEL_PORT,
+                &format!("sentinel sentinels {MASTER_NAME} | grep -cx name")
+            ),
+        );
         crate::on_all(nodes, |node| {
             let replica = node.name != primary;
             let check = if replica {
                 format!(
-                    "{} | grep -q '^master_link_status:up' && {} | grep -q '^OK'",
+                    "{} | grep -q '^master_link_status:up' && {sentinel_knows}",
                     cli(PORT, "info replication"),
-                    cli(SENTINEL_PORT, &format!("sentinel ckquorum {MASTER_NAME}"))
                 )
             } else {
                 format!(
-                    "[ \"$({})\" = PONG ] && {} | grep -q '^OK'",
-                    cli(PORT, "ping"),
-                    cli(SENTINEL_PORT, &format!("sentinel ckquorum {MASTER_NAME}"))
+                    "[ \"$({})\" = PONG ] && {sentinel_knows}",
+                    cli(PORT, "ping")
                 )
             };
             loop {
@@ -148,7 +180,7 @@ impl Db for RedisDb {
                     return Err(DbError::Node {
                         node: node.name.clone(),
                         reason: format!(
-                            "redis not ready after {timeout:?} (replication link or sentinel quorum missing; logs: {}, {})",
+                            "redis not ready after {timeout:?} (a replication link is down or a Sentinel does not know every replica and Sentinel; logs: {}, {})",
                             server().log_file(),
                             sentinel().log_file()
                         ),
@@ -432,6 +464,8 @@ mod tests {
         let s = sentinel_config(&ns[1], &ns);
         assert!(s.contains("sentinel monitor faultline 10.0.0.1 6379 2\n"));
         assert!(s.contains("sentinel announce-ip 10.0.0.2\n"));
+        assert!(s.contains("sentinel known-replica faultline 10.0.0.3 6379\n"));
+        assert!(!s.contains("known-replica faultline 10.0.0.1 "));
     }
 
     #[tokio::test]
