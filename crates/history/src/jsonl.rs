@@ -173,17 +173,7 @@ mod tests {
         f: &str,
         value: serde_json::Value,
     ) -> Event {
-        Event {
-            index,
-            time: index * 1000,
-            process,
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        }
+        crate::testing::event(index, index * 1000, process, kind, f, value)
     }
 
     #[test]

@@ -11,12 +11,14 @@
 //!
 //! Beyond the shared types: [`jsonl`] reads and writes JSON Lines, [`import`] reads other
 //! tools' histories (Jepsen/Knossos EDN, Porcupine logs), [`pair()`] turns events into
-//! [`Operation`]s, and [`edn`] is the EDN reader the importers use.
+//! [`Operation`]s, [`edn`] is the EDN reader the importers use, and [`testing`] builds
+//! events and operations for tests and benchmarks.
 
 pub mod edn;
 pub mod import;
 pub mod jsonl;
 mod pairing;
+pub mod testing;
 
 pub use jsonl::{read_jsonl, write_jsonl, JsonlReader, JsonlWriter};
 pub use pairing::{pair, PairError};

@@ -171,17 +171,7 @@ mod tests {
     use serde_json::{json, Value};
 
     fn ev(index: u64, process: Process, kind: EventType, f: &str, value: Value) -> Event {
-        Event {
-            index,
-            time: index * 10,
-            process,
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        }
+        crate::testing::event(index, index * 10, process, kind, f, value)
     }
     use EventType::*;
     use Process::*;
