@@ -2,24 +2,13 @@
 //! bank (valid) and of the same bank with one read corrupted (caught).
 
 use faultline_bank_checker::{check, BankOptions};
-use faultline_history::{Operation, Outcome, Verdict};
+use faultline_history::{testing, Operation, Outcome, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+/// An operation by process `i`, invoked at event `i`, completed at `c`; times are indices × 1000 ns.
 fn op(f: &str, input: Value, output: Value, outcome: Outcome, i: u64, c: Option<u64>) -> Operation {
-    Operation {
-        process: i,
-        f: f.into(),
-        key: None,
-        input,
-        output,
-        outcome,
-        error: None,
-        invoke_index: i,
-        complete_index: c,
-        invoke_time: i * 1000,
-        complete_time: c.map(|c| c * 1000),
-    }
+    testing::op(i, f, input, output, outcome, i, c)
 }
 
 fn read(balances: Value, i: u64) -> Operation {

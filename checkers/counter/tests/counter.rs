@@ -1,25 +1,13 @@
 //! Counter checker: hand-written cases for each rule, and properties against brute force.
 
 use faultline_counter_checker::{check, read_bounds, CounterOptions, ReadBounds};
-use faultline_history::{Operation, Outcome, Verdict};
+use faultline_history::{testing, Operation, Outcome, Verdict};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-/// An operation invoked at event `i` and completed at event `c` (times equal indices).
+/// An operation by process `i`, invoked at event `i` and completed at event `c`.
 fn op(f: &str, input: Value, output: Value, outcome: Outcome, i: u64, c: Option<u64>) -> Operation {
-    Operation {
-        process: i,
-        f: f.into(),
-        key: None,
-        input,
-        output,
-        outcome,
-        error: None,
-        invoke_index: i,
-        complete_index: c,
-        invoke_time: i * 1000,
-        complete_time: c.map(|c| c * 1000),
-    }
+    testing::op(i, f, input, output, outcome, i, c)
 }
 
 fn add(delta: i64, outcome: Outcome, i: u64, c: Option<u64>) -> Operation {

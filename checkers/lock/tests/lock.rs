@@ -1,7 +1,7 @@
 //! Lock checkers: hand-written cases for every rule, and properties against brute force
 //! (an event-by-event simulation of who certainly holds the lock; all pairs of writes).
 
-use faultline_history::{Operation, Outcome, Verdict};
+use faultline_history::{testing, Operation, Outcome, Verdict};
 use faultline_lock_checker::{
     check_fencing, check_overlap, fenced_writes, holds, overlaps, LockOptions,
 };
@@ -11,19 +11,7 @@ use std::collections::BTreeSet;
 
 /// An op by process `p` invoked at event `i`, completed at `c`; times are index × 1000.
 fn op(p: u64, f: &str, outcome: Outcome, i: u64, c: Option<u64>) -> Operation {
-    Operation {
-        process: p,
-        f: f.into(),
-        key: None,
-        input: Value::Null,
-        output: Value::Null,
-        outcome,
-        error: None,
-        invoke_index: i,
-        complete_index: c,
-        invoke_time: i * 1000,
-        complete_time: c.map(|c| c * 1000),
-    }
+    testing::op(p, f, Value::Null, Value::Null, outcome, i, c)
 }
 
 fn acq(p: u64, outcome: Outcome, i: u64, c: u64) -> Operation {

@@ -3,7 +3,7 @@
 //! unique integers interleaved with full reads, 10% of adds indeterminate.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use faultline_history::{Operation, Outcome};
+use faultline_history::{testing, Operation, Outcome};
 use faultline_set_checker::{check, SetOptions};
 use serde_json::{json, Value};
 
@@ -15,17 +15,8 @@ fn history(adds: usize, reads: usize) -> Vec<Operation> {
     let every = (adds / reads).max(1);
     let mut op = |f: &str, input: Value, output: Value, outcome| {
         let o = Operation {
-            process: index % 5,
-            f: f.into(),
-            key: None,
-            input,
-            output,
-            outcome,
-            error: None,
-            invoke_index: index,
-            complete_index: Some(index + 1),
-            invoke_time: index * 1000,
             complete_time: Some(index * 1000 + 900),
+            ..testing::op(index % 5, f, input, output, outcome, index, Some(index + 1))
         };
         index += 2;
         o

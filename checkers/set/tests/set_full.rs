@@ -1,26 +1,14 @@
 //! set-full checker: a hand-written case per outcome and anomaly, and properties against
 //! a brute-force restatement of the definitions and against a real linearizable set.
 
-use faultline_history::{Operation, Outcome, Verdict};
+use faultline_history::{testing, Operation, Outcome, Verdict};
 use faultline_set_checker::{analyze, check, ElementOutcome, SetOptions};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-/// An operation invoked at event `i`, completed at `c`; times are indices × 1000 ns.
+/// An operation by process `i`, invoked at event `i`, completed at `c`; times are indices × 1000 ns.
 fn op(f: &str, input: Value, output: Value, outcome: Outcome, i: u64, c: Option<u64>) -> Operation {
-    Operation {
-        process: i,
-        f: f.into(),
-        key: None,
-        input,
-        output,
-        outcome,
-        error: None,
-        invoke_index: i,
-        complete_index: c,
-        invoke_time: i * 1000,
-        complete_time: c.map(|c| c * 1000),
-    }
+    testing::op(i, f, input, output, outcome, i, c)
 }
 
 fn add(e: i64, outcome: Outcome, i: u64, c: u64) -> Operation {
