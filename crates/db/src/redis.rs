@@ -81,9 +81,9 @@ pub fn sentinel_config(node: &Node, nodes: &[Node]) -> String {
             )
         })
         .collect();
-    known_first(
-        format!(
-            "# Written by faultline; Sentinel rewrites this file.\n\
+    // The known replicas follow the `monitor` line they refer to.
+    let base = format!(
+        "# Written by faultline; Sentinel rewrites this file.\n\
          port {SENTINEL_PORT}\n\
          bind 0.0.0.0\n\
          protected-mode no\n\
@@ -95,17 +95,11 @@ pub fn sentinel_config(node: &Node, nodes: &[Node]) -> String {
          sentinel down-after-milliseconds {MASTER_NAME} 2000\n\
          sentinel failover-timeout {MASTER_NAME} 10000\n\
          sentinel parallel-syncs {MASTER_NAME} 1\n",
-            node.address,
-            nodes[0].address,
-            quorum(nodes.len())
-        ),
-        &known,
-    )
-}
-
-/// Appends the known replicas after the `monitor` line they refer to.
-fn known_first(base: String, known: &str) -> String {
-    base + known
+        node.address,
+        nodes[0].address,
+        quorum(nodes.len())
+    );
+    base + &known
 }
 
 fn cli(port: u16, args: &str) -> String {
