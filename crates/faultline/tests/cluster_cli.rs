@@ -11,12 +11,27 @@ fn faultline() -> Command {
     Command::new(env!("CARGO_BIN_EXE_faultline"))
 }
 
-/// A fresh scratch directory under the system temp dir.
-fn scratch(name: &str) -> PathBuf {
+/// A fresh scratch directory under the system temp dir, removed when dropped.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("faultline-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 fn stderr_line(out: &Output) -> String {
@@ -49,7 +64,8 @@ fn assert_nothing_made(state: &Path) {
 
 #[test]
 fn unknown_database_is_refused_in_one_line() {
-    let state = scratch("unknown-db").join("state");
+    let dir = scratch("unknown-db");
+    let state = dir.join("state");
     let out = up(&state, &["--db", "mongodb", "--nodes", "3"]);
     assert_eq!(out.status.code(), Some(254));
     assert_eq!(
@@ -61,7 +77,8 @@ fn unknown_database_is_refused_in_one_line() {
 
 #[test]
 fn zero_nodes_is_refused_in_one_line() {
-    let state = scratch("zero").join("state");
+    let dir = scratch("zero");
+    let state = dir.join("state");
     let out = up(&state, &["--db", "etcd", "--nodes", "0"]);
     assert_eq!(out.status.code(), Some(254));
     assert_eq!(stderr_line(&out), "faultline: --nodes must be at least 1");
@@ -121,7 +138,8 @@ fn unreachable_ssh_host_is_refused_in_one_line() {
 
 #[test]
 fn status_without_a_cluster_says_how_to_start_one() {
-    let state = scratch("nostatus").join("state");
+    let dir = scratch("nostatus");
+    let state = dir.join("state");
     let out = faultline()
         .args(["cluster", "status", "--state-dir"])
         .arg(&state)
@@ -250,7 +268,6 @@ fn sigint_during_cluster_up_leaves_nothing_behind() {
         !state.join(&project).exists(),
         "per-cluster files (key pair) left behind"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -262,7 +279,7 @@ fn missing_docker_is_named_with_how_to_install_it() {
     ] {
         let out = faultline()
             .args(args)
-            .env("PATH", &empty)
+            .env("PATH", &*empty)
             .env("FAULTLINE_STATE_DIR", empty.join("state"))
             .output()
             .unwrap();
@@ -290,7 +307,7 @@ fn missing_debootstrap_is_named_with_how_to_install_it() {
     std::os::unix::fs::symlink(&docker, bin.join("docker")).unwrap();
     let out = faultline()
         .args(["image", "build", "--force"])
-        .env("PATH", &bin)
+        .env("PATH", &*bin)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(254));
