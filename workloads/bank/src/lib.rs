@@ -379,23 +379,10 @@ impl Client for BankClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_history::{Outcome, Verdict};
-    use faultline_runner::Share;
+    use faultline_history::{testing, Outcome, Verdict};
     use faultline_workload_support::etcd::b64;
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use std::borrow::Cow;
-
-    fn requests(gen: &Gen, seed: u64, index: usize, count: usize, n: usize) -> Vec<Op> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(index as u64);
-        let mut state = gen.start(Share { index, count });
-        let now = tokio::time::Instant::now();
-        std::iter::from_fn(|| state.next(&mut rng, now).map(|p| p.op))
-            .take(n)
-            .collect()
-    }
+    use faultline_workload_support::testing::requests;
 
     #[test]
     fn transfers_are_between_distinct_accounts_by_small_amounts() {
@@ -436,14 +423,6 @@ mod tests {
         }
     }
 
-    fn op(f: &'static str, value: Value) -> Op {
-        Op {
-            f: Cow::Borrowed(f),
-            key: None,
-            value,
-        }
-    }
-
     fn ranges(a: (&str, i64, i64), b: (&str, i64, i64)) -> Reply {
         let r = |(k, v, rev): (&str, i64, i64)| json!({"response_range": {"kvs": [{"key": b64(k), "value": b64(&v.to_string()), "mod_revision": rev.to_string(), "create_revision": "1"}]}});
         Reply::json(200, json!({"succeeded": true, "responses": [r(a), r(b)]}))
@@ -470,7 +449,7 @@ mod tests {
         };
         let t = json!({"from": 0, "to": 1, "amount": 3});
         assert_eq!(
-            c.invoke(&op("transfer", t.clone())).await,
+            c.invoke(&Op::new("transfer", t.clone())).await,
             Completion::Ok(t.clone())
         );
         let sent = fake.requests().await;
@@ -484,18 +463,18 @@ mod tests {
             "writes 8-3 and 12+3: {sent:?}"
         );
         assert_eq!(
-            c.invoke(&op("transfer", t.clone())).await,
+            c.invoke(&Op::new("transfer", t.clone())).await,
             Completion::Fail(json!("insufficient-funds"))
         );
         assert!(
             matches!(
-                c.invoke(&op("transfer", t.clone())).await,
+                c.invoke(&Op::new("transfer", t.clone())).await,
                 Completion::Info(_)
             ),
             "the write timed out"
         );
         assert!(
-            matches!(c.invoke(&op("transfer", t)).await, Completion::Fail(_)),
+            matches!(c.invoke(&Op::new("transfer", t)).await, Completion::Fail(_)),
             "only the read timed out"
         );
     }
@@ -515,11 +494,11 @@ mod tests {
         bank().create(&mut conn).await.unwrap();
         let mut c = BankClient { conn, bank: bank() };
         assert_eq!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Ok(json!({"0": 7, "1": null}))
         );
         assert!(matches!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Info(_)
         ));
         let sent = fake.requests().await;
@@ -547,23 +526,23 @@ mod tests {
         let mut c = BankClient { conn, bank: bank() };
         let t = json!({"from": 1, "to": 0, "amount": 2});
         assert_eq!(
-            c.invoke(&op("transfer", t.clone())).await,
+            c.invoke(&Op::new("transfer", t.clone())).await,
             Completion::Ok(t.clone())
         );
         assert_eq!(
-            c.invoke(&op("transfer", t.clone())).await,
+            c.invoke(&Op::new("transfer", t.clone())).await,
             Completion::Fail(json!("insufficient-funds"))
         );
         assert_eq!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Ok(json!({"0": 7, "1": 13}))
         );
         assert!(matches!(
-            c.invoke(&op("transfer", t.clone())).await,
+            c.invoke(&Op::new("transfer", t.clone())).await,
             Completion::Fail(_)
         ));
         assert!(matches!(
-            c.invoke(&op("transfer", t)).await,
+            c.invoke(&Op::new("transfer", t)).await,
             Completion::Info(_)
         ));
         let sent = fake.commands().await;
@@ -590,25 +569,21 @@ mod tests {
             json!({"from": 0}),
         ] {
             assert!(
-                matches!(c.invoke(&op("transfer", bad)).await, Completion::Fail(e) if e.as_str().unwrap().starts_with("bad-op"))
+                matches!(c.invoke(&Op::new("transfer", bad)).await, Completion::Fail(e) if e.as_str().unwrap().starts_with("bad-op"))
             );
         }
     }
 
     fn read(balances: Value, at: u64) -> Operation {
-        Operation {
-            process: 0,
-            f: "read".into(),
-            key: None,
-            input: Value::Null,
-            output: balances,
-            outcome: Outcome::Ok,
-            error: None,
-            invoke_index: at,
-            complete_index: Some(at + 1),
-            invoke_time: at,
-            complete_time: Some(at + 1),
-        }
+        testing::op(
+            0,
+            "read",
+            Value::Null,
+            balances,
+            Outcome::Ok,
+            at,
+            Some(at + 1),
+        )
     }
 
     #[test]

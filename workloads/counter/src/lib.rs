@@ -197,24 +197,11 @@ impl Client for CounterClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_history::{Outcome, Verdict};
-    use faultline_runner::Share;
+    use faultline_history::{testing, Outcome, Verdict};
     use faultline_workload_support::etcd::{b64, EtcdConn};
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
     use faultline_workload_support::redis::RedisPrimary;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use std::borrow::Cow;
-
-    fn requests(gen: &Gen, seed: u64, index: usize, count: usize, n: usize) -> Vec<Op> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(index as u64);
-        let mut state = gen.start(Share { index, count });
-        let now = tokio::time::Instant::now();
-        std::iter::from_fn(|| state.next(&mut rng, now).map(|p| p.op))
-            .take(n)
-            .collect()
-    }
+    use faultline_workload_support::testing::requests;
 
     #[test]
     fn generator_mixes_small_positive_adds_and_reads_deterministically() {
@@ -243,14 +230,6 @@ mod tests {
         assert_ne!(ops, requests(&gen, 4, 0, 2, 400));
     }
 
-    fn op(f: &'static str, value: Value) -> Op {
-        Op {
-            f: Cow::Borrowed(f),
-            key: None,
-            value,
-        }
-    }
-
     fn kv(value: &str, rev: i64) -> Value {
         json!({"kvs": [{"key": b64("c"), "value": b64(value), "mod_revision": rev.to_string(), "create_revision": "1", "version": "1"}]})
     }
@@ -273,11 +252,11 @@ mod tests {
             key: "c".into(),
         };
         assert_eq!(
-            c.invoke(&op("add", json!(2))).await,
+            c.invoke(&Op::new("add", json!(2))).await,
             Completion::Ok(json!(2))
         );
         assert_eq!(
-            c.invoke(&op("add", json!(5))).await,
+            c.invoke(&Op::new("add", json!(5))).await,
             Completion::Ok(json!(5)),
             "absent counts as 0"
         );
@@ -312,24 +291,33 @@ mod tests {
             key: "c".into(),
         };
         assert!(
-            matches!(c.invoke(&op("add", json!(1))).await, Completion::Fail(_)),
+            matches!(
+                c.invoke(&Op::new("add", json!(1))).await,
+                Completion::Fail(_)
+            ),
             "only the read failed"
         );
         assert!(
-            matches!(c.invoke(&op("add", json!(1))).await, Completion::Info(_)),
+            matches!(
+                c.invoke(&Op::new("add", json!(1))).await,
+                Completion::Info(_)
+            ),
             "the txn timed out"
         );
         assert!(
-            matches!(c.invoke(&op("add", json!(1))).await, Completion::Info(_)),
+            matches!(
+                c.invoke(&Op::new("add", json!(1))).await,
+                Completion::Info(_)
+            ),
             "the txn lost its connection"
         );
         assert!(matches!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Info(_)
         ));
         assert!(
             matches!(
-                c.invoke(&op("read", Value::Null)).await,
+                c.invoke(&Op::new("read", Value::Null)).await,
                 Completion::Info(_)
             ),
             "not a number"
@@ -352,42 +340,30 @@ mod tests {
             key: "c".into(),
         };
         assert_eq!(
-            c.invoke(&op("add", json!(3))).await,
+            c.invoke(&Op::new("add", json!(3))).await,
             Completion::Ok(json!(3))
         );
         assert_eq!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Ok(json!(3))
         );
         assert_eq!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Ok(json!(0))
         );
         assert!(matches!(
-            c.invoke(&op("add", json!(1))).await,
+            c.invoke(&Op::new("add", json!(1))).await,
             Completion::Fail(_)
         ));
         assert!(matches!(
-            c.invoke(&op("add", json!(1))).await,
+            c.invoke(&Op::new("add", json!(1))).await,
             Completion::Info(_)
         ));
         assert_eq!(&fake.commands().await[..2], ["INCRBY c 3", "GET c"]);
     }
 
     fn hop(f: &str, input: Value, output: Value, outcome: Outcome, at: (u64, u64)) -> Operation {
-        Operation {
-            process: at.0,
-            f: f.into(),
-            key: None,
-            input,
-            output,
-            outcome,
-            error: None,
-            invoke_index: at.0,
-            complete_index: Some(at.1),
-            invoke_time: at.0,
-            complete_time: Some(at.1),
-        }
+        testing::op(at.0, f, input, output, outcome, at.0, Some(at.1))
     }
 
     #[test]

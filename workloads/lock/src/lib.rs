@@ -560,24 +560,11 @@ impl Client for LockClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_history::Verdict;
-    use faultline_runner::Share;
+    use faultline_history::{testing, Verdict};
     use faultline_workload_support::etcd::b64;
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
     use faultline_workload_support::redis::RedisPrimary;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use std::borrow::Cow;
-
-    fn requests(gen: &Gen, seed: u64, index: usize, count: usize, n: usize) -> Vec<Op> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(index as u64);
-        let mut state = gen.start(Share { index, count });
-        let now = tokio::time::Instant::now();
-        std::iter::from_fn(|| state.next(&mut rng, now).map(|p| p.op))
-            .take(n)
-            .collect()
-    }
+    use faultline_workload_support::testing::requests;
 
     #[test]
     fn every_worker_cycles_acquire_write_release() {
@@ -607,11 +594,7 @@ mod tests {
     }
 
     fn op(f: &'static str) -> Op {
-        Op {
-            f: Cow::Borrowed(f),
-            key: None,
-            value: Value::Null,
-        }
+        Op::new(f, Value::Null)
     }
 
     fn settings(fenced: bool, keepalive: bool) -> Settings {
@@ -861,19 +844,7 @@ mod tests {
     }
 
     fn hop(process: u64, f: &str, output: Value, outcome: Outcome, at: (u64, u64)) -> Operation {
-        Operation {
-            process,
-            f: f.into(),
-            key: None,
-            input: Value::Null,
-            output,
-            outcome,
-            error: None,
-            invoke_index: at.0,
-            complete_index: Some(at.1),
-            invoke_time: at.0,
-            complete_time: Some(at.1),
-        }
+        testing::op(process, f, Value::Null, output, outcome, at.0, Some(at.1))
     }
 
     /// Process 1 holds token 1 when process 2 acquires token 2 (1's lease ran out); 1 still

@@ -233,25 +233,11 @@ impl Client for RegisterClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_history::{Outcome, Verdict};
-    use faultline_runner::Share;
+    use faultline_history::{testing, Outcome, Verdict};
     use faultline_workload_support::etcd::{b64, EtcdConn};
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
     use faultline_workload_support::redis::RedisPrimary;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use std::borrow::Cow;
-
-    /// The first `n` requests worker `index` of `count` asks for, with seed `seed`.
-    fn requests(gen: &Gen, seed: u64, index: usize, count: usize, n: usize) -> Vec<Op> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(index as u64);
-        let mut state = gen.start(Share { index, count });
-        let now = tokio::time::Instant::now();
-        std::iter::from_fn(|| state.next(&mut rng, now).map(|p| p.op))
-            .take(n)
-            .collect()
-    }
+    use faultline_workload_support::testing::requests;
 
     #[test]
     fn generator_asks_for_read_write_cas_on_keys_in_turn() {
@@ -304,9 +290,8 @@ mod tests {
 
     fn op(f: &'static str, value: Value) -> Op {
         Op {
-            f: Cow::Borrowed(f),
             key: Some(json!(3)),
-            value,
+            ..Op::new(f, value)
         }
     }
 
@@ -495,17 +480,9 @@ mod tests {
         at: (u64, u64),
     ) -> Operation {
         Operation {
-            process,
-            f: f.into(),
             key: Some(json!(0)),
-            input,
-            output,
-            outcome,
             error: (outcome == Outcome::Fail).then(|| json!(COMPARE_FAILED)),
-            invoke_index: at.0,
-            complete_index: Some(at.1),
-            invoke_time: at.0,
-            complete_time: Some(at.1),
+            ..testing::op(process, f, input, output, outcome, at.0, Some(at.1))
         }
     }
 

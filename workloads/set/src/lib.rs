@@ -188,25 +188,12 @@ impl Client for SetClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_history::{Outcome, Verdict};
-    use faultline_runner::Share;
+    use faultline_history::{testing, Outcome, Verdict};
     use faultline_workload_support::etcd::{b64, EtcdConn};
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
     use faultline_workload_support::redis::RedisPrimary;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-    use std::borrow::Cow;
+    use faultline_workload_support::testing::requests;
     use std::collections::BTreeSet;
-
-    fn requests(gen: &Gen, seed: u64, index: usize, count: usize, n: usize) -> Vec<Op> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        rng.set_stream(index as u64);
-        let mut state = gen.start(Share { index, count });
-        let now = tokio::time::Instant::now();
-        std::iter::from_fn(|| state.next(&mut rng, now).map(|p| p.op))
-            .take(n)
-            .collect()
-    }
 
     #[test]
     fn adds_are_unique_across_workers_and_reads_are_mixed_in() {
@@ -245,14 +232,6 @@ mod tests {
         }
     }
 
-    fn op(f: &'static str, value: Value) -> Op {
-        Op {
-            f: Cow::Borrowed(f),
-            key: None,
-            value,
-        }
-    }
-
     #[tokio::test]
     async fn etcd_adds_are_keys_and_reads_are_one_range() {
         let kv = |k: &str| json!({"key": b64(k), "value": "", "mod_revision": "2", "create_revision": "2"});
@@ -272,28 +251,28 @@ mod tests {
             namespace: "s".into(),
         };
         assert_eq!(
-            c.invoke(&op("add", json!(10))).await,
+            c.invoke(&Op::new("add", json!(10))).await,
             Completion::Ok(json!(10))
         );
         assert_eq!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Ok(json!([2, 7, 10]))
         );
         assert!(matches!(
-            c.invoke(&op("add", json!(11))).await,
+            c.invoke(&Op::new("add", json!(11))).await,
             Completion::Info(_)
         ));
         assert!(matches!(
-            c.invoke(&op("add", json!(11))).await,
+            c.invoke(&Op::new("add", json!(11))).await,
             Completion::Fail(_)
         ));
         assert!(matches!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Info(_)
         ));
         assert!(
             matches!(
-                c.invoke(&op("read", Value::Null)).await,
+                c.invoke(&Op::new("read", Value::Null)).await,
                 Completion::Info(_)
             ),
             "foreign data"
@@ -324,38 +303,26 @@ mod tests {
             namespace: "s".into(),
         };
         assert_eq!(
-            c.invoke(&op("add", json!(3))).await,
+            c.invoke(&Op::new("add", json!(3))).await,
             Completion::Ok(json!(3))
         );
         assert_eq!(
-            c.invoke(&op("read", Value::Null)).await,
+            c.invoke(&Op::new("read", Value::Null)).await,
             Completion::Ok(json!([1, 3]))
         );
         assert!(matches!(
-            c.invoke(&op("add", json!(4))).await,
+            c.invoke(&Op::new("add", json!(4))).await,
             Completion::Fail(_)
         ));
         assert!(matches!(
-            c.invoke(&op("add", json!(4))).await,
+            c.invoke(&Op::new("add", json!(4))).await,
             Completion::Info(_)
         ));
         assert_eq!(&fake.commands().await[..2], ["SADD s 3", "SMEMBERS s"]);
     }
 
     fn hop(process: u64, f: &str, input: Value, output: Value, at: (u64, u64)) -> Operation {
-        Operation {
-            process,
-            f: f.into(),
-            key: None,
-            input,
-            output,
-            outcome: Outcome::Ok,
-            error: None,
-            invoke_index: at.0,
-            complete_index: Some(at.1),
-            invoke_time: at.0,
-            complete_time: Some(at.1),
-        }
+        testing::op(process, f, input, output, Outcome::Ok, at.0, Some(at.1))
     }
 
     #[test]

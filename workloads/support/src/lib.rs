@@ -7,11 +7,13 @@
 //!   applied) or `info` (may have been applied), never the other way round;
 //! - helpers the workloads' `check` functions share;
 //! - [`fake`]: tiny fake etcd and Redis servers, so tests can show how each client
-//!   operation classifies refused, rejected, dropped and timed-out requests.
+//!   operation classifies refused, rejected, dropped and timed-out requests;
+//! - [`testing`]: what a generator asks for, sampled as the runner samples it, for tests.
 
 pub mod etcd;
 pub mod fake;
 pub mod redis;
+pub mod testing;
 
 pub use faultline_db::{ClientError, DbKind};
 
