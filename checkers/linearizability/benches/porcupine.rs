@@ -61,8 +61,12 @@ fn porcupine(c: &mut Criterion) {
         .collect();
 
     let mut g = c.benchmark_group("porcupine");
-    g.bench_function("etcd", |b| b.iter(|| check_all(&etcd, ModelSpec::CasRegister, true)));
-    g.bench_function("kv-split", |b| b.iter(|| check_all(&kv, ModelSpec::Kv, true)));
+    g.bench_function("etcd", |b| {
+        b.iter(|| check_all(&etcd, ModelSpec::CasRegister, true))
+    });
+    g.bench_function("kv-split", |b| {
+        b.iter(|| check_all(&kv, ModelSpec::Kv, true))
+    });
     g.bench_function("kv-no-split-c01-c10", |b| {
         b.iter(|| check_all(&small, ModelSpec::Kv, false))
     });

@@ -14,21 +14,35 @@ fn main() {
         let text = std::fs::read_to_string(path).expect("readable file");
         let history = import(&text, None).expect("importable history");
         let ops = pair(&history.events, &history.lines).expect("pairable history");
-        let model = model_by_name(history.format.default_model().unwrap_or("cas-register")).unwrap();
+        let model =
+            model_by_name(history.format.default_model().unwrap_or("cas-register")).unwrap();
         let opts = CheckOptions {
             split,
             time_limit: Some(Duration::from_secs(60)),
             ..CheckOptions::default()
         };
         if args.iter().any(|a| a == "--per-key") {
-            let mut keys: Vec<String> = ops.iter().filter_map(|o| o.key.as_ref().map(|k| k.to_string())).collect();
+            let mut keys: Vec<String> = ops
+                .iter()
+                .filter_map(|o| o.key.as_ref().map(|k| k.to_string()))
+                .collect();
             keys.sort();
             keys.dedup();
             for k in keys {
-                let sub: Vec<_> = ops.iter().filter(|o| o.key.as_ref().map(|x| x.to_string()) == Some(k.clone())).cloned().collect();
+                let sub: Vec<_> = ops
+                    .iter()
+                    .filter(|o| o.key.as_ref().map(|x| x.to_string()) == Some(k.clone()))
+                    .cloned()
+                    .collect();
                 let t = Instant::now();
                 let r = check(&sub, model, &opts).expect("ops fit the model");
-                println!("  key {k}: {} ops {} {:.3} ms states {}", sub.len(), r.verdict, t.elapsed().as_secs_f64() * 1e3, r.stats.states);
+                println!(
+                    "  key {k}: {} ops {} {:.3} ms states {}",
+                    sub.len(),
+                    r.verdict,
+                    t.elapsed().as_secs_f64() * 1e3,
+                    r.stats.states
+                );
             }
         }
         let t = Instant::now();

@@ -3,8 +3,8 @@
 use crate::keyed::Keyed;
 use crate::model::{is_compare_failed, Model, ModelOptions};
 use crate::models::{
-    fifo_queue::FifoQueue, kv::Kv, multi_register::MultiRegister, mutex::Mutex,
-    register::Register, set::Set, unordered_queue::UnorderedQueue,
+    fifo_queue::FifoQueue, kv::Kv, multi_register::MultiRegister, mutex::Mutex, register::Register,
+    set::Set, unordered_queue::UnorderedQueue,
 };
 use crate::report::{Counterexample, OpView, Report, Stats};
 use crate::search::{search, Abort, Budget, Ending, SearchOp, SearchStats, Stuck};
@@ -344,7 +344,11 @@ fn run<M: Model>(
             *results[i].lock().unwrap() = Some((PartEnding::Aborted, SearchStats::default()));
             continue;
         }
-        let part = slots[i].lock().unwrap().take().expect("each part is taken once");
+        let part = slots[i]
+            .lock()
+            .unwrap()
+            .take()
+            .expect("each part is taken once");
         let outcome = search_part(model, input, part, &budget);
         if !opts.all_keys && matches!(outcome.0, PartEnding::Invalid(_)) {
             stop.store(true, Ordering::Relaxed);
@@ -483,14 +487,16 @@ fn counterexample<M: Model>(
             .collect();
         if all_declared && !from_initial && producers.is_empty() {
             format!("{head}: {clause}, and no operation ever wrote that value.")
-        } else if all_declared && !from_initial && producers.iter().all(|p| p.call > blocked.ret)
-        {
+        } else if all_declared && !from_initial && producers.iter().all(|p| p.call > blocked.ret) {
             let which = if producers.len() == 1 {
                 "the only write of that value was"
             } else {
                 "every write of that value was"
             };
-            format!("{head}: {clause}, and {which} invoked after this {} completed.", op.f)
+            format!(
+                "{head}: {clause}, and {which} invoked after this {} completed.",
+                op.f
+            )
         } else {
             format!(
                 "{head}: after the longest linearizable prefix ({d} ops), {clause}, and no \

