@@ -100,19 +100,7 @@ pub fn pair(events: &[Event], lines: &[u32]) -> Result<Vec<Operation>, PairError
                     ));
                 }
                 open.insert(p, (i, ops.len()));
-                ops.push(Operation {
-                    process: p,
-                    f: ev.f.clone(),
-                    key: ev.key.clone(),
-                    input: ev.value.clone(),
-                    output: serde_json::Value::Null,
-                    outcome: Outcome::Info,
-                    error: None,
-                    invoke_index: ev.index,
-                    complete_index: None,
-                    invoke_time: ev.time,
-                    complete_time: None,
-                });
+                ops.push(Operation::invoked(p, ev));
             }
             kind => {
                 let Some((at, slot)) = open.remove(&p) else {
@@ -150,19 +138,46 @@ pub fn pair(events: &[Event], lines: &[u32]) -> Result<Vec<Operation>, PairError
                     (None, Some(b)) => op.key = Some(b.clone()),
                     _ => {}
                 }
-                op.output = ev.value.clone();
-                op.outcome = match kind {
-                    EventType::Ok => Outcome::Ok,
-                    EventType::Fail => Outcome::Fail,
-                    _ => Outcome::Info,
-                };
-                op.error = ev.error.clone();
-                op.complete_index = Some(ev.index);
-                op.complete_time = Some(ev.time);
+                op.complete_with(ev);
             }
         }
     }
     Ok(ops)
+}
+
+impl Operation {
+    /// The operation `invoke` (an invoke event of client `process`) starts, as it stands
+    /// until its completion arrives: `info`, with no output and no completion, which is
+    /// what it stays if the history ends first.
+    pub fn invoked(process: u64, invoke: &Event) -> Operation {
+        Operation {
+            process,
+            f: invoke.f.clone(),
+            key: invoke.key.clone(),
+            input: invoke.value.clone(),
+            output: serde_json::Value::Null,
+            outcome: Outcome::Info,
+            error: None,
+            invoke_index: invoke.index,
+            complete_index: None,
+            invoke_time: invoke.time,
+            complete_time: None,
+        }
+    }
+
+    /// Ends the operation with `completion` (an ok, fail or info event): its value, outcome,
+    /// error, index and time. Checks nothing; [`pair`] checks before it calls this.
+    pub fn complete_with(&mut self, completion: &Event) {
+        self.output = completion.value.clone();
+        self.outcome = match completion.kind {
+            EventType::Ok => Outcome::Ok,
+            EventType::Fail => Outcome::Fail,
+            EventType::Info | EventType::Invoke => Outcome::Info,
+        };
+        self.error = completion.error.clone();
+        self.complete_index = Some(completion.index);
+        self.complete_time = Some(completion.time);
+    }
 }
 
 #[cfg(test)]
