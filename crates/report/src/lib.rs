@@ -49,7 +49,6 @@ use faultline_history::{CheckerResult, Event};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 /// File name of the raw history inside a run directory.
@@ -106,22 +105,17 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
     }
 }
 
-/// Reads a JSON Lines history; blank lines are skipped, anything else must be an [`Event`].
+/// Reads a JSON Lines history with [`faultline_history::read_jsonl`]; blank lines are
+/// skipped, anything else must be an [`Event`].
 pub fn read_history(path: &Path) -> Result<Vec<Event>, ReportError> {
-    let file = fs::File::open(path).map_err(io_err(path))?;
-    let mut events = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(io_err(path))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let event: Event = serde_json::from_str(&line).map_err(|e| ReportError::Parse {
+    // Read whole first, so I/O errors stay `Io` and only the contents can be a `Parse`.
+    let bytes = fs::read(path).map_err(io_err(path))?;
+    let (events, _lines) =
+        faultline_history::read_jsonl(bytes.as_slice()).map_err(|e| ReportError::Parse {
             path: path.to_path_buf(),
-            line: i + 1,
-            message: format!("not a history event: {e}"),
+            line: e.line as usize,
+            message: format!("not a history event: {}", e.message),
         })?;
-        events.push(event);
-    }
     Ok(events)
 }
 

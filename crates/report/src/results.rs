@@ -1,6 +1,6 @@
 //! `results.json`: what a run concluded, in the versioned schema of `docs/results.schema.json`.
 
-use faultline_history::{CheckerResult, Event, EventType, Outcome, Process, Verdict};
+use faultline_history::{CheckerResult, Event, EventType, Operation, Outcome, Process, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -258,44 +258,23 @@ impl TestSummary {
 
 /// Pairs each client invocation with its process's next completion. Unpaired invocations end
 /// as `info` with no completion. Completions without an invocation are ignored.
-pub fn pair_operations(events: &[Event]) -> Vec<faultline_history::Operation> {
+///
+/// Deliberately more lenient than [`faultline_history::pair`], which rejects such histories:
+/// a report must still draw a partial or crashed run's history. It builds each operation
+/// with the same [`Operation::invoked`](faultline_history::Operation::invoked) and
+/// [`Operation::complete_with`](faultline_history::Operation::complete_with).
+pub fn pair_operations(events: &[Event]) -> Vec<Operation> {
     let mut open: HashMap<u64, usize> = HashMap::new();
-    let mut ops: Vec<faultline_history::Operation> = Vec::new();
+    let mut ops: Vec<Operation> = Vec::new();
     for e in events {
         let Process::Client(p) = e.process else {
             continue;
         };
-        match e.kind {
-            EventType::Invoke => {
-                open.insert(p, ops.len());
-                ops.push(faultline_history::Operation {
-                    process: p,
-                    f: e.f.clone(),
-                    key: e.key.clone(),
-                    input: e.value.clone(),
-                    output: Value::Null,
-                    outcome: Outcome::Info,
-                    error: None,
-                    invoke_index: e.index,
-                    complete_index: None,
-                    invoke_time: e.time,
-                    complete_time: None,
-                });
-            }
-            kind => {
-                if let Some(i) = open.remove(&p) {
-                    let op = &mut ops[i];
-                    op.output = e.value.clone();
-                    op.outcome = match kind {
-                        EventType::Ok => Outcome::Ok,
-                        EventType::Fail => Outcome::Fail,
-                        _ => Outcome::Info,
-                    };
-                    op.error = e.error.clone();
-                    op.complete_index = Some(e.index);
-                    op.complete_time = Some(e.time);
-                }
-            }
+        if e.kind == EventType::Invoke {
+            open.insert(p, ops.len());
+            ops.push(Operation::invoked(p, e));
+        } else if let Some(i) = open.remove(&p) {
+            ops[i].complete_with(e);
         }
     }
     ops
@@ -569,28 +548,8 @@ impl NemesisSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_history::testing::event as ev;
     use serde_json::json;
-
-    fn ev(
-        index: u64,
-        time: u64,
-        process: Process,
-        kind: EventType,
-        f: &str,
-        value: Value,
-    ) -> Event {
-        Event {
-            index,
-            time,
-            process,
-            kind,
-            f: f.to_string(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        }
-    }
 
     #[test]
     fn quantiles_are_nearest_rank() {
@@ -624,6 +583,32 @@ mod tests {
         );
         assert_eq!(s.latency_ns["write"].max, 30);
         assert_eq!(s.latency_ns["read"].count, 1);
+    }
+
+    #[test]
+    fn pairing_draws_histories_the_strict_pairer_rejects() {
+        use EventType::*;
+        let c = Process::Client;
+        let events = vec![
+            ev(0, 0, c(0), Ok, "read", json!(9)),
+            ev(1, 10, c(1), Invoke, "write", json!(1)),
+            ev(2, 20, c(1), Invoke, "write", json!(2)),
+            ev(3, 30, c(1), Fail, "write", json!(2)),
+        ];
+        assert!(faultline_history::pair(&events, &[]).is_err());
+        let ops = pair_operations(&events);
+        let seen: Vec<_> = ops
+            .iter()
+            .map(|o| (o.input.clone(), o.outcome, o.complete_index))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                (json!(1), Outcome::Info, None),
+                (json!(2), Outcome::Fail, Some(3))
+            ]
+        );
+        assert_eq!(ops[1].complete_time, Some(30));
     }
 
     #[test]

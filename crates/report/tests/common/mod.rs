@@ -234,17 +234,7 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
 }
 
 fn ev(time: u64, process: Process, kind: EventType, f: &str, value: Value) -> Event {
-    Event {
-        index: 0,
-        time,
-        process,
-        kind,
-        f: f.to_string(),
-        key: None,
-        value,
-        error: None,
-        node: None,
-    }
+    faultline_history::testing::event(0, time, process, kind, f, value)
 }
 
 /// Writes a run directory the way the runner does: history.jsonl, test.json, results.json with
