@@ -1,7 +1,8 @@
 use crate::{ControlError, ExecOutput, Remote};
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 /// Runs commands in a container with `docker exec`, copies files with `docker cp`.
@@ -109,45 +110,83 @@ pub fn run_process(
         // A command that ignores its stdin closes the pipe early; that is not an error.
         let _ = child_stdin.write_all(&stdin);
     });
-    let mut out = child.stdout.take().expect("stdout is piped");
-    let mut err = child.stderr.take().expect("stderr is piped");
-    let (out_tx, out_rx) = std::sync::mpsc::channel();
-    let (err_tx, err_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        let _ = out_tx.send(buf);
-    });
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        let _ = err_tx.send(buf);
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(ProcessError::Timeout);
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(ProcessError::Io(format!("waiting for {program}: {e}"))),
-        }
-    };
+    let mut running = RunningProcess::start(child, timeout);
+    let status = running.wait(&program)?;
     let _ = writer.join();
     // A background process the command started may hold the pipes open: stop reading at
     // the deadline rather than wait for it.
-    let remaining = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(100);
-    let stdout = out_rx.recv_timeout(remaining).unwrap_or_default();
-    let remaining = deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(100);
-    let stderr = err_rx.recv_timeout(remaining).unwrap_or_default();
-    Ok(ExecOutput {
-        status: exit_code(status),
-        stdout,
-        stderr,
-    })
+    Ok(running.output(status, |deadline| {
+        deadline.saturating_duration_since(Instant::now()) + Duration::from_millis(100)
+    }))
+}
+
+/// A spawned local process with piped stdout and stderr, read on two threads so a chatty
+/// process cannot block on a full pipe, and a deadline after which it is killed.
+pub struct RunningProcess {
+    child: Child,
+    deadline: Instant,
+    stdout: Receiver<Vec<u8>>,
+    stderr: Receiver<Vec<u8>>,
+}
+
+impl RunningProcess {
+    /// Starts reading `child`'s stdout and stderr (both must be piped); it has `timeout`
+    /// from now to exit.
+    pub fn start(mut child: Child, timeout: Duration) -> Self {
+        let read_all = |mut pipe: Box<dyn Read + Send>| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let _ = pipe.read_to_end(&mut buf);
+                let _ = tx.send(buf);
+            });
+            rx
+        };
+        let stdout = read_all(Box::new(child.stdout.take().expect("stdout is piped")));
+        let stderr = read_all(Box::new(child.stderr.take().expect("stderr is piped")));
+        RunningProcess {
+            child,
+            deadline: Instant::now() + timeout,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits for the process (named `program` in errors) to exit; kills and reaps it at the
+    /// deadline.
+    pub fn wait(&mut self, program: &str) -> Result<ExitStatus, ProcessError> {
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => return Ok(status),
+                Ok(None) if Instant::now() >= self.deadline => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    return Err(ProcessError::Timeout);
+                }
+                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                Err(e) => return Err(ProcessError::Io(format!("waiting for {program}: {e}"))),
+            }
+        }
+    }
+
+    /// The exited process's output, given its `status`. Each stream is waited for at most
+    /// `drain(deadline)` more, since a background process it started may hold a pipe open;
+    /// a stream not finished by then is left empty.
+    pub fn output(self, status: ExitStatus, drain: impl Fn(Instant) -> Duration) -> ExecOutput {
+        let stdout = self
+            .stdout
+            .recv_timeout(drain(self.deadline))
+            .unwrap_or_default();
+        let stderr = self
+            .stderr
+            .recv_timeout(drain(self.deadline))
+            .unwrap_or_default();
+        ExecOutput {
+            status: exit_code(status),
+            stdout,
+            stderr,
+        }
+    }
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -155,4 +194,54 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
     status
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        c
+    }
+
+    #[test]
+    fn stdin_goes_in_and_stdout_stderr_and_status_come_back() {
+        let out = run_process(
+            &mut sh("cat; echo oops >&2; exit 3"),
+            b"hello",
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        assert_eq!(
+            (out.status, out.stdout, out.stderr),
+            (3, b"hello".to_vec(), b"oops\n".to_vec())
+        );
+    }
+
+    #[test]
+    fn a_process_killed_by_a_signal_exits_128_plus_the_signal() {
+        let out = run_process(&mut sh("kill -9 $$"), b"", Duration::from_secs(10)).unwrap();
+        assert_eq!(out.status, 137);
+    }
+
+    #[test]
+    fn a_process_past_its_timeout_is_killed_and_reported() {
+        let r = run_process(&mut sh("sleep 30"), b"", Duration::from_millis(200));
+        assert!(matches!(r, Err(ProcessError::Timeout)), "{r:?}");
+    }
+
+    #[test]
+    fn a_missing_program_is_an_io_error_naming_it() {
+        let r = run_process(
+            &mut Command::new("/nonexistent/faultline-no-such-program"),
+            b"",
+            Duration::from_secs(1),
+        );
+        assert!(
+            matches!(&r, Err(ProcessError::Io(m)) if m.contains("faultline-no-such-program")),
+            "{r:?}"
+        );
+    }
 }

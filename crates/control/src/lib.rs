@@ -12,7 +12,7 @@ pub mod faults;
 pub mod node;
 mod ssh;
 
-pub use docker::{run_process, DockerRemote, ProcessError};
+pub use docker::{run_process, DockerRemote, ProcessError, RunningProcess};
 pub use error::ControlError;
 pub use node::{nodes_from_hosts, HostsConfig, Node};
 pub use ssh::{SshConfig, SshRemote};
