@@ -5,9 +5,8 @@
 //! cluster down, so no `docker-compose up` keeps creating containers behind its back.
 
 use crate::ClusterError;
-use faultline_control::ExecOutput;
+use faultline_control::{ExecOutput, ProcessError, RunningProcess};
 use std::collections::HashSet;
-use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -103,57 +102,22 @@ pub fn run_tracked(cmd: &mut Command, timeout: Duration) -> Result<ExecOutput, C
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = spawn_tracked(cmd)?;
+    let child = spawn_tracked(cmd)?;
     let pid = child.id();
-    let mut out = child.stdout.take().expect("stdout is piped");
-    let mut err = child.stderr.take().expect("stderr is piped");
-    let (out_tx, out_rx) = std::sync::mpsc::channel();
-    let (err_tx, err_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = out.read_to_end(&mut buf);
-        let _ = out_tx.send(buf);
-    });
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        let _ = err.read_to_end(&mut buf);
-        let _ = err_tx.send(buf);
-    });
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break status,
-            Ok(None) if Instant::now() >= deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                untrack(pid);
-                return Err(ClusterError::Io(format!(
-                    "{program} did not finish within {timeout:?}"
-                )));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => {
-                untrack(pid);
-                return Err(ClusterError::Io(format!("waiting for {program}: {e}")));
-            }
-        }
-    };
+    let mut running = RunningProcess::start(child, timeout);
+    let status = running.wait(&program);
     untrack(pid);
-    let grace = Duration::from_secs(2);
-    let stdout = out_rx.recv_timeout(grace).unwrap_or_default();
-    let stderr = err_rx.recv_timeout(grace).unwrap_or_default();
-    use std::os::unix::process::ExitStatusExt;
-    let code = status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0));
-    if interrupted() && code != 0 {
+    let status = status.map_err(|e| match e {
+        ProcessError::Timeout => {
+            ClusterError::Io(format!("{program} did not finish within {timeout:?}"))
+        }
+        ProcessError::Io(message) => ClusterError::Io(message),
+    })?;
+    let out = running.output(status, |_| Duration::from_secs(2));
+    if interrupted() && out.status != 0 {
         return Err(ClusterError::Interrupted);
     }
-    Ok(ExecOutput {
-        status: code,
-        stdout,
-        stderr,
-    })
+    Ok(out)
 }
 
 /// Remembers a scratch directory (e.g. an image build's root filesystem) that a signal
