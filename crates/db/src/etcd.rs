@@ -239,7 +239,9 @@ impl EtcdClient {
         })
     }
 
-    async fn call(&self, path: &str, body: Value) -> Result<Value, ClientError> {
+    /// One gateway request: POSTs `body` to `path` (e.g. `/v3/kv/txn`) and returns the JSON
+    /// reply, with failures sorted into definite and indeterminate.
+    pub async fn call(&self, path: &str, body: Value) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http

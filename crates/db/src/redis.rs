@@ -409,7 +409,7 @@ impl RedisClient {
 
 /// Refused connections and errors Redis returns before executing a command (READONLY,
 /// NOREPLICAS, LOADING, ...) are definite; I/O errors and timeouts mid-command are not.
-fn classify(host: &str, e: &redis::RedisError) -> ClientError {
+pub fn classify(host: &str, e: &redis::RedisError) -> ClientError {
     let msg = format!("{host}: {e}");
     if e.is_connection_refusal() {
         ClientError::Rejected(msg)
