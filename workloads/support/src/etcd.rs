@@ -4,7 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use faultline_db::etcd::{classify_grpc, EtcdClient, EtcdOptions, CLIENT_PORT};
+use faultline_db::etcd::{EtcdClient, EtcdOptions, CLIENT_PORT};
 use faultline_db::{url_host, ClientError};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -38,8 +38,6 @@ pub struct TxnResult {
 pub struct EtcdConn {
     /// crates/db's client: get, put, cas, leases, locks.
     pub client: EtcdClient,
-    base: String,
-    http: reqwest::Client,
     serializable_reads: bool,
 }
 
@@ -67,47 +65,16 @@ impl EtcdConn {
             serializable_reads,
             timeout,
         };
-        let client = EtcdClient::with_endpoint(endpoint, options)?;
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(2)))
-            .no_proxy()
-            .build()
-            .map_err(|e| ClientError::Rejected(format!("cannot build HTTP client: {e}")))?;
         Ok(EtcdConn {
-            client,
-            base: endpoint.trim_end_matches('/').to_string(),
-            http,
+            client: EtcdClient::with_endpoint(endpoint, options)?,
             serializable_reads,
         })
     }
 
-    /// One gateway request; errors sorted as crates/db sorts them.
+    /// One gateway request, through crates/db's [`EtcdClient::call`]: the same HTTP client
+    /// and the same sorting of errors.
     pub async fn call(&self, path: &str, body: Value) -> Result<Value, ClientError> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| classify_transport(&e))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| classify_transport(&e))?;
-        let value: Value = serde_json::from_str(&text).map_err(|_| {
-            ClientError::Indeterminate(format!("{path}: HTTP {status}: unreadable reply {text:?}"))
-        })?;
-        if let Some(code) = value.get("code").and_then(Value::as_i64) {
-            let msg = value
-                .get("message")
-                .or_else(|| value.get("error"))
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            return Err(classify_grpc(code, msg));
-        }
-        if !status.is_success() {
-            return Err(ClientError::Indeterminate(format!("{path}: HTTP {status}")));
-        }
-        Ok(value)
+        self.client.call(path, body).await
     }
 
     /// Runs `if compare then success else failure` atomically.
@@ -227,24 +194,6 @@ fn decode(v: &Value) -> Result<String, ClientError> {
         .map_err(|e| ClientError::Indeterminate(format!("bad base64 from etcd: {e}")))?;
     String::from_utf8(bytes)
         .map_err(|e| ClientError::Indeterminate(format!("non-UTF-8 data from etcd: {e}")))
-}
-
-/// A request that never reached the server is definite; any later failure is not.
-fn classify_transport(e: &reqwest::Error) -> ClientError {
-    let mut msg = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        source = s.source();
-    }
-    if e.is_connect() {
-        ClientError::Rejected(format!("connect: {msg}"))
-    } else if e.is_timeout() {
-        ClientError::Indeterminate(format!("timeout: {msg}"))
-    } else {
-        ClientError::Indeterminate(msg)
-    }
 }
 
 #[cfg(test)]

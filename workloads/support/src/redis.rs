@@ -9,6 +9,9 @@
 //! means it may have been (`info`). Every script here checks before it writes, so an error
 //! reply from a script also means nothing was written.
 
+/// Sorts a Redis error exactly as crates/db does: refusals and error replies are definite;
+/// timeouts and connections lost mid-command are not.
+pub use faultline_db::redis::classify;
 use faultline_db::redis::{RedisClient, RedisOptions};
 use faultline_db::{url_host, ClientError};
 use redis::aio::MultiplexedConnection;
@@ -112,25 +115,6 @@ impl RedisPrimary {
             self.conn = None;
             classify(host, &e)
         })
-    }
-}
-
-/// Sorts a Redis error: refusals and error replies are definite; timeouts and connections
-/// lost mid-command are not.
-pub fn classify(host: &str, e: &redis::RedisError) -> ClientError {
-    let msg = format!("{host}: {e}");
-    if e.is_connection_refusal() {
-        ClientError::Rejected(msg)
-    } else if e.is_timeout()
-        || e.is_io_error()
-        || e.is_connection_dropped()
-        || e.is_unrecoverable_error()
-    {
-        ClientError::Indeterminate(msg)
-    } else if e.kind() == redis::ErrorKind::ReadOnly || e.code().is_some() {
-        ClientError::Rejected(msg)
-    } else {
-        ClientError::Indeterminate(msg)
     }
 }
 
