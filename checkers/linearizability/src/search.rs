@@ -135,34 +135,132 @@ pub(crate) struct SearchStats {
     pub max_prefix: usize,
 }
 
-/// Memo of configurations (linearized bitset, state): bitsets in one arena, Zobrist-hashed.
+/// The set of linearized ops, as a bitset kept compact for the memo: ops that must happen
+/// occupy bits `0..must` (in invocation order), `info` ops a separate word-aligned tail. Must
+/// ops are linearized roughly in order, so the must part is stored from its first word that is
+/// not all ones (`lo`) to its last non-zero word (`hi`): a few words, however long the history.
+struct Linearized {
+    bits: Vec<u64>,
+    /// Bit of each op.
+    pos: Vec<u32>,
+    /// Words of the must part.
+    must_words: usize,
+    /// First must word that is not all ones.
+    lo: usize,
+    /// One past the last non-zero must word.
+    hi: usize,
+}
+
+impl Linearized {
+    fn new(ops_info: &[bool]) -> Linearized {
+        let must = ops_info.iter().filter(|&&i| !i).count();
+        let must_words = must.div_ceil(64);
+        let info = ops_info.len() - must;
+        let (mut next_must, mut next_info) = (0u32, (must_words * 64) as u32);
+        let pos = ops_info
+            .iter()
+            .map(|&is_info| {
+                let slot = if is_info {
+                    &mut next_info
+                } else {
+                    &mut next_must
+                };
+                *slot += 1;
+                *slot - 1
+            })
+            .collect();
+        Linearized {
+            bits: vec![0; must_words + info.div_ceil(64)],
+            pos,
+            must_words,
+            lo: 0,
+            hi: 0,
+        }
+    }
+
+    #[inline]
+    fn set(&mut self, i: usize) {
+        let p = self.pos[i] as usize;
+        let w = p / 64;
+        self.bits[w] |= 1u64 << (p % 64);
+        if w < self.must_words {
+            self.hi = self.hi.max(w + 1);
+            while self.lo < self.must_words && self.bits[self.lo] == !0 {
+                self.lo += 1;
+            }
+        }
+    }
+
+    #[inline]
+    fn clear(&mut self, i: usize) {
+        let p = self.pos[i] as usize;
+        let w = p / 64;
+        self.bits[w] &= !(1u64 << (p % 64));
+        if w < self.must_words {
+            self.lo = self.lo.min(w);
+            while self.hi > 0 && self.bits[self.hi - 1] == 0 {
+                self.hi -= 1;
+            }
+        }
+    }
+
+    /// Words a memo entry stores.
+    fn stored_words(&self) -> usize {
+        self.hi.max(self.lo) - self.lo + self.bits.len() - self.must_words
+    }
+
+    /// The canonical compact form: `lo` and the words that follow it.
+    #[inline]
+    fn key(&self) -> (u32, &[u64], &[u64]) {
+        let hi = self.hi.max(self.lo);
+        (
+            self.lo as u32,
+            &self.bits[self.lo..hi],
+            &self.bits[self.must_words..],
+        )
+    }
+}
+
+/// Memo of configurations (linearized set, state): compact bitsets in one arena, hashed by
+/// Zobrist keys of the linearized ops combined with the state's hash.
 struct Cache<S> {
     table: HashTable<u32>,
     hashes: Vec<u64>,
-    bits: Vec<u64>,
+    /// Per entry: `lo`, start in `arena`, number of must words.
+    spans: Vec<(u32, usize, u32)>,
+    arena: Vec<u64>,
     states: Vec<S>,
-    words: usize,
+    info_words: usize,
 }
 
 impl<S: Eq> Cache<S> {
-    /// Inserts the configuration unless present; true when it was new.
-    fn insert(&mut self, hash: u64, bits: &[u64], state: &S) -> bool {
-        let words = self.words;
-        let (hashes, arena, states) = (&self.hashes, &self.bits, &self.states);
+    /// True when the configuration is not memoised yet.
+    fn insert(&mut self, hash: u64, lin: &Linearized, state: &S) -> bool {
+        let (lo, must, info) = lin.key();
+        let (hashes, spans, arena, states) = (&self.hashes, &self.spans, &self.arena, &self.states);
+        let info_words = self.info_words;
         let found = self.table.find(hash, |&i| {
             let i = i as usize;
-            hashes[i] == hash && &arena[i * words..(i + 1) * words] == bits && states[i] == *state
+            let (elo, start, len) = spans[i];
+            let len = len as usize;
+            hashes[i] == hash
+                && elo == lo
+                && len == must.len()
+                && &arena[start..start + len] == must
+                && &arena[start + len..start + len + info_words] == info
+                && states[i] == *state
         });
-        if found.is_some() {
-            return false;
-        }
-        true
+        found.is_none()
     }
 
-    fn push(&mut self, hash: u64, bits: &[u64], state: S) {
+    /// Memoises the configuration (known to be new).
+    fn push(&mut self, hash: u64, lin: &Linearized, state: S) {
+        let (lo, must, info) = lin.key();
         let i = self.states.len() as u32;
         self.hashes.push(hash);
-        self.bits.extend_from_slice(bits);
+        self.spans.push((lo, self.arena.len(), must.len() as u32));
+        self.arena.extend_from_slice(must);
+        self.arena.extend_from_slice(info);
         self.states.push(state);
         let hashes = &self.hashes;
         self.table.insert_unique(hash, i, |&j| hashes[j as usize]);
@@ -252,22 +350,23 @@ pub(crate) fn search<M: Model>(
 
     let must_total = ops.iter().filter(|o| !o.info).count();
     let mut must_done = 0usize;
-    let words = n.div_ceil(64).max(1);
-    let mut bits = vec![0u64; words];
+    let info_flags: Vec<bool> = ops.iter().map(|o| o.info).collect();
+    let mut bits = Linearized::new(&info_flags);
     let mut zob = 0u64;
     let mut calls: Vec<Frame> = Vec::new();
     let mut cache = Cache {
         table: HashTable::with_capacity(4 * n + 16),
         hashes: Vec::new(),
-        bits: Vec::new(),
+        spans: Vec::new(),
+        arena: Vec::new(),
         states: Vec::new(),
-        words,
+        info_words: bits.bits.len() - bits.must_words,
     };
     // The current state is always a memoised one: `state` indexes the cache.
     let init_hash = state_hash(&init);
     cache.push(init_hash, &bits, init);
     let mut state = 0u32;
-    let entry_bytes = words * 8 + std::mem::size_of::<M::State>() + 8;
+    let entry_bytes = std::mem::size_of::<M::State>() + 8 + 16;
     let mut bytes = 0usize;
     let mut bytes_reported = 0usize;
     let mut progress_reported = 0usize;
@@ -353,18 +452,18 @@ pub(crate) fn search<M: Model>(
                         .step(ctx, &cache.states[state as usize], &ops[i].op)
                         .is_some()
                 {
-                    bits[i / 64] |= 1u64 << (i % 64);
+                    bits.set(i);
                     let new_zob = zob ^ zobrist[i];
                     let hash = new_zob ^ cache.hashes[state as usize] ^ zob;
                     let current = cache.states[state as usize].clone();
                     if !cache.insert(hash, &bits, &current) {
                         // Already explored from here, and it failed: so does this configuration.
-                        bits[i / 64] &= !(1u64 << (i % 64));
+                        bits.clear(i);
                         stuck = true;
                         entry = e;
                         break;
                     }
-                    bytes += entry_bytes + model.heap_bytes(&current);
+                    bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&current);
                     calls.push(Frame {
                         entry: e,
                         state,
@@ -409,7 +508,7 @@ pub(crate) fn search<M: Model>(
                 let e = frame.entry;
                 let i = (e as usize - 1) / 2;
                 state = frame.state;
-                bits[i / 64] &= !(1u64 << (i % 64));
+                bits.clear(i);
                 zob ^= zobrist[i];
                 if ops[i].info {
                     group_done[group[i] as usize] -= 1;
@@ -435,15 +534,15 @@ pub(crate) fn search<M: Model>(
             entry = next[entry as usize];
             continue;
         };
-        bits[i / 64] |= 1u64 << (i % 64);
+        bits.set(i);
         let new_zob = zob ^ zobrist[i];
         let hash = new_zob ^ state_hash(&new_state);
         if !cache.insert(hash, &bits, &new_state) {
-            bits[i / 64] &= !(1u64 << (i % 64));
+            bits.clear(i);
             entry = next[entry as usize];
             continue;
         }
-        bytes += entry_bytes + model.heap_bytes(&new_state);
+        bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&new_state);
         calls.push(Frame {
             entry,
             state,
