@@ -1,5 +1,6 @@
 //! Builders for tests, benchmarks and examples: plain functions that build an [`Event`] or an
-//! [`Operation`] from the fields a case cares about, leaving key, error and node empty.
+//! [`Operation`] from the fields a case cares about, leaving key, error and node empty, and
+//! [`lay_out`], which numbers the events of generated operations placed on a timeline.
 //!
 //! Every crate's tests build histories by hand; building them here keeps one definition of
 //! "an operation invoked at event i, completed at event c". Set the other fields with
@@ -61,6 +62,35 @@ pub fn op(
     }
 }
 
+/// The event indices `(invoke, complete)` of operations laid out on a coarse timeline, for
+/// generated histories: operation `n` is invoked at step `spans[n].0` and completes
+/// `spans[n].1` steps later, or never when `spans[n].2` (finished) is false.
+///
+/// Events are numbered in time order. At one step, invocations come before completions, so
+/// an operation completing at step `t` overlaps one invoked at `t`; among events of the same
+/// kind at one step, the lower `n` comes first.
+pub fn lay_out(spans: &[(u32, u32, bool)]) -> Vec<(u64, Option<u64>)> {
+    // (tick, operation, is_completion): step t's invocations at tick 2t, completions at 2t+1.
+    let mut events: Vec<(u64, usize, bool)> = Vec::with_capacity(2 * spans.len());
+    for (n, &(start, len, finished)) in spans.iter().enumerate() {
+        let start = u64::from(start);
+        events.push((2 * start, n, false));
+        if finished {
+            events.push((2 * (start + u64::from(len)) + 1, n, true));
+        }
+    }
+    events.sort_unstable();
+    let mut at = vec![(0, None); spans.len()];
+    for (index, &(_, n, is_completion)) in (0u64..).zip(&events) {
+        if is_completion {
+            at[n].1 = Some(index);
+        } else {
+            at[n].0 = index;
+        }
+    }
+    at
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +105,14 @@ mod tests {
         assert_eq!((o.key, o.error), (None, None));
         let open = op(1, "add", json!(1), Value::Null, Outcome::Info, 7, None);
         assert_eq!((open.complete_index, open.complete_time), (None, None));
+    }
+
+    #[test]
+    fn lay_out_numbers_events_in_time_order_invocations_first() {
+        // 0: steps 0..2; 1: steps 2..3; 2: invoked at 1, never completes; 3: steps 0..0.
+        let at = lay_out(&[(0, 2, true), (2, 1, true), (1, 9, false), (0, 0, true)]);
+        assert_eq!(at, [(0, Some(5)), (4, Some(6)), (3, None), (1, Some(2))]);
+        assert!(lay_out(&[]).is_empty());
     }
 
     #[test]
