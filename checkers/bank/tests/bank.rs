@@ -267,20 +267,14 @@ fn gen_op() -> impl Strategy<Value = Gen> {
 /// (info: maybe, at any later instant; fail: never) and reads returning the balances at
 /// their instant.
 fn real_bank(gens: &[Gen]) -> Vec<Operation> {
-    let mut events = Vec::new();
-    for (n, g) in gens.iter().enumerate() {
-        events.push((2 * u32::from(g.start), n, false));
-        events.push((2 * (u32::from(g.start) + u32::from(g.len)) + 1, n, true));
-    }
-    events.sort();
-    let (mut inv, mut comp) = (vec![0u64; gens.len()], vec![0u64; gens.len()]);
-    for (idx, &(_, n, c)) in events.iter().enumerate() {
-        if c {
-            comp[n] = idx as u64
-        } else {
-            inv[n] = idx as u64
-        }
-    }
+    let spans: Vec<(u32, u32, bool)> = gens
+        .iter()
+        .map(|g| (g.start.into(), g.len.into(), true))
+        .collect();
+    let (inv, comp): (Vec<u64>, Vec<u64>) = testing::lay_out(&spans)
+        .into_iter()
+        .map(|(i, c)| (i, c.expect("every op finishes")))
+        .unzip();
     let instant = |n: usize| -> Option<u64> {
         let g = &gens[n];
         let start = inv[n] * 1000 + 1;

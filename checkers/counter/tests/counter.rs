@@ -218,23 +218,11 @@ fn gen_op() -> impl Strategy<Value = Gen> {
 /// Lays generated operations out as a well-formed history: events ordered by time, ties
 /// broken by operation, so each op's completion follows its invocation.
 fn layout(gens: &[Gen]) -> Vec<Operation> {
-    let mut events = Vec::new();
-    for (n, g) in gens.iter().enumerate() {
-        events.push((2 * g.start as u32, n, false));
-        if !g.unfinished {
-            events.push((2 * (g.start as u32 + g.len as u32) + 1, n, true));
-        }
-    }
-    events.sort();
-    let mut inv = vec![0u64; gens.len()];
-    let mut comp = vec![None; gens.len()];
-    for (idx, &(_, n, is_completion)) in events.iter().enumerate() {
-        if is_completion {
-            comp[n] = Some(idx as u64);
-        } else {
-            inv[n] = idx as u64;
-        }
-    }
+    let spans: Vec<(u32, u32, bool)> = gens
+        .iter()
+        .map(|g| (g.start.into(), g.len.into(), !g.unfinished))
+        .collect();
+    let (inv, comp): (Vec<u64>, Vec<Option<u64>>) = testing::lay_out(&spans).into_iter().unzip();
     gens.iter()
         .enumerate()
         .map(|(n, g)| {

@@ -304,42 +304,23 @@ fn step() -> impl Strategy<Value = Step> {
 
 /// Lays out each process's ops one after another on a shared timeline.
 fn layout(procs: &[Vec<Step>]) -> Vec<Operation> {
-    let mut events = Vec::new(); // (time, process, step, is_completion)
-    for (p, steps) in procs.iter().enumerate() {
+    let mut spans = Vec::new();
+    let mut steps = Vec::new(); // (process, f, outcome), in the order of `spans`
+    for (p, process_steps) in procs.iter().enumerate() {
         let mut t = 0u32;
-        for (k, s) in steps.iter().enumerate() {
+        for s in process_steps {
             let start = t + u32::from(s.gap);
-            let end = start + u32::from(s.len);
-            events.push((2 * start, p, k, false));
-            events.push((2 * end + 1, p, k, true));
-            t = end + 1;
+            spans.push((start, u32::from(s.len), true));
+            let f = if s.acquire { "acquire" } else { "release" };
+            steps.push((p as u64, f, s.outcome));
+            t = start + u32::from(s.len) + 1;
         }
     }
-    events.sort();
-    let mut ops: Vec<Vec<Operation>> = procs
-        .iter()
-        .enumerate()
-        .map(|(p, steps)| {
-            steps
-                .iter()
-                .map(|s| {
-                    let f = if s.acquire { "acquire" } else { "release" };
-                    op(p as u64, f, s.outcome, 0, Some(0))
-                })
-                .collect()
-        })
-        .collect();
-    for (idx, &(_, p, k, completion)) in events.iter().enumerate() {
-        let o = &mut ops[p][k];
-        if completion {
-            o.complete_index = Some(idx as u64);
-            o.complete_time = Some(idx as u64 * 1000);
-        } else {
-            o.invoke_index = idx as u64;
-            o.invoke_time = idx as u64 * 1000;
-        }
-    }
-    ops.into_iter().flatten().collect()
+    steps
+        .into_iter()
+        .zip(testing::lay_out(&spans))
+        .map(|((p, f, outcome), (i, c))| op(p, f, outcome, i, c))
+        .collect()
 }
 
 /// Brute force: replay events in order, tracking who certainly holds the lock (from an
@@ -433,27 +414,17 @@ proptest! {
         ws in prop::collection::vec((0u64..8, 0u8..12, 0u8..4, 0usize..3), 1..10)
     ) {
         // Writes by independent processes at random intervals.
-        let mut events = Vec::new();
-        for (n, &(_, start, len, _)) in ws.iter().enumerate() {
-            events.push((2 * u32::from(start), n, false));
-            events.push((2 * (u32::from(start) + u32::from(len)) + 1, n, true));
-        }
-        events.sort();
-        let mut ops: Vec<Operation> = ws
+        let spans: Vec<(u32, u32, bool)> =
+            ws.iter().map(|&(_, start, len, _)| (start.into(), len.into(), true)).collect();
+        let ops: Vec<Operation> = ws
             .iter()
+            .zip(testing::lay_out(&spans))
             .enumerate()
-            .map(|(n, &(token, _, _, o))| {
+            .map(|(n, (&(token, _, _, o), (i, c)))| {
                 let outcome = [Outcome::Ok, Outcome::Info, Outcome::Fail][o];
-                write(n as u64, token as i64, outcome, 0, 0)
+                write(n as u64, token as i64, outcome, i, c.expect("every write finishes"))
             })
             .collect();
-        for (idx, &(_, n, completion)) in events.iter().enumerate() {
-            if completion {
-                ops[n].complete_index = Some(idx as u64);
-            } else {
-                ops[n].invoke_index = idx as u64;
-            }
-        }
         let r = check_fencing(&ops).unwrap();
         let flagged: BTreeSet<u64> = r.anomalies.iter().map(|a| a.events[2]).collect();
         let ok: Vec<&Operation> = ops.iter().filter(|o| o.outcome == Outcome::Ok).collect();

@@ -372,23 +372,11 @@ fn gen_op() -> impl Strategy<Value = Gen> {
 /// Lays generated ops out as a history. Adds add elements 0, 1, 2... in order; reads
 /// return elements of 0..8 by bitmask (so some may never be added).
 fn layout(gens: &[Gen]) -> Vec<Operation> {
-    let mut events = Vec::new();
-    for (n, g) in gens.iter().enumerate() {
-        events.push((2 * u32::from(g.start), n, false));
-        if !g.unfinished {
-            events.push((2 * (u32::from(g.start) + u32::from(g.len)) + 1, n, true));
-        }
-    }
-    events.sort();
-    let mut inv = vec![0u64; gens.len()];
-    let mut comp = vec![None; gens.len()];
-    for (idx, &(_, n, is_completion)) in events.iter().enumerate() {
-        if is_completion {
-            comp[n] = Some(idx as u64);
-        } else {
-            inv[n] = idx as u64;
-        }
-    }
+    let spans: Vec<(u32, u32, bool)> = gens
+        .iter()
+        .map(|g| (g.start.into(), g.len.into(), !g.unfinished))
+        .collect();
+    let (inv, comp): (Vec<u64>, Vec<Option<u64>>) = testing::lay_out(&spans).into_iter().unzip();
     let mut next = 0i64;
     gens.iter()
         .enumerate()
