@@ -4,12 +4,14 @@
 //! test per iteration (100 workers, 100,000 operations = 200,000 history events written to
 //! a file) on a 2-thread tokio runtime and reports operations per second.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use async_trait::async_trait;
+use common::register;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use faultline_runner::{
-    run, Client, ClientFactory, Completion, Gen, Op, RunConfig, Share, Workload,
-};
-use rand::{Rng, SeedableRng};
+use faultline_runner::{run, Client, ClientFactory, Completion, Op, RunConfig, Share, Workload};
+use rand::SeedableRng;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,19 +39,6 @@ impl ClientFactory for NoopFactory {
     async fn open(&self, _node: &str) -> Result<Box<dyn Client>, String> {
         Ok(Box::new(Noop))
     }
-}
-
-fn register() -> Gen {
-    Gen::mix(vec![
-        Gen::repeat(Op::new("read", Value::Null)),
-        Gen::source(|c| Op::new("write", json!(c.rng.random_range(0..5)))),
-        Gen::source(|c| {
-            Op::new(
-                "cas",
-                json!([c.rng.random_range(0..5), c.rng.random_range(0..5)]),
-            )
-        }),
-    ])
 }
 
 fn bench_run(c: &mut Criterion) {

@@ -1,6 +1,9 @@
 //! End-to-end runs with in-process clients and a fake cluster.
 
+mod common;
+
 use async_trait::async_trait;
+use common::register;
 use faultline_history::{pair, read_jsonl, Event, EventType, Outcome, Process};
 use faultline_nemesis::{NemesisConfig, NodeControl, NodeError, Schedule};
 use faultline_runner::{
@@ -32,19 +35,6 @@ fn history(path: &Path) -> Vec<Event> {
     read_jsonl(BufReader::new(std::fs::File::open(path).unwrap()))
         .unwrap()
         .0
-}
-
-fn register() -> Gen {
-    Gen::mix(vec![
-        Gen::repeat(Op::new("read", Value::Null)),
-        Gen::source(|c| Op::new("write", json!(c.rng.random_range(0..5)))),
-        Gen::source(|c| {
-            Op::new(
-                "cas",
-                json!([c.rng.random_range(0..5), c.rng.random_range(0..5)]),
-            )
-        }),
-    ])
 }
 
 /// A client whose behaviour is a function of the op and a per-client call count.
