@@ -251,3 +251,21 @@ pub struct CheckerResult {
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub stats: Value,
 }
+
+/// A history a checker cannot interpret: which event, and what is wrong with it. The
+/// set, counter, bank and lock checkers all return it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputError {
+    /// `index` of the offending event.
+    pub event: u64,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "event {}: {}", self.event, self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
