@@ -28,14 +28,7 @@ use std::collections::{BTreeMap, HashMap};
 pub const CHECKER: &str = "bank";
 
 /// A history the checker cannot interpret: which event, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("event {event}: {message}")]
-pub struct InputError {
-    /// `index` of the offending event.
-    pub event: u64,
-    /// What is wrong with it.
-    pub message: String,
-}
+pub use faultline_history::InputError;
 
 /// How to judge a bank history.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

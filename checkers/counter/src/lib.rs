@@ -28,14 +28,7 @@ use std::fmt;
 pub const CHECKER: &str = "counter";
 
 /// A history the checker cannot interpret: which event, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("event {event}: {message}")]
-pub struct InputError {
-    /// `index` of the offending event.
-    pub event: u64,
-    /// What is wrong with it.
-    pub message: String,
-}
+pub use faultline_history::InputError;
 
 /// How to check a counter history.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -34,14 +34,7 @@ pub const OVERLAP_CHECKER: &str = "lock-overlap";
 pub const FENCING_CHECKER: &str = "lock-fencing";
 
 /// A history the checker cannot interpret: which event, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("event {event}: {message}")]
-pub struct InputError {
-    /// `index` of the offending event.
-    pub event: u64,
-    /// What is wrong with it.
-    pub message: String,
-}
+pub use faultline_history::InputError;
 
 /// How to interpret lock holds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

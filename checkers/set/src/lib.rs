@@ -34,14 +34,7 @@ pub const CHECKER: &str = "set-full";
 pub const QUANTILES: [f64; 5] = [0.0, 0.5, 0.95, 0.99, 1.0];
 
 /// A history the checker cannot interpret: which event, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("event {event}: {message}")]
-pub struct InputError {
-    /// `index` of the offending event.
-    pub event: u64,
-    /// What is wrong with it.
-    pub message: String,
-}
+pub use faultline_history::InputError;
 
 /// How to judge a set history.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
