@@ -141,19 +141,23 @@ impl SshRemote {
         let (key, key_type) = session
             .host_key()
             .ok_or_else(|| host_err("was not sent".into()))?;
-        let mut known = session
-            .known_hosts()
-            .map_err(|e| host_err(format!("cannot be checked: {e}")))?;
-        if path.exists() {
-            known
-                .read_file(path, KnownHostFileKind::OpenSSH)
-                .map_err(|e| ControlError::File {
-                    what: "known_hosts file",
-                    path: path.clone(),
-                    reason: e.message().to_string(),
-                })?;
-        }
-        match known.check_port(&self.host, self.port, key) {
+        // The recorded keys, as the file holds them now (none if there is no file yet).
+        let read_known = || -> Result<ssh2::KnownHosts, ControlError> {
+            let mut known = session
+                .known_hosts()
+                .map_err(|e| host_err(format!("cannot be checked: {e}")))?;
+            if path.exists() {
+                known
+                    .read_file(path, KnownHostFileKind::OpenSSH)
+                    .map_err(|e| ControlError::File {
+                        what: "known_hosts file",
+                        path: path.clone(),
+                        reason: e.message().to_string(),
+                    })?;
+            }
+            Ok(known)
+        };
+        match read_known()?.check_port(&self.host, self.port, key) {
             CheckResult::Match => Ok(()),
             CheckResult::Mismatch => Err(host_err(
                 "does not match the recorded key: refusing to connect".into(),
@@ -162,18 +166,7 @@ impl SshRemote {
                 // Connections to several hosts record keys at once: one writer at a time,
                 // each re-reading the file so no other host's new key is lost.
                 let _writer = KNOWN_HOSTS_WRITER.lock().unwrap_or_else(|p| p.into_inner());
-                let mut known = session
-                    .known_hosts()
-                    .map_err(|e| host_err(format!("cannot be checked: {e}")))?;
-                if path.exists() {
-                    known
-                        .read_file(path, KnownHostFileKind::OpenSSH)
-                        .map_err(|e| ControlError::File {
-                            what: "known_hosts file",
-                            path: path.clone(),
-                            reason: e.message().to_string(),
-                        })?;
-                }
+                let mut known = read_known()?;
                 let name = if self.port == 22 {
                     self.host.clone()
                 } else {
