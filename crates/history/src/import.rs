@@ -655,29 +655,9 @@ fn import_edn(text: &str) -> Result<Imported, ImportError> {
             || r.peek_byte() == Some(close);
         if container {
             // The whole history is one vector or list of operations.
-            loop {
-                r.skip_ws()?;
-                match r.peek_byte() {
-                    None => {
-                        return fail(
-                            r.line(),
-                            format!(
-                                "unexpected end of input; expected `{}` to close the history opened at line {open_line}",
-                                char::from(close)
-                            ),
-                        )
-                    }
-                    Some(b) if b == close => {
-                        r.consume_byte();
-                        break;
-                    }
-                    Some(_) => {
-                        let line = r.line();
-                        let form = r.read()?;
-                        push(&form, line)?;
-                    }
-                }
-            }
+            read_until_close(&mut r, close, "history", open_line, |form, line| {
+                push(&form, line)
+            })?;
             if !r.at_end()? {
                 return fail(
                     r.line(),
@@ -690,25 +670,10 @@ fn import_edn(text: &str) -> Result<Imported, ImportError> {
         } else {
             // The first of several top-level tuples, [process type f value].
             let mut items = Vec::new();
-            loop {
-                r.skip_ws()?;
-                match r.peek_byte() {
-                    None => {
-                        return fail(
-                            r.line(),
-                            format!(
-                                "unexpected end of input; expected `{}` to close the operation opened at line {open_line}",
-                                char::from(close)
-                            ),
-                        )
-                    }
-                    Some(b) if b == close => {
-                        r.consume_byte();
-                        break;
-                    }
-                    Some(_) => items.push(r.read()?),
-                }
-            }
+            read_until_close(&mut r, close, "operation", open_line, |form, _| {
+                items.push(form);
+                Ok(())
+            })?;
             push(&Edn::Vector(items), open_line)?;
         }
     }
@@ -719,6 +684,40 @@ fn import_edn(text: &str) -> Result<Imported, ImportError> {
         push(&form, line)?;
     }
     Ok((finish(partials), lines))
+}
+
+/// Reads forms up to the `close` byte that ends the `what` (history or operation) opened at
+/// `open_line`, handing each form and its line to `each`; consumes the close.
+fn read_until_close(
+    r: &mut Reader<'_>,
+    close: u8,
+    what: &str,
+    open_line: u32,
+    mut each: impl FnMut(Edn, u32) -> Result<(), ImportError>,
+) -> Result<(), ImportError> {
+    loop {
+        r.skip_ws()?;
+        match r.peek_byte() {
+            None => {
+                return fail(
+                    r.line(),
+                    format!(
+                        "unexpected end of input; expected `{}` to close the {what} opened at line {open_line}",
+                        char::from(close)
+                    ),
+                )
+            }
+            Some(b) if b == close => {
+                r.consume_byte();
+                return Ok(());
+            }
+            Some(_) => {
+                let line = r.line();
+                let form = r.read()?;
+                each(form, line)?;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -183,6 +183,10 @@ fn edn_errors_name_the_line_and_what_was_expected() {
         "line 2: unexpected end of input; expected `]` to close the history opened at line 1"
     );
     assert_eq!(
+        edn_err("\n(0 :invoke :read\n nil"),
+        "line 3: unexpected end of input; expected `)` to close the operation opened at line 2"
+    );
+    assert_eq!(
         edn_err("{:process -1, :type :invoke, :f :read}"),
         "line 1: process -1 is negative; expected a non-negative integer or :nemesis"
     );
