@@ -91,6 +91,34 @@ pub fn lay_out(spans: &[(u32, u32, bool)]) -> Vec<(u64, Option<u64>)> {
     at
 }
 
+/// When a real, linearizable system applied an operation laid out at event indices `invoke`
+/// and `complete` (as [`lay_out`] numbers them), on the scale `index ×` [`NS_PER_INDEX`], for
+/// properties that replay histories of real systems. `frac` (0..1000) picks the instant:
+/// an ok operation strictly inside its interval; an info operation, when `applied`, at some
+/// instant after its invocation, possibly after the history ends, and otherwise never; a
+/// failed operation never.
+///
+/// Panics if an ok operation has no completion or its completion does not follow its
+/// invocation.
+pub fn applied_at(
+    outcome: Outcome,
+    invoke: u64,
+    complete: Option<u64>,
+    frac: u32,
+    applied: bool,
+) -> Option<u64> {
+    let start = invoke * NS_PER_INDEX + 1;
+    match outcome {
+        Outcome::Fail => None,
+        Outcome::Info if !applied => None,
+        Outcome::Info => Some(start + u64::from(frac) * 20),
+        Outcome::Ok => {
+            let end = complete.expect("an ok operation completed") * NS_PER_INDEX;
+            Some(start + u64::from(frac) % (end - start))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,6 +141,18 @@ mod tests {
         let at = lay_out(&[(0, 2, true), (2, 1, true), (1, 9, false), (0, 0, true)]);
         assert_eq!(at, [(0, Some(5)), (4, Some(6)), (3, None), (1, Some(2))]);
         assert!(lay_out(&[]).is_empty());
+    }
+
+    #[test]
+    fn applied_at_is_inside_ok_intervals_after_info_invocations_and_never_for_fails() {
+        for frac in [0, 1, 499, 999] {
+            let t = applied_at(Outcome::Ok, 2, Some(3), frac, false).unwrap();
+            assert!((2_001..3_000).contains(&t), "{t}");
+            let t = applied_at(Outcome::Info, 2, None, frac, true).unwrap();
+            assert!(t > 2_000, "{t}");
+            assert_eq!(applied_at(Outcome::Info, 2, Some(3), frac, false), None);
+            assert_eq!(applied_at(Outcome::Fail, 2, Some(3), frac, true), None);
+        }
     }
 
     #[test]
