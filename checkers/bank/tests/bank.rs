@@ -277,13 +277,7 @@ fn real_bank(gens: &[Gen]) -> Vec<Operation> {
         .unzip();
     let instant = |n: usize| -> Option<u64> {
         let g = &gens[n];
-        let start = inv[n] * 1000 + 1;
-        match g.outcome {
-            Outcome::Fail => None,
-            Outcome::Info if !g.applied => None,
-            Outcome::Info => Some(start + u64::from(g.frac) * 20),
-            Outcome::Ok => Some(start + u64::from(g.frac) % (comp[n] * 1000 - start)),
-        }
+        testing::applied_at(g.outcome, inv[n], Some(comp[n]), g.frac, g.applied)
     };
     let mut order: Vec<(u64, usize)> = (0..gens.len())
         .filter_map(|n| instant(n).map(|t| (t, n)))

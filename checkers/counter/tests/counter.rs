@@ -295,16 +295,7 @@ proptest! {
         let instant = |k: usize| -> Option<u64> {
             let o = &ops[k];
             let (frac, applied) = points[k];
-            let start = o.invoke_index * 1000 + 1;
-            match o.outcome {
-                Outcome::Fail => None,
-                Outcome::Info if !applied => None,
-                Outcome::Info => Some(start + u64::from(frac) * 20),
-                Outcome::Ok => {
-                    let end = o.complete_index.unwrap() * 1000;
-                    Some(start + u64::from(frac) % (end - start))
-                }
-            }
+            testing::applied_at(o.outcome, o.invoke_index, o.complete_index, frac, applied)
         };
         let mut ops = ops.clone();
         let n = ops.len();

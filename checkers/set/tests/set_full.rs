@@ -486,16 +486,7 @@ proptest! {
     ) {
         let mut ops = layout(&gens);
         let instant = |o: &Operation, (frac, applied): (u32, bool)| -> Option<u64> {
-            let start = o.invoke_index * 1000 + 1;
-            match o.outcome {
-                Outcome::Fail => None,
-                Outcome::Info if !applied => None,
-                Outcome::Info => Some(start + u64::from(frac) * 20),
-                Outcome::Ok => {
-                    let end = o.complete_index.unwrap() * 1000;
-                    Some(start + u64::from(frac) % (end - start))
-                }
-            }
+            testing::applied_at(o.outcome, o.invoke_index, o.complete_index, frac, applied)
         };
         let at: Vec<Option<u64>> = ops.iter().zip(&points).map(|(o, &p)| instant(o, p)).collect();
         for k in 0..ops.len() {
