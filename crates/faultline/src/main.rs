@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod check;
 mod cluster;
+mod gen;
 mod image;
 mod report;
 mod serve;
@@ -29,6 +30,8 @@ enum Command {
     Test(test::TestArgs),
     /// Check histories for linearizability violations and other anomalies.
     Check(check::CheckArgs),
+    /// Generate a synthetic history (for benchmarks and scale checks).
+    Gen(gen::GenArgs),
     /// Start, inspect, use and stop a test cluster (Docker nodes or existing hosts).
     Cluster(cluster::ClusterArgs),
     /// Build the node image (no registry needed).
@@ -51,12 +54,26 @@ fn main() -> ExitCode {
             });
         }
     };
+    if matches!(cli.command, Command::Check(_) | Command::Gen(_)) {
+        die_quietly_on_broken_pipe();
+    }
     match cli.command {
         Command::Test(args) => test::run(args),
         Command::Check(args) => check::run(args),
+        Command::Gen(args) => gen::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Image(args) => image::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
+    }
+}
+
+/// `faultline check ... | head` should stop quietly when `head` is done, as Unix filters do,
+/// instead of panicking on the failed write. Only for the commands that just write output:
+/// commands that talk to nodes keep Rust's default, so a closed socket is an error, not death.
+fn die_quietly_on_broken_pipe() {
+    // SAFETY: called once at start-up, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
