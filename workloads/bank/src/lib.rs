@@ -19,8 +19,8 @@ use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
 use faultline_workload_support::etcd::{self as etcd, EtcdConn};
 use faultline_workload_support::redis::RedisPrimary;
 use faultline_workload_support::{
-    completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn, DbKind,
-    NodeAddr, Target,
+    at_rate, completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn,
+    DbKind, NodeAddr, Target,
 };
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -93,10 +93,7 @@ pub fn generator(opts: &Options) -> Gen {
     });
     let read = Gen::repeat(Op::new("read", Value::Null));
     let gen = Gen::mix(vec![transfer, read]);
-    match opts.rate {
-        Some(rate) if rate > 0.0 => gen.stagger(Duration::from_secs_f64(1.0 / rate)),
-        _ => gen,
-    }
+    at_rate(gen, opts.rate)
 }
 
 /// The final phase, after the heal: one read per worker.

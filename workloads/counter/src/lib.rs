@@ -11,8 +11,8 @@ use faultline_counter_checker::CounterOptions;
 use faultline_history::{CheckerResult, Operation};
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
 use faultline_workload_support::{
-    completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn, DbKind,
-    NodeAddr, Target,
+    at_rate, completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn,
+    DbKind, NodeAddr, Target,
 };
 use rand::Rng;
 use serde_json::{json, Value};
@@ -59,10 +59,7 @@ pub fn generator(opts: &Options) -> Gen {
     let add = Gen::source(move |ctx| Op::new("add", json!(ctx.rng.random_range(1..=max))));
     let read = Gen::repeat(Op::new("read", Value::Null));
     let gen = Gen::mix(vec![add, read]);
-    match opts.rate {
-        Some(rate) if rate > 0.0 => gen.stagger(Duration::from_secs_f64(1.0 / rate)),
-        _ => gen,
-    }
+    at_rate(gen, opts.rate)
 }
 
 /// The final phase, after the heal: one read per worker.

@@ -34,7 +34,8 @@ use faultline_lock_checker::LockOptions;
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
 use faultline_workload_support::etcd::{self as etcd, EtcdConn};
 use faultline_workload_support::{
-    completion, fresh_namespace, refuse, unreadable, ClientError, DbConn, DbKind, NodeAddr, Target,
+    at_rate, completion, fresh_namespace, refuse, unreadable, ClientError, DbConn, DbKind,
+    NodeAddr, Target,
 };
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,10 +103,7 @@ pub fn generator(opts: &Options) -> Gen {
         1 => Op::new("write", Value::Null),
         _ => Op::new("release", Value::Null),
     });
-    match opts.rate {
-        Some(rate) if rate > 0.0 => gen.stagger(Duration::from_secs_f64(1.0 / rate)),
-        _ => gen,
-    }
+    at_rate(gen, opts.rate)
 }
 
 /// The final phase, after the heal: every worker releases once (a no-op unless it holds).

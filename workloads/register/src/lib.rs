@@ -17,7 +17,7 @@ use faultline_history::{CheckerResult, Operation, COMPARE_FAILED};
 use faultline_linearizability::{CheckOptions, ModelSpec};
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, PerKey, Workload};
 use faultline_workload_support::{
-    completion, fresh_namespace, parse_int, refuse, DbConn, DbKind, NodeAddr, Target,
+    at_rate, completion, fresh_namespace, parse_int, refuse, DbConn, DbKind, NodeAddr, Target,
 };
 use rand::Rng;
 use serde_json::{json, Value};
@@ -81,10 +81,7 @@ pub fn generator(opts: &Options) -> Gen {
         ops_per_key: opts.ops_per_key,
         keys: opts.keys,
     });
-    match opts.rate {
-        Some(rate) if rate > 0.0 => gen.stagger(Duration::from_secs_f64(1.0 / rate)),
-        _ => gen,
-    }
+    at_rate(gen, opts.rate)
 }
 
 /// The workload against `db` on `nodes`: the generator and a client factory.

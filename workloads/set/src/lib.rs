@@ -13,8 +13,8 @@ use faultline_history::{CheckerResult, Operation};
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
 use faultline_set_checker::SetOptions;
 use faultline_workload_support::{
-    completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn, DbKind,
-    NodeAddr, Target,
+    at_rate, completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn,
+    DbKind, NodeAddr, Target,
 };
 use rand::Rng;
 use serde_json::{json, Value};
@@ -63,10 +63,7 @@ pub fn generator(opts: &Options) -> Gen {
             Op::new("add", json!(ctx.unique()))
         }
     });
-    match opts.rate {
-        Some(rate) if rate > 0.0 => gen.stagger(Duration::from_secs_f64(1.0 / rate)),
-        _ => gen,
-    }
+    at_rate(gen, opts.rate)
 }
 
 /// The final phase, after the heal: one read per worker.

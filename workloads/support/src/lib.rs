@@ -18,7 +18,7 @@ pub mod testing;
 pub use faultline_db::{ClientError, DbKind};
 
 use faultline_history::{CheckerResult, Verdict};
-use faultline_runner::Completion;
+use faultline_runner::{Completion, Gen};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -136,6 +136,15 @@ pub fn fresh_namespace(workload: &str) -> String {
     format!("faultline/{workload}/{}-{nanos:x}", std::process::id())
 }
 
+/// `gen` paced to about `rate` requests a second in all ([`Gen::stagger`] by `1 / rate`);
+/// with no rate, or one that is not positive, requests go as fast as the clients take them.
+pub fn at_rate(gen: Gen, rate: Option<f64>) -> Gen {
+    match rate {
+        Some(rate) if rate > 0.0 => gen.stagger(Duration::from_secs_f64(1.0 / rate)),
+        _ => gen,
+    }
+}
+
 /// The result of a checker that could not interpret the history: unknown, with why.
 pub fn unreadable(checker: &str, reason: String) -> CheckerResult {
     CheckerResult {
@@ -150,7 +159,26 @@ pub fn unreadable(checker: &str, reason: String) -> CheckerResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_runner::{Op, Share};
+    use rand_chacha::rand_core::SeedableRng;
     use serde_json::json;
+
+    #[test]
+    fn at_rate_paces_only_with_a_positive_rate() {
+        let delays = |rate: Option<f64>| -> Vec<Duration> {
+            let gen = at_rate(Gen::repeat(Op::new("read", Value::Null)), rate);
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+            let mut state = gen.start(Share { index: 0, count: 1 });
+            let now = tokio::time::Instant::now();
+            (0..20)
+                .map(|_| state.next(&mut rng, now).unwrap().at - now)
+                .collect()
+        };
+        for unpaced in [None, Some(0.0), Some(-5.0)] {
+            assert!(delays(unpaced).iter().all(Duration::is_zero), "{unpaced:?}");
+        }
+        assert!(delays(Some(100.0)).iter().any(|d| !d.is_zero()));
+    }
 
     #[test]
     fn only_indeterminate_errors_become_info() {
