@@ -96,16 +96,22 @@ pub trait NodeControl: Send + Sync {
 }
 
 /// A fault that could not be (fully) applied or healed: it may have partly happened.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
 pub struct ApplyError {
     /// One error per node that failed.
     pub errors: Vec<NodeError>,
+    /// A start's fault with its targets resolved (primaries filled in), when the failure
+    /// came after resolving them: what a heal must undo. `None` otherwise.
+    pub resolved: Option<Box<Fault>>,
 }
 
 impl From<NodeError> for ApplyError {
     fn from(e: NodeError) -> Self {
-        ApplyError { errors: vec![e] }
+        ApplyError {
+            errors: vec![e],
+            resolved: None,
+        }
     }
 }
 
@@ -118,7 +124,10 @@ fn on_each(
     if errors.is_empty() {
         Ok(())
     } else {
-        Err(ApplyError { errors })
+        Err(ApplyError {
+            errors,
+            resolved: None,
+        })
     }
 }
 
@@ -140,7 +149,7 @@ fn network_rules(
     match fault {
         Fault::Partition { grudge, .. } => partition_rules(grudge, &addrs)
             .map_err(|e| NodeError::new(e.0.clone(), e.to_string()).into()),
-        Fault::Loss { nodes, percent } => Ok(nodes
+        Fault::Loss { nodes, percent, .. } => Ok(nodes
             .iter()
             .map(|n| {
                 let peers: Vec<String> = all
@@ -155,22 +164,44 @@ fn network_rules(
     }
 }
 
-/// Inflicts `fault`; returns it resolved (a primaries partition gets its grudge).
-pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
+/// `fault` with its targets resolved: a primaries partition gets its grudge, a fault
+/// aimed at the primaries gets their names.
+fn resolve(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
     let mut resolved = fault.clone();
-    match &mut resolved {
-        Fault::Partition {
-            spec: PartitionSpec::Primaries,
-            grudge,
-        } => {
-            *grudge = primaries(&ctl.nodes(), &ctl.primaries()?);
+    if let Fault::Partition {
+        spec: PartitionSpec::Primaries,
+        grudge,
+    } = &mut resolved
+    {
+        *grudge = primaries(&ctl.nodes(), &ctl.primaries()?);
+    }
+    if let Some((nodes, true)) = resolved.targets_mut() {
+        if nodes.is_empty() {
+            *nodes = ctl.primaries()?;
         }
-        Fault::Pause { nodes } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Pause))?,
-        Fault::Kill { nodes } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Kill))?,
+    }
+    Ok(resolved)
+}
+
+/// Inflicts `fault`; returns it resolved (see [`ApplyError::resolved`] for a failure).
+pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
+    let resolved = resolve(fault, ctl)?;
+    inflict(&resolved, ctl).map_err(|mut e| {
+        e.resolved = Some(Box::new(resolved.clone()));
+        e
+    })?;
+    Ok(resolved)
+}
+
+fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
+    match resolved {
+        Fault::Pause { nodes, .. } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Pause))?,
+        Fault::Kill { nodes, .. } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Kill))?,
         Fault::Slow {
             nodes,
             pause_ms,
             run_ms,
+            ..
         } => on_each(nodes, |n| {
             let pid = ctl.db_pid(n)?;
             ctl.exec(n, &slow_start_command(pid, *pause_ms, *run_ms))
@@ -187,6 +218,7 @@ pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyE
             mode: ClockMode::Strobe,
             offset_ms,
             period_ms,
+            ..
         } => on_each(nodes, |n| {
             let path = ctl.clock_offset_file(n);
             ctl.exec(
@@ -197,15 +229,14 @@ pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyE
         })?,
         Fault::Partition { .. } | Fault::Loss { .. } => {}
     }
-    let rules = network_rules(&resolved, ctl)?;
+    let rules = network_rules(resolved, ctl)?;
     let targets: Vec<String> = rules.keys().cloned().collect();
     on_each(&targets, |n| {
         for cmd in chain_setup_commands().iter().chain(&rules[n]) {
             ctl.exec(n, cmd)?;
         }
         Ok(())
-    })?;
-    Ok(resolved)
+    })
 }
 
 /// Heals `fault` (as returned by [`apply_start`]): deletes exactly its rules, resumes or
@@ -222,8 +253,8 @@ pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError
                 Ok(())
             })
         }
-        Fault::Pause { nodes } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Resume)),
-        Fault::Kill { nodes } => on_each(nodes, |n| ctl.start_db(n)),
+        Fault::Pause { nodes, .. } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Resume)),
+        Fault::Kill { nodes, .. } => on_each(nodes, |n| ctl.start_db(n)),
         Fault::Slow { nodes, .. } => on_each(nodes, |n| {
             let pid = ctl.db_pid(n)?;
             ctl.exec(n, &slow_stop_command(pid)).map(drop)
@@ -348,6 +379,7 @@ mod tests {
         ctl.down = Some("n3".into());
         let fault = Fault::Kill {
             nodes: vec!["n1".into(), "n3".into()],
+            primaries: false,
         };
         let err = apply_start(&fault, &ctl).unwrap_err();
         assert_eq!(err.to_string(), "n3: unreachable");
@@ -372,6 +404,7 @@ mod tests {
         apply_start(
             &Fault::Loss {
                 nodes: vec!["n1".into()],
+                primaries: false,
                 percent: 30,
             },
             &ctl,
@@ -389,6 +422,7 @@ mod tests {
         let ctl = Fake::new(2);
         let clock = Fault::Clock {
             nodes: vec!["n2".into()],
+            primaries: false,
             mode: ClockMode::Bump,
             offset_ms: 5000,
             period_ms: 0,
@@ -408,5 +442,54 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn faults_aimed_at_primaries_hit_the_primaries_of_the_moment() {
+        let ctl = Fake::new(3);
+        let clock = Fault::Clock {
+            nodes: vec![],
+            primaries: true,
+            mode: ClockMode::Bump,
+            offset_ms: 3000,
+            period_ms: 0,
+        };
+        let resolved = apply_start(&clock, &ctl).unwrap();
+        assert_eq!(resolved.nodes(), ["n2"]);
+        assert_eq!(
+            ctl.log(),
+            vec![(
+                "n2".into(),
+                "printf '%s\\n' '3000000000' > '/run/faultline/clock'".into()
+            )]
+        );
+        apply_stop(&resolved, &ctl).unwrap();
+        assert_eq!(ctl.log().len(), 2);
+        assert_eq!(ctl.log()[1].0, "n2");
+    }
+
+    #[test]
+    fn a_failed_start_still_names_the_resolved_targets_to_heal() {
+        let mut ctl = Fake::new(3);
+        ctl.down = Some("n2".into());
+        let pause = Fault::Pause {
+            nodes: vec![],
+            primaries: true,
+        };
+        let err = apply_start(&pause, &ctl).unwrap_err();
+        assert_eq!(err.to_string(), "n2: unreachable");
+        assert_eq!(
+            err.resolved.map(|f| f.nodes()),
+            Some(vec!["n2".to_string()])
+        );
+        let partition = Fault::Partition {
+            spec: PartitionSpec::Primaries,
+            grudge: Default::default(),
+        };
+        let err = apply_start(&partition, &ctl).unwrap_err();
+        let Some(f) = err.resolved else {
+            panic!("grudge resolved before the failure")
+        };
+        assert!(!f.nodes().is_empty());
     }
 }

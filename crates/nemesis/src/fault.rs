@@ -12,16 +12,59 @@ use std::str::FromStr;
 pub enum FaultKind {
     /// A network partition; `None` picks a random shape (other than primaries) each time.
     Partition(Option<PartitionSpec>),
-    /// Random packet loss between nodes via iptables `statistic`.
-    Loss,
+    /// Random packet loss between nodes via iptables `statistic`; `None` targets: random each time.
+    Loss(Option<Targets>),
     /// SIGSTOP the database process until healed.
-    Pause,
+    Pause(Option<Targets>),
     /// Strobe SIGSTOP/SIGCONT on the database process: it runs slowly and stutters.
-    Slow,
+    Slow(Option<Targets>),
     /// SIGKILL the database process; healing restarts it.
-    Kill,
-    /// Skew the database's clock; `None` picks bump or strobe each time. Healing resets it.
-    Clock(Option<ClockMode>),
+    Kill(Option<Targets>),
+    /// Skew the database's clock. Healing resets it.
+    Clock(ClockKind),
+}
+
+/// Which nodes a process, loss or clock fault hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Targets {
+    /// Nodes drawn at random by this spec when the fault is scheduled.
+    Spec(NodeSpec),
+    /// The database's primaries (leaders) at the moment the fault starts: a lease held on
+    /// the primary, or the writes it acknowledges, are what such a fault puts at risk.
+    Primaries,
+}
+
+impl Targets {
+    /// The `--nemesis` suffixes naming targets, e.g. `pause-primaries`, `kill-minority`.
+    pub const SUFFIXES: [(&'static str, Targets); 5] = [
+        ("-one", Targets::Spec(NodeSpec::One)),
+        ("-minority", Targets::Spec(NodeSpec::Minority)),
+        ("-majority", Targets::Spec(NodeSpec::Majority)),
+        ("-all", Targets::Spec(NodeSpec::All)),
+        ("-primaries", Targets::Primaries),
+    ];
+}
+
+/// A clock fault as asked for: its mode, direction and targets, each random if `None`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClockKind {
+    /// Bump or strobe; `None` picks one each time.
+    pub mode: Option<ClockMode>,
+    /// Ahead or behind true time; `None` picks a sign each time.
+    pub direction: Option<ClockDirection>,
+    /// The skewed nodes; `None` draws a random node spec each time.
+    pub targets: Option<Targets>,
+}
+
+/// Which way a clock fault moves a clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockDirection {
+    /// Ahead of true time: leases and TTLs measured by that clock expire early.
+    Forward,
+    /// Behind true time.
+    Backward,
 }
 
 /// How a clock fault moves time.
@@ -34,7 +77,10 @@ pub enum ClockMode {
     Strobe,
 }
 
-/// The accepted `--nemesis` names, for error messages and help.
+/// The accepted `--nemesis` names, for error messages and help. Every name but the
+/// partitions also takes a target suffix ([`Targets::SUFFIXES`]: `-one`, `-minority`,
+/// `-majority`, `-all`, `-primaries`), and the clock names a direction before it
+/// (`-forward`, `-backward`): `clock-bump-forward-primaries`.
 pub const FAULT_KIND_NAMES: &[&str] = &[
     "partition",
     "partition-halves",
@@ -54,7 +100,7 @@ pub const FAULT_KIND_NAMES: &[&str] = &[
 
 /// A `--nemesis` name that is not a fault kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown nemesis fault {name:?}; expected one of: {}", FAULT_KIND_NAMES.join(", "))]
+#[error("unknown nemesis fault {name:?}; expected one of: {} (all but partitions optionally followed by -one, -minority, -majority, -all or -primaries; clock ones by -forward or -backward first)", FAULT_KIND_NAMES.join(", "))]
 pub struct ParseFaultKindError {
     /// The name that was given.
     pub name: String,
@@ -63,27 +109,50 @@ pub struct ParseFaultKindError {
 impl FromStr for FaultKind {
     type Err = ParseFaultKindError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.trim() {
-            "partition" => FaultKind::Partition(None),
-            "loss" => FaultKind::Loss,
-            "pause" => FaultKind::Pause,
-            "slow" => FaultKind::Slow,
-            "kill" => FaultKind::Kill,
-            "clock" => FaultKind::Clock(None),
-            "clock-bump" => FaultKind::Clock(Some(ClockMode::Bump)),
-            "clock-strobe" => FaultKind::Clock(Some(ClockMode::Strobe)),
-            other => match other
-                .strip_prefix("partition-")
-                .and_then(|spec| PartitionSpec::ALL.into_iter().find(|p| p.name() == spec))
-            {
-                Some(spec) => FaultKind::Partition(Some(spec)),
-                None => {
-                    return Err(ParseFaultKindError {
-                        name: s.to_string(),
-                    })
-                }
-            },
-        })
+        let s = s.trim();
+        let unknown = || ParseFaultKindError {
+            name: s.to_string(),
+        };
+        if s == "partition" {
+            return Ok(FaultKind::Partition(None));
+        }
+        if let Some(spec) = s.strip_prefix("partition-") {
+            return PartitionSpec::ALL
+                .into_iter()
+                .find(|p| p.name() == spec)
+                .map(|p| FaultKind::Partition(Some(p)))
+                .ok_or_else(unknown);
+        }
+        let (base, targets) = Targets::SUFFIXES
+            .iter()
+            .find_map(|(suffix, t)| s.strip_suffix(suffix).map(|b| (b, Some(*t))))
+            .unwrap_or((s, None));
+        let (base, direction) = [
+            ("-forward", ClockDirection::Forward),
+            ("-backward", ClockDirection::Backward),
+        ]
+        .iter()
+        .find_map(|(suffix, d)| base.strip_suffix(suffix).map(|b| (b, Some(*d))))
+        .unwrap_or((base, None));
+        let clock = |mode| {
+            FaultKind::Clock(ClockKind {
+                mode,
+                direction,
+                targets,
+            })
+        };
+        let kind = match base {
+            "clock" => clock(None),
+            "clock-bump" => clock(Some(ClockMode::Bump)),
+            "clock-strobe" => clock(Some(ClockMode::Strobe)),
+            _ if direction.is_some() => return Err(unknown()),
+            "loss" => FaultKind::Loss(targets),
+            "pause" => FaultKind::Pause(targets),
+            "slow" => FaultKind::Slow(targets),
+            "kill" => FaultKind::Kill(targets),
+            _ => return Err(unknown()),
+        };
+        Ok(kind)
     }
 }
 
@@ -92,10 +161,10 @@ impl FaultKind {
     pub fn class(self) -> FaultClass {
         match self {
             FaultKind::Partition(_) => FaultClass::Partition,
-            FaultKind::Loss => FaultClass::Loss,
-            FaultKind::Pause => FaultClass::Pause,
-            FaultKind::Slow => FaultClass::Slow,
-            FaultKind::Kill => FaultClass::Kill,
+            FaultKind::Loss(_) => FaultClass::Loss,
+            FaultKind::Pause(_) => FaultClass::Pause,
+            FaultKind::Slow(_) => FaultClass::Slow,
+            FaultKind::Kill(_) => FaultClass::Kill,
             FaultKind::Clock(_) => FaultClass::Clock,
         }
     }
@@ -215,6 +284,9 @@ pub enum Fault {
     Loss {
         /// The nodes that drop.
         nodes: Vec<String>,
+        /// `nodes` are the primaries, filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
         /// The share of packets dropped, 0..=100.
         percent: u8,
     },
@@ -222,11 +294,17 @@ pub enum Fault {
     Pause {
         /// The paused nodes.
         nodes: Vec<String>,
+        /// `nodes` are the primaries, filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
     },
     /// The database process on each target is stopped for `pause_ms`, run for `run_ms`, repeatedly.
     Slow {
         /// The strobed nodes.
         nodes: Vec<String>,
+        /// `nodes` are the primaries, filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
         /// How long each stop lasts, ms.
         pause_ms: u64,
         /// How long it runs between stops, ms.
@@ -236,11 +314,17 @@ pub enum Fault {
     Kill {
         /// The killed nodes.
         nodes: Vec<String>,
+        /// `nodes` are the primaries, filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
     },
     /// The database's clock on each target is offset (through the clock offset file).
     Clock {
         /// The skewed nodes.
         nodes: Vec<String>,
+        /// `nodes` are the primaries, filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
         /// Bump or strobe.
         mode: ClockMode,
         /// The offset from true time, ms (negative: behind).
@@ -272,10 +356,28 @@ impl Fault {
                 .map(|(n, _)| n.clone())
                 .collect(),
             Fault::Loss { nodes, .. }
-            | Fault::Pause { nodes }
+            | Fault::Pause { nodes, .. }
             | Fault::Slow { nodes, .. }
-            | Fault::Kill { nodes }
+            | Fault::Kill { nodes, .. }
             | Fault::Clock { nodes, .. } => nodes.clone(),
+        }
+    }
+
+    /// The target list of a process, loss or clock fault, and whether it is to be the primaries.
+    pub fn targets_mut(&mut self) -> Option<(&mut Vec<String>, bool)> {
+        match self {
+            Fault::Partition { .. } => None,
+            Fault::Loss {
+                nodes, primaries, ..
+            }
+            | Fault::Pause { nodes, primaries }
+            | Fault::Slow {
+                nodes, primaries, ..
+            }
+            | Fault::Kill { nodes, primaries }
+            | Fault::Clock {
+                nodes, primaries, ..
+            } => Some((nodes, *primaries)),
         }
     }
 
@@ -283,7 +385,7 @@ impl Fault {
     pub fn label(&self) -> String {
         match self {
             Fault::Partition { spec, .. } => format!("partition({spec})"),
-            Fault::Loss { nodes, percent } => format!("loss {percent}% {}", nodes.join(",")),
+            Fault::Loss { nodes, percent, .. } => format!("loss {percent}% {}", nodes.join(",")),
             Fault::Clock {
                 nodes,
                 mode,
@@ -299,6 +401,10 @@ impl Fault {
             other => format!("{} {}", other.class(), other.nodes().join(",")),
         }
     }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Where the on-node strobe loop for a slow fault records its pid.
@@ -393,11 +499,54 @@ mod tests {
         );
         assert_eq!(
             "clock-strobe".parse::<FaultKind>(),
-            Ok(FaultKind::Clock(Some(ClockMode::Strobe)))
+            Ok(FaultKind::Clock(ClockKind {
+                mode: Some(ClockMode::Strobe),
+                ..ClockKind::default()
+            }))
         );
         let err = "partition-sideways".parse::<FaultKind>().unwrap_err();
         assert!(err.to_string().contains("\"partition-sideways\""));
         assert!(err.to_string().contains("majorities-ring"));
+    }
+
+    #[test]
+    fn target_and_direction_suffixes_parse() {
+        assert_eq!(
+            "pause-primaries".parse::<FaultKind>(),
+            Ok(FaultKind::Pause(Some(Targets::Primaries)))
+        );
+        assert_eq!(
+            "kill-minority".parse::<FaultKind>(),
+            Ok(FaultKind::Kill(Some(Targets::Spec(NodeSpec::Minority))))
+        );
+        assert_eq!(
+            "clock-bump-forward-primaries".parse::<FaultKind>(),
+            Ok(FaultKind::Clock(ClockKind {
+                mode: Some(ClockMode::Bump),
+                direction: Some(ClockDirection::Forward),
+                targets: Some(Targets::Primaries),
+            }))
+        );
+        assert_eq!(
+            "clock-backward".parse::<FaultKind>(),
+            Ok(FaultKind::Clock(ClockKind {
+                direction: Some(ClockDirection::Backward),
+                ..ClockKind::default()
+            }))
+        );
+        assert_eq!(
+            "partition-one".parse::<FaultKind>(),
+            Ok(FaultKind::Partition(Some(PartitionSpec::One)))
+        );
+        for bad in [
+            "pause-forward",
+            "kill-primaries-one",
+            "partition-halves-all",
+            "loss-some",
+        ] {
+            let err = bad.parse::<FaultKind>().unwrap_err();
+            assert_eq!(err.name, bad);
+        }
     }
 
     #[test]
@@ -429,6 +578,7 @@ mod tests {
     fn fault_value_names_its_targets() {
         let f = Fault::Kill {
             nodes: vec!["n1".into(), "n3".into()],
+            primaries: false,
         };
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(

@@ -8,7 +8,7 @@
 //! Deterministic: given the same nodes, configuration and seed, the times, operations and
 //! targets are identical (a primaries partition's targets are resolved only when applied).
 
-use crate::fault::{ClockMode, Fault, FaultClass, FaultKind, NodeSpec};
+use crate::fault::{ClockDirection, ClockMode, Fault, FaultClass, FaultKind, NodeSpec, Targets};
 use crate::grudge::PartitionSpec;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -192,17 +192,23 @@ impl Schedule {
         ops
     }
 
-    fn targets(&mut self) -> Vec<String> {
-        let spec = *NodeSpec::ALL
-            .choose(&mut self.rng)
-            .unwrap_or(&NodeSpec::One);
+    /// The target nodes for `targets` (random spec if `None`), and whether they are the
+    /// primaries (then resolved only when the fault is applied, and empty here).
+    fn targets(&mut self, targets: Option<Targets>) -> (Vec<String>, bool) {
+        let spec = match targets {
+            Some(Targets::Primaries) => return (Vec::new(), true),
+            Some(Targets::Spec(spec)) => spec,
+            None => *NodeSpec::ALL
+                .choose(&mut self.rng)
+                .unwrap_or(&NodeSpec::One),
+        };
         let mut chosen: Vec<String> = self
             .nodes
             .choose_multiple(&mut self.rng, spec.count(self.nodes.len()))
             .cloned()
             .collect();
         chosen.sort_by_key(|n| self.nodes.iter().position(|m| m == n));
-        chosen
+        (chosen, false)
     }
 
     fn fault(&mut self, kind: FaultKind) -> Fault {
@@ -224,37 +230,48 @@ impl Schedule {
                 let grudge = spec.grudge(&self.nodes, &mut self.rng);
                 Fault::Partition { spec, grudge }
             }
-            FaultKind::Loss => Fault::Loss {
-                nodes: self.targets(),
-                percent: loss,
-            },
-            FaultKind::Pause => Fault::Pause {
-                nodes: self.targets(),
-            },
-            FaultKind::Slow => Fault::Slow {
-                nodes: self.targets(),
-                pause_ms,
-                run_ms,
-            },
-            FaultKind::Kill => Fault::Kill {
-                nodes: self.targets(),
-            },
-            FaultKind::Clock(mode) => {
-                let mode = mode.unwrap_or(if self.rng.random_bool(0.5) {
+            FaultKind::Loss(t) => {
+                let (nodes, primaries) = self.targets(t);
+                Fault::Loss {
+                    nodes,
+                    primaries,
+                    percent: loss,
+                }
+            }
+            FaultKind::Pause(t) => {
+                let (nodes, primaries) = self.targets(t);
+                Fault::Pause { nodes, primaries }
+            }
+            FaultKind::Slow(t) => {
+                let (nodes, primaries) = self.targets(t);
+                Fault::Slow {
+                    nodes,
+                    primaries,
+                    pause_ms,
+                    run_ms,
+                }
+            }
+            FaultKind::Kill(t) => {
+                let (nodes, primaries) = self.targets(t);
+                Fault::Kill { nodes, primaries }
+            }
+            FaultKind::Clock(kind) => {
+                let mode = kind.mode.unwrap_or(if self.rng.random_bool(0.5) {
                     ClockMode::Bump
                 } else {
                     ClockMode::Strobe
                 });
-                let nodes = self.targets();
+                let (nodes, primaries) = self.targets(kind.targets);
                 let magnitude = self.rng.random_range(1..=max_offset) as i64;
-                let offset_ms = if self.rng.random_bool(0.5) {
-                    magnitude
-                } else {
-                    -magnitude
+                let forward = match kind.direction {
+                    Some(d) => d == ClockDirection::Forward,
+                    None => self.rng.random_bool(0.5),
                 };
+                let offset_ms = if forward { magnitude } else { -magnitude };
                 let period_ms = if mode == ClockMode::Strobe { period } else { 0 };
                 Fault::Clock {
                     nodes,
+                    primaries,
                     mode,
                     offset_ms,
                     period_ms,
@@ -311,7 +328,7 @@ mod tests {
             ["start-kill", "stop-kill", "start-kill", "stop-kill"]
         );
         for op in &plan {
-            if let (_, NemesisOp::Start(Fault::Kill { nodes })) = op {
+            if let (_, NemesisOp::Start(Fault::Kill { nodes, .. })) = op {
                 assert!(!nodes.is_empty() && nodes.len() <= 3);
             }
         }
@@ -377,9 +394,47 @@ mod tests {
     }
 
     #[test]
+    fn fixed_targets_directions_and_primaries_are_honoured() {
+        let c = config(&["pause-minority", "clock-bump-forward-primaries"], 1);
+        let plan = Schedule::new(nodes(5), c, 5)
+            .unwrap()
+            .plan(Duration::from_secs(100));
+        let (mut pauses, mut clocks) = (0, 0);
+        for (_, op) in plan {
+            match op {
+                NemesisOp::Start(Fault::Pause { nodes, primaries }) => {
+                    assert_eq!((nodes.len(), primaries), (2, false));
+                    pauses += 1;
+                }
+                NemesisOp::Start(Fault::Clock {
+                    nodes,
+                    primaries,
+                    mode,
+                    offset_ms,
+                    ..
+                }) => {
+                    assert!(nodes.is_empty() && primaries, "resolved when applied");
+                    assert_eq!(mode, ClockMode::Bump);
+                    assert!(offset_ms > 0, "forward: {offset_ms}");
+                    clocks += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(pauses > 5 && clocks > 5, "{pauses} {clocks}");
+        let v = NemesisOp::Start(Fault::Kill {
+            nodes: vec![],
+            primaries: true,
+        })
+        .value();
+        assert_eq!(v, json!({"fault": "kill", "nodes": [], "primaries": true}));
+    }
+
+    #[test]
     fn op_values_describe_targets() {
         let op = NemesisOp::Start(Fault::Pause {
             nodes: vec!["n2".into()],
+            primaries: false,
         });
         assert_eq!(op.f(), "start-pause");
         assert_eq!(op.value(), json!({"fault": "pause", "nodes": ["n2"]}));

@@ -429,7 +429,7 @@ impl NemesisRunner {
 
     async fn execute(&mut self, op: NemesisOp) {
         let f = op.f();
-        let (fault, starting) = match op {
+        let (mut fault, starting) = match op {
             NemesisOp::Start(fault) => (fault, true),
             NemesisOp::Stop(class) => match self.active.remove(&class) {
                 Some(fault) => (fault, false),
@@ -449,7 +449,13 @@ impl NemesisRunner {
         });
         let outcome = match timeout(self.timeout, task).await {
             Ok(Ok(Ok(resolved))) => Ok(resolved),
-            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Ok(Err(e))) => {
+                // Heal what the failed start resolved (e.g. the primaries it aimed at).
+                if let Some(resolved) = &e.resolved {
+                    fault = (**resolved).clone();
+                }
+                Err(e.to_string())
+            }
             Ok(Err(e)) => Err(format!("panicked: {e}")),
             Err(_) => Err(format!("timed out after {:?}", self.timeout)),
         };
