@@ -298,8 +298,11 @@ fn renew_every(ttl: Duration) -> Duration {
 async fn etcd_keepalive(conn: EtcdConn, lease: i64, every: Duration) {
     loop {
         // Failures are retried: the holder keeps believing it holds the lock, which is
-        // exactly the belief the test puts to the test.
-        let _ = conn.client.lease_keepalive(lease).await;
+        // exactly the belief the test puts to the test. A renewal stuck (say, forwarded to
+        // a leader that just stopped) is abandoned after one renewal period, as etcd's own
+        // client sends the next keepalive on schedule: otherwise a holder whose node can
+        // still reach a quorum would lose its lease, and only a cut-off holder should.
+        let _ = tokio::time::timeout(every, conn.client.lease_keepalive(lease)).await;
         tokio::time::sleep(every).await;
     }
 }
@@ -344,14 +347,19 @@ async fn redis_keepalive(
     ttl: Duration,
 ) {
     let script = redis::Script::new(REDIS_EXTEND);
+    let every = renew_every(ttl);
     loop {
-        let _: Result<i64, _> = script
-            .key(&key)
-            .arg(&value)
-            .arg(ttl.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await;
-        tokio::time::sleep(renew_every(ttl)).await;
+        // As for etcd: a stuck renewal is abandoned after one period and retried.
+        let _ = tokio::time::timeout(
+            every,
+            script
+                .key(&key)
+                .arg(&value)
+                .arg(ttl.as_millis() as u64)
+                .invoke_async::<i64>(&mut conn),
+        )
+        .await;
+        tokio::time::sleep(every).await;
     }
 }
 
