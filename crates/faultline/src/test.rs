@@ -34,7 +34,9 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     workload: String,
     /// Faults, comma-separated: partition[-halves|-random-halves|-one|-majorities-ring|-bridge|
-    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe], or none.
+    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe][-forward|-backward], or none;
+    /// all but partitions take a target: -one, -minority, -majority, -all or -primaries
+    /// (e.g. pause-one, clock-bump-forward-primaries) [default target: random each time].
     #[arg(long, default_value = "partition", value_delimiter = ',')]
     nemesis: Vec<String>,
     /// Seconds of workload before the final heal and the final reads.
@@ -290,7 +292,9 @@ impl Chosen {
         let c = match name {
             faultline_workload_register::NAME => {
                 Chosen::Register(faultline_workload_register::Options {
-                    rate: args.rate,
+                    rate: args
+                        .rate
+                        .or(faultline_workload_register::Options::default().rate),
                     request_timeout: op_timeout,
                     serializable_reads: args.serializable_reads,
                     ..Default::default()
