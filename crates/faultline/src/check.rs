@@ -65,6 +65,9 @@ struct FileRecord {
     counterexample: Option<lin::Counterexample>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<lin::Stats>,
+    /// The same per-checker records as `results.json`'s `checkers` (docs/results.schema.json).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    checkers: Vec<faultline_history::CheckerResult>,
 }
 
 /// A file that could not be checked: `file:line: what is wrong`.
@@ -132,6 +135,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
                     error: Some(message),
                     counterexample: None,
                     stats: None,
+                    checkers: Vec::new(),
                 }
             }
         };
@@ -214,6 +218,7 @@ fn check_file(
         error: None,
         counterexample: report.counterexamples.first().cloned(),
         stats: Some(report.stats.clone()),
+        checkers: vec![report.to_checker_result()],
     };
     Ok((record, report, history.events))
 }
