@@ -5,8 +5,9 @@
 //! fake that records commands. Calls are blocking; async callers run them on a blocking pool.
 
 use crate::fault::{
-    clock_strobe_start_command, slow_start_command, slow_stop_command, stop_loop_command,
-    write_clock_offset_command, ClockMode, Fault, CLOCK_STROBE_PID_FILE,
+    clock_strobe_start_command, netem_probe_command, netem_start_command, netem_stop_command,
+    slow_start_command, slow_stop_command, stop_loop_command, write_clock_offset_command,
+    ClockMode, Fault, CLOCK_STROBE_PID_FILE,
 };
 use crate::grudge::{
     chain_setup_commands, delete_rule, loss_rules, partition_rules, primaries, PartitionSpec,
@@ -82,10 +83,15 @@ pub trait NodeControl: Send + Sync {
         self.exec(node, &format!("kill {} {pid}", signal.kill_flag()))
             .map(drop)
     }
-    /// Writes a clock offset of `offset_ms` for the database on `node`.
+    /// The command that sets the clock offset seen on `node` to `offset_ms` (0: true time).
+    /// By default it writes the clock shim's offset file; a control for real hosts may set
+    /// the host's clock instead. Clock strobes run it in a loop on the node.
+    fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
+        write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
+    }
+    /// Sets the clock offset seen on `node` to `offset_ms`; 0 is the final reset of a clock fault.
     fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
-        let path = self.clock_offset_file(node);
-        self.exec(node, &write_clock_offset_command(&path, offset_ms))
+        self.exec(node, &self.clock_offset_command(node, offset_ms))
             .map(drop)
     }
     /// Each node's clock offset from true time in ns, as the database itself reports its
@@ -220,12 +226,16 @@ fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             period_ms,
             ..
         } => on_each(nodes, |n| {
-            let path = ctl.clock_offset_file(n);
-            ctl.exec(
-                n,
-                &clock_strobe_start_command(&path, *offset_ms, *period_ms),
-            )
-            .map(drop)
+            let command = clock_strobe_start_command(
+                &ctl.clock_offset_command(n, *offset_ms),
+                &ctl.clock_offset_command(n, 0),
+                *period_ms,
+            );
+            ctl.exec(n, &command).map(drop)
+        })?,
+        Fault::Netem { nodes, effect, .. } => on_each(nodes, |n| {
+            let addr = ctl.addr(n)?;
+            ctl.exec(n, &netem_start_command(&addr, *effect)).map(drop)
         })?,
         Fault::Partition { .. } | Fault::Loss { .. } => {}
     }
@@ -265,7 +275,18 @@ pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError
             }
             ctl.write_clock_offset(n, 0)
         }),
+        Fault::Netem { nodes, .. } => on_each(nodes, |n| {
+            let addr = ctl.addr(n)?;
+            ctl.exec(n, &netem_stop_command(&addr)).map(drop)
+        }),
     }
+}
+
+/// Checks that `node`'s kernel has the netem qdisc, by installing a 1 ms delay and removing
+/// it. The error carries tc's complaint (e.g. `Error: Specified qdisc kind is unknown.`).
+pub fn probe_netem(ctl: &dyn NodeControl, node: &str) -> Result<(), NodeError> {
+    let addr = ctl.addr(node)?;
+    ctl.exec(node, &netem_probe_command(&addr)).map(drop)
 }
 
 #[cfg(test)]
@@ -442,6 +463,86 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    #[test]
+    fn netem_start_and_stop_run_tc_on_each_target_with_its_address() {
+        let ctl = Fake::new(3);
+        let fault = Fault::Netem {
+            nodes: vec!["n1".into(), "n3".into()],
+            primaries: false,
+            effect: crate::NetemEffect::Duplicate { percent: 5 },
+        };
+        let resolved = apply_start(&fault, &ctl).unwrap();
+        apply_stop(&resolved, &ctl).unwrap();
+        let log = ctl.log();
+        assert_eq!(
+            log,
+            vec![
+                (
+                    "n1".into(),
+                    netem_start_command("10.0.0.1", crate::NetemEffect::Duplicate { percent: 5 })
+                ),
+                (
+                    "n3".into(),
+                    netem_start_command("10.0.0.3", crate::NetemEffect::Duplicate { percent: 5 })
+                ),
+                ("n1".into(), netem_stop_command("10.0.0.1")),
+                ("n3".into(), netem_stop_command("10.0.0.3")),
+            ]
+        );
+        assert!(log[0].1.ends_with("root netem duplicate 5%"));
+        assert!(log[2].1.ends_with("tc qdisc del dev \"$dev\" root"));
+        probe_netem(&ctl, "n2").unwrap();
+        assert_eq!(ctl.log()[4], ("n2".into(), netem_probe_command("10.0.0.2")));
+    }
+
+    /// A control that sets clocks its own way (as real hosts do) gets its command used for
+    /// bumps, strobes and resets alike; nothing touches the shim's offset file.
+    #[test]
+    fn clock_faults_use_the_controls_clock_command() {
+        struct HostClock(Fake);
+        impl NodeControl for HostClock {
+            fn nodes(&self) -> Vec<String> {
+                self.0.nodes()
+            }
+            fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+                self.0.exec(node, command)
+            }
+            fn addr(&self, node: &str) -> Result<String, NodeError> {
+                self.0.addr(node)
+            }
+            fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
+                self.0.db_pid(node)
+            }
+            fn start_db(&self, node: &str) -> Result<(), NodeError> {
+                self.0.start_db(node)
+            }
+            fn clock_offset_file(&self, node: &str) -> String {
+                self.0.clock_offset_file(node)
+            }
+            fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
+                format!("HOSTCLOCK {node} {offset_ms}")
+            }
+        }
+        let ctl = HostClock(Fake::new(2));
+        let strobe = Fault::Clock {
+            nodes: vec!["n1".into()],
+            primaries: false,
+            mode: ClockMode::Strobe,
+            offset_ms: -700,
+            period_ms: 250,
+        };
+        apply_start(&strobe, &ctl).unwrap();
+        apply_stop(&strobe, &ctl).unwrap();
+        let log = ctl.0.log();
+        assert_eq!(log.len(), 3, "{log:?}");
+        assert!(log[0]
+            .1
+            .contains("{ HOSTCLOCK n1 -700; } && sleep 0.250 && { HOSTCLOCK n1 0; }"));
+        assert_eq!(log[1].1, stop_loop_command(CLOCK_STROBE_PID_FILE));
+        assert_eq!(log[2], ("n1".into(), "HOSTCLOCK n1 0".into()));
+        assert!(log.iter().all(|(_, c)| !c.contains("/run/faultline/clock")));
     }
 
     #[test]

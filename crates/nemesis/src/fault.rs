@@ -22,6 +22,35 @@ pub enum FaultKind {
     Kill(Option<Targets>),
     /// Skew the database's clock. Healing resets it.
     Clock(ClockKind),
+    /// A netem qdisc on the targets' interface: delayed, duplicated or reordered packets.
+    /// Needs the kernel's `sch_netem`; `loss` does not (it uses iptables).
+    Netem(NetemKind, Option<Targets>),
+}
+
+/// Which netem effect a `delay`, `duplicate` or `reorder` fault asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NetemKind {
+    /// Every packet leaves late, with jitter.
+    Delay,
+    /// Some packets are sent twice.
+    Duplicate,
+    /// Some packets overtake others (the rest are delayed, as netem's reorder requires).
+    Reorder,
+}
+
+impl NetemKind {
+    /// Every netem kind.
+    pub const ALL: [NetemKind; 3] = [NetemKind::Delay, NetemKind::Duplicate, NetemKind::Reorder];
+
+    /// The `--nemesis` name: `delay`, `duplicate`, `reorder`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetemKind::Delay => "delay",
+            NetemKind::Duplicate => "duplicate",
+            NetemKind::Reorder => "reorder",
+        }
+    }
 }
 
 /// Which nodes a process, loss or clock fault hits.
@@ -96,6 +125,9 @@ pub const FAULT_KIND_NAMES: &[&str] = &[
     "clock",
     "clock-bump",
     "clock-strobe",
+    "delay",
+    "duplicate",
+    "reorder",
 ];
 
 /// A `--nemesis` name that is not a fault kind.
@@ -150,6 +182,9 @@ impl FromStr for FaultKind {
             "pause" => FaultKind::Pause(targets),
             "slow" => FaultKind::Slow(targets),
             "kill" => FaultKind::Kill(targets),
+            "delay" => FaultKind::Netem(NetemKind::Delay, targets),
+            "duplicate" => FaultKind::Netem(NetemKind::Duplicate, targets),
+            "reorder" => FaultKind::Netem(NetemKind::Reorder, targets),
             _ => return Err(unknown()),
         };
         Ok(kind)
@@ -166,7 +201,13 @@ impl FaultKind {
             FaultKind::Slow(_) => FaultClass::Slow,
             FaultKind::Kill(_) => FaultClass::Kill,
             FaultKind::Clock(_) => FaultClass::Clock,
+            FaultKind::Netem(..) => FaultClass::Netem,
         }
+    }
+
+    /// Whether this kind needs the kernel's netem qdisc on the nodes.
+    pub fn needs_netem(self) -> bool {
+        matches!(self, FaultKind::Netem(..))
     }
 }
 
@@ -187,6 +228,9 @@ pub enum FaultClass {
     Kill,
     /// Skewed clocks.
     Clock,
+    /// Netem delay, duplication or reordering. One class for all three: an interface has
+    /// one root qdisc, so two netem faults on a node would replace each other.
+    Netem,
 }
 
 impl FaultClass {
@@ -199,6 +243,7 @@ impl FaultClass {
             FaultClass::Slow => "slow",
             FaultClass::Kill => "kill",
             FaultClass::Clock => "clock",
+            FaultClass::Netem => "netem",
         }
     }
 
@@ -211,6 +256,7 @@ impl FaultClass {
             FaultClass::Slow => "start-slow",
             FaultClass::Kill => "start-kill",
             FaultClass::Clock => "start-clock",
+            FaultClass::Netem => "start-netem",
         }
     }
 
@@ -223,6 +269,7 @@ impl FaultClass {
             FaultClass::Slow => "stop-slow",
             FaultClass::Kill => "stop-kill",
             FaultClass::Clock => "stop-clock",
+            FaultClass::Netem => "stop-netem",
         }
     }
 }
@@ -332,6 +379,67 @@ pub enum Fault {
         /// For strobe, how long each state lasts, ms; 0 for bump.
         period_ms: u64,
     },
+    /// Each target's interface gets a netem qdisc with `effect` (`tc qdisc replace ... root netem`).
+    Netem {
+        /// The nodes whose outgoing packets are affected.
+        nodes: Vec<String>,
+        /// `nodes` are the primaries, filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
+        /// What netem does to the packets.
+        #[serde(flatten)]
+        effect: NetemEffect,
+    },
+}
+
+/// What a netem fault does to each outgoing packet of its targets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "effect", rename_all = "kebab-case")]
+pub enum NetemEffect {
+    /// Every packet is delayed by `delay_ms` ± `jitter_ms`.
+    Delay {
+        /// The mean delay, ms.
+        delay_ms: u64,
+        /// The jitter around it, ms.
+        jitter_ms: u64,
+    },
+    /// `percent`% of packets are sent twice.
+    Duplicate {
+        /// The share duplicated, 0..=100.
+        percent: u8,
+    },
+    /// `percent`% of packets go at once, the rest after `delay_ms`: the early ones overtake.
+    Reorder {
+        /// The share sent at once, 0..=100.
+        percent: u8,
+        /// The delay of the others, ms (netem reorders only delayed traffic).
+        delay_ms: u64,
+    },
+}
+
+impl NetemEffect {
+    /// The kind of this effect.
+    pub fn kind(self) -> NetemKind {
+        match self {
+            NetemEffect::Delay { .. } => NetemKind::Delay,
+            NetemEffect::Duplicate { .. } => NetemKind::Duplicate,
+            NetemEffect::Reorder { .. } => NetemKind::Reorder,
+        }
+    }
+
+    /// The netem parameters after `netem`: `delay 100ms 50ms`, `duplicate 5%`, `delay 50ms reorder 25%`.
+    pub fn netem_args(self) -> String {
+        match self {
+            NetemEffect::Delay {
+                delay_ms,
+                jitter_ms,
+            } => format!("delay {delay_ms}ms {jitter_ms}ms"),
+            NetemEffect::Duplicate { percent } => format!("duplicate {percent}%"),
+            NetemEffect::Reorder { percent, delay_ms } => {
+                format!("delay {delay_ms}ms reorder {percent}%")
+            }
+        }
+    }
 }
 
 impl Fault {
@@ -344,6 +452,7 @@ impl Fault {
             Fault::Slow { .. } => FaultClass::Slow,
             Fault::Kill { .. } => FaultClass::Kill,
             Fault::Clock { .. } => FaultClass::Clock,
+            Fault::Netem { .. } => FaultClass::Netem,
         }
     }
 
@@ -359,7 +468,8 @@ impl Fault {
             | Fault::Pause { nodes, .. }
             | Fault::Slow { nodes, .. }
             | Fault::Kill { nodes, .. }
-            | Fault::Clock { nodes, .. } => nodes.clone(),
+            | Fault::Clock { nodes, .. }
+            | Fault::Netem { nodes, .. } => nodes.clone(),
         }
     }
 
@@ -376,6 +486,9 @@ impl Fault {
             }
             | Fault::Kill { nodes, primaries }
             | Fault::Clock {
+                nodes, primaries, ..
+            }
+            | Fault::Netem {
                 nodes, primaries, ..
             } => Some((nodes, *primaries)),
         }
@@ -397,6 +510,9 @@ impl Fault {
                     ClockMode::Strobe => "strobe",
                 };
                 format!("clock {mode} {offset_ms:+}ms {}", nodes.join(","))
+            }
+            Fault::Netem { nodes, effect, .. } => {
+                format!("netem {} {}", effect.netem_args(), nodes.join(","))
             }
             other => format!("{} {}", other.class(), other.nodes().join(",")),
         }
@@ -468,16 +584,52 @@ pub fn slow_stop_command(pid: u32) -> String {
     )
 }
 
-/// The command starting a clock strobe: the offset file flips between `offset_ms` and zero
-/// every `period_ms`.
-pub fn clock_strobe_start_command(path: &str, offset_ms: i64, period_ms: u64) -> String {
+/// The command starting a clock strobe: the clock flips between the offset (`set_offset`,
+/// a command such as [`write_clock_offset_command`]) and true time (`set_zero`) every `period_ms`.
+pub fn clock_strobe_start_command(set_offset: &str, set_zero: &str, period_ms: u64) -> String {
     let body = format!(
-        "{} && sleep {p} && {} && sleep {p}",
-        write_clock_offset_command(path, offset_ms),
-        write_clock_offset_command(path, 0),
+        "{{ {set_offset}; }} && sleep {p} && {{ {set_zero}; }} && sleep {p}",
         p = seconds(period_ms)
     );
     detached_loop_command(&body, CLOCK_STROBE_PID_FILE)
+}
+
+/// A shell prelude that sets `$dev` to the interface carrying `addr` (the node's address as
+/// its peers see it), or else the default route's interface, and fails with a message if
+/// there is neither.
+fn netem_iface_prelude(addr: &str) -> String {
+    let a = shell_quote(addr);
+    format!(
+        "dev=$(ip -o -4 addr show | awk -v a={a} '{{split($4, p, \"/\"); if (p[1] == a) {{print $2; exit}}}}'); \
+         [ -n \"$dev\" ] || dev=$(ip -o route show default | awk '{{for (i = 1; i < NF; i++) if ($i == \"dev\") {{print $(i + 1); exit}}}}'); \
+         [ -n \"$dev\" ] || {{ echo \"no network interface carries \"{a} >&2; exit 1; }}; "
+    )
+}
+
+/// The command that puts a netem qdisc with `effect` on the interface carrying `addr`.
+pub fn netem_start_command(addr: &str, effect: NetemEffect) -> String {
+    format!(
+        "{}tc qdisc replace dev \"$dev\" root netem {}",
+        netem_iface_prelude(addr),
+        effect.netem_args()
+    )
+}
+
+/// The command that removes the netem qdisc from the interface carrying `addr`.
+pub fn netem_stop_command(addr: &str) -> String {
+    format!(
+        "{}tc qdisc del dev \"$dev\" root",
+        netem_iface_prelude(addr)
+    )
+}
+
+/// The command that shows whether the node's kernel has netem: install a 1 ms delay and
+/// remove it again. It fails (with tc's complaint on stderr) where netem is missing.
+pub fn netem_probe_command(addr: &str) -> String {
+    format!(
+        "{}tc qdisc replace dev \"$dev\" root netem delay 1ms && tc qdisc del dev \"$dev\" root",
+        netem_iface_prelude(addr)
+    )
 }
 
 fn seconds(ms: u64) -> String {
@@ -587,6 +739,124 @@ mod tests {
         );
         assert_eq!(f.label(), "kill n1,n3");
         assert_eq!(f.class().start_f(), "start-kill");
+    }
+
+    #[test]
+    fn netem_names_parse_with_targets() {
+        assert_eq!(
+            "delay".parse::<FaultKind>(),
+            Ok(FaultKind::Netem(NetemKind::Delay, None))
+        );
+        assert_eq!(
+            "duplicate-one".parse::<FaultKind>(),
+            Ok(FaultKind::Netem(
+                NetemKind::Duplicate,
+                Some(Targets::Spec(NodeSpec::One))
+            ))
+        );
+        assert_eq!(
+            "reorder-primaries".parse::<FaultKind>(),
+            Ok(FaultKind::Netem(
+                NetemKind::Reorder,
+                Some(Targets::Primaries)
+            ))
+        );
+        assert!("delay-forward".parse::<FaultKind>().is_err());
+        assert!(FaultKind::Netem(NetemKind::Delay, None).needs_netem());
+        assert!(!FaultKind::Loss(None).needs_netem());
+        assert_eq!(
+            FaultKind::Netem(NetemKind::Reorder, None).class().start_f(),
+            "start-netem"
+        );
+    }
+
+    #[test]
+    fn netem_commands_replace_and_delete_the_root_qdisc() {
+        let delay = NetemEffect::Delay {
+            delay_ms: 100,
+            jitter_ms: 50,
+        };
+        let dup = NetemEffect::Duplicate { percent: 5 };
+        let reorder = NetemEffect::Reorder {
+            percent: 25,
+            delay_ms: 50,
+        };
+        assert_eq!(delay.netem_args(), "delay 100ms 50ms");
+        assert_eq!(dup.netem_args(), "duplicate 5%");
+        assert_eq!(reorder.netem_args(), "delay 50ms reorder 25%");
+        let start = netem_start_command("10.0.0.2", reorder);
+        assert!(start.starts_with(&netem_iface_prelude("10.0.0.2")));
+        assert!(start.contains("awk -v a='10.0.0.2' "));
+        assert!(start.ends_with("tc qdisc replace dev \"$dev\" root netem delay 50ms reorder 25%"));
+        assert!(netem_start_command("n1", dup).ends_with("root netem duplicate 5%"));
+        assert!(netem_stop_command("10.0.0.2").ends_with("tc qdisc del dev \"$dev\" root"));
+        let probe = netem_probe_command("10.0.0.2");
+        assert!(probe.ends_with(
+            "tc qdisc replace dev \"$dev\" root netem delay 1ms && tc qdisc del dev \"$dev\" root"
+        ));
+    }
+
+    /// Runs the interface prelude for real (it only reads `ip` output): loopback's address
+    /// names `lo`; an address no interface has falls back to the default route, or fails
+    /// with a message saying which address.
+    #[test]
+    fn netem_interface_prelude_finds_the_interface_of_an_address() {
+        if std::process::Command::new("ip").arg("-V").output().is_err() {
+            eprintln!("SKIPPED: no ip command (iproute2) here");
+            return;
+        }
+        let run = |addr: &str| {
+            std::process::Command::new("sh")
+                .arg("-c")
+                .arg(format!("{}echo \"$dev\"", netem_iface_prelude(addr)))
+                .output()
+                .unwrap()
+        };
+        let out = run("127.0.0.1");
+        assert!(out.status.success());
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "lo");
+        let out = run("192.0.2.77");
+        let default_route = std::process::Command::new("ip")
+            .args(["-o", "route", "show", "default"])
+            .output()
+            .unwrap();
+        if default_route.stdout.is_empty() {
+            assert!(!out.status.success());
+            assert!(String::from_utf8_lossy(&out.stderr).contains("192.0.2.77"));
+        } else {
+            let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert!(
+                String::from_utf8_lossy(&default_route.stdout).contains(&format!("dev {dev} ")),
+                "{dev:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn netem_fault_value_names_its_effect() {
+        let f = Fault::Netem {
+            nodes: vec!["n2".into()],
+            primaries: false,
+            effect: NetemEffect::Delay {
+                delay_ms: 100,
+                jitter_ms: 50,
+            },
+        };
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"fault": "netem", "nodes": ["n2"], "effect": "delay", "delay_ms": 100, "jitter_ms": 50})
+        );
+        assert_eq!(serde_json::from_value::<Fault>(v).unwrap(), f);
+        assert_eq!(f.label(), "netem delay 100ms 50ms n2");
+        assert_eq!(f.class(), FaultClass::Netem);
+    }
+
+    #[test]
+    fn clock_strobe_alternates_the_two_commands() {
+        let cmd = clock_strobe_start_command("SET 5", "SET 0", 250);
+        assert!(cmd.contains("while { SET 5; } && sleep 0.250 && { SET 0; } && sleep 0.250; do"));
+        assert!(cmd.ends_with("echo $! > '/tmp/faultline-clock-strobe.pid'"));
     }
 
     #[test]

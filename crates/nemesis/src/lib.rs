@@ -14,7 +14,11 @@ pub mod fault;
 pub mod grudge;
 pub mod schedule;
 
-pub use apply::{apply_start, apply_stop, ApplyError, DbSignal, NodeControl, NodeError};
-pub use fault::{ClockMode, Fault, FaultClass, FaultKind, NodeSpec, ParseFaultKindError};
+pub use apply::{
+    apply_start, apply_stop, probe_netem, ApplyError, DbSignal, NodeControl, NodeError,
+};
+pub use fault::{
+    ClockMode, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec, ParseFaultKindError,
+};
 pub use grudge::{Grudge, PartitionSpec};
 pub use schedule::{NemesisConfig, NemesisOp, Schedule, ScheduleError};

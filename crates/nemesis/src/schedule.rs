@@ -8,7 +8,10 @@
 //! Deterministic: given the same nodes, configuration and seed, the times, operations and
 //! targets are identical (a primaries partition's targets are resolved only when applied).
 
-use crate::fault::{ClockDirection, ClockMode, Fault, FaultClass, FaultKind, NodeSpec, Targets};
+use crate::fault::{
+    ClockDirection, ClockMode, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
+    Targets,
+};
 use crate::grudge::PartitionSpec;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
@@ -32,6 +35,7 @@ pub const NEMESIS_STREAM: u64 = u64::MAX;
 
 /// What the nemesis should do, and how hard.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NemesisConfig {
     /// The kinds of fault to inject; empty for none.
     pub kinds: Vec<FaultKind>,
@@ -47,6 +51,16 @@ pub struct NemesisConfig {
     pub clock_max_offset_ms: u64,
     /// How long each state of a clock strobe lasts, ms.
     pub clock_strobe_period_ms: u64,
+    /// A delay fault's mean delay, ms.
+    pub delay_ms: u64,
+    /// A delay fault's jitter, ms.
+    pub delay_jitter_ms: u64,
+    /// Share of packets a duplicate fault sends twice, percent.
+    pub duplicate_percent: u8,
+    /// Share of packets a reorder fault sends at once, percent.
+    pub reorder_percent: u8,
+    /// How long a reorder fault delays the other packets, ms.
+    pub reorder_delay_ms: u64,
 }
 
 impl Default for NemesisConfig {
@@ -59,6 +73,11 @@ impl Default for NemesisConfig {
             slow_run_ms: 400,
             clock_max_offset_ms: 60_000,
             clock_strobe_period_ms: 250,
+            delay_ms: 100,
+            delay_jitter_ms: 50,
+            duplicate_percent: 5,
+            reorder_percent: 25,
+            reorder_delay_ms: 50,
         }
     }
 }
@@ -102,6 +121,9 @@ pub enum ScheduleError {
     /// Loss above 100%.
     #[error("loss percent {0} is above 100")]
     LossPercent(u8),
+    /// A duplicate or reorder share above 100%.
+    #[error("{0} percent {1} is above 100")]
+    NetemPercent(&'static str, u8),
 }
 
 /// The nemesis schedule: an endless, seeded sequence of timed operations.
@@ -129,6 +151,14 @@ impl Schedule {
         }
         if config.loss_percent > 100 {
             return Err(ScheduleError::LossPercent(config.loss_percent));
+        }
+        for (name, percent) in [
+            ("duplicate", config.duplicate_percent),
+            ("reorder", config.reorder_percent),
+        ] {
+            if percent > 100 {
+                return Err(ScheduleError::NetemPercent(name, percent));
+            }
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(NEMESIS_STREAM);
@@ -275,6 +305,27 @@ impl Schedule {
                     mode,
                     offset_ms,
                     period_ms,
+                }
+            }
+            FaultKind::Netem(kind, t) => {
+                let effect = match kind {
+                    NetemKind::Delay => NetemEffect::Delay {
+                        delay_ms: c.delay_ms,
+                        jitter_ms: c.delay_jitter_ms,
+                    },
+                    NetemKind::Duplicate => NetemEffect::Duplicate {
+                        percent: c.duplicate_percent,
+                    },
+                    NetemKind::Reorder => NetemEffect::Reorder {
+                        percent: c.reorder_percent,
+                        delay_ms: c.reorder_delay_ms,
+                    },
+                };
+                let (nodes, primaries) = self.targets(t);
+                Fault::Netem {
+                    nodes,
+                    primaries,
+                    effect,
                 }
             }
         }
@@ -428,6 +479,48 @@ mod tests {
         })
         .value();
         assert_eq!(v, json!({"fault": "kill", "nodes": [], "primaries": true}));
+    }
+
+    #[test]
+    fn netem_kinds_share_one_class_and_carry_the_configured_effect() {
+        let c = config(&["delay-one", "duplicate", "reorder-all"], 1);
+        let plan = Schedule::new(nodes(3), c, 11)
+            .unwrap()
+            .plan(Duration::from_secs(300));
+        let mut seen = BTreeSet::new();
+        let mut active = false;
+        for (_, op) in plan {
+            match op {
+                NemesisOp::Start(Fault::Netem { nodes, effect, .. }) => {
+                    assert!(!active, "one netem fault at a time: one root qdisc");
+                    active = true;
+                    match effect {
+                        NetemEffect::Delay {
+                            delay_ms: 100,
+                            jitter_ms: 50,
+                        } => assert_eq!(nodes.len(), 1),
+                        NetemEffect::Duplicate { percent: 5 } => assert!(!nodes.is_empty()),
+                        NetemEffect::Reorder {
+                            percent: 25,
+                            delay_ms: 50,
+                        } => assert_eq!(nodes.len(), 3),
+                        other => panic!("unexpected {other:?}"),
+                    }
+                    seen.insert(effect.kind().name());
+                }
+                NemesisOp::Stop(FaultClass::Netem) => active = false,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(seen.len(), 3);
+        let bad = NemesisConfig {
+            reorder_percent: 101,
+            ..config(&["reorder"], 1)
+        };
+        assert_eq!(
+            Schedule::new(nodes(3), bad, 0).unwrap_err().to_string(),
+            "reorder percent 101 is above 100"
+        );
     }
 
     #[test]
