@@ -1,8 +1,9 @@
 //! Where faultline leaves its marks on a node, and how to remove them.
 //!
 //! The nemesis and the DB supervisors use these names, and the cleanup guard undoes them on
-//! every exit path: the network is healed by removing only faultline's own iptables chain,
-//! paused processes are resumed, the clock offset goes back to zero.
+//! every exit path: the network is healed by removing only faultline's own iptables chain
+//! and any netem qdisc, paused processes are resumed, the clock offset goes back to zero, and
+//! a real host's clock that a clock fault moved is moved back.
 
 use crate::{ControlError, Remote};
 use std::time::Duration;
@@ -44,15 +45,198 @@ pub fn reset_clock_cmd() -> String {
     format!("[ ! -e {CLOCK_OFFSET_FILE} ] || echo 0 > {CLOCK_OFFSET_FILE}")
 }
 
-/// Undoes every fault on one node: heals the network, resumes daemons, resets the clock.
-/// Tries all three even if one fails, and returns the first failure.
+/// Removes a netem root qdisc from every interface that has one (delay, duplicate and
+/// reorder faults); other qdiscs stay. Tolerant: nothing to do, or no `tc`, is success.
+pub fn heal_netem_cmd() -> String {
+    "command -v tc >/dev/null || exit 0; \
+     for dev in $(ls /sys/class/net); do \
+       if tc qdisc show dev \"$dev\" root 2>/dev/null | grep -q netem; then \
+         tc qdisc del dev \"$dev\" root 2>/dev/null || true; \
+       fi; \
+     done; true"
+        .to_string()
+}
+
+/// Where a clock fault on a real host records the offset (ms) it has moved the host's clock
+/// by, so that a reset, a strobe and the cleanup guard all know what to undo.
+pub const HOST_CLOCK_STATE_FILE: &str = "/var/lib/faultline/host-clock-offset-ms";
+/// The lock that keeps two host clock changes on a node from interleaving.
+const HOST_CLOCK_LOCK: &str = "/var/lib/faultline/host-clock.lock";
+
+/// Steps CLOCK_REALTIME by `$delta` ns relative to its current value: python3's
+/// `clock_settime` (microseconds lost), else GNU `date -s` (a few ms lost).
+const HOST_CLOCK_STEP: &str = "if command -v python3 >/dev/null 2>&1; then \
+       python3 -c \"import sys, time; c = time.CLOCK_REALTIME; time.clock_settime_ns(c, time.clock_gettime_ns(c) + int(sys.argv[1]))\" \"$delta\"; \
+     else \
+       t=$(( $(date +%s%N) + delta )); \
+       date -s \"@$(( t / 1000000000 )).$(printf %09d $(( t % 1000000000 )))\" >/dev/null; \
+     fi";
+
+/// Best effort after the final reset: let NTP correct what stepping lost.
+const HOST_CLOCK_RESYNC: &str = "if command -v chronyc >/dev/null 2>&1; then \
+       chronyc makestep >/dev/null 2>&1 || true; \
+     elif command -v ntpdate >/dev/null 2>&1 && [ -r /etc/ntp.conf ]; then \
+       ntpdate -b -u $(awk '/^(server|pool) / {print $2}' /etc/ntp.conf) >/dev/null 2>&1 || true; \
+     fi";
+
+/// The command that moves a real host's clock so it is `offset_ms` off true time (0: back
+/// to true time), relative to the offset already applied ([`HOST_CLOCK_STATE_FILE`]).
+/// With `resync`, a reset to 0 then asks chrony or ntpdate to step to NTP time, best effort.
+/// Only for existing hosts given with `--allow-clock-changes`: Docker nodes share this
+/// machine's clock and use the clock shim instead.
+pub fn set_host_clock_cmd(offset_ms: i64, resync: bool) -> String {
+    host_clock_cmd(
+        HOST_CLOCK_STATE_FILE,
+        HOST_CLOCK_LOCK,
+        offset_ms,
+        HOST_CLOCK_STEP,
+        resync.then_some(HOST_CLOCK_RESYNC),
+    )
+}
+
+/// Moves a real host's clock back by whatever a clock fault left applied, then resyncs;
+/// does nothing on a node where no host clock fault ran (no state file).
+pub fn reset_host_clock_cmd() -> String {
+    format!(
+        "[ -e {HOST_CLOCK_STATE_FILE} ] || exit 0; {}",
+        set_host_clock_cmd(0, true)
+    )
+}
+
+/// [`set_host_clock_cmd`] with its state file, lock, clock step (given `$delta` ns) and
+/// resync as parameters, so tests can run its bookkeeping with a harmless step.
+fn host_clock_cmd(
+    state: &str,
+    lock: &str,
+    offset_ms: i64,
+    step: &str,
+    resync: Option<&str>,
+) -> String {
+    let resync = resync.unwrap_or(":");
+    let script = format!(
+        "set -e; state={state}; target=$1; \
+         cur=$(cat \"$state\" 2>/dev/null || echo 0); \
+         delta=$(( (target - cur) * 1000000 )); \
+         if [ \"$delta\" -ne 0 ]; then {step}; fi; \
+         if [ \"$target\" -eq 0 ]; then rm -f \"$state\"; {resync}; \
+         else echo \"$target\" > \"$state\"; fi",
+        state = quote(state),
+    );
+    let dir = std::path::Path::new(state)
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| ".".into());
+    let run = format!("sh -c {} faultline-clock {offset_ms}", quote(&script));
+    format!(
+        "mkdir -p {dir} && if command -v flock >/dev/null 2>&1; then flock {lock} {run}; else {run}; fi",
+        dir = quote(&dir),
+        lock = quote(lock),
+    )
+}
+
+/// Single-quotes `s` for sh.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// Undoes every fault on one node: heals the network (iptables and netem), resumes daemons,
+/// resets the clock (the shim's offset, and a real host's clock if a fault moved it).
+/// Tries every step even if one fails, and returns the first failure.
 pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
     let timeout = Duration::from_secs(20);
     let mut first = None;
-    for cmd in [heal_network_cmd(), resume_all_cmd(), reset_clock_cmd()] {
+    for cmd in [
+        heal_network_cmd(),
+        heal_netem_cmd(),
+        resume_all_cmd(),
+        reset_clock_cmd(),
+        reset_host_clock_cmd(),
+    ] {
         if let Err(e) = remote.run_with(&cmd, b"", timeout) {
             first.get_or_insert(e);
         }
     }
     first.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn sh(cmd: &str) -> std::process::Output {
+        Command::new("sh").arg("-c").arg(cmd).output().unwrap()
+    }
+
+    /// Runs the host clock bookkeeping for real with a step that only logs `$delta`: each
+    /// change steps by the difference from what is applied, and a reset undoes it exactly.
+    #[test]
+    fn host_clock_steps_by_the_difference_and_reset_undoes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state/offset-ms");
+        let log = dir.path().join("steps");
+        let step = format!("echo \"$delta\" >> {}", quote(&log.display().to_string()));
+        let resync = format!("echo resync >> {}", quote(&log.display().to_string()));
+        let lock = dir.path().join("lock").display().to_string();
+        let set = |ms: i64, resync: Option<&str>| {
+            let out = sh(&host_clock_cmd(
+                &state.display().to_string(),
+                &lock,
+                ms,
+                &step,
+                resync,
+            ));
+            assert!(out.status.success(), "{out:?}");
+        };
+        set(500, None);
+        assert_eq!(std::fs::read_to_string(&state).unwrap().trim(), "500");
+        set(-200, None);
+        set(-200, None);
+        set(0, Some(&resync));
+        assert!(!state.exists(), "a reset forgets the offset");
+        set(0, None);
+        let steps = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            steps.lines().collect::<Vec<_>>(),
+            ["500000000", "-700000000", "200000000", "resync"]
+        );
+    }
+
+    #[test]
+    fn host_clock_commands_name_their_mechanisms() {
+        let set = set_host_clock_cmd(-1500, false);
+        assert!(set.starts_with("mkdir -p '/var/lib/faultline' && if command -v flock"));
+        assert!(set.contains("flock '/var/lib/faultline/host-clock.lock' sh -c "));
+        assert!(set.ends_with(" faultline-clock -1500; fi"));
+        assert!(
+            set.contains("time.clock_settime_ns(c, time.clock_gettime_ns(c) + int(sys.argv[1]))")
+        );
+        assert!(set.contains("date -s"));
+        assert!(!set.contains("chronyc"));
+        assert!(set_host_clock_cmd(0, true).contains("chronyc makestep"));
+        let reset = reset_host_clock_cmd();
+        assert!(reset.starts_with("[ -e /var/lib/faultline/host-clock-offset-ms ] || exit 0; "));
+        assert!(reset.ends_with(" faultline-clock 0; fi"));
+        let inner = format!("{HOST_CLOCK_STEP}; {HOST_CLOCK_RESYNC}");
+        for cmd in [set, reset, set_host_clock_cmd(0, true), inner] {
+            let out = Command::new("sh")
+                .args(["-n", "-c", &cmd])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "not valid sh: {cmd}\n{out:?}");
+        }
+    }
+
+    #[test]
+    fn netem_heal_removes_only_netem_root_qdiscs() {
+        let cmd = heal_netem_cmd();
+        assert!(cmd.starts_with("command -v tc >/dev/null || exit 0;"));
+        assert!(cmd.contains("grep -q netem"));
+        assert!(cmd.contains("tc qdisc del dev \"$dev\" root 2>/dev/null || true"));
+        let out = Command::new("sh")
+            .args(["-n", "-c", &cmd])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "not valid sh: {out:?}");
+    }
 }
