@@ -8,11 +8,16 @@
 
 use crate::cluster::{parse_up, UpArgs};
 use faultline_cluster::{self as cluster, CleanupGuard, NodeSource};
-use faultline_control::faults::{CLOCK_OFFSET_FILE, PID_DIR};
+use faultline_control::faults::{
+    set_host_clock_cmd, CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE, PID_DIR,
+};
 use faultline_control::Node;
 use faultline_db::{Db, DbKind};
 use faultline_history::{pair, CheckerResult, Operation, Verdict};
-use faultline_nemesis::{DbSignal, FaultKind, NemesisConfig, NodeControl, NodeError, Schedule};
+use faultline_nemesis::fault::write_clock_offset_command;
+use faultline_nemesis::{
+    probe_netem, DbSignal, FaultKind, NemesisConfig, NodeControl, NodeError, Schedule,
+};
 use faultline_report as report;
 use faultline_runner::{self as runner, RunConfig, Workload};
 use faultline_workload_support::NodeAddr;
@@ -84,7 +89,8 @@ pub struct TestArgs {
     /// Leave the cluster up at the end, for debugging (faults are still healed).
     #[arg(long)]
     keep_cluster: bool,
-    /// Allow clock faults on existing hosts over SSH.
+    /// Allow clock faults on existing hosts over SSH: they step the hosts' real clocks
+    /// (Docker nodes never: they share this machine's clock and use the clock shim).
     #[arg(long)]
     allow_clock_changes: bool,
 }
@@ -105,7 +111,9 @@ fn seconds(flag: &str, s: f64) -> Result<Duration, String> {
 
 /// Runs `faultline test`.
 pub fn run(args: TestArgs) -> ExitCode {
-    let plan = match Plan::from_args(&args) {
+    // The same rule as `parse_up`: a count is a Docker cluster, anything else lists hosts.
+    let hosts = args.nodes.trim().parse::<usize>().is_err();
+    let plan = match Plan::from_args(&args, hosts) {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
@@ -124,10 +132,7 @@ pub fn run(args: TestArgs) -> ExitCode {
     if let Err(e) = cluster::validate(&up) {
         return crate::cluster::report(&e);
     }
-    let hosts = matches!(up.source, NodeSource::Hosts(_));
-    if hosts && plan.wants_clock() && !args.allow_clock_changes {
-        return bad("clock faults on existing hosts change their clocks: give --allow-clock-changes to allow it");
-    }
+    debug_assert_eq!(hosts, matches!(up.source, NodeSource::Hosts(_)));
     // Each run's cluster records its state privately, so a `cluster up` of the user's stays untouched.
     let project = cluster::new_project_name();
     up.state_dir = state_dir.join(&project);
@@ -154,6 +159,18 @@ pub fn run(args: TestArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_CRASH);
         }
     };
+    if plan.wants_netem() {
+        let control = ClusterControl {
+            nodes: cluster.nodes.clone(),
+            db: db.clone(),
+            clock: plan.clock,
+        };
+        if let Some(node) = cluster.nodes.first() {
+            if let Err(e) = probe_netem(&control, &node.name) {
+                return bad(no_netem_message(&plan.netem_names(), &e.to_string()));
+            }
+        }
+    }
     let mut worst = Verdict::Valid;
     for i in 0..args.test_count {
         let seed = plan.seed.wrapping_add(u64::from(i));
@@ -192,10 +209,77 @@ struct Plan {
     name: String,
     /// Things the user should know about this run, also kept in test.json.
     notes: Vec<String>,
+    /// How clock faults reach the nodes' clocks.
+    clock: ClockMechanism,
+}
+
+/// How clock faults reach a node's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClockMechanism {
+    /// The clock shim's offset file, read by the database through the shim library. Docker
+    /// nodes: they share this machine's clock, which faultline never changes.
+    ShimOffsetFile,
+    /// The host's real clock, stepped by a helper (`set_host_clock_cmd`): existing hosts,
+    /// only with `--allow-clock-changes`.
+    HostClock,
+}
+
+impl ClockMechanism {
+    /// The mechanism for nodes that are existing `hosts` (or Docker nodes), or why clock
+    /// faults may not run there.
+    fn choose(hosts: bool, allow_clock_changes: bool) -> Result<ClockMechanism, String> {
+        match (hosts, allow_clock_changes) {
+            (false, _) => Ok(ClockMechanism::ShimOffsetFile),
+            (true, true) => Ok(ClockMechanism::HostClock),
+            (true, false) => Err("clock faults on existing hosts step their real clocks: give --allow-clock-changes to allow it".into()),
+        }
+    }
+
+    /// The name recorded in test.json.
+    fn name(self) -> &'static str {
+        match self {
+            ClockMechanism::ShimOffsetFile => "shim-offset-file",
+            ClockMechanism::HostClock => "host-clock",
+        }
+    }
+
+    /// What the run output and test.json say about it.
+    fn note(self) -> String {
+        match self {
+            ClockMechanism::ShimOffsetFile => format!(
+                "clock faults offset the database's clock through the clock shim ({CLOCK_OFFSET_FILE}); \
+                 the nodes' real clock (this machine's) is not changed"
+            ),
+            ClockMechanism::HostClock => format!(
+                "clock faults step the hosts' real clocks (python3 clock_settime, else date -s), \
+                 tracking the applied offset in {HOST_CLOCK_STATE_FILE}; they are stepped back at \
+                 the end (then chronyc makestep or ntpdate, best effort); an NTP daemon running \
+                 on the hosts may pull them back sooner"
+            ),
+        }
+    }
+}
+
+/// The one line `faultline test` exits with when the nodes cannot run netem faults.
+fn no_netem_message(names: &[String], error: &str) -> String {
+    // The remote's error quotes the whole probe script in backquotes: name it instead.
+    let error = match error
+        .split_once('`')
+        .and_then(|(a, rest)| Some((a, rest.split_once('`')?.1)))
+    {
+        Some((before, after)) => format!("{before}the probe{after}"),
+        None => error.to_string(),
+    };
+    let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!(
+        "--nemesis {}: this kernel has no netem qdisc (tc qdisc ... netem failed: {error}); \
+         loss (iptables statistic) works, delay/duplicate/reorder need netem",
+        names.join(",")
+    )
 }
 
 impl Plan {
-    fn from_args(args: &TestArgs) -> Result<Plan, String> {
+    fn from_args(args: &TestArgs, hosts: bool) -> Result<Plan, String> {
         let db: DbKind = args.db.parse().map_err(|e| format!("--db: {e}"))?;
         let time_limit = seconds("--time-limit", args.time_limit)?;
         let op_timeout = seconds("--op-timeout", args.op_timeout)?;
@@ -213,13 +297,26 @@ impl Plan {
         }
         let mut notes = Vec::new();
         let mut kinds = Vec::new();
+        let wants_clock = args
+            .nemesis
+            .iter()
+            .any(|n| matches!(n.trim().parse(), Ok(FaultKind::Clock(_))));
+        let clock = if wants_clock {
+            ClockMechanism::choose(hosts, args.allow_clock_changes)?
+        } else {
+            ClockMechanism::ShimOffsetFile
+        };
         for name in &args.nemesis {
             let name = name.trim();
             if name == "none" || name.is_empty() {
                 continue;
             }
             let kind: FaultKind = name.parse().map_err(|e| format!("--nemesis: {e}"))?;
-            if matches!(kind, FaultKind::Clock(_)) && db == DbKind::Etcd {
+            // A real clock step reaches etcd; the shim cannot.
+            if matches!(kind, FaultKind::Clock(_))
+                && db == DbKind::Etcd
+                && clock == ClockMechanism::ShimOffsetFile
+            {
                 notes.push(
                     "clock fault not applicable to etcd: etcd is a statically linked Go binary \
                      that reads time through the vDSO, which faultline's clock shim cannot reach; \
@@ -231,6 +328,15 @@ impl Plan {
             if !kinds.contains(&kind) {
                 kinds.push(kind);
             }
+        }
+        if kinds.iter().any(|k| matches!(k, FaultKind::Clock(_))) {
+            notes.push(clock.note());
+        }
+        if kinds.iter().any(|k| matches!(k, FaultKind::Loss(_))) {
+            notes.push(
+                "loss drops packets with the iptables statistic match (random); it needs no netem"
+                    .to_string(),
+            );
         }
         let nemesis = NemesisConfig {
             kinds,
@@ -257,6 +363,7 @@ impl Plan {
             seed,
             name,
             notes,
+            clock,
         })
     }
 
@@ -265,6 +372,23 @@ impl Plan {
             .kinds
             .iter()
             .any(|k| matches!(k, FaultKind::Clock(_)))
+    }
+
+    fn wants_netem(&self) -> bool {
+        self.nemesis.kinds.iter().any(|k| k.needs_netem())
+    }
+
+    /// The `--nemesis` names that need netem, as given.
+    fn netem_names(&self) -> Vec<String> {
+        self.nemesis
+            .kinds
+            .iter()
+            .filter(|k| k.needs_netem())
+            .map(|k| match k {
+                FaultKind::Netem(kind, _) => kind.name().to_string(),
+                _ => unreachable!("filtered to netem kinds"),
+            })
+            .collect()
     }
 }
 
@@ -405,6 +529,7 @@ fn run_once(
         "lease_ttl_s": args.lease_ttl,
         "command": reproduce_command(args, seed),
         "notes": plan.notes,
+        "clock_mechanism": if plan.wants_clock() { Value::from(plan.clock.name()) } else { Value::Null },
         "faultline_version": env!("CARGO_PKG_VERSION"),
     });
     run_dir
@@ -442,6 +567,7 @@ fn run_once(
             control: Arc::new(ClusterControl {
                 nodes: nodes.to_vec(),
                 db: db.clone(),
+                clock: plan.clock,
             }),
         })
     };
@@ -562,6 +688,7 @@ fn reproduce_command(args: &TestArgs, seed: u64) -> String {
 struct ClusterControl {
     nodes: Vec<Node>,
     db: Arc<dyn Db>,
+    clock: ClockMechanism,
 }
 
 impl ClusterControl {
@@ -624,6 +751,24 @@ impl NodeControl for ClusterControl {
         CLOCK_OFFSET_FILE.to_string()
     }
 
+    fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
+        match self.clock {
+            ClockMechanism::ShimOffsetFile => {
+                write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
+            }
+            ClockMechanism::HostClock => set_host_clock_cmd(offset_ms, false),
+        }
+    }
+
+    fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
+        // The final reset of a host's clock also asks NTP to correct what stepping lost.
+        let command = match (self.clock, offset_ms) {
+            (ClockMechanism::HostClock, 0) => set_host_clock_cmd(0, true),
+            _ => self.clock_offset_command(node, offset_ms),
+        };
+        self.exec(node, &command).map(drop)
+    }
+
     fn primaries(&self) -> Result<Vec<String>, NodeError> {
         self.db
             .primaries(&self.nodes)
@@ -660,5 +805,133 @@ impl NodeControl for ClusterControl {
             DbSignal::Resume => self.db.resume(n),
         };
         result.map_err(|e| NodeError::new(node, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TestArgs,
+    }
+
+    fn plan(argv: &[&str]) -> Result<Plan, String> {
+        let args = Cli::try_parse_from(std::iter::once("test").chain(argv.iter().copied()))
+            .unwrap()
+            .args;
+        let hosts = args.nodes.trim().parse::<usize>().is_err();
+        Plan::from_args(&args, hosts)
+    }
+
+    fn control(clock: ClockMechanism) -> ClusterControl {
+        ClusterControl {
+            nodes: Vec::new(),
+            db: faultline_db::new_db(DbKind::Redis),
+            clock,
+        }
+    }
+
+    #[test]
+    fn docker_nodes_use_the_shim_and_hosts_their_clock_only_when_allowed() {
+        assert_eq!(
+            ClockMechanism::choose(false, false),
+            Ok(ClockMechanism::ShimOffsetFile)
+        );
+        assert_eq!(
+            ClockMechanism::choose(false, true),
+            Ok(ClockMechanism::ShimOffsetFile),
+            "Docker nodes share this machine's clock: never stepped"
+        );
+        assert_eq!(
+            ClockMechanism::choose(true, true),
+            Ok(ClockMechanism::HostClock)
+        );
+        assert!(ClockMechanism::choose(true, false)
+            .unwrap_err()
+            .contains("--allow-clock-changes"));
+
+        let p = plan(&["--db", "redis", "--nemesis", "clock", "--nodes", "3"]).unwrap();
+        assert_eq!(p.clock, ClockMechanism::ShimOffsetFile);
+        assert!(p.notes.iter().any(|n| n.contains("clock shim")));
+        let p = plan(&[
+            "--db",
+            "redis",
+            "--nemesis",
+            "clock",
+            "--nodes",
+            "3",
+            "--allow-clock-changes",
+        ])
+        .unwrap();
+        assert_eq!(p.clock, ClockMechanism::ShimOffsetFile);
+        let hosts = ["--nodes", "h1,h2,h3", "--ssh-key", "/k"];
+        let err = plan(&[&["--db", "redis", "--nemesis", "clock-bump"][..], &hosts].concat());
+        assert!(err.err().unwrap().contains("--allow-clock-changes"));
+        // etcd ignores the shim, but a real clock step reaches it.
+        let p = plan(
+            &[
+                &[
+                    "--db",
+                    "etcd",
+                    "--nemesis",
+                    "clock",
+                    "--allow-clock-changes",
+                ][..],
+                &hosts,
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(p.clock, ClockMechanism::HostClock);
+        assert!(p.wants_clock());
+        assert!(p.notes.iter().any(|n| n.contains("hosts' real clocks")));
+        let p = plan(&["--db", "etcd", "--nemesis", "clock", "--nodes", "3"]).unwrap();
+        assert!(!p.wants_clock(), "shim clock faults are dropped for etcd");
+    }
+
+    #[test]
+    fn host_clock_control_steps_the_clock_and_docker_control_writes_the_offset_file() {
+        let docker = control(ClockMechanism::ShimOffsetFile);
+        assert_eq!(
+            docker.clock_offset_command("n1", 2500),
+            format!("printf '%s\\n' '2500000000' > '{CLOCK_OFFSET_FILE}'")
+        );
+        assert!(!docker.clock_offset_command("n1", 0).contains("date"));
+        let hosts = control(ClockMechanism::HostClock);
+        assert_eq!(
+            hosts.clock_offset_command("h1", -800),
+            set_host_clock_cmd(-800, false)
+        );
+        let cmd = hosts.clock_offset_command("h1", -800);
+        assert!(cmd.contains("clock_settime_ns") && cmd.ends_with("faultline-clock -800; fi"));
+        assert!(!cmd.contains(CLOCK_OFFSET_FILE));
+    }
+
+    #[test]
+    fn netem_faults_are_named_and_loss_says_it_needs_no_netem() {
+        let p = plan(&["--nemesis", "loss", "--nodes", "3"]).unwrap();
+        assert!(!p.wants_netem());
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n.contains("iptables statistic") && n.contains("no netem")));
+        let p = plan(&["--nemesis", "delay-one,kill,reorder", "--nodes", "3"]).unwrap();
+        assert!(p.wants_netem());
+        assert_eq!(p.netem_names(), ["delay", "reorder"]);
+        let m = no_netem_message(
+            &p.netem_names(),
+            "n1: ssh root@10.0.0.2:22: `dev=$(ip ...); tc qdisc replace dev \"$dev\" root netem delay 1ms` \
+             exited with status 2: Error: Specified qdisc kind is unknown.\n",
+        );
+        assert_eq!(
+            m,
+            "--nemesis delay,reorder: this kernel has no netem qdisc (tc qdisc ... netem failed: \
+             n1: ssh root@10.0.0.2:22: the probe exited with status 2: Error: Specified qdisc kind is unknown.); \
+             loss (iptables statistic) works, delay/duplicate/reorder need netem"
+        );
     }
 }
