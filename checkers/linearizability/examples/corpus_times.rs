@@ -50,10 +50,12 @@ fn main() {
         let dt = t.elapsed();
         total += dt;
         println!(
-            "{path}\t{}\t{:.3} ms\tstates {}\t{}",
+            "{path}\t{}\t{:.3} ms\tstates {}\tdead {}\tbackjumps {}\t{}",
             report.verdict,
             dt.as_secs_f64() * 1e3,
             report.stats.states,
+            report.stats.dead_projections,
+            report.stats.backjumps,
             report.reason.unwrap_or_default()
         );
     }

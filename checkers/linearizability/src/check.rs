@@ -375,6 +375,8 @@ fn run<M: Model>(
         let (ending, s) = r.into_inner().unwrap().expect("every part was searched");
         stats.states += s.states;
         stats.max_prefix = stats.max_prefix.max(s.max_prefix);
+        stats.dead_projections += s.dead_projections;
+        stats.backjumps += s.backjumps;
         match ending {
             PartEnding::Valid => stats.keys_done += 1,
             PartEnding::Invalid(c) => {

@@ -16,6 +16,8 @@ pub struct KeyedCtx<M: Model> {
     ids: FxHashMap<String, u32>,
     keys: Vec<Option<Value>>,
     ctxs: Vec<M::Ctx>,
+    /// Per key, an id for each distinct state of that key seen (for [`Model::part_state_id`]).
+    state_ids: Vec<FxHashMap<M::State, u32>>,
     opts: ModelOptions,
 }
 
@@ -41,6 +43,7 @@ impl<M: Model> Model for Keyed<'_, M> {
             ids: FxHashMap::default(),
             keys: Vec::new(),
             ctxs: Vec::new(),
+            state_ids: Vec::new(),
             opts: opts.clone(),
         }
     }
@@ -52,6 +55,7 @@ impl<M: Model> Model for Keyed<'_, M> {
         if k == next {
             ctx.keys.push(op.key.clone());
             ctx.ctxs.push(self.0.new_ctx(&ctx.opts));
+            ctx.state_ids.push(FxHashMap::default());
         }
         Ok((k, self.0.compile(&mut ctx.ctxs[k as usize], op)?))
     }
@@ -117,8 +121,29 @@ impl<M: Model> Model for Keyed<'_, M> {
         self.0.produces(op).map(|v| (u64::from(*k) << 32) | v)
     }
 
+    /// Every op touches exactly its own key, and the state is one state per key.
+    fn part(&self, (k, _): &Self::Op) -> Option<u32> {
+        Some(*k)
+    }
+
+    fn part_state_id(&self, ctx: &mut KeyedCtx<M>, state: &Self::State, part: u32) -> u64 {
+        let k = part as usize;
+        let ids = &mut ctx.state_ids[k];
+        if let Some(&id) = ids.get(&state[k]) {
+            return u64::from(id);
+        }
+        let id = ids.len() as u32;
+        ids.insert(state[k].clone(), id);
+        u64::from(id)
+    }
+
     fn ctx_bytes(&self, ctx: &KeyedCtx<M>) -> usize {
-        ctx.ctxs.iter().map(|c| self.0.ctx_bytes(c)).sum()
+        let ids: usize = ctx
+            .state_ids
+            .iter()
+            .map(|m| m.capacity() * (std::mem::size_of::<M::State>() + 8))
+            .sum();
+        ids + ctx.ctxs.iter().map(|c| self.0.ctx_bytes(c)).sum::<usize>()
     }
 
     fn heap_bytes(&self, state: &Self::State) -> usize {

@@ -5,7 +5,9 @@
 //! (linearized set, state) configuration. Models follow Knossos (`register`, `cas-register`,
 //! `multi-register`, `mutex`, `fifo-queue`, `unordered-queue`, `set`) plus Porcupine's `kv`;
 //! implement [`Model`] to add one. Keyed histories are split by key and the keys searched in
-//! parallel (P-compositionality); `split: false` searches the whole history at once.
+//! parallel (P-compositionality); `split: false` searches the whole history at once, pruning
+//! configurations by per-key projections proven dead and backjumping over other keys' choices
+//! (sound by the locality of linearizability; see the `search` module).
 //!
 //! Semantics (see `docs` of each item):
 //! - `ok` ops happened between invocation and completion, with the completion's value;

@@ -70,6 +70,23 @@ pub trait Model: Send + Sync {
         let _ = op;
         None
     }
+    /// The independent part (e.g. the key) `op` alone reads and writes, when the model's state
+    /// is a product of independent parts and every op touches exactly one of them. `None` (the
+    /// default) when the model is not such a product.
+    ///
+    /// Returning `Some` lets one search over the whole history reason per part (by the locality
+    /// of linearizability), so it must be exact: an op's step must only depend on and change
+    /// [`Model::part_state_id`] of its own part.
+    fn part(&self, op: &Self::Op) -> Option<u32> {
+        let _ = op;
+        None
+    }
+    /// An id of part `part` of `state`: equal ids exactly when that part's states are equal.
+    /// Only called when [`Model::part`] returns `Some`.
+    fn part_state_id(&self, ctx: &mut Self::Ctx, state: &Self::State, part: u32) -> u64 {
+        let _ = (ctx, state, part);
+        0
+    }
     /// Approximate bytes a context holds (interners, memoised transitions), for the memory
     /// budget; contexts that grow during the search should report it.
     fn ctx_bytes(&self, ctx: &Self::Ctx) -> usize {

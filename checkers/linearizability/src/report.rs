@@ -93,6 +93,14 @@ pub struct Stats {
     pub states: u64,
     /// Longest linearized prefix reached in any one partition, in ops.
     pub max_prefix: usize,
+    /// Per-key projections proven dead, in a search over a whole keyed history (not split):
+    /// configurations whose projection on a key is dead are pruned.
+    #[serde(default)]
+    pub dead_projections: u64,
+    /// Choices on other keys undone at once when a key's projection died (backjumps), in a
+    /// search over a whole keyed history.
+    #[serde(default)]
+    pub backjumps: u64,
     /// Wall-clock time of the check, milliseconds.
     pub elapsed_ms: u64,
 }

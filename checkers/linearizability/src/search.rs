@@ -13,6 +13,55 @@
 //! invocation order (symmetry reduction): if a linearization uses a later-invoked copy but not an
 //! earlier one, swapping them keeps every real-time constraint (the earlier copy's interval,
 //! from an earlier invocation to +infinity, contains the later one's) and the same state.
+//!
+//! # One search over a product model: dead projections and backjumping
+//!
+//! When the model's state is a product of independent parts and every op touches exactly one
+//! part ([`Model::part`]; [`crate::keyed::Keyed`], used to check a keyed history without
+//! splitting it), plain WGL blows up: stuck on one key, it backtracks into other keys'
+//! choices, and its memo cannot dedup the product of the keys' frontiers. The search then
+//! reasons per part instead. Why it is sound:
+//!
+//! 1. The linearized set `L` of a configuration `C = (L, s)` is downward-closed under real-time
+//!    precedence: an op is linearized only at its call entry, when no return entry precedes it
+//!    in the list, so every op that returned before it was invoked is already in `L`. Hence `C`
+//!    extends to a linearization of the history iff the remaining ops `R` are linearizable
+//!    from `s` (their real-time order among themselves; nothing in `R` precedes anything in
+//!    `L`).
+//! 2. Locality (Herlihy & Wing), applied to `R`: `R` is linearizable from `s` iff for every
+//!    part `k` the remaining ops of `k` are linearizable from `s_k`. (Only if: project a
+//!    linearization onto `k`. If: per-part linearizations merge, as in the locality proof;
+//!    `info` ops have no return, so precede nothing.) So whether `C` is dead depends on its
+//!    projections `(k, L ∩ ops_k, s_k)`, and a projection, once dead, is dead in every
+//!    configuration that has it. Dead projections are recorded exactly (part, state id,
+//!    bitset of the part's linearized ops) and any configuration with one is pruned; only the
+//!    projection on the part of the op just linearized changes, so only it is checked.
+//! 3. Stuck at the return entry of op `X` on part `k` (it is the first return entry in the
+//!    list), the projection on `k` is dead. Suppose not: take a linearization `σ` of `k`'s
+//!    remaining ops from `s_k`, normalized to use identical `info` ops in invocation order
+//!    (see above). Its first op `Y` is `X` or precedes `X`, so `Y` is invoked before `X`
+//!    returns and its call entry is before `X`'s return entry: the walk tried `Y`. It can
+//!    step. If read-only, the fresh scan would have linearized some read first (and never come
+//!    back here, see 5). Otherwise its child's projection on `k`, `(L_k + Y, s_k.Y)`, is
+//!    alive (the rest of `σ`), yet the child was pruned by a dead projection on `k`, or
+//!    explored and came back to this configuration, which (4) happens only when it was found
+//!    dead with blame `k`; or it hit the memo of whole configurations, which (6) implies a
+//!    dead projection on `k`. Each is a contradiction.
+//! 4. Backjumping: with part `b`'s projection dead at the current configuration, undo frames;
+//!    a frame whose op is on another part left `b`'s projection unchanged, so its parent is
+//!    dead too and its other alternatives need not be tried. The first frame on `b` (unless
+//!    forced, see 5) is where the search resumes: its parent's projection on `b` differs.
+//! 5. A forced (greedy read) frame on `b`: the read can go first in any order of `b`'s
+//!    remaining ops, so the projection without it is dead too; it is recorded and the undo
+//!    goes on. A read-only op whose child's projection is already dead makes the current
+//!    configuration stuck with that read's part to blame, for the same reason.
+//! 6. Invariant: no configuration on the stack has a recorded dead projection (a projection
+//!    recorded dead is shared exactly by the configurations undone with it; those below have
+//!    fewer of that part's ops), and every configuration undone had a recorded dead
+//!    projection. So a configuration reached again, `C + Y` from the current `C`, had a dead
+//!    projection on some part; on any part but `Y`'s it would equal `C`'s, which the
+//!    invariant forbids. So it is on `Y`'s part, and is caught by the dead-projection check:
+//!    projecting, the memo of whole configurations is never hit, and is not kept.
 
 use crate::model::Model;
 use hashbrown::HashTable;
@@ -133,6 +182,10 @@ pub(crate) struct SearchStats {
     pub states: u64,
     /// Longest linearized prefix, in ops.
     pub max_prefix: usize,
+    /// Per-part projections proven dead (one search over a product model).
+    pub dead_projections: u64,
+    /// Choices on other parts undone without trying their alternatives (backjumps).
+    pub backjumps: u64,
 }
 
 /// The set of linearized ops, as a bitset kept compact for the memo: ops that must happen
@@ -264,6 +317,126 @@ impl<S: Eq> Cache<S> {
         self.states.push(state);
         let hashes = &self.hashes;
         self.table.insert_unique(hash, i, |&j| hashes[j as usize]);
+    }
+}
+
+/// Per-part bookkeeping of one search over a product model whose ops each touch one part
+/// ([`Model::part`], e.g. [`crate::keyed::Keyed`] without splitting): every part's projection of
+/// the current configuration, and the projections proven dead.
+struct Projections {
+    /// Dense part index of each op.
+    part: Vec<u32>,
+    /// The model's part id of each dense part.
+    part_id: Vec<u32>,
+    /// Index of each op among its part's ops.
+    local: Vec<u32>,
+    /// Each part's linearized ops, over that part's ops.
+    bits: Vec<Linearized>,
+    /// Zobrist hash of each part's linearized ops.
+    zob: Vec<u64>,
+    dead: DeadSet,
+}
+
+/// Projections (part, linearized ops of the part, the part's state) from which the part's
+/// remaining ops are not linearizable: exact entries, compact bitsets in one arena.
+#[derive(Default)]
+struct DeadSet {
+    table: HashTable<u32>,
+    hashes: Vec<u64>,
+    /// Per entry: dense part, state id, `lo`, start in `arena`, number of must words.
+    entries: Vec<(u32, u64, u32, usize, u32)>,
+    arena: Vec<u64>,
+}
+
+impl Projections {
+    /// Per-part bookkeeping, when every op has a part and there are at least two parts (with
+    /// one part the projection is the whole configuration, and plain WGL is the same search).
+    fn new<M: Model>(model: &M, ops: &[SearchOp<M::Op>]) -> Option<Projections> {
+        let mut dense: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut part_id = Vec::new();
+        let mut part = Vec::with_capacity(ops.len());
+        let mut local = Vec::with_capacity(ops.len());
+        let mut infos: Vec<Vec<bool>> = Vec::new();
+        for o in ops {
+            let id = model.part(&o.op)?;
+            let d = *dense.entry(id).or_insert_with(|| {
+                part_id.push(id);
+                infos.push(Vec::new());
+                part_id.len() as u32 - 1
+            });
+            part.push(d);
+            local.push(infos[d as usize].len() as u32);
+            infos[d as usize].push(o.info);
+        }
+        if part_id.len() < 2 {
+            return None;
+        }
+        Some(Projections {
+            part,
+            part_id,
+            local,
+            zob: vec![0; infos.len()],
+            bits: infos.iter().map(|f| Linearized::new(f)).collect(),
+            dead: DeadSet::default(),
+        })
+    }
+
+    /// Marks op `i` linearized (or, called again, not): its part's projection changes.
+    #[inline]
+    fn toggle(&mut self, i: usize, zobrist: u64, set: bool) {
+        let k = self.part[i] as usize;
+        if set {
+            self.bits[k].set(self.local[i] as usize);
+        } else {
+            self.bits[k].clear(self.local[i] as usize);
+        }
+        self.zob[k] ^= zobrist;
+    }
+
+    #[inline]
+    fn hash(&self, k: u32, state_id: u64) -> u64 {
+        self.zob[k as usize] ^ splitmix(state_id.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ u64::from(k))
+    }
+
+    /// Whether part `k`'s projection, with its state's id `state_id`, is known dead.
+    fn is_dead(&self, k: u32, state_id: u64) -> bool {
+        self.find(self.hash(k, state_id), k, state_id).is_some()
+    }
+
+    fn find(&self, hash: u64, k: u32, state_id: u64) -> Option<&u32> {
+        let lin = &self.bits[k as usize];
+        let (lo, must, info) = lin.key();
+        let d = &self.dead;
+        d.table.find(hash, |&e| {
+            let (ek, es, elo, start, len) = d.entries[e as usize];
+            let len = len as usize;
+            d.hashes[e as usize] == hash
+                && ek == k
+                && es == state_id
+                && elo == lo
+                && len == must.len()
+                && &d.arena[start..start + len] == must
+                && &d.arena[start + len..start + len + info.len()] == info
+        })
+    }
+
+    /// Records part `k`'s current projection as dead; the bytes it took.
+    fn record(&mut self, k: u32, state_id: u64) -> usize {
+        let hash = self.hash(k, state_id);
+        if self.find(hash, k, state_id).is_some() {
+            return 0;
+        }
+        let (lo, must, info) = self.bits[k as usize].key();
+        let d = &mut self.dead;
+        let e = d.entries.len() as u32;
+        d.hashes.push(hash);
+        d.entries
+            .push((k, state_id, lo, d.arena.len(), must.len() as u32));
+        d.arena.extend_from_slice(must);
+        d.arena.extend_from_slice(info);
+        let hashes = &d.hashes;
+        d.table.insert_unique(hash, e, |&j| hashes[j as usize]);
+        8 + 32 + 8 + 8 * (must.len() + info.len())
     }
 }
 
@@ -404,6 +577,12 @@ pub(crate) fn search<M: Model>(
     };
 
     let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.op)).collect();
+    let mut parts = Projections::new(model, ops);
+    // Projecting, the memo of whole configurations is never hit (a configuration reached again
+    // has a dead projection on the part of the op just linearized, which is checked first; see
+    // the module docs), so it is not kept: `cache.states` is then just the stack of states.
+    let memo = parts.is_none();
+    let mut configs: u64 = 0;
     let mut entry = next[HEAD as usize];
     // A fresh configuration first looks for a read-only op it can linearize (see `Frame`).
     let mut fresh = true;
@@ -414,6 +593,11 @@ pub(crate) fn search<M: Model>(
             let now = bytes
                 + model.ctx_bytes(ctx)
                 + calls.capacity() * std::mem::size_of::<Frame>()
+                + if memo {
+                    0
+                } else {
+                    cache.states.capacity() * entry_bytes
+                }
                 + cache.table.capacity() * 5;
             if now >= bytes_reported {
                 budget
@@ -452,25 +636,47 @@ pub(crate) fn search<M: Model>(
                         .step(ctx, &cache.states[state as usize], &ops[i].op)
                         .is_some()
                 {
+                    let mut dead = false;
+                    if let Some(p) = parts.as_mut() {
+                        p.toggle(i, zobrist[i], true);
+                        let k = p.part[i];
+                        let current = &cache.states[state as usize];
+                        dead =
+                            p.is_dead(k, model.part_state_id(ctx, current, p.part_id[k as usize]));
+                    }
                     bits.set(i);
                     let new_zob = zob ^ zobrist[i];
-                    let hash = new_zob ^ cache.hashes[state as usize] ^ zob;
+                    let hash = if memo {
+                        new_zob ^ cache.hashes[state as usize] ^ zob
+                    } else {
+                        0
+                    };
                     let current = cache.states[state as usize].clone();
-                    if !cache.insert(hash, &bits, &current) {
-                        // Already explored from here, and it failed: so does this configuration.
+                    if dead || (memo && !cache.insert(hash, &bits, &current)) {
+                        // Already explored from here, and it failed: so does this configuration
+                        // (and, projecting, the projection on this op's part: it is unchanged but
+                        // for a read that can go first in any order of the part's remaining ops).
                         bits.clear(i);
+                        if let Some(p) = parts.as_mut() {
+                            p.toggle(i, zobrist[i], false);
+                        }
                         stuck = true;
                         entry = e;
                         break;
                     }
-                    bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&current);
                     calls.push(Frame {
                         entry: e,
                         state,
                         forced: true,
                     });
                     state = cache.states.len() as u32;
-                    cache.push(hash, &bits, current);
+                    configs += 1;
+                    if memo {
+                        bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&current);
+                        cache.push(hash, &bits, current);
+                    } else {
+                        cache.states.push(current);
+                    }
                     zob = new_zob;
                     if ops[i].info {
                         group_done[group[i] as usize] += 1;
@@ -498,6 +704,20 @@ pub(crate) fn search<M: Model>(
                     state: cache.states[state as usize].clone(),
                 });
             }
+            // Projecting, the stuck op's part is to blame: its projection is dead (see the module
+            // docs), and so is every configuration on the stack that shares it.
+            let mut blame = u32::MAX;
+            if entry == NIL {
+                // Unreachable (every remaining must op has a return entry), but if it were
+                // reached no part could be blamed: finish as plain WGL, which needs no blame.
+                parts = None;
+            } else if let Some(p) = parts.as_mut() {
+                blame = p.part[(entry as usize - 1) / 2];
+                let current = &cache.states[state as usize];
+                let id = model.part_state_id(ctx, current, p.part_id[blame as usize]);
+                bytes += p.record(blame, id);
+                stats.dead_projections += 1;
+            }
             loop {
                 let Some(frame) = calls.pop() else {
                     break 'search match best.take() {
@@ -508,6 +728,9 @@ pub(crate) fn search<M: Model>(
                 let e = frame.entry;
                 let i = (e as usize - 1) / 2;
                 state = frame.state;
+                if !memo {
+                    cache.states.truncate(state as usize + 1);
+                }
                 bits.clear(i);
                 zob ^= zobrist[i];
                 if ops[i].info {
@@ -516,7 +739,28 @@ pub(crate) fn search<M: Model>(
                     must_done -= 1;
                 }
                 unlift(&mut next, &mut prev, e, !ops[i].info);
-                if !frame.forced {
+                let resume = match parts.as_mut() {
+                    None => !frame.forced,
+                    Some(p) => {
+                        p.toggle(i, zobrist[i], false);
+                        if p.part[i] != blame {
+                            // A choice on another part: the blamed projection is the same
+                            // without it, so this configuration is dead too (backjump).
+                            stats.backjumps += u64::from(!frame.forced);
+                            false
+                        } else if frame.forced {
+                            // A read that can go first: the projection without it is dead too.
+                            let current = &cache.states[state as usize];
+                            let id = model.part_state_id(ctx, current, p.part_id[blame as usize]);
+                            bytes += p.record(blame, id);
+                            stats.dead_projections += 1;
+                            false
+                        } else {
+                            true
+                        }
+                    }
+                };
+                if resume {
                     entry = next[e as usize];
                     break;
                 }
@@ -534,22 +778,47 @@ pub(crate) fn search<M: Model>(
             entry = next[entry as usize];
             continue;
         };
+        if let Some(p) = parts.as_mut() {
+            p.toggle(i, zobrist[i], true);
+            let k = p.part[i];
+            if p.is_dead(
+                k,
+                model.part_state_id(ctx, &new_state, p.part_id[k as usize]),
+            ) {
+                p.toggle(i, zobrist[i], false);
+                entry = next[entry as usize];
+                continue;
+            }
+        }
         bits.set(i);
         let new_zob = zob ^ zobrist[i];
-        let hash = new_zob ^ state_hash(&new_state);
-        if !cache.insert(hash, &bits, &new_state) {
+        let hash = if memo {
+            new_zob ^ state_hash(&new_state)
+        } else {
+            0
+        };
+        if memo && !cache.insert(hash, &bits, &new_state) {
+            // Projecting, its projection on this op's part is dead (see the module docs).
             bits.clear(i);
+            if let Some(p) = parts.as_mut() {
+                p.toggle(i, zobrist[i], false);
+            }
             entry = next[entry as usize];
             continue;
         }
-        bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&new_state);
         calls.push(Frame {
             entry,
             state,
             forced: false,
         });
         state = cache.states.len() as u32;
-        cache.push(hash, &bits, new_state);
+        configs += 1;
+        if memo {
+            bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&new_state);
+            cache.push(hash, &bits, new_state);
+        } else {
+            cache.states.push(new_state);
+        }
         zob = new_zob;
         if o.info {
             group_done[group[i] as usize] += 1;
@@ -560,7 +829,7 @@ pub(crate) fn search<M: Model>(
         lift(&mut next, &mut prev, entry, !o.info);
         fresh = true;
     };
-    stats.states += cache.states.len() as u64 - 1;
+    stats.states += configs;
     budget
         .memory_used
         .fetch_sub(bytes_reported, Ordering::Relaxed);

@@ -73,23 +73,18 @@ fn kv_files_get_expected_verdicts_split_and_not_split() {
     for (file, want) in expected().into_iter().filter(|(f, _)| f.starts_with("kv/")) {
         let ops = load(&dir.join(&file));
         for split in [true, false] {
-            // c50 as one search (50 processes over 10 keys: the keys' interleavings multiply)
-            // is out of reach, as for Porcupine: bounded, it may be unknown, never wrong.
-            let hopeless = !split && file.contains("c50");
             let opts = CheckOptions {
                 split,
-                time_limit: hopeless.then(|| std::time::Duration::from_secs(10)),
                 ..CheckOptions::default()
             };
             let report = check(&ops, ModelSpec::Kv, &opts).unwrap();
-            if hopeless {
-                assert!(
-                    [want, Verdict::Unknown].contains(&report.verdict),
-                    "{file} split={split}: {}",
-                    report.verdict
-                );
-            } else {
-                assert_eq!(report.verdict, want, "{file} split={split}");
+            assert_eq!(
+                report.verdict, want,
+                "{file} split={split}: {:?}",
+                report.reason
+            );
+            if want == Verdict::Invalid {
+                assert!(!report.counterexamples.is_empty(), "{file} split={split}");
             }
         }
         n += 1;

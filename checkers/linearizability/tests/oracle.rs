@@ -429,6 +429,102 @@ fn agree(model: ModelSpec, cases: u32) {
     );
 }
 
+/// A random op packed into a short time span, for heavy overlap.
+fn raw_dense() -> impl Strategy<Value = Raw> {
+    (
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u8>(),
+        0u8..20,
+        0u8..6,
+        0u8..10,
+        0u8..3,
+    )
+        .prop_map(|(f, a, b, out, outcome, start, len, key)| Raw {
+            f,
+            a,
+            b,
+            out,
+            outcome,
+            start,
+            len,
+            key,
+        })
+}
+
+/// One search over a whole history on three keys (not split), where per-key projections die
+/// and the search backjumps over other keys' choices, agrees with the oracle; so does the split
+/// check. Dead projections and backjumps must actually happen in the run.
+fn agree_keyed_no_split(model: ModelSpec, cases: u32) {
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = prop::collection::vec(raw_dense(), 2..=8);
+    // (valid, invalid, cases with dead projections, cases with backjumps)
+    let counts = std::cell::Cell::new((0u32, 0u32, 0u32, 0u32));
+    runner
+        .run(&strategy, |raws| {
+            let mut ops = build(model, &raws, true);
+            for (op, r) in ops.iter_mut().zip(&raws) {
+                op.key = Some(json!(["a", "b", "c"][usize::from(r.key % 3)]));
+            }
+            let expected = oracle(model, false, &ops);
+            let want = if expected {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            };
+            let (mut dead, mut jumped) = (false, false);
+            for split in [false, true] {
+                let opts = CheckOptions {
+                    split,
+                    ..CheckOptions::default()
+                };
+                let report = check(&ops, model, &opts)
+                    .map_err(|e| TestCaseError::fail(format!("model error: {e}")))?;
+                prop_assert_eq!(report.verdict, want, "split={} ops={:#?}", split, ops);
+                if !expected {
+                    prop_assert!(!report.counterexamples.is_empty());
+                }
+                if !split {
+                    dead = report.stats.dead_projections > 0;
+                    jumped = report.stats.backjumps > 0;
+                }
+            }
+            let (v, i, d, j) = counts.get();
+            counts.set((
+                v + u32::from(expected),
+                i + u32::from(!expected),
+                d + u32::from(dead),
+                j + u32::from(jumped),
+            ));
+            Ok(())
+        })
+        .unwrap();
+    let (valid, invalid, dead, jumped) = counts.get();
+    assert!(
+        valid * 10 >= cases && invalid * 10 >= cases,
+        "{model:?}: {valid} valid, {invalid} invalid of {cases}"
+    );
+    assert!(
+        dead * 10 >= cases && jumped * 20 >= cases,
+        "{model:?}: dead projections in {dead}, backjumps in {jumped} of {cases} cases"
+    );
+}
+
+#[test]
+fn kv_on_three_keys_not_split_agrees_with_oracle() {
+    agree_keyed_no_split(ModelSpec::Kv, 4000);
+}
+
+#[test]
+fn cas_register_on_three_keys_not_split_agrees_with_oracle() {
+    agree_keyed_no_split(ModelSpec::CasRegister, 4000);
+}
+
 #[test]
 fn register_agrees_with_oracle() {
     agree(ModelSpec::Register, 3000);
