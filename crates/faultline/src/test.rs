@@ -39,7 +39,8 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     workload: String,
     /// Faults, comma-separated: partition[-halves|-random-halves|-one|-majorities-ring|-bridge|
-    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe][-forward|-backward], or none;
+    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe][-forward|-backward],
+    /// delay, duplicate, reorder (these three need the kernel's netem; loss does not), or none;
     /// all but partitions take a target: -one, -minority, -majority, -all or -primaries
     /// (e.g. pause-one, clock-bump-forward-primaries) [default target: random each time].
     #[arg(long, default_value = "partition", value_delimiter = ',')]
@@ -781,8 +782,9 @@ impl NodeControl for ClusterControl {
         }
         let mut offsets = BTreeMap::new();
         for n in &self.nodes {
-            // Bracket the remote call with the local clock: the node's kernel clock is this
-            // machine's (CLOCK_REALTIME is not namespaced), so any difference is the shim's.
+            // Bracket the remote call with the local clock: a Docker node's kernel clock is
+            // this machine's (CLOCK_REALTIME is not namespaced), so any difference is the
+            // shim's; on a real host it is the host's clock step plus its own drift.
             let before = unix_ns();
             let out = self.exec(&n.name, "redis-cli -p 6379 TIME").ok()?;
             let after = unix_ns();
