@@ -1,7 +1,8 @@
 //! Check times on the Porcupine corpus (parsing excluded) and on generated kv histories.
 //!
 //! Groups: `etcd` (all 102 files, one after another), `kv-split` (the 6 kv files, split by
-//! key), `kv-no-split` (c01 and c10 files, whole), `synth` (generated kv histories of 250k and
+//! key), `kv-no-split` (c01 and c10 files, whole), `porcupine-c50/kv-no-split-c50` (c50-ok and
+//! c50-bad, whole), `synth` (generated kv histories of 250k and
 //! 1M ops over 1000 keys with 20 processes). Reference (Porcupine, Go, same machine kind):
 //! etcd 565 ms, kv split 202 ms, c01+c10 no-split 5.5 s.
 
@@ -69,6 +70,21 @@ fn porcupine(c: &mut Criterion) {
     });
     g.bench_function("kv-no-split-c01-c10", |b| {
         b.iter(|| check_all(&small, ModelSpec::Kv, false))
+    });
+    g.finish();
+
+    // c50 as one search: seconds per iteration, so few samples.
+    let c50: Vec<_> = kv
+        .iter()
+        .filter(|(f, _)| f.contains("c50"))
+        .cloned()
+        .collect();
+    let mut g = c.benchmark_group("porcupine-c50");
+    g.sample_size(10);
+    g.warm_up_time(Duration::from_secs(1));
+    g.measurement_time(Duration::from_secs(30));
+    g.bench_function("kv-no-split-c50", |b| {
+        b.iter(|| assert_eq!(check_all(&c50, ModelSpec::Kv, false), 1))
     });
     g.finish();
 }
