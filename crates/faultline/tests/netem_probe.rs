@@ -3,24 +3,13 @@
 //! workload with exit 254 and one line saying so, leaving nothing behind; where it has
 //! netem, the nemesis must start and stop a netem delay.
 
-use std::process::Command;
+mod common;
 
-fn docker_available() -> bool {
-    Command::new("docker")
-        .arg("info")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
+use std::process::Command;
 
 #[test]
 fn delay_without_netem_exits_254_with_one_line_and_with_netem_is_applied() {
-    if !docker_available() {
-        assert!(
-            std::env::var_os("FAULTLINE_SKIP_DOCKER").is_some(),
-            "no Docker daemon: start it (or set FAULTLINE_SKIP_DOCKER=1 to skip this test)"
-        );
-        eprintln!("SKIPPED: no Docker daemon and FAULTLINE_SKIP_DOCKER is set");
+    if !common::docker_or_skip() {
         return;
     }
     let store = tempfile::tempdir().expect("temp dir");
@@ -47,12 +36,7 @@ fn delay_without_netem_exits_254_with_one_line_and_with_netem_is_applied() {
         .output()
         .expect("faultline runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let project = stderr
-        .split("(project ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("the run names its compose project")
-        .to_string();
+    let project = common::project_of(&stderr);
     if out.status.code() == Some(254) {
         let errors: Vec<&str> = stderr
             .lines()
@@ -88,10 +72,5 @@ fn delay_without_netem_exits_254_with_one_line_and_with_netem_is_applied() {
             out.status.code()
         );
     }
-    let label = format!("label=com.docker.compose.project={project}");
-    let left = Command::new("docker")
-        .args(["ps", "-aq", "--filter", &label])
-        .output()
-        .expect("docker runs");
-    assert!(left.stdout.is_empty(), "containers left behind");
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
 }

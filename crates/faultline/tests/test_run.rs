@@ -2,47 +2,15 @@
 //! It checks what a CI pipeline relies on: the exit code is the verdict, and the store holds
 //! the history, the configuration, the results and the reports, with nothing left running.
 
+mod common;
+
 use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-fn docker_available() -> bool {
-    Command::new("docker")
-        .arg("info")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn project_leftovers(project: &str) -> Vec<String> {
-    let label = format!("label=com.docker.compose.project={project}");
-    let mut left = Vec::new();
-    for what in [
-        &["ps", "-aq", "--filter"][..],
-        &["network", "ls", "-q", "--filter"][..],
-    ] {
-        let out = Command::new("docker")
-            .args(what)
-            .arg(&label)
-            .output()
-            .expect("docker runs");
-        left.extend(
-            String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(str::to_string),
-        );
-    }
-    left
-}
-
 #[test]
 fn etcd_register_with_partitions_is_valid_and_stored() {
-    if !docker_available() {
-        assert!(
-            std::env::var_os("FAULTLINE_SKIP_DOCKER").is_some(),
-            "no Docker daemon: start it (or set FAULTLINE_SKIP_DOCKER=1 to skip this test)"
-        );
-        eprintln!("SKIPPED: no Docker daemon and FAULTLINE_SKIP_DOCKER is set");
+    if !common::docker_or_skip() {
         return;
     }
     let store = tempfile::tempdir().expect("temp dir");
@@ -134,12 +102,8 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
     assert!(junit.contains("<testsuite") && !junit.contains("<failure"));
 
     // Nothing of the run remains.
-    let project = stderr
-        .split("(project ")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .expect("the run names its compose project");
-    assert_eq!(project_leftovers(project), Vec::<String>::new());
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
     assert!(
         !store.path().join(".clusters").join(project).exists(),
         "the run's cluster state is removed"
