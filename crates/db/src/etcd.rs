@@ -173,6 +173,10 @@ impl Db for EtcdDb {
     fn log_files(&self) -> Vec<String> {
         vec![installed().log_file()]
     }
+
+    fn server_pid_file(&self) -> String {
+        installed().pid_file()
+    }
 }
 
 /// Options of an [`EtcdClient`].

@@ -114,6 +114,8 @@ pub trait Db: Send + Sync {
     fn primaries(&self, nodes: &[Node]) -> Result<Vec<String>, DbError>;
     /// The server's log files on a node.
     fn log_files(&self) -> Vec<String>;
+    /// The PID file of the main server process on a node: the one faults signal.
+    fn server_pid_file(&self) -> String;
 }
 
 /// The database of this kind.

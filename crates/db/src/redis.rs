@@ -228,6 +228,10 @@ impl Db for RedisDb {
     fn log_files(&self) -> Vec<String> {
         vec![server().log_file(), sentinel().log_file()]
     }
+
+    fn server_pid_file(&self) -> String {
+        server().pid_file()
+    }
 }
 
 /// Options of a [`RedisClient`].

@@ -8,9 +8,7 @@
 
 use crate::cluster::{parse_up, UpArgs};
 use faultline_cluster::{self as cluster, CleanupGuard, NodeSource};
-use faultline_control::faults::{
-    set_host_clock_cmd, CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE, PID_DIR,
-};
+use faultline_control::faults::{set_host_clock_cmd, CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE};
 use faultline_control::Node;
 use faultline_db::{Db, DbKind};
 use faultline_history::{pair, CheckerResult, Operation, Verdict};
@@ -709,15 +707,6 @@ fn unix_ns() -> i128 {
         .unwrap_or(0)
 }
 
-/// The PID file of the database's main server process (the one faults target).
-fn server_pid_file(kind: DbKind) -> String {
-    let name = match kind {
-        DbKind::Etcd => "etcd",
-        DbKind::Redis => "redis",
-    };
-    format!("{PID_DIR}/{name}.pid")
-}
-
 impl NodeControl for ClusterControl {
     fn nodes(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.name.clone()).collect()
@@ -735,7 +724,7 @@ impl NodeControl for ClusterControl {
     }
 
     fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
-        let file = server_pid_file(self.db.kind());
+        let file = self.db.server_pid_file();
         let text = self.exec(node, &format!("cat {file}"))?;
         text.trim()
             .parse()
