@@ -303,7 +303,12 @@ impl Worker {
 
     async fn perform(&mut self, op: Op) {
         if self.client.is_none() {
-            match timeout(self.op_timeout, self.clients.open(&self.node)).await {
+            match timeout(
+                self.op_timeout,
+                self.clients.open_process(&self.node, self.process),
+            )
+            .await
+            {
                 Ok(Ok(client)) => self.client = Some(client),
                 failed => {
                     let why = match failed {
