@@ -76,6 +76,15 @@ pub struct TestArgs {
     /// Seconds after which a client request completes as `info` (unknown outcome).
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     op_timeout: f64,
+    /// Run this program (through `sh -c`) as the client instead of faultline's built-in one:
+    /// one instance per process, JSON Lines on stdin/stdout, stderr to the run's log
+    /// (docs/client-protocol.md).
+    #[arg(long, value_name = "COMMAND")]
+    client: Option<String>,
+    /// An option for the --client program, added to its open message's options
+    /// (repeatable; the value is JSON when it parses as JSON, else a string).
+    #[arg(long = "client-opt", value_name = "KEY=VALUE")]
+    client_opt: Vec<String>,
     /// lock workloads: the lease TTL in seconds.
     #[arg(long, value_name = "S")]
     lease_ttl: Option<f64>,
@@ -210,6 +219,8 @@ struct Plan {
     notes: Vec<String>,
     /// How clock faults reach the nodes' clocks.
     clock: ClockMechanism,
+    /// The `--client-opt`s, parsed.
+    client_opts: Vec<(String, Value)>,
 }
 
 /// How clock faults reach a node's clock.
@@ -343,6 +354,7 @@ impl Plan {
             ..NemesisConfig::default()
         };
         let workload = Chosen::new(&args.workload, args, op_timeout)?;
+        let client_opts = parse_client_opts(args)?;
         let seed = args.seed.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -363,6 +375,7 @@ impl Plan {
             name,
             notes,
             clock,
+            client_opts,
         })
     }
 
@@ -510,6 +523,10 @@ fn run_once(
     let run_dir = runner::create_run_dir(&args.store, &plan.name, SystemTime::now())
         .map_err(|e| RunFailure::BadInput(e.to_string()))?;
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    let program = args
+        .client
+        .as_deref()
+        .map(|command| program_clients(command, &args.workload, plan, nodes));
     let config = json!({
         "name": plan.name,
         "db": plan.db.to_string(),
@@ -526,6 +543,8 @@ fn run_once(
         "op_timeout_s": args.op_timeout,
         "serializable_reads": args.serializable_reads,
         "lease_ttl_s": args.lease_ttl,
+        "client": args.client,
+        "client_options": program.as_ref().map(|p| Value::Object(p.options().clone())),
         "command": reproduce_command(args, seed),
         "notes": plan.notes,
         "clock_mechanism": if plan.wants_clock() { Value::from(plan.clock.name()) } else { Value::Null },
@@ -555,7 +574,10 @@ fn run_once(
         .iter()
         .map(|n| NodeAddr::new(&n.name, &n.address))
         .collect();
-    let workload = plan.workload.workload(plan.db, &addrs);
+    let mut workload = plan.workload.workload(plan.db, &addrs);
+    if let Some(program) = program {
+        workload.clients = Arc::new(program);
+    }
     let nemesis = if plan.nemesis.kinds.is_empty() {
         None
     } else {
@@ -679,7 +701,72 @@ fn reproduce_command(args: &TestArgs, seed: u64) -> String {
     if let Some(k) = &args.ssh_key {
         c += &format!(" --ssh-user {} --ssh-key {}", args.ssh_user, k.display());
     }
+    if let Some(client) = &args.client {
+        c += &format!(" --client {}", shell_quote(client));
+        for o in &args.client_opt {
+            c += &format!(" --client-opt {}", shell_quote(o));
+        }
+    }
     c
+}
+
+/// `s` as one shell word.
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The `--client-opt`s as (key, value), or the one line that says which is wrong.
+fn parse_client_opts(args: &TestArgs) -> Result<Vec<(String, Value)>, String> {
+    match &args.client {
+        Some(c) if c.trim().is_empty() => return Err("--client: the command is empty".into()),
+        None if !args.client_opt.is_empty() => {
+            return Err("--client-opt: only a --client program takes options".into())
+        }
+        _ => {}
+    }
+    args.client_opt
+        .iter()
+        .map(|o| faultline_client_protocol::parse_client_opt(o))
+        .collect()
+}
+
+/// The `--client` program as the run's client factory: the workload's options a client
+/// needs, a fresh namespace, then the user's `--client-opt`s.
+fn program_clients(
+    command: &str,
+    name: &str,
+    plan: &Plan,
+    nodes: &[Node],
+) -> faultline_client_protocol::ProgramClients {
+    let secs = |d: Duration| json!(d.as_secs_f64());
+    let workload = match &plan.workload {
+        Chosen::Register(o) => json!({"serializable_reads": o.serializable_reads,
+            "request_timeout_s": secs(o.request_timeout), "values": o.values}),
+        Chosen::Set(o) => json!({"serializable_reads": o.serializable_reads,
+            "request_timeout_s": secs(o.request_timeout)}),
+        Chosen::Counter(o) => json!({"serializable_reads": o.serializable_reads,
+            "request_timeout_s": secs(o.request_timeout)}),
+        Chosen::Bank(o) => json!({"serializable_reads": o.serializable_reads,
+            "request_timeout_s": secs(o.request_timeout), "accounts": o.accounts,
+            "initial_balance": o.initial_balance}),
+        Chosen::Lock(o) => json!({"fenced": o.fenced, "lease_ttl_s": secs(o.lease_ttl),
+            "keepalive": o.keepalive, "request_timeout_s": secs(o.request_timeout)}),
+    };
+    let Value::Object(workload) = workload else {
+        unreachable!("built as objects")
+    };
+    let options = faultline_client_protocol::client_options(workload, name, &plan.client_opts);
+    let addrs = nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.address.clone()))
+        .collect();
+    faultline_client_protocol::ProgramClients::new(
+        command,
+        &plan.db.to_string(),
+        name,
+        addrs,
+        options,
+    )
 }
 
 /// The nemesis's hands on a cluster: node commands through each node's remote, the
