@@ -36,7 +36,7 @@ use message::{
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -73,7 +73,8 @@ pub fn client_options(
     options
 }
 
-/// A [`ClientFactory`] that runs a user's program, one instance per process.
+/// A [`ClientFactory`] that runs a user's program, one instance per process. Clones share
+/// their [`Misbehaviour`] count.
 #[derive(Clone, Debug)]
 pub struct ProgramClients {
     command: Arc<str>,
@@ -81,6 +82,16 @@ pub struct ProgramClients {
     workload: String,
     nodes: BTreeMap<String, String>,
     options: Map<String, Value>,
+    misbehaviour: Arc<Mutex<Misbehaviour>>,
+}
+
+/// What the program's instances did wrong in a run, for the one line the run ends with.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Misbehaviour {
+    /// Malformed answers, exits without an answer, and unanswered invokes (all `info`).
+    pub count: u64,
+    /// The first of them, as its log line says it.
+    pub first: Option<String>,
 }
 
 impl ProgramClients {
@@ -99,7 +110,21 @@ impl ProgramClients {
             workload: workload.to_string(),
             nodes,
             options,
+            misbehaviour: Arc::default(),
         }
+    }
+
+    /// What the instances did wrong so far.
+    pub fn misbehaviour(&self) -> Misbehaviour {
+        lock(&self.misbehaviour).clone()
+    }
+
+    /// Opens and closes one instance (as process 0, on `node`) to show the program speaks
+    /// the protocol before a run depends on it: `Err` says in one line why it does not.
+    pub async fn probe(&self, node: &str) -> Result<(), String> {
+        let mut client = self.open_process(node, 0).await?;
+        client.close().await;
+        Ok(())
     }
 
     /// The options every instance is opened with.
@@ -137,6 +162,7 @@ impl ProgramClients {
             }
         });
         Ok(Instance {
+            misbehaviour: self.misbehaviour.clone(),
             label,
             child,
             pgid,
@@ -169,34 +195,26 @@ impl ClientFactory for ProgramClients {
             &self.options,
         );
         // On every error below, dropping the instance kills its process group.
-        if let Err(e) = instance.send(&open).await {
+        let problem = if let Err(e) = instance.send(&open).await {
             let status = instance.exit_status().await;
-            return Err(format!("client exited before open ({status}): {e}"));
-        }
-        let line = match instance.read_answer().await {
-            Ok(line) => line,
-            Err(Unanswered::Exited) => {
-                let status = instance.exit_status().await;
-                tracing::warn!(
-                    "{}: exited without answering open ({status})",
-                    instance.label
-                );
-                return Err(format!("client exited without answering open ({status})"));
-            }
-            Err(Unanswered::Malformed(what)) => {
-                tracing::warn!("{}: malformed answer to open: {what}", instance.label);
-                return Err(format!("malformed answer to open: {what}"));
+            format!("exited before open ({status}): {e}")
+        } else {
+            match instance.read_answer().await {
+                Ok(line) => match parse_open_answer(&line) {
+                    Ok(Ok(())) => return Ok(Box::new(instance)),
+                    // The program's own reason: no warning, it is recorded as the op's error.
+                    Ok(Err(reason)) => return Err(format!("client could not open: {reason}")),
+                    Err(what) => format!("malformed answer to open: {what}: {}", quote(&line)),
+                },
+                Err(Unanswered::Exited) => {
+                    let status = instance.exit_status().await;
+                    format!("exited without answering open ({status})")
+                }
+                Err(Unanswered::Malformed(what)) => format!("malformed answer to open: {what}"),
             }
         };
-        match parse_open_answer(&line) {
-            Ok(Ok(())) => Ok(Box::new(instance)),
-            Ok(Err(reason)) => Err(format!("client could not open: {reason}")),
-            Err(what) => {
-                let q = quote(&line);
-                tracing::warn!("{}: malformed answer to open: {what}: {q}", instance.label);
-                Err(format!("malformed answer to open: {what}: {q}"))
-            }
-        }
+        instance.warn(problem.clone());
+        Err(problem)
     }
 }
 
@@ -210,6 +228,7 @@ enum Unanswered {
 
 /// One running instance of the user's program: one process's client.
 struct Instance {
+    misbehaviour: Arc<Mutex<Misbehaviour>>,
     label: Arc<str>,
     child: Child,
     pgid: i32,
@@ -281,6 +300,16 @@ impl Instance {
     fn info(&mut self, error: String) -> Completion {
         Completion::Info(Value::String(error))
     }
+
+    /// The one log line about something this instance did wrong, counted for the run.
+    fn warn(&mut self, what: String) {
+        let line = format!("{}: {what}", self.label);
+        tracing::warn!("{line}");
+        let mut m = lock(&self.misbehaviour);
+        m.count += 1;
+        m.first.get_or_insert(line);
+        self.logged = true;
+    }
 }
 
 #[async_trait]
@@ -295,25 +324,27 @@ impl Client for Instance {
         let message = invoke_message(id, &op.f, op.key.as_ref(), &op.value);
         if let Err(e) = self.send(&message).await {
             let status = self.exit_status().await;
-            tracing::warn!("{}: cannot send invoke {id} ({status}): {e}", self.label);
-            self.logged = true;
+            self.warn(format!(
+                "cannot send invoke {id} ({}): exited ({status}): {e}",
+                op.f
+            ));
             return self.info(format!("client exited ({status}): {e}"));
         }
         let line = match self.read_answer().await {
             Ok(line) => line,
             Err(Unanswered::Exited) => {
                 let status = self.exit_status().await;
-                tracing::warn!(
-                    "{}: exited without answering invoke {id} ({}) ({status})",
-                    self.label,
+                self.warn(format!(
+                    "exited without answering invoke {id} ({}) ({status})",
                     op.f
-                );
-                self.logged = true;
+                ));
                 return self.info(format!("client exited without answering ({status})"));
             }
             Err(Unanswered::Malformed(what)) => {
-                tracing::warn!("{}: malformed answer to invoke {id}: {what}", self.label);
-                self.logged = true;
+                self.warn(format!(
+                    "malformed answer to invoke {id} ({}): {what}",
+                    op.f
+                ));
                 return self.info(format!("malformed answer: {what}"));
             }
         };
@@ -328,12 +359,10 @@ impl Client for Instance {
             }
             Err(what) => {
                 let q = quote(&line);
-                tracing::warn!(
-                    "{}: malformed answer to invoke {id} ({}): {what}: {q}",
-                    self.label,
+                self.warn(format!(
+                    "malformed answer to invoke {id} ({}): {what}: {q}",
                     op.f
-                );
-                self.logged = true;
+                ));
                 self.info(format!("malformed answer: {what}: {q}"))
             }
         }
@@ -349,18 +378,16 @@ impl Client for Instance {
         self.stdin = None;
         if let Some((id, f)) = self.awaiting.take() {
             if !self.logged {
-                tracing::warn!(
-                    "{}: no answer to invoke {id} ({f}) within the op timeout; killed",
-                    self.label
-                );
+                self.warn(format!(
+                    "no answer to invoke {id} ({f}) within the op timeout; killed"
+                ));
             }
             self.kill_group();
         } else if timeout(CLOSE_GRACE, self.child.wait()).await.is_err() {
-            tracing::warn!(
-                "{}: still running {}s after close; killed",
-                self.label,
+            self.warn(format!(
+                "still running {}s after close; killed",
                 CLOSE_GRACE.as_secs()
-            );
+            ));
             self.kill_group();
         }
         let _ = self.child.wait().await;
@@ -378,6 +405,10 @@ impl Drop for Instance {
             self.kill_group();
         }
     }
+}
+
+fn lock(m: &Mutex<Misbehaviour>) -> MutexGuard<'_, Misbehaviour> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// What [`read_line_bounded`] found.

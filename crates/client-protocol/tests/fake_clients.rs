@@ -115,20 +115,7 @@ impl Fake {
         let file = self.path("client.py");
         std::fs::write(&file, script).unwrap();
         let env: String = env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
-        let nodes = BTreeMap::from([
-            ("n1".to_string(), "10.0.0.1".to_string()),
-            ("n2".to_string(), "10.0.0.2".to_string()),
-        ]);
-        let mut workload = Map::new();
-        workload.insert("serializable_reads".into(), json!(false));
-        let options = client_options(workload, "register", &[("port".into(), json!(2379))]);
-        ProgramClients::new(
-            &format!("{env}exec python3 {}", file.display()),
-            "etcd",
-            "register",
-            nodes,
-            options,
-        )
+        program(&format!("{env}exec python3 {}", file.display()))
     }
 
     fn pids(&self) -> Vec<i32> {
@@ -138,6 +125,18 @@ impl Fake {
             .map(|l| l.parse().unwrap())
             .collect()
     }
+}
+
+/// Instances of a shell `command` for the register workload on a two-node etcd.
+fn program(command: &str) -> ProgramClients {
+    let nodes = BTreeMap::from([
+        ("n1".to_string(), "10.0.0.1".to_string()),
+        ("n2".to_string(), "10.0.0.2".to_string()),
+    ]);
+    let mut workload = Map::new();
+    workload.insert("serializable_reads".into(), json!(false));
+    let options = client_options(workload, "register", &[("port".into(), json!(2379))]);
+    ProgramClients::new(command, "etcd", "register", nodes, options)
 }
 
 fn op(f: &'static str, key: i64, value: Value) -> Op {
@@ -313,6 +312,12 @@ fn a_client_that_answers_garbage_gets_info_quoting_it_and_one_log_line() {
             c.close().await;
             assert!(started.elapsed() < Duration::from_secs(1));
         });
+        let m = clients.misbehaviour();
+        assert_eq!(m.count, 1);
+        assert!(m
+            .first
+            .unwrap()
+            .contains("malformed answer to invoke 1 (write)"));
         let warnings = log.warnings();
         assert_eq!(warnings.len(), 1, "one line: {warnings:?}");
         assert!(
@@ -433,4 +438,40 @@ fn a_dropped_instance_takes_its_process_group_with_it() {
     let pids = fake.pids();
     assert_eq!(pids.len(), 2);
     eventually_dead(&pids);
+}
+
+#[test]
+fn the_probe_says_in_one_line_why_a_program_cannot_be_a_client() {
+    let fake = Fake::new();
+    let good = fake.clients(GOOD, &[("LOG", fake.path("log").to_str().unwrap())]);
+    let refuses = Fake::new();
+    let refuses = refuses.clients(REFUSES, &[]);
+    let cases: [(ProgramClients, Option<&str>); 5] = [
+        (good, None),
+        (
+            program("echo garbage"),
+            Some("malformed answer to open: not JSON"),
+        ),
+        (
+            program("exit 3"),
+            Some("exited without answering open (exit status: 3)"),
+        ),
+        (
+            program("/nonexistent/client --flag"),
+            Some("exited without answering open (exit status: 127)"),
+        ),
+        (refuses, Some("client could not open: cannot reach n2:2379")),
+    ];
+    for (clients, want) in cases {
+        with_log(|| async {
+            let got = clients.probe("n1").await;
+            match want {
+                None => assert_eq!(got, Ok(())),
+                Some(w) => {
+                    let e = got.unwrap_err();
+                    assert!(e.starts_with(w) && !e.contains('\n'), "{e}");
+                }
+            }
+        });
+    }
 }

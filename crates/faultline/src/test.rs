@@ -520,13 +520,21 @@ fn run_once(
 ) -> Result<Verdict, RunFailure> {
     let crash = |what: &str, e: &dyn std::fmt::Display| RunFailure::Crash(format!("{what}: {e}"));
     let started = Instant::now();
+    let program = match &args.client {
+        Some(command) => {
+            let p = program_clients(command, &args.workload, plan, nodes);
+            // A program that cannot speak the protocol is bad input, found before any op.
+            let node = nodes.first().map(|n| n.name.as_str()).unwrap_or("n1");
+            runtime
+                .block_on(p.probe(node))
+                .map_err(|e| RunFailure::BadInput(format!("--client {command:?}: {e}")))?;
+            Some(p)
+        }
+        None => None,
+    };
     let run_dir = runner::create_run_dir(&args.store, &plan.name, SystemTime::now())
         .map_err(|e| RunFailure::BadInput(e.to_string()))?;
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let program = args
-        .client
-        .as_deref()
-        .map(|command| program_clients(command, &args.workload, plan, nodes));
     let config = json!({
         "name": plan.name,
         "db": plan.db.to_string(),
@@ -575,8 +583,8 @@ fn run_once(
         .map(|n| NodeAddr::new(&n.name, &n.address))
         .collect();
     let mut workload = plan.workload.workload(plan.db, &addrs);
-    if let Some(program) = program {
-        workload.clients = Arc::new(program);
+    if let Some(program) = &program {
+        workload.clients = Arc::new(program.clone());
     }
     let nemesis = if plan.nemesis.kinds.is_empty() {
         None
@@ -610,6 +618,14 @@ fn run_once(
             other => crash("the run failed", &other),
         })?;
     let run_s = started.elapsed().as_secs_f64();
+    if let Some(m) = program.map(|p| p.misbehaviour()).filter(|m| m.count > 0) {
+        eprintln!(
+            "faultline: the --client program misbehaved {} time(s), each recorded as info (all in {}); first: {}",
+            m.count,
+            run_dir.log_path().display(),
+            m.first.unwrap_or_default()
+        );
+    }
 
     let logs = run_dir.path.join("logs");
     if let Err(e) = faultline_db::collect_logs(db.as_ref(), nodes, &logs) {
