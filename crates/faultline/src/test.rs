@@ -525,9 +525,21 @@ fn run_once(
             let p = program_clients(command, &args.workload, plan, nodes);
             // A program that cannot speak the protocol is bad input, found before any op.
             let node = nodes.first().map(|n| n.name.as_str()).unwrap_or("n1");
+            let probe_started = Instant::now();
             runtime
                 .block_on(p.probe(node))
                 .map_err(|e| RunFailure::BadInput(format!("--client {command:?}: {e}")))?;
+            // Every instance's start counts against the op timeout of the op it opens for.
+            let took = probe_started.elapsed();
+            if took > plan.op_timeout / 4 {
+                eprintln!(
+                    "faultline: note: the --client program took {:.1} s to start and open \
+                     (--op-timeout {:.1} s bounds each instance's open): start it faster \
+                     (e.g. the interpreter's real path, not a shim) or raise --op-timeout",
+                    took.as_secs_f64(),
+                    plan.op_timeout.as_secs_f64()
+                );
+            }
             Some(p)
         }
         None => None,
