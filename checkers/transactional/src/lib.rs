@@ -89,6 +89,13 @@ pub struct Step {
     pub ops: String,
     /// The edge to the next transaction: `ww`, `wr`, `rw`, `process` or `realtime`.
     pub edge: &'static str,
+    /// For data edges, the key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<serde_json::Value>,
+    /// For data edges, the values: ww `[this one's, the next one's]`, wr `[the value read]`,
+    /// rw `[the next one's]`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<serde_json::Value>,
     /// The edge in words.
     pub why: String,
 }
@@ -441,6 +448,12 @@ fn explain_cycle(h: &TxnHistory, cy: &Cycle) -> TxnAnomaly {
                 complete: txn.complete_index,
                 ops: show_ops(h, *t),
                 edge: graph::label_name(e.label),
+                key: (e.key != infer::NONE).then(|| h.interner.value(e.key).clone()),
+                values: [e.v1, e.v2]
+                    .iter()
+                    .filter(|v| **v != infer::NONE)
+                    .map(|v| h.interner.value(*v).clone())
+                    .collect(),
                 why: explain_edge(h, *t, next, e),
             }
         })
