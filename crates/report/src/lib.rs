@@ -39,9 +39,10 @@ mod store;
 pub use escape::{html_escape, json_for_script, xml_escape};
 pub use html::{relative_href, render_html, Link};
 pub use junit::{anomaly_summary, render_junit};
+pub use faultline_explain::{Expectation, Explanation};
 pub use results::{
-    pair_operations, quantiles, ClockSample, Fault, NemesisSummary, OutcomeCounts, Quantiles,
-    Results, Stats, TestSummary, SCHEMA_ID, SCHEMA_VERSION,
+    expectations, pair_operations, quantiles, ClockSample, Fault, LeaderSample, NemesisSummary,
+    OutcomeCounts, Quantiles, Results, Stats, TestSummary, SCHEMA_ID, SCHEMA_VERSION,
 };
 pub use store::{list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer};
 
