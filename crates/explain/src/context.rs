@@ -125,7 +125,9 @@ pub(crate) fn explain_anomaly(
         .ops
         .iter()
         .enumerate()
-        .flat_map(|(i, o)| std::iter::once((o.invoke_index, i)).chain(o.complete_index.map(|c| (c, i))))
+        .flat_map(|(i, o)| {
+            std::iter::once((o.invoke_index, i)).chain(o.complete_index.map(|c| (c, i)))
+        })
         .collect();
     let from_view = |v: &Value| {
         v.get("invoke_index")
@@ -146,7 +148,12 @@ pub(crate) fn explain_anomaly(
         for w in contradicting_writes(scene, f) {
             push(&mut roles, w, Role::Contradicting);
         }
-        for v in detail.get("concurrent").and_then(Value::as_array).into_iter().flatten() {
+        for v in detail
+            .get("concurrent")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             if let Some(i) = from_view(v) {
                 push(&mut roles, i, Role::Concurrent);
             }
@@ -159,7 +166,11 @@ pub(crate) fn explain_anomaly(
             .filter_map(from_view)
             .collect();
     }
-    let mut named: Vec<usize> = a.events.iter().filter_map(|e| by_event.get(e).copied()).collect();
+    let mut named: Vec<usize> = a
+        .events
+        .iter()
+        .filter_map(|e| by_event.get(e).copied())
+        .collect();
     named.sort_unstable();
     named.dedup();
     for (n, i) in named.into_iter().enumerate() {
@@ -332,7 +343,11 @@ fn served_sentence(scene: &Scene, o: &OpContext) -> String {
                 if let Some(succ) = successor {
                     let others: Vec<String> =
                         succ.primaries.iter().filter(|p| *p != n).cloned().collect();
-                    s += &format!(", and {} led from {}", and_list(&others), secs(succ.time_ns));
+                    s += &format!(
+                        ", and {} led from {}",
+                        and_list(&others),
+                        secs(succ.time_ns)
+                    );
                 }
                 if let Some(d) = demoted {
                     s += &format!("; {n} was demoted at {}", secs(d.time_ns));
@@ -354,7 +369,10 @@ fn finding(scene: &Scene, a: &Anomaly, ops: &[OpContext]) -> String {
             text += &format!(
                 ", but {} had been acknowledged{} at {}, before it began.",
                 describe(w),
-                w.node.as_ref().map(|n| format!(" by {n}")).unwrap_or_default(),
+                w.node
+                    .as_ref()
+                    .map(|n| format!(" by {n}"))
+                    .unwrap_or_default(),
                 secs(w.complete_ns.unwrap_or(0))
             );
         }
@@ -381,13 +399,23 @@ fn finding(scene: &Scene, a: &Anomaly, ops: &[OpContext]) -> String {
 fn timeline(scene: &Scene, roles: &[(usize, Role)], prefix: &[usize]) -> Timeline {
     let keys: BTreeSet<String> = roles
         .iter()
-        .map(|(i, _)| scene.ops[*i].key.as_ref().map(Value::to_string).unwrap_or_default())
+        .map(|(i, _)| {
+            scene.ops[*i]
+                .key
+                .as_ref()
+                .map(Value::to_string)
+                .unwrap_or_default()
+        })
         .collect();
     let key = match (keys.len(), roles.first()) {
         (1, Some((i, _))) => scene.ops[*i].key.clone(),
         _ => None,
     };
-    let span_from = roles.iter().map(|(i, _)| scene.ops[*i].invoke_time).min().unwrap_or(0);
+    let span_from = roles
+        .iter()
+        .map(|(i, _)| scene.ops[*i].invoke_time)
+        .min()
+        .unwrap_or(0);
     let span_to = roles
         .iter()
         .map(|(i, _)| scene.end_of(&scene.ops[*i]))
@@ -428,7 +456,10 @@ fn timeline(scene: &Scene, roles: &[(usize, Role)], prefix: &[usize]) -> Timelin
     ops.sort_by_key(|o| (o.process, o.invoke_index));
     let prefix_ns = prefix
         .iter()
-        .filter(|i| ops.iter().any(|o| o.invoke_index == scene.ops[**i].invoke_index))
+        .filter(|i| {
+            ops.iter()
+                .any(|o| o.invoke_index == scene.ops[**i].invoke_index)
+        })
         .filter_map(|&i| scene.ops[i].complete_time)
         .max();
     let faults = scene

@@ -155,7 +155,10 @@ impl Expectation {
             .map(|(_, e)| *e)
             .ok_or_else(|| {
                 let names: Vec<&str> = EXPECTATIONS.iter().map(|(n, _)| *n).collect();
-                format!("unknown expectation {name:?}; expected one of {}", names.join(", "))
+                format!(
+                    "unknown expectation {name:?}; expected one of {}",
+                    names.join(", ")
+                )
             })
     }
 }
@@ -198,12 +201,24 @@ pub(crate) fn check_expectation(e: Expectation, effects: &[FaultEffect]) -> Expe
             (!f.is_empty(), f, "raised latency")
         }
         Expectation::Effect => {
-            let f: Vec<usize> = effects.iter().filter(|f| !f.no_visible_effect).map(|f| f.fault).collect();
+            let f: Vec<usize> = effects
+                .iter()
+                .filter(|f| !f.no_visible_effect)
+                .map(|f| f.fault)
+                .collect();
             (!f.is_empty(), f, "had a visible effect")
         }
         Expectation::EveryFault => {
-            let f: Vec<usize> = effects.iter().filter(|f| f.no_visible_effect).map(|f| f.fault).collect();
-            (f.is_empty() && !effects.is_empty(), f, "without a visible effect")
+            let f: Vec<usize> = effects
+                .iter()
+                .filter(|f| f.no_visible_effect)
+                .map(|f| f.fault)
+                .collect();
+            (
+                f.is_empty() && !effects.is_empty(),
+                f,
+                "without a visible effect",
+            )
         }
     };
     let line = match e {
@@ -239,7 +254,11 @@ fn window(scene: &Scene, targets: &[String], from: u64, to: u64) -> Window {
             continue;
         }
         let targeted = node.as_ref().is_some_and(|n| targets.contains(n));
-        let side = if targeted { &mut w.targeted } else { &mut w.others };
+        let side = if targeted {
+            &mut w.targeted
+        } else {
+            &mut w.others
+        };
         match o.outcome {
             Outcome::Ok => side.counts.ok += 1,
             Outcome::Fail => {
@@ -254,7 +273,10 @@ fn window(scene: &Scene, targets: &[String], from: u64, to: u64) -> Window {
             lat[usize::from(targeted)].push(t - o.invoke_time.min(t));
         }
     }
-    for (side, l) in [&mut w.others, &mut w.targeted].into_iter().zip(lat.iter_mut()) {
+    for (side, l) in [&mut w.others, &mut w.targeted]
+        .into_iter()
+        .zip(lat.iter_mut())
+    {
         if l.len() >= LATENCY_SAMPLES {
             side.p50_ns = Some(quantiles(l).p50);
         }
@@ -373,7 +395,10 @@ pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
                         }
                     }
                 }
-                if clock_offsets_ns.values().any(|o: &i64| o.abs() >= CLOCK_EFFECT_NS) {
+                if clock_offsets_ns
+                    .values()
+                    .any(|o: &i64| o.abs() >= CLOCK_EFFECT_NS)
+                {
                     effects.push("clock-offset".into());
                 }
             }
@@ -460,17 +485,28 @@ pub(crate) fn summarize(effects: &[FaultEffect]) -> Vec<KindSummary> {
             if observed {
                 parts.push(format!("{leader_changes} of {n} changed the leader"));
             } else {
-                parts.push(format!("{n} fault{}, leader not observed", if n == 1 { "" } else { "s" }));
+                parts.push(format!(
+                    "{n} fault{}, leader not observed",
+                    if n == 1 { "" } else { "s" }
+                ));
             }
             parts.push(format!("{timed_out} operations timed out {side}"));
-            let offsets: Vec<i64> = of.iter().flat_map(|e| e.clock_offsets_ns.values().copied()).collect();
+            let offsets: Vec<i64> = of
+                .iter()
+                .flat_map(|e| e.clock_offsets_ns.values().copied())
+                .collect();
             if let Some(big) = offsets.iter().max_by_key(|o| o.abs()) {
-                parts.push(format!("largest measured clock offset {:+.3} s", *big as f64 / 1e9));
+                parts.push(format!(
+                    "largest measured clock offset {:+.3} s",
+                    *big as f64 / 1e9
+                ));
             }
             let holders: usize = of.iter().map(|e| e.paused_lock_holders.len()).sum();
             if kind.starts_with("pause") {
                 let leaders = of.iter().filter(|e| e.paused_leader == Some(true)).count();
-                parts.push(format!("{leaders} paused the leader, {holders} a lock holder"));
+                parts.push(format!(
+                    "{leaders} paused the leader, {holders} a lock holder"
+                ));
             }
             if idle > 0 {
                 let which: Vec<String> = of

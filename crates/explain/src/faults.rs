@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 /// The `f` of a nemesis event that records which nodes consider themselves leader or
 /// primary: a lone `info` event whose value is the list of their names (empty: none).
-pub const PRIMARIES_F: &str = "primaries";
+pub const PRIMARIES_F: &str = faultline_history::PRIMARIES;
 
 /// The `f` of the nemesis operation that measures every node's clock offset.
 pub const CLOCK_OFFSET_F: &str = "clock-offset";
@@ -503,5 +503,4 @@ mod tests {
         assert_eq!(s.clock_offsets[0].offsets_ns["n2"], -3);
         assert_eq!(s.clock_offsets[0].time_ns, 610);
     }
-
 }

@@ -63,7 +63,11 @@ impl Scene {
 
     /// The first leader observation after `t` in which `node` no longer leads, and the first
     /// after `t` in which another node leads.
-    pub fn demotion_after(&self, node: &str, t: u64) -> (Option<&LeaderSample>, Option<&LeaderSample>) {
+    pub fn demotion_after(
+        &self,
+        node: &str,
+        t: u64,
+    ) -> (Option<&LeaderSample>, Option<&LeaderSample>) {
         let later = || self.nemesis.leaders.iter().filter(move |s| s.time_ns > t);
         let demoted = later().find(|s| !s.primaries.iter().any(|p| p == node));
         let successor = later().find(|s| s.primaries.iter().any(|p| p != node));

@@ -1,10 +1,10 @@
 //! `results.json`: what a run concluded, in the versioned schema of `docs/results.schema.json`.
 
+use faultline_explain::{explain, string_list, Expectation, Explanation};
 pub use faultline_explain::{
     pair_operations, quantiles, ClockSample, Fault, LeaderSample, NemesisSummary, OutcomeCounts,
     Quantiles,
 };
-use faultline_explain::{explain, string_list, Expectation, Explanation};
 use faultline_history::{CheckerResult, Event, Outcome, Verdict};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -235,7 +235,7 @@ mod tests {
 
     #[test]
     fn stats_count_unfinished_operations_as_info() {
-        use EventType::*;
+        use faultline_history::{EventType::*, Process};
         let c = Process::Client;
         let events = vec![
             ev(0, 0, c(0), Invoke, "write", json!(1)),

@@ -309,7 +309,14 @@ impl Worker {
         self.record_at(kind, op, value, error, self.node.clone());
     }
 
-    fn record_at(&self, kind: EventType, op: &Op, value: Value, error: Option<Value>, node: Arc<str>) {
+    fn record_at(
+        &self,
+        kind: EventType,
+        op: &Op,
+        value: Value,
+        error: Option<Value>,
+        node: Arc<str>,
+    ) {
         self.recorder.record(Record {
             time: 0,
             process: Process::Client(self.process),
