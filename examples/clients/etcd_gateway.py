@@ -97,10 +97,10 @@ class Gateway:
 
 def connect(open_message):
     """A Gateway to this instance's node, from the open message's options: `port` (default
-    2379), `serializable_reads`, `request_timeout_s` (the HTTP timeout is 80% of it, so the
+    2379), `serializable_reads`, `op_timeout_s` (the HTTP timeout is 80% of it, so the
     client answers `info` itself before faultline's op timeout)."""
     options = open_message["options"]
     host = open_message["nodes"][open_message["node"]]
-    timeout = 0.8 * float(options.get("request_timeout_s", 5))
+    timeout = 0.8 * float(options.get("op_timeout_s", 5))
     return Gateway(host, int(options.get("port", 2379)), timeout,
                    bool(options.get("serializable_reads", False)))

@@ -24,7 +24,7 @@ class TinyKV:
         options = open_message["options"]
         self.host = open_message["nodes"][open_message["node"]]
         self.port = int(options.get("port", 7000))
-        self.timeout = 0.8 * float(options.get("request_timeout_s", 5))
+        self.timeout = 0.8 * float(options.get("op_timeout_s", 5))
         self.namespace = options["namespace"]
 
     def request(self, method, path, body=None):

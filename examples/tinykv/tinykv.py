@@ -228,15 +228,32 @@ def serve(node):
     ThreadingHTTPServer(("0.0.0.0", node.port), Handler).serve_forever()
 
 
+def check(what, name, port):
+    """--check ready: exit 0 once this node answers; --check primary: exit 0 if this node
+    (--name) is the primary it believes in. For db.toml's readiness and is_primary commands."""
+    import urllib.request
+    try:
+        reply = json.load(urllib.request.urlopen("http://127.0.0.1:%d/%s" % (port, "ping" if what == "ready" else "primary"), timeout=1))
+    except Exception as e:
+        print("tinykv --check %s: %s" % (what, e), file=sys.stderr)
+        return 1
+    return 0 if what == "ready" or reply.get("primary") == name else 1
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--name", required=True)
+    p.add_argument("--name")
     p.add_argument("--port", type=int, default=7000)
-    p.add_argument("--peers", required=True,
-                   help="name=host[:port],... every node, this one too; the first is the primary at start")
+    p.add_argument("--peers", help="name=host[:port],... every node, this one too; the first is the primary at start")
     p.add_argument("--data", default="/var/lib/tinykv")
     p.add_argument("--mode", choices=["unsafe", "safe"], default="unsafe")
-    serve(Node(p.parse_args()))
+    p.add_argument("--check", choices=["ready", "primary"], help="ask the running node on --port, then exit")
+    args = p.parse_args()
+    if args.check:
+        sys.exit(check(args.check, args.name, args.port))
+    if not (args.name and args.peers):
+        p.error("--name and --peers are required to run a node")
+    serve(Node(args))
 
 
 if __name__ == "__main__":
