@@ -475,3 +475,66 @@ fn the_probe_says_in_one_line_why_a_program_cannot_be_a_client() {
         });
     }
 }
+
+/// Answers every operation, `info` for every third; writes each open's process to `$LOG`.
+const FLAKY: &str = r#"
+import json, os, sys
+log = open(os.environ["LOG"], "a")
+n = 0
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["type"] == "open":
+        log.write("%d\n" % m["process"]); log.flush()
+        print(json.dumps({"type": "open_ok"}), flush=True)
+    elif m["type"] == "invoke":
+        n += 1
+        a = {"type": "info", "error": "lost"} if n % 3 == 0 else {"type": "ok", "value": None}
+        a["id"] = m["id"]
+        print(json.dumps(a), flush=True)
+    else:
+        break
+"#;
+
+#[test]
+fn the_runner_opens_one_instance_per_process_and_a_new_one_after_info() {
+    use faultline_runner::{run, Gen, RunConfig, Workload};
+    let fake = Fake::new();
+    let opens = fake.path("opens");
+    let clients = fake.clients(FLAKY, &[("LOG", opens.to_str().unwrap())]);
+    let config = RunConfig {
+        nodes: vec!["n1".into(), "n2".into()],
+        concurrency: 2,
+        seed: 1,
+        op_timeout: Duration::from_secs(10),
+        nemesis_timeout: Duration::from_secs(5),
+        time_limit: None,
+        history_path: fake.path("history.jsonl"),
+        progress: false,
+    };
+    let workload = Workload {
+        generator: Gen::repeat(Op::new("read", Value::Null))
+            .limit(9)
+            .each_thread(),
+        final_generator: None,
+        clients: Arc::new(clients),
+    };
+    with_log(|| async {
+        let summary = run(&config, workload, None, None).await.unwrap();
+        assert_eq!((summary.ok, summary.info), (12, 6));
+    });
+    let text = std::fs::read_to_string(&config.history_path).unwrap();
+    let (events, lines) = faultline_history::read_jsonl(text.as_bytes()).unwrap();
+    let ops = faultline_history::pair(&events, &lines).unwrap();
+    // Each worker: 3 processes of 3 ops, the last of each `info`; process ids p, p+2, p+4.
+    let mut processes: Vec<u64> = ops.iter().map(|o| o.process).collect();
+    processes.sort_unstable();
+    processes.dedup();
+    assert_eq!(processes, vec![0, 1, 2, 3, 4, 5]);
+    let mut opened: Vec<u64> = std::fs::read_to_string(&opens)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect();
+    opened.sort_unstable();
+    assert_eq!(opened, processes, "one instance per process, told its id");
+}
