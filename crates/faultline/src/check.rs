@@ -70,7 +70,7 @@ struct FileRecord {
     checkers: Vec<faultline_history::CheckerResult>,
 }
 
-/// A file that could not be checked: `file:line: what is wrong`.
+/// A file that could not be checked: `file:line N: what is wrong`.
 struct InputError(String);
 
 /// Runs `faultline check`.
@@ -158,7 +158,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
 }
 
 fn bad_args(message: &str) -> ExitCode {
-    eprintln!("faultline check: {message}");
+    eprintln!("faultline: {message}");
     ExitCode::from(crate::EXIT_BAD_ARGS)
 }
 
@@ -180,8 +180,8 @@ fn check_file(
     })?;
     let history = import::import(&text, format).map_err(|e| InputError(format!("{name}:{e}")))?;
     drop(text);
-    let ops = pair(&history.events, &history.lines)
-        .map_err(|e| InputError(format!("{name}:{}:{}", e.line, e.message)))?;
+    let ops =
+        pair(&history.events, &history.lines).map_err(|e| InputError(format!("{name}:{e}")))?;
     let spec = model
         .or_else(|| history.format.default_model().and_then(lin::model_by_name))
         .unwrap_or_else(|| infer_model(&ops));
