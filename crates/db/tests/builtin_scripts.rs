@@ -96,3 +96,31 @@ fn etcd_starts_with_an_initial_cluster_naming_every_member() {
     );
     assert_eq!(after("--initial-cluster-state"), "new");
 }
+
+#[test]
+fn the_example_redis_replicas_definition_is_short_and_replicates_the_first_node() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dbs/redis-replicas");
+    let def = faultline_db::definition::load_path(&dir).unwrap();
+    let lines: usize = ["db.toml", "setup.sh", "ready.sh"]
+        .iter()
+        .map(|f| {
+            std::fs::read_to_string(dir.join(f))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert!(lines < 50, "{lines} lines");
+    assert_eq!(
+        def.client,
+        faultline_db::ClientFamily::Redis {
+            port: 6379,
+            primary: faultline_db::RedisPrimary::Any
+        }
+    );
+    let path = std::env::var("PATH").unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    run(&def, 2, tmp.path(), &path, def.setup.as_ref().unwrap());
+    let conf = std::fs::read_to_string(tmp.path().join("redis.conf")).unwrap();
+    assert!(conf.contains("replicaof 10.0.0.1 6379\n"), "{conf}");
+}
