@@ -83,7 +83,12 @@ impl Target {
             .map_err(|e| format!("etcd client for {node}: {e}")),
             ClientFamily::Redis { port, primary } => {
                 let timeout = self.request_timeout;
-                Ok(DbConn::Redis(match primary {
+                let names = self
+                    .nodes
+                    .iter()
+                    .map(|n| (n.address.clone(), n.name.clone()))
+                    .collect();
+                let conn = match primary {
                     RedisMode::Sentinel { port: sp, master } => {
                         let mut sentinels = vec![address.clone()];
                         sentinels.extend(
@@ -99,7 +104,8 @@ impl Target {
                         redis::RedisPrimary::direct(&first.unwrap_or(address), *port, timeout)
                     }
                     RedisMode::Any => redis::RedisPrimary::any_role(&address, *port, timeout),
-                }))
+                };
+                Ok(DbConn::Redis(conn.with_names(names)))
             }
             ClientFamily::None => Err(
                 "the database has no built-in client (client.family = \"none\"): give --client"
@@ -139,6 +145,17 @@ pub enum DbConn {
     Etcd(etcd::EtcdConn),
     /// A client of the current Redis primary.
     Redis(redis::RedisPrimary),
+}
+
+impl DbConn {
+    /// The node that served the last request when it is not the worker's own: the Redis
+    /// primary; `None` for etcd, whose client talks to the member it was opened on.
+    pub fn served_by(&self) -> Option<String> {
+        match self {
+            DbConn::Etcd(_) => None,
+            DbConn::Redis(r) => r.served_by(),
+        }
+    }
 }
 
 /// The completion for a failed operation: `fail` when it definitely did not take effect
