@@ -471,6 +471,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn packages_the_base_image_has_use_it_and_others_make_a_variant_tagged_by_them() {
+        let v = |ps: &[&str]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(image_tag_for(&[]), image_tag());
+        assert_eq!(
+            image_tag_for(&v(&["redis-server", "etcd-server"])),
+            image_tag()
+        );
+        let variant = image_tag_for(&v(&["postgresql", "redis-server"]));
+        assert_ne!(variant, image_tag());
+        assert!(variant.starts_with("faultline-node:"));
+        // Order, repeats and base packages do not change the recipe.
+        assert_eq!(variant, image_tag_for(&v(&["postgresql", "postgresql"])));
+        assert_ne!(variant, image_tag_for(&v(&["postgresql", "nginx"])));
+        assert_eq!(extra_packages(&v(&["b", "a", "tini", "a"])), v(&["a", "b"]));
+    }
+
+    #[test]
     fn image_holds_the_packages_the_tests_need() {
         let p = packages();
         for needed in [
