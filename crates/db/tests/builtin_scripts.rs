@@ -124,3 +124,17 @@ fn the_example_redis_replicas_definition_is_short_and_replicates_the_first_node(
     let conf = std::fs::read_to_string(tmp.path().join("redis.conf")).unwrap();
     assert!(conf.contains("replicaof 10.0.0.1 6379\n"), "{conf}");
 }
+
+#[test]
+fn the_built_in_definitions_need_no_image_variant() {
+    // The base image's package list, as the cluster crate reads it.
+    let base = include_str!("../../../image/packages.txt");
+    for name in ["etcd", "redis"] {
+        for p in builtin(name).unwrap().unwrap().packages {
+            assert!(
+                base.lines().any(|l| l.trim() == p),
+                "{name}: {p} is not in the base image"
+            );
+        }
+    }
+}
