@@ -29,7 +29,7 @@ fn bench_up(c: &mut Criterion) {
                 for _ in 0..iters {
                     let dir = tempfile::tempdir().unwrap();
                     let opts = UpOptions {
-                        db,
+                        db: db.to_string(),
                         source: NodeSource::Docker(nodes),
                         state_dir: dir.path().to_path_buf(),
                         project: None,

@@ -41,17 +41,44 @@ pub fn packages() -> Vec<&'static str> {
         .collect()
 }
 
-/// A short hash of everything that determines the image's contents.
+/// The packages of `extra` (a database definition's) that the base image lacks, sorted,
+/// without repeats: what makes an image variant.
+pub fn extra_packages(extra: &[String]) -> Vec<String> {
+    let base = packages();
+    let mut extra: Vec<String> = extra
+        .iter()
+        .filter(|p| !base.contains(&p.as_str()))
+        .cloned()
+        .collect();
+    extra.sort();
+    extra.dedup();
+    extra
+}
+
+/// A short hash of everything that determines the base image's contents.
 pub fn recipe_hash() -> String {
+    recipe_hash_for(&[])
+}
+
+/// A short hash of everything that determines the contents of the image with `extra`
+/// packages: the base recipe's, when the base image has them all.
+pub fn recipe_hash_for(extra: &[String]) -> String {
+    let extra = extra_packages(extra);
     let mut h = Sha256::new();
-    for part in [
+    let extra_text = extra.join("\n");
+    let mut parts = vec![
         BUILD_STEPS_VERSION,
         SUITE,
         PACKAGES,
         CLOCKSHIM_C,
         NODE_INIT,
         SSHD_CONFIG,
-    ] {
+    ];
+    // The base recipe's hash stays what it was before variants existed.
+    if !extra.is_empty() {
+        parts.push(&extra_text);
+    }
+    for part in parts {
         h.update((part.len() as u64).to_le_bytes());
         h.update(part.as_bytes());
     }
@@ -61,7 +88,13 @@ pub fn recipe_hash() -> String {
 
 /// The node image's tag for the current recipe, e.g. `faultline-node:3f2a9c01b7de`.
 pub fn image_tag() -> String {
-    format!("{IMAGE_REPO}:{}", recipe_hash())
+    image_tag_for(&[])
+}
+
+/// The tag of the node image with `extra` packages (a variant, or the base image when it
+/// has them all).
+pub fn image_tag_for(extra: &[String]) -> String {
+    format!("{IMAGE_REPO}:{}", recipe_hash_for(extra))
 }
 
 /// Checks that the docker CLI exists and its daemon answers.
@@ -112,6 +145,16 @@ pub fn ensure_image() -> Result<String, ClusterError> {
 /// script and sshd settings, remove the host keys, then `docker import`. Concurrent builds
 /// wait for each other through a lock file. Needs root, debootstrap and gcc.
 pub fn build_image(progress: bool, force: bool) -> Result<String, ClusterError> {
+    build_image_for(&[], progress, force)
+}
+
+/// Builds the node image with `extra` Debian packages (see [`build_image`]), tagged with
+/// [`image_tag_for`] (and `latest` only for the base image).
+pub fn build_image_for(
+    extra: &[String],
+    progress: bool,
+    force: bool,
+) -> Result<String, ClusterError> {
     // A signal mid-build must stop debootstrap and remove its half-made root filesystem.
     crate::guard::install_handler();
     check_docker()?;
@@ -136,7 +179,8 @@ pub fn build_image(progress: bool, force: bool) -> Result<String, ClusterError> 
     let debs = cache.join("debootstrap");
     std::fs::create_dir_all(&debs).map_err(|e| io_err(&debs, e))?;
     let _lock = BuildLock::acquire(&cache.join("build.lock"))?;
-    let tag = image_tag();
+    let extra = extra_packages(extra);
+    let tag = image_tag_for(&extra);
     // Someone else may have built it while we waited for the lock.
     if !force && image_exists(&tag)? {
         return Ok(tag);
@@ -160,10 +204,10 @@ pub fn build_image(progress: bool, force: bool) -> Result<String, ClusterError> 
     let work = WorkDir::create()?;
     let rootfs = work.path.join("rootfs");
     let log_path = work.path.join("debootstrap.log");
-    debootstrap(&rootfs, &debs, &log_path, &bar)?;
+    debootstrap(&rootfs, &debs, &log_path, &bar, &extra)?;
     bar.set_position(DEBOOTSTRAP_LINES);
     bar.set_message("compiling the clock shim");
-    customize(&rootfs, &work.path)?;
+    customize(&rootfs, &work.path, &tag)?;
     bar.inc(SHIM_STEPS);
     bar.set_message("docker import");
     import(&rootfs, &tag)?;
@@ -188,13 +232,16 @@ fn debootstrap(
     debs: &Path,
     log_path: &Path,
     bar: &ProgressBar,
+    extra: &[String],
 ) -> Result<(), ClusterError> {
+    let mut include: Vec<String> = packages().iter().map(|p| p.to_string()).collect();
+    include.extend(extra.iter().cloned());
     let mirror =
         std::env::var("FAULTLINE_DEBIAN_MIRROR").unwrap_or_else(|_| DEFAULT_MIRROR.to_string());
     let mut log = std::fs::File::create(log_path).map_err(|e| io_err(log_path, e))?;
     let mut cmd = Command::new("debootstrap");
     cmd.arg("--variant=minbase")
-        .arg(format!("--include={}", packages().join(",")))
+        .arg(format!("--include={}", include.join(",")))
         .arg(format!("--cache-dir={}", debs.display()))
         .arg(SUITE)
         .arg(rootfs)
@@ -240,7 +287,7 @@ fn debootstrap(
     Ok(())
 }
 
-fn customize(rootfs: &Path, work: &Path) -> Result<(), ClusterError> {
+fn customize(rootfs: &Path, work: &Path, tag: &str) -> Result<(), ClusterError> {
     let write = |rel: &str, contents: &str, mode: u32| -> Result<(), ClusterError> {
         use std::os::unix::fs::PermissionsExt;
         let path = rootfs.join(rel);
@@ -271,7 +318,7 @@ fn customize(rootfs: &Path, work: &Path) -> Result<(), ClusterError> {
     }
     write("usr/local/sbin/faultline-node-init", NODE_INIT, 0o755)?;
     write("etc/ssh/sshd_config.d/faultline.conf", SSHD_CONFIG, 0o644)?;
-    write("etc/faultline-image", &format!("{}\n", image_tag()), 0o644)?;
+    write("etc/faultline-image", &format!("{tag}\n"), 0o644)?;
     write("var/lib/faultline/clock-offset", "0\n", 0o644)?;
     for dir in ["var/lib/faultline/run", "var/log/faultline", "run/sshd"] {
         let d = rootfs.join(dir);
@@ -354,6 +401,9 @@ fn import(rootfs: &Path, tag: &str) -> Result<(), ClusterError> {
             String::from_utf8_lossy(&out.stderr).trim()
         )));
     }
+    if *tag != image_tag() {
+        return Ok(()); // a variant: `latest` stays the base image
+    }
     let latest = format!("{IMAGE_REPO}:latest");
     let out = run_tracked(
         Command::new("docker").args(["tag", tag, &latest]),
@@ -419,6 +469,23 @@ impl BuildLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packages_the_base_image_has_use_it_and_others_make_a_variant_tagged_by_them() {
+        let v = |ps: &[&str]| ps.iter().map(|p| p.to_string()).collect::<Vec<_>>();
+        assert_eq!(image_tag_for(&[]), image_tag());
+        assert_eq!(
+            image_tag_for(&v(&["redis-server", "etcd-server"])),
+            image_tag()
+        );
+        let variant = image_tag_for(&v(&["postgresql", "redis-server"]));
+        assert_ne!(variant, image_tag());
+        assert!(variant.starts_with("faultline-node:"));
+        // Order, repeats and base packages do not change the recipe.
+        assert_eq!(variant, image_tag_for(&v(&["postgresql", "postgresql"])));
+        assert_ne!(variant, image_tag_for(&v(&["postgresql", "nginx"])));
+        assert_eq!(extra_packages(&v(&["b", "a", "tini", "a"])), v(&["a", "b"]));
+    }
 
     #[test]
     fn image_holds_the_packages_the_tests_need() {

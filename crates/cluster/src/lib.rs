@@ -25,7 +25,7 @@ pub use node_control::{ClockMechanism, ClusterControl};
 use faultline_control::{
     ControlError, DockerRemote, HostsConfig, Node, Remote, SshConfig, SshRemote,
 };
-use faultline_db::{DbError, DbKind};
+use faultline_db::{Db, DbError};
 use proc::{run_tracked, which};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -89,8 +89,8 @@ pub enum NodeSource {
 /// What [`up`] makes.
 #[derive(Clone, Debug)]
 pub struct UpOptions {
-    /// The database to set up.
-    pub db: DbKind,
+    /// The database to set up: a built-in name or a definition's path (`--db`).
+    pub db: String,
     /// Docker nodes or existing hosts.
     pub source: NodeSource,
     /// Where the state file and per-cluster files go (see [`default_state_dir`]).
@@ -149,9 +149,9 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// The database kind.
-    pub fn db_kind(&self) -> Result<DbKind, ClusterError> {
-        self.state.db.parse().map_err(ClusterError::BadArgs)
+    /// The database, from its definition.
+    pub fn db(&self) -> Result<Arc<dyn Db>, ClusterError> {
+        open_db(&self.state.db)
     }
 
     /// The nodes reached with `docker exec` instead of SSH (Docker clusters only).
@@ -212,8 +212,8 @@ impl Cluster {
             g.track_project(&self.state.project, file.clone());
         }
         g.track_nodes(self.docker_nodes().as_deref().unwrap_or(&self.nodes));
-        if let Ok(kind) = self.db_kind() {
-            g.track_db(faultline_db::new_db(kind));
+        if let Ok(db) = self.db() {
+            g.track_db(db);
         }
         g
     }
@@ -292,6 +292,8 @@ fn io_err(path: &Path, e: std::io::Error) -> ClusterError {
 
 /// Checks the arguments of [`up`] before anything is created.
 pub fn validate(opts: &UpOptions) -> Result<(), ClusterError> {
+    // A definition's mistakes are found before anything starts.
+    open_db(&opts.db)?;
     match &opts.source {
         NodeSource::Docker(0) => Err(ClusterError::BadArgs("--nodes must be at least 1".into())),
         NodeSource::Docker(n) if *n > MAX_NODES => Err(ClusterError::BadArgs(format!(
@@ -322,6 +324,22 @@ pub fn validate(opts: &UpOptions) -> Result<(), ClusterError> {
     Ok(())
 }
 
+/// The database `spec` names (a built-in name or a definition's path), or one line.
+pub fn open_db(spec: &str) -> Result<Arc<dyn Db>, ClusterError> {
+    faultline_db::open_db(spec).map_err(|e| ClusterError::BadArgs(format!("--db: {e}")))
+}
+
+/// `--db` as the state file records it: a definition's path made absolute, so `status` and
+/// `down` find it from any directory.
+fn db_record(spec: &str) -> String {
+    if faultline_db::definition::is_path(spec) {
+        if let Ok(p) = Path::new(spec).canonicalize() {
+            return p.display().to_string();
+        }
+    }
+    spec.to_string()
+}
+
 /// Brings a cluster up with its database, tracked by `guard` from the first step.
 ///
 /// On success the cluster is recorded in the state dir; the caller decides whether the
@@ -333,18 +351,18 @@ pub fn up(opts: &UpOptions, guard: &CleanupGuard) -> Result<Cluster, ClusterErro
         NodeSource::Docker(n) => docker_up(opts, *n, guard, start)?,
         NodeSource::Hosts(h) => hosts_up(opts, h, guard)?,
     };
-    let db = faultline_db::new_db(opts.db);
+    let db = open_db(&opts.db)?;
     guard.track_db(db.clone());
     say(
         opts.progress,
         start,
-        &format!("setting up {} on {} nodes", opts.db, nodes.len()),
+        &format!("setting up {} on {} nodes", db.name(), nodes.len()),
     );
     faultline_db::setup_all(db.as_ref(), &nodes, Duration::from_secs(90))?;
     say(
         opts.progress,
         start,
-        &format!("{} ready on all nodes", opts.db),
+        &format!("{} ready on all nodes", db.name()),
     );
     let path = state_file(&opts.state_dir);
     let json = serde_json::to_string_pretty(&state).expect("cluster state serializes");
@@ -376,7 +394,7 @@ fn hosts_up(
         .collect();
     let state = ClusterState {
         project: opts.project.clone().unwrap_or_else(new_project_name),
-        db: opts.db.to_string(),
+        db: db_record(&opts.db),
         compose_file: None,
         image: None,
         ssh_user: hosts.user.clone(),
@@ -406,14 +424,15 @@ fn docker_up(
             "ssh-keygen not found: install it with `apt-get install -y openssh-client`".into(),
         ));
     }
-    let tag = image::image_tag();
+    let packages = open_db(&opts.db)?.packages();
+    let tag = image::image_tag_for(&packages);
     if !image::image_exists(&tag)? {
         say(
             progress,
             start,
             &format!("node image {tag} missing: building it"),
         );
-        image::build_image(progress, false)?;
+        image::build_image_for(&packages, progress, false)?;
     }
     let project = opts.project.clone().unwrap_or_else(new_project_name);
     let dir = opts.state_dir.join(&project);
@@ -497,7 +516,7 @@ fn docker_up(
 
     let state = ClusterState {
         project: project.clone(),
-        db: opts.db.to_string(),
+        db: db_record(&opts.db),
         compose_file: Some(compose_path),
         image: Some(tag),
         ssh_user: "root".into(),
@@ -632,7 +651,7 @@ mod tests {
 
     fn opts(source: NodeSource, dir: &Path) -> UpOptions {
         UpOptions {
-            db: DbKind::Etcd,
+            db: "etcd".into(),
             source,
             state_dir: dir.to_path_buf(),
             project: None,

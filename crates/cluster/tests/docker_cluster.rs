@@ -39,7 +39,7 @@ fn bring_up(
     assert!(tag.starts_with("faultline-node:"));
     let project = new_project_name();
     let opts = UpOptions {
-        db,
+        db: db.to_string(),
         source: NodeSource::Docker(n),
         state_dir: dir.to_path_buf(),
         project: Some(project.clone()),

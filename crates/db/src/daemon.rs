@@ -2,7 +2,9 @@
 //!
 //! Setup writes a start script per daemon (`/var/lib/faultline/run/<name>.start`) so a
 //! restart after a kill uses exactly the setup's command line. The PID file lives beside it
-//! (`<name>.pid`), which is where the cleanup guard looks to resume paused processes.
+//! (`<name>.pid`), which is where the cleanup guard looks to resume paused processes. A daemon is
+//! recognised by its PID file alone, so a shell start command that `exec`s the server keeps
+//! the PID faultline recorded.
 
 use faultline_control::faults::{CLOCK_SHIM, LOG_DIR, PID_DIR};
 use faultline_control::{quote, ControlError, Node};
@@ -58,7 +60,8 @@ impl Daemon {
             self.pid_file(),
             "--output".into(),
             self.log_file(),
-            "--exec".into(),
+            // Matched by PID file alone: a start command may exec into another program.
+            "--startas".into(),
             self.exec.clone(),
             "--".into(),
         ];
@@ -121,27 +124,6 @@ impl Daemon {
             "running" => ProcessState::Running,
             "paused" => ProcessState::Paused,
             _ => ProcessState::Down,
-        })
-    }
-}
-
-/// Fails with a clear message when `binary` is missing on the node.
-pub fn require_binary(node: &Node, binary: &str, package: &str) -> Result<(), crate::DbError> {
-    let found = node
-        .remote
-        .exec(
-            &format!("command -v {}", quote(binary)),
-            b"",
-            Duration::from_secs(20),
-        )?
-        .status
-        == 0;
-    if found {
-        Ok(())
-    } else {
-        Err(crate::DbError::Node {
-            node: node.name.clone(),
-            reason: format!("{binary} not found: install it with `apt-get install -y {package}`"),
         })
     }
 }

@@ -1,4 +1,5 @@
-//! etcd 3.4 (Debian's etcd-server): a Raft cluster on all nodes, and a client.
+//! The etcd client (the `etcd` protocol family). The database itself is the definition
+//! `dbs/etcd/`.
 //!
 //! The client speaks etcd's HTTP/JSON gateway (`/v3/kv/range`, `/v3/kv/txn`, ...; keys and
 //! values base64) through reqwest rather than gRPC: the `etcd-client` crate needs `protoc`
@@ -9,176 +10,16 @@
 //! Clock faults cannot reach etcd: it is a static Go binary that reads time through the
 //! vDSO, never through libc, so the LD_PRELOAD clock shim has nothing to intercept.
 
-use crate::daemon::{require_binary, Daemon};
-use crate::{url_host, ClientError, Db, DbError, DbKind, ProcessState};
+use crate::{url_host, ClientError};
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use faultline_control::Node;
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The client port.
 pub const CLIENT_PORT: u16 = 2379;
 /// The peer (Raft) port.
 pub const PEER_PORT: u16 = 2380;
-const DATA_DIR: &str = "/var/lib/faultline/etcd";
-
-/// etcd on every node, one Raft cluster.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct EtcdDb;
-
-fn daemon(node: &Node, nodes: &[Node]) -> Daemon {
-    let peer = |n: &Node| format!("http://{}:{PEER_PORT}", url_host(&n.address));
-    let initial_cluster = nodes
-        .iter()
-        .map(|n| format!("{}={}", n.name, peer(n)))
-        .collect::<Vec<_>>()
-        .join(",");
-    let args = [
-        "--name".to_string(),
-        node.name.clone(),
-        "--data-dir".into(),
-        DATA_DIR.into(),
-        "--listen-client-urls".into(),
-        format!("http://0.0.0.0:{CLIENT_PORT}"),
-        "--advertise-client-urls".into(),
-        format!("http://{}:{CLIENT_PORT}", url_host(&node.address)),
-        "--listen-peer-urls".into(),
-        format!("http://0.0.0.0:{PEER_PORT}"),
-        "--initial-advertise-peer-urls".into(),
-        peer(node),
-        "--initial-cluster".into(),
-        initial_cluster,
-        "--initial-cluster-state".into(),
-        "new".into(),
-        "--initial-cluster-token".into(),
-        "faultline".into(),
-        "--logger".into(),
-        "zap".into(),
-    ];
-    Daemon {
-        name: "etcd".into(),
-        exec: "/usr/bin/etcd".into(),
-        args: args.to_vec(),
-        // Useless for a static Go binary (see the module doc), but harmless and uniform.
-        clock_shim: false,
-    }
-}
-
-/// The daemon for start/kill/pause after setup: only the name and PID file matter.
-fn installed() -> Daemon {
-    Daemon {
-        name: "etcd".into(),
-        exec: "/usr/bin/etcd".into(),
-        args: vec![],
-        clock_shim: false,
-    }
-}
-
-fn etcdctl(args: &str) -> String {
-    format!("ETCDCTL_API=3 etcdctl --endpoints=http://127.0.0.1:{CLIENT_PORT} --dial-timeout=1s --command-timeout=2s {args}")
-}
-
-impl Db for EtcdDb {
-    fn kind(&self) -> DbKind {
-        DbKind::Etcd
-    }
-
-    fn setup(&self, node: &Node, nodes: &[Node]) -> Result<(), DbError> {
-        require_binary(node, "etcd", "etcd-server")?;
-        require_binary(node, "etcdctl", "etcd-client")?;
-        // A second setup starts from scratch: never wipe data under a running server.
-        installed().stop(node, "KILL")?;
-        node.remote
-            .run(&format!("rm -rf {DATA_DIR} && mkdir -p {DATA_DIR}"))?;
-        let d = daemon(node, nodes);
-        d.install(node)?;
-        d.start(node)?;
-        Ok(())
-    }
-
-    fn await_ready(&self, nodes: &[Node], timeout: Duration) -> Result<(), DbError> {
-        let deadline = Instant::now() + timeout;
-        crate::on_all(nodes, |node| loop {
-            let out = node
-                .remote
-                .exec(&etcdctl("endpoint health"), b"", Duration::from_secs(5))?;
-            if out.status == 0 {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(DbError::Node {
-                    node: node.name.clone(),
-                    reason: format!(
-                        "etcd not healthy after {timeout:?}: {} (log: {})",
-                        out.stderr_text().lines().last().unwrap_or(""),
-                        installed().log_file()
-                    ),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        })
-    }
-
-    fn teardown(&self, node: &Node) -> Result<(), DbError> {
-        installed().stop(node, "TERM")?;
-        node.remote.run(&format!("rm -rf {DATA_DIR}"))?;
-        Ok(())
-    }
-
-    fn kill(&self, node: &Node) -> Result<(), DbError> {
-        Ok(installed().stop(node, "KILL")?)
-    }
-
-    fn start(&self, node: &Node) -> Result<(), DbError> {
-        Ok(installed().start(node)?)
-    }
-
-    fn pause(&self, node: &Node) -> Result<(), DbError> {
-        Ok(installed().signal(node, "STOP")?)
-    }
-
-    fn resume(&self, node: &Node) -> Result<(), DbError> {
-        Ok(installed().signal(node, "CONT")?)
-    }
-
-    fn state(&self, node: &Node) -> Result<ProcessState, DbError> {
-        Ok(installed().state(node)?)
-    }
-
-    fn primaries(&self, nodes: &[Node]) -> Result<Vec<String>, DbError> {
-        let mut leaders = Vec::new();
-        for node in nodes {
-            let out = node.remote.exec(
-                &etcdctl("endpoint status -w json"),
-                b"",
-                Duration::from_secs(5),
-            )?;
-            if out.status != 0 {
-                continue; // A node that cannot answer is nobody's leader.
-            }
-            let status: Value = serde_json::from_slice(&out.stdout).map_err(|e| DbError::Node {
-                node: node.name.clone(),
-                reason: format!("etcdctl endpoint status printed bad JSON: {e}"),
-            })?;
-            let s = &status[0]["Status"];
-            let member = s["header"]["member_id"].as_u64();
-            if member.is_some() && member == s["leader"].as_u64() {
-                leaders.push(node.name.clone());
-            }
-        }
-        Ok(leaders)
-    }
-
-    fn log_files(&self) -> Vec<String> {
-        vec![installed().log_file()]
-    }
-
-    fn server_pid_file(&self) -> String {
-        installed().pid_file()
-    }
-}
-
 /// Options of an [`EtcdClient`].
 #[derive(Clone, Debug)]
 pub struct EtcdOptions {
@@ -475,29 +316,5 @@ mod tests {
         let c = EtcdClient::with_endpoint("http://127.0.0.1:1", EtcdOptions::default()).unwrap();
         let err = c.put("k", "v").await.unwrap_err();
         assert!(err.is_definite(), "{err:?}");
-    }
-
-    #[test]
-    fn the_initial_cluster_names_every_member() {
-        let remote: std::sync::Arc<dyn faultline_control::Remote> =
-            std::sync::Arc::new(faultline_control::DockerRemote::new("x"));
-        let nodes: Vec<Node> = (1..=3)
-            .map(|i| Node {
-                name: format!("n{i}"),
-                address: format!("10.0.0.{i}"),
-                remote: remote.clone(),
-            })
-            .collect();
-        let d = daemon(&nodes[1], &nodes);
-        let at = d
-            .args
-            .iter()
-            .position(|a| a == "--initial-cluster")
-            .unwrap();
-        assert_eq!(
-            d.args[at + 1],
-            "n1=http://10.0.0.1:2380,n2=http://10.0.0.2:2380,n3=http://10.0.0.3:2380"
-        );
-        assert!(d.args.contains(&"http://10.0.0.2:2379".to_string()));
     }
 }

@@ -7,8 +7,13 @@
 //! definitely failed or may have taken effect ([`ClientError`]).
 
 pub mod daemon;
+pub mod defined;
+pub mod definition;
 pub mod etcd;
 pub mod redis;
+
+pub use defined::DefinedDb;
+pub use definition::{ClientFamily, Definition, RedisPrimary};
 
 use faultline_control::{ControlError, Node};
 use std::fmt;
@@ -17,17 +22,18 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The databases faultline can test.
+/// The protocol families faultline has clients for (and the built-in databases that
+/// speak them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DbKind {
-    /// etcd 3.4 (Debian's etcd-server), a Raft cluster on all nodes.
+    /// The etcd v3 API (built in: etcd 3.4, a Raft cluster on all nodes).
     Etcd,
-    /// Redis 7.0 with replicas and a Sentinel on every node.
+    /// RESP (built in: Redis 7.0 with replicas and a Sentinel on every node).
     Redis,
 }
 
 impl DbKind {
-    /// Every supported database, for help texts.
+    /// Every protocol family, for help texts.
     pub const ALL: [DbKind; 2] = [DbKind::Etcd, DbKind::Redis];
 }
 
@@ -91,8 +97,10 @@ impl fmt::Display for ProcessState {
 
 /// A database under test, driven through the nodes' remotes.
 pub trait Db: Send + Sync {
-    /// Which database this is.
-    fn kind(&self) -> DbKind;
+    /// The database's name.
+    fn name(&self) -> String;
+    /// The built-in client that speaks to it.
+    fn client(&self) -> ClientFamily;
     /// Writes the configuration for `node` (a member of `nodes`) and starts the server.
     fn setup(&self, node: &Node, nodes: &[Node]) -> Result<(), DbError>;
     /// Waits until every node serves requests (and, for Redis, replication and Sentinel
@@ -122,14 +130,27 @@ pub trait Db: Send + Sync {
     fn clock_command(&self) -> Option<String> {
         None
     }
+    /// Whether clock faults through the clock shim reach the database.
+    fn clock_shim(&self) -> bool {
+        false
+    }
+    /// The Debian packages its node image needs beyond the base image's.
+    fn packages(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
-/// The database of this kind.
+/// The built-in database that speaks this protocol family (`dbs/etcd`, `dbs/redis`).
 pub fn new_db(kind: DbKind) -> Arc<dyn Db> {
-    match kind {
-        DbKind::Etcd => Arc::new(etcd::EtcdDb),
-        DbKind::Redis => Arc::new(redis::RedisDb),
-    }
+    let def = definition::builtin(&kind.to_string())
+        .expect("a built-in definition per protocol family")
+        .expect("the built-in definitions parse (a unit test checks)");
+    Arc::new(DefinedDb::new(def))
+}
+
+/// The database `spec` names (`--db NAME|PATH`), or one line saying what is wrong.
+pub fn open_db(spec: &str) -> Result<Arc<dyn Db>, String> {
+    Ok(Arc::new(DefinedDb::new(definition::load(spec)?)))
 }
 
 /// Sets `db` up on all nodes at once, then waits until it is ready.

@@ -2,7 +2,6 @@
 
 use faultline_cluster::{self as cluster, CleanupGuard, ClusterError, NodeSource, UpOptions};
 use faultline_control::HostsConfig;
-use faultline_db::DbKind;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -43,8 +42,9 @@ enum ClusterCommand {
 /// Arguments of `faultline cluster up`.
 #[derive(clap::Args)]
 pub(crate) struct UpArgs {
-    /// The database: etcd or redis.
-    #[arg(long, default_value = "etcd")]
+    /// The database: a built-in definition (etcd, redis) or the path of a db.toml or its
+    /// directory (see docs/db-definition.md).
+    #[arg(long, default_value = "etcd", value_name = "NAME|PATH")]
     pub(crate) db: String,
     /// A node count for a Docker cluster (n1..nN), or existing hosts: host1,host2[:port],...
     #[arg(long, default_value = "5")]
@@ -93,7 +93,7 @@ pub fn run(args: ClusterArgs) -> ExitCode {
 }
 
 pub(crate) fn parse_up(args: UpArgs, state_dir: PathBuf) -> Result<UpOptions, ClusterError> {
-    let db: DbKind = args.db.parse().map_err(ClusterError::BadArgs)?;
+    let db = args.db;
     let source = if let Ok(n) = args.nodes.trim().parse::<usize>() {
         if args.ssh_key.is_some() {
             return Err(ClusterError::BadArgs(
@@ -156,11 +156,11 @@ fn run_up(args: UpArgs, state_dir: PathBuf) -> Result<(), ClusterError> {
 
 fn status(state_dir: &std::path::Path) -> Result<(), ClusterError> {
     let c = cluster::load(state_dir)?;
-    let db = faultline_db::new_db(c.db_kind()?);
+    let db = c.db()?;
     let primaries = db.primaries(&c.nodes).unwrap_or_default();
-    let role = match c.db_kind()? {
-        DbKind::Etcd => "leader",
-        DbKind::Redis => "primary",
+    let role = match db.client().kind() {
+        Some(faultline_db::DbKind::Etcd) => "leader",
+        _ => "primary",
     };
     println!("cluster {} ({})", c.state.project, c.state.db);
     println!("{:<8} {:<16} {:<10} ROLE", "NODE", "ADDRESS", "DB");

@@ -11,7 +11,7 @@ use faultline_cluster::{
     self as cluster, CleanupGuard, ClockMechanism, ClusterControl, NodeSource,
 };
 use faultline_control::Node;
-use faultline_db::{Db, DbKind};
+use faultline_db::Db;
 use faultline_history::{pair, Verdict};
 use faultline_nemesis::{probe_netem, FaultKind, NemesisConfig, Schedule};
 use faultline_report as report;
@@ -28,8 +28,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// Arguments of `faultline test`. The defaults give a meaningful one-minute test.
 #[derive(clap::Args)]
 pub struct TestArgs {
-    /// The database under test: etcd or redis.
-    #[arg(long, default_value = "etcd")]
+    /// The database under test: a built-in definition (etcd, redis) or the path of a db.toml
+    /// or its directory (see docs/db-definition.md).
+    #[arg(long, default_value = "etcd", value_name = "NAME|PATH")]
     db: String,
     /// The workload: register, set, counter, bank, lock or lock-fenced.
     #[arg(long, default_value = "register")]
@@ -177,7 +178,7 @@ pub fn run(args: TestArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return crate::cluster::report(&e),
     };
-    let db = faultline_db::new_db(up.db);
+    let db = plan.db.clone();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -232,7 +233,7 @@ pub fn run(args: TestArgs) -> ExitCode {
 
 /// What was decided from the arguments before anything started.
 struct Plan {
-    db: DbKind,
+    db: Arc<dyn Db>,
     workload: Configured,
     nemesis: NemesisConfig,
     time_limit: Duration,
@@ -267,7 +268,8 @@ fn no_netem_message(names: &[String], error: &str) -> String {
 
 impl Plan {
     fn from_args(args: &TestArgs, hosts: bool) -> Result<Plan, String> {
-        let db: DbKind = args.db.parse().map_err(|e| format!("--db: {e}"))?;
+        // A definition's mistakes are found before anything starts.
+        let db = faultline_db::open_db(&args.db).map_err(|e| format!("--db: {e}"))?;
         let time_limit = seconds("--time-limit", args.time_limit)?;
         let op_timeout = seconds("--op-timeout", args.op_timeout)?;
         let interval = seconds("--nemesis-interval", args.nemesis_interval)?;
@@ -294,17 +296,18 @@ impl Plan {
                 continue;
             }
             let kind: FaultKind = name.parse().map_err(|e| format!("--nemesis: {e}"))?;
-            // A real clock step reaches etcd; the shim cannot.
+            // A real clock step reaches any daemon; the shim only those started under it.
             if matches!(kind, FaultKind::Clock(_))
-                && db == DbKind::Etcd
+                && !db.clock_shim()
                 && clock == ClockMechanism::ShimOffsetFile
             {
-                notes.push(
-                    "clock fault not applicable to etcd: etcd is a statically linked Go binary \
-                     that reads time through the vDSO, which faultline's clock shim cannot reach; \
-                     no clock fault was injected"
-                        .to_string(),
-                );
+                notes.push(format!(
+                    "clock fault not applicable to {}: its daemon does not run under faultline's \
+                     clock shim (clock_shim = false in its definition; a statically linked Go \
+                     binary such as etcd reads time through the vDSO, which the shim cannot \
+                     reach); no clock fault was injected",
+                    db.name()
+                ));
                 continue;
             }
             if !kinds.contains(&kind) {
@@ -328,7 +331,7 @@ impl Plan {
         let workload = faultline_workloads::configure(&args.workload, &args.common())?;
         // A --client program carries out the operations itself, whatever the family.
         if args.client.is_none() {
-            workload.supports(db)?;
+            workload.supports(&db.client())?;
         }
         let client_opts = parse_client_opts(args)?;
         let seed = args.seed.unwrap_or_else(|| {
@@ -340,7 +343,7 @@ impl Plan {
         let name = args
             .name
             .clone()
-            .unwrap_or_else(|| format!("{db}-{}", args.workload));
+            .unwrap_or_else(|| format!("{}-{}", db.name(), args.workload));
         Ok(Plan {
             db,
             workload,
@@ -411,7 +414,8 @@ fn run_once(
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     let mut config = json!({
         "name": plan.name,
-        "db": plan.db.to_string(),
+        "db": plan.db.name(),
+        "db_spec": args.db,
         "workload": args.workload,
         "nemesis": args.nemesis,
         "nemesis_config": serde_json::to_value(&plan.nemesis).unwrap_or(Value::Null),
@@ -445,7 +449,7 @@ fn run_once(
     }
     eprintln!(
         "faultline: {} on {} nodes, workload {}, nemesis {}, seed {seed}: {}",
-        plan.db,
+        plan.db.name(),
         nodes.len(),
         args.workload,
         if plan.nemesis.kinds.is_empty() {
@@ -460,7 +464,7 @@ fn run_once(
         .iter()
         .map(|n| NodeAddr::new(&n.name, &n.address))
         .collect();
-    let mut workload = plan.workload.workload(plan.db, &addrs);
+    let mut workload = plan.workload.workload(&plan.db.client(), &addrs);
     if let Some(program) = &program {
         workload.clients = Arc::new(program.clone());
     }
@@ -645,7 +649,7 @@ fn probe_program(
         .collect();
     let program = faultline_client_protocol::ProgramClients::new(
         command,
-        &plan.db.to_string(),
+        &plan.db.name(),
         workload,
         addrs,
         options,

@@ -141,3 +141,93 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         assert!(stderr.starts_with("faultline: "), "{args:?}: {stderr}");
     }
 }
+
+/// Runs faultline with `args`; its exit code, its stderr, and the containers of the compose
+/// projects its process could have made (`faultline-<pid>-*`).
+fn run_and_leftovers(args: &[&str]) -> (Option<i32>, String, Vec<String>) {
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline runs");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("faultline finishes");
+    let left = Command::new("docker")
+        .args(["ps", "-aq", "--filter"])
+        .arg(format!("name=faultline-{pid}-"))
+        .output()
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        left,
+    )
+}
+
+#[test]
+fn a_definition_with_a_mistake_is_one_line_naming_file_and_field_and_starts_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = dir.path().join("store");
+    let def = dir.path().join("mine");
+    std::fs::create_dir(&def).unwrap();
+    let good = "name = \"mine\"\n[[daemons]]\nname = \"mine\"\nstart = \"sleep 1000\"\n\
+                [ready]\ncommand = \"true\"\n[client]\nfamily = \"redis\"\nport = 6379\n";
+    let cases = [
+        (
+            good.replace("family = \"redis\"", "family = \"mysql\""),
+            "client.family: expected \"etcd\", \"redis\" or \"none\", found \"mysql\"",
+        ),
+        (
+            format!("{good}[[files]]\nsource = \"bin/server\"\ndest = \"/usr/bin/server\"\n"),
+            "files[0].source: cannot read",
+        ),
+        (
+            good.replace("[ready]\ncommand = \"true\"\n", ""),
+            "ready: missing; expected a table with a command",
+        ),
+    ];
+    let toml = def.join("db.toml");
+    for (text, expected) in cases {
+        std::fs::write(&toml, text).unwrap();
+        let spec = def.to_str().unwrap();
+        let store_arg = store.to_str().unwrap();
+        for args in [
+            &["test", "--db", spec, "--nodes", "3", "--store", store_arg][..],
+            &[
+                "cluster",
+                "--state-dir",
+                store_arg,
+                "up",
+                "--db",
+                spec,
+                "--nodes",
+                "3",
+            ][..],
+        ] {
+            let (code, stderr, left) = run_and_leftovers(args);
+            assert_eq!(code, Some(254), "{args:?}: {stderr}");
+            assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+            assert!(
+                stderr.contains(&format!("{}: {expected}", toml.display())),
+                "{args:?}: {stderr}"
+            );
+            assert_eq!(left, Vec::<String>::new(), "{args:?}: containers were made");
+        }
+        assert!(
+            !store.join(".clusters").exists()
+                || std::fs::read_dir(store.join(".clusters"))
+                    .unwrap()
+                    .next()
+                    .is_none(),
+            "no cluster state is left"
+        );
+        assert!(!store.join("cluster.json").exists());
+    }
+}

@@ -23,7 +23,7 @@ use faultline_workload_counter as counter;
 use faultline_workload_lock as lock;
 use faultline_workload_register as register;
 use faultline_workload_set as set;
-use faultline_workload_support::{DbKind, NodeAddr, Target};
+use faultline_workload_support::{ClientFamily, DbKind, NodeAddr, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -222,22 +222,25 @@ impl Configured {
         }
     }
 
-    /// Whether the workload has clients for the protocol family `db`; if not, one line.
-    pub fn supports(&self, db: DbKind) -> Result<(), String> {
-        if self.def.families.contains(&db) {
-            Ok(())
-        } else {
-            Err(format!(
-                "--workload {}: no client for the {db} protocol family",
+    /// Whether the workload has clients for the protocol family `client`; if not, one line.
+    pub fn supports(&self, client: &ClientFamily) -> Result<(), String> {
+        match client.kind() {
+            Some(kind) if self.def.families.contains(&kind) => Ok(()),
+            Some(kind) => Err(format!(
+                "--workload {}: no client for the {kind} protocol family",
                 self.def.name
-            ))
+            )),
+            None => Err(format!(
+                "--workload {}: the database names no client family (client.family = \"none\"): give --client",
+                self.def.name
+            )),
         }
     }
 
-    /// How clients reach `nodes` of a `db` cluster, bounded by the common op timeout.
-    pub fn target(&self, db: DbKind, nodes: &[NodeAddr]) -> Target {
+    /// How clients reach `nodes` through `client`, bounded by the common op timeout.
+    pub fn target(&self, client: &ClientFamily, nodes: &[NodeAddr]) -> Target {
         Target {
-            db,
+            client: client.clone(),
             nodes: nodes.to_vec(),
             request_timeout: Duration::from_secs_f64(self.common.op_timeout_s),
             serializable_reads: self.common.serializable_reads,
@@ -250,11 +253,11 @@ impl Configured {
     }
 
     /// Generators and the workload's own clients, for the runner.
-    pub fn workload(&self, db: DbKind, nodes: &[NodeAddr]) -> Workload {
+    pub fn workload(&self, client: &ClientFamily, nodes: &[NodeAddr]) -> Workload {
         Workload {
             generator: self.generator.clone(),
             final_generator: self.final_generator.clone(),
-            clients: self.clients(self.target(db, nodes)),
+            clients: self.clients(self.target(client, nodes)),
         }
     }
 
@@ -396,11 +399,18 @@ mod tests {
             ..Common::default()
         };
         let w = configure("register", &c).unwrap();
-        let t = w.target(DbKind::Etcd, &[NodeAddr::new("n1", "10.0.0.1")]);
+        let t = w.target(
+            &ClientFamily::Etcd { port: 2379 },
+            &[NodeAddr::new("n1", "10.0.0.1")],
+        );
         assert_eq!(t.request_timeout, Duration::from_millis(2500));
         assert!(t.serializable_reads);
         assert_eq!(t.address_of("n1"), "10.0.0.1");
-        assert!(w.supports(DbKind::Redis).is_ok());
+        assert!(w.supports(&ClientFamily::Etcd { port: 1 }).is_ok());
+        assert!(w
+            .supports(&ClientFamily::None)
+            .unwrap_err()
+            .contains("give --client"));
     }
 
     /// An acknowledged add, a read missing it, then a read seeing it: stale, which only

@@ -4,7 +4,7 @@
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
-use faultline_db::etcd::{EtcdClient, EtcdOptions, CLIENT_PORT};
+use faultline_db::etcd::{EtcdClient, EtcdOptions};
 use faultline_db::{url_host, ClientError};
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -42,14 +42,15 @@ pub struct EtcdConn {
 }
 
 impl EtcdConn {
-    /// A client of the member at `address` (port 2379).
+    /// A client of the member at `address`, client port `port`.
     pub fn new(
         address: &str,
+        port: u16,
         timeout: Duration,
         serializable_reads: bool,
     ) -> Result<Self, ClientError> {
         Self::with_endpoint(
-            &format!("http://{}:{CLIENT_PORT}", url_host(address)),
+            &format!("http://{}:{port}", url_host(address)),
             timeout,
             serializable_reads,
         )

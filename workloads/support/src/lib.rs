@@ -15,7 +15,7 @@ pub mod fake;
 pub mod redis;
 pub mod testing;
 
-pub use faultline_db::{ClientError, DbKind};
+pub use faultline_db::{ClientError, ClientFamily, DbKind, RedisPrimary as RedisMode};
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Verdict};
@@ -46,8 +46,8 @@ impl NodeAddr {
 /// The database a workload runs against, and how its clients connect.
 #[derive(Clone, Debug)]
 pub struct Target {
-    /// etcd or Redis.
-    pub db: DbKind,
+    /// The protocol family and how to reach it (from the database's definition).
+    pub client: ClientFamily,
     /// Every node; a worker's client talks to its own node first.
     pub nodes: Vec<NodeAddr>,
     /// Bound on each request a client makes; past it the request is indeterminate.
@@ -72,30 +72,45 @@ impl Target {
     /// Connects lazily: failing to reach anything shows up as each op's definite failure.
     pub fn connect(&self, node: &str) -> Result<DbConn, String> {
         let address = self.address_of(node);
-        match self.db {
-            DbKind::Etcd => {
-                etcd::EtcdConn::new(&address, self.request_timeout, self.serializable_reads)
-                    .map(DbConn::Etcd)
-                    .map_err(|e| format!("etcd client for {node}: {e}"))
-            }
-            DbKind::Redis => {
-                let mut sentinels = vec![address.clone()];
-                sentinels.extend(
-                    self.nodes
-                        .iter()
-                        .map(|n| n.address.clone())
-                        .filter(|a| *a != address),
-                );
+        match &self.client {
+            ClientFamily::Etcd { port } => etcd::EtcdConn::new(
+                &address,
+                *port,
+                self.request_timeout,
+                self.serializable_reads,
+            )
+            .map(DbConn::Etcd)
+            .map_err(|e| format!("etcd client for {node}: {e}")),
+            ClientFamily::Redis { port, primary } => {
+                let timeout = self.request_timeout;
                 let names = self
                     .nodes
                     .iter()
                     .map(|n| (n.address.clone(), n.name.clone()))
                     .collect();
-                Ok(DbConn::Redis(
-                    redis::RedisPrimary::via_sentinels(sentinels, self.request_timeout)
-                        .with_names(names),
-                ))
+                let conn = match primary {
+                    RedisMode::Sentinel { port: sp, master } => {
+                        let mut sentinels = vec![address.clone()];
+                        sentinels.extend(
+                            self.nodes
+                                .iter()
+                                .map(|n| n.address.clone())
+                                .filter(|a| *a != address),
+                        );
+                        redis::RedisPrimary::via_sentinels(sentinels, *sp, master, timeout)
+                    }
+                    RedisMode::Fixed => {
+                        let first = self.nodes.first().map(|n| n.address.clone());
+                        redis::RedisPrimary::direct(&first.unwrap_or(address), *port, timeout)
+                    }
+                    RedisMode::Any => redis::RedisPrimary::any_role(&address, *port, timeout),
+                };
+                Ok(DbConn::Redis(conn.with_names(names)))
             }
+            ClientFamily::None => Err(
+                "the database has no built-in client (client.family = \"none\"): give --client"
+                    .to_string(),
+            ),
         }
     }
 }
@@ -247,7 +262,7 @@ mod tests {
     #[test]
     fn nodes_resolve_by_name_and_unknown_names_are_addresses() {
         let t = Target {
-            db: DbKind::Etcd,
+            client: ClientFamily::Etcd { port: 2379 },
             nodes: vec![NodeAddr::new("n1", "10.0.0.1")],
             request_timeout: Duration::from_secs(1),
             serializable_reads: false,

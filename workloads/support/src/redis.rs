@@ -19,8 +19,9 @@ use redis::FromRedisValue;
 use std::time::Duration;
 
 enum Resolve {
-    Sentinels(RedisClient),
-    Direct(String, u16),
+    Sentinels(Box<RedisClient>),
+    /// A server at host:port; `true`: it must say it is a primary.
+    Direct(String, u16, bool),
 }
 
 /// A client of the Redis primary.
@@ -35,11 +36,22 @@ pub struct RedisPrimary {
 }
 
 impl RedisPrimary {
-    /// A client that asks the Sentinels on `sentinel_hosts`, in order, for the primary.
-    pub fn via_sentinels(sentinel_hosts: Vec<String>, timeout: Duration) -> Self {
-        let client = RedisClient::new(&sentinel_hosts, RedisOptions { timeout });
+    /// A client that asks the Sentinels on `sentinel_hosts` (at `sentinel_port`, for
+    /// `master`), in order, for the primary.
+    pub fn via_sentinels(
+        sentinel_hosts: Vec<String>,
+        sentinel_port: u16,
+        master: &str,
+        timeout: Duration,
+    ) -> Self {
+        let options = RedisOptions {
+            timeout,
+            sentinel_port,
+            master: master.to_string(),
+        };
+        let client = RedisClient::new(&sentinel_hosts, options);
         RedisPrimary {
-            resolve: Resolve::Sentinels(client),
+            resolve: Resolve::Sentinels(Box::new(client)),
             timeout,
             conn: None,
             last_host: None,
@@ -50,7 +62,19 @@ impl RedisPrimary {
     /// A client of the server at `host:port`, which must say it is a primary (no Sentinel).
     pub fn direct(host: &str, port: u16, timeout: Duration) -> Self {
         RedisPrimary {
-            resolve: Resolve::Direct(host.to_string(), port),
+            resolve: Resolve::Direct(host.to_string(), port, true),
+            timeout,
+            conn: None,
+            last_host: None,
+            names: Vec::new(),
+        }
+    }
+
+    /// A client of the server at `host:port` whatever its role: a replica serves reads
+    /// (possibly stale) and refuses writes.
+    pub fn any_role(host: &str, port: u16, timeout: Duration) -> Self {
+        RedisPrimary {
+            resolve: Resolve::Direct(host.to_string(), port, false),
             timeout,
             conn: None,
             last_host: None,
@@ -85,8 +109,9 @@ impl RedisPrimary {
         }
         let (host, port) = match &self.resolve {
             Resolve::Sentinels(client) => client.primary_address().await?,
-            Resolve::Direct(host, port) => (host.clone(), *port),
+            Resolve::Direct(host, port, _) => (host.clone(), *port),
         };
+        let check_role = !matches!(self.resolve, Resolve::Direct(_, _, false));
         self.last_host = Some(host.clone());
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(self.timeout)
@@ -99,14 +124,20 @@ impl RedisPrimary {
             .get_multiplexed_async_connection_with_config(&config)
             .await
             .map_err(reject)?;
-        let role: Vec<redis::Value> = redis::cmd("ROLE")
-            .query_async(&mut conn)
-            .await
-            .map_err(reject)?;
-        if !matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master") {
-            return Err(ClientError::Rejected(format!(
-                "{host}:{port}, named primary by Sentinel, is not a primary (failover in progress)"
-            )));
+        if check_role {
+            let role: Vec<redis::Value> = redis::cmd("ROLE")
+                .query_async(&mut conn)
+                .await
+                .map_err(reject)?;
+            if !matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master") {
+                let named = match self.resolve {
+                    Resolve::Sentinels(_) => "named primary by Sentinel",
+                    Resolve::Direct(..) => "the fixed primary",
+                };
+                return Err(ClientError::Rejected(format!(
+                    "{host}:{port}, {named}, is not a primary (failover in progress)"
+                )));
+            }
         }
         self.conn = Some((host.clone(), conn.clone()));
         Ok((host, conn))

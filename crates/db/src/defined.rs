@@ -1,0 +1,248 @@
+//! The one [`Db`]: a database run from its [`Definition`]. Everything here is generic; what
+//! differs between databases is in their `db.toml` and scripts.
+//!
+//! Setup uploads the definition's files and an environment file to `$FAULTLINE_DIR`, wipes
+//! the data directories, runs the setup command and starts the daemons under faultline's
+//! supervision ([`Daemon`]: PID file, log, optional clock shim). Kill, start, pause and
+//! resume act on the first daemon's PID file, so faults need no per-database code.
+
+use crate::daemon::Daemon;
+use crate::definition::{ClientFamily, Definition};
+use crate::{Db, DbError, ProcessState};
+use faultline_control::{quote, Node};
+use std::time::{Duration, Instant};
+
+/// A database run from its definition.
+#[derive(Clone, Debug)]
+pub struct DefinedDb {
+    def: Definition,
+}
+
+impl DefinedDb {
+    /// The database `def` describes.
+    pub fn new(def: Definition) -> Self {
+        DefinedDb { def }
+    }
+
+    /// Its definition.
+    pub fn definition(&self) -> &Definition {
+        &self.def
+    }
+
+    fn env_file(&self) -> String {
+        format!("{}/env", self.def.node_dir())
+    }
+
+    /// `command` with the definition's environment, for `sh -c` on a node.
+    fn with_env(&self, command: &str) -> String {
+        format!(". {} && {command}", quote(&self.env_file()))
+    }
+
+    fn daemons(&self) -> Vec<Daemon> {
+        self.def
+            .daemons
+            .iter()
+            .map(|d| Daemon {
+                name: d.name.clone(),
+                exec: "/bin/sh".into(),
+                args: vec!["-c".into(), self.with_env(&format!("exec {}", d.start))],
+                clock_shim: d.clock_shim,
+            })
+            .collect()
+    }
+
+    fn main_daemon(&self) -> Daemon {
+        self.daemons().swap_remove(0)
+    }
+
+    fn node_error(node: &Node, reason: String) -> DbError {
+        DbError::Node {
+            node: node.name.clone(),
+            reason,
+        }
+    }
+
+    /// Runs a definition command on `node`: its output, or an error quoting the field.
+    fn run_command(&self, node: &Node, field: &str, command: &str) -> Result<String, DbError> {
+        let out = node
+            .remote
+            .exec(&self.with_env(command), b"", Duration::from_secs(120))?;
+        if out.status == 0 {
+            Ok(out.stdout_text())
+        } else {
+            let err = out.stderr_text();
+            let last = err.lines().last().unwrap_or("").trim();
+            Err(Self::node_error(
+                node,
+                format!(
+                    "{}: {field} exited with status {}{}",
+                    self.def.origin,
+                    out.status,
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {last}")
+                    }
+                ),
+            ))
+        }
+    }
+
+    fn wipe_data(&self, node: &Node) -> Result<(), DbError> {
+        if self.def.data_dirs.is_empty() {
+            return Ok(());
+        }
+        let dirs: Vec<String> = self.def.data_dirs.iter().map(|d| quote(d)).collect();
+        node.remote
+            .run(&format!("rm -rf {0} && mkdir -p {0}", dirs.join(" ")))?;
+        Ok(())
+    }
+}
+
+impl Db for DefinedDb {
+    fn name(&self) -> String {
+        self.def.name.clone()
+    }
+
+    fn client(&self) -> ClientFamily {
+        self.def.client.clone()
+    }
+
+    fn setup(&self, node: &Node, nodes: &[Node]) -> Result<(), DbError> {
+        // A second setup starts from scratch: never wipe data under a running server.
+        for d in self.daemons().iter().rev() {
+            d.stop(node, "KILL")?;
+        }
+        self.wipe_data(node)?;
+        let dir = self.def.node_dir();
+        node.remote
+            .run(&format!("rm -rf {0} && mkdir -p {0}", quote(&dir)))?;
+        let all: Vec<(&str, &str)> = nodes
+            .iter()
+            .map(|n| (n.name.as_str(), n.address.as_str()))
+            .collect();
+        let env: String = self
+            .def
+            .environment((&node.name, &node.address), &all)
+            .iter()
+            .map(|(k, v)| format!("export {k}={}\n", quote(v)))
+            .collect();
+        node.remote.write_file(&self.env_file(), env.as_bytes())?;
+        for (name, contents) in &self.def.dir_files {
+            node.remote.write_file(&format!("{dir}/{name}"), contents)?;
+        }
+        for f in &self.def.files {
+            let dest = quote(&f.dest);
+            node.remote
+                .run(&format!("mkdir -p \"$(dirname {dest})\""))?;
+            node.remote.write_file(&f.dest, &f.contents)?;
+            node.remote.run(&format!("chmod {:o} {dest}", f.mode))?;
+        }
+        if let Some(setup) = &self.def.setup {
+            self.run_command(node, "setup.command", setup)?;
+        }
+        for d in self.daemons() {
+            d.install(node)?;
+            d.start(node)?;
+        }
+        Ok(())
+    }
+
+    fn await_ready(&self, nodes: &[Node], timeout: Duration) -> Result<(), DbError> {
+        let timeout = timeout.max(self.def.ready_timeout);
+        let deadline = Instant::now() + timeout;
+        let check = self.with_env(&self.def.ready);
+        crate::on_all(nodes, |node| loop {
+            let out = node.remote.exec(&check, b"", Duration::from_secs(10))?;
+            if out.status == 0 {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let err = out.stderr_text();
+                let logs: Vec<String> = self.log_files();
+                return Err(Self::node_error(
+                    node,
+                    format!(
+                        "{} not ready after {timeout:?}: ready.command exited with status {}{} (logs: {})",
+                        self.def.name,
+                        out.status,
+                        err.lines()
+                            .last()
+                            .map(|l| format!(": {}", l.trim()))
+                            .unwrap_or_default(),
+                        logs.join(", ")
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        })
+    }
+
+    fn teardown(&self, node: &Node) -> Result<(), DbError> {
+        for d in self.daemons().iter().rev() {
+            d.stop(node, "TERM")?;
+        }
+        let mut dirs: Vec<String> = self.def.data_dirs.iter().map(|d| quote(d)).collect();
+        dirs.push(quote(&self.def.node_dir()));
+        node.remote.run(&format!("rm -rf {}", dirs.join(" ")))?;
+        Ok(())
+    }
+
+    fn kill(&self, node: &Node) -> Result<(), DbError> {
+        Ok(self.main_daemon().stop(node, "KILL")?)
+    }
+
+    fn start(&self, node: &Node) -> Result<(), DbError> {
+        Ok(self.main_daemon().start(node)?)
+    }
+
+    fn pause(&self, node: &Node) -> Result<(), DbError> {
+        Ok(self.main_daemon().signal(node, "STOP")?)
+    }
+
+    fn resume(&self, node: &Node) -> Result<(), DbError> {
+        Ok(self.main_daemon().signal(node, "CONT")?)
+    }
+
+    fn state(&self, node: &Node) -> Result<ProcessState, DbError> {
+        Ok(self.main_daemon().state(node)?)
+    }
+
+    fn primaries(&self, nodes: &[Node]) -> Result<Vec<String>, DbError> {
+        let Some(is_primary) = &self.def.is_primary else {
+            return Ok(Vec::new());
+        };
+        let check = self.with_env(is_primary);
+        let mut primaries = Vec::new();
+        for node in nodes {
+            // A node that cannot answer is nobody's primary.
+            let out = node.remote.exec(&check, b"", Duration::from_secs(5))?;
+            if out.status == 0 {
+                primaries.push(node.name.clone());
+            }
+        }
+        Ok(primaries)
+    }
+
+    fn log_files(&self) -> Vec<String> {
+        let mut logs: Vec<String> = self.daemons().iter().map(Daemon::log_file).collect();
+        logs.extend(self.def.logs.iter().cloned());
+        logs
+    }
+
+    fn server_pid_file(&self) -> String {
+        self.main_daemon().pid_file()
+    }
+
+    fn clock_command(&self) -> Option<String> {
+        self.def.clock.as_ref().map(|c| self.with_env(c))
+    }
+
+    fn clock_shim(&self) -> bool {
+        self.def.clock_shim()
+    }
+
+    fn packages(&self) -> Vec<String> {
+        self.def.packages.clone()
+    }
+}

@@ -1,0 +1,797 @@
+//! Databases as data: a `db.toml` definition (format: `docs/db-definition.md`) read and
+//! checked completely before anything starts, and the built-in definitions (`dbs/<name>/`)
+//! compiled into the binary.
+//!
+//! Every mistake is one line, `FILE: FIELD: expected ..., found ...`.
+
+use crate::DbKind;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::{Table, Value};
+
+/// The built-in definitions: name, then each file of `dbs/<name>/` (`db.toml` first).
+pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
+    (
+        "etcd",
+        &[
+            ("db.toml", include_str!("../../../dbs/etcd/db.toml")),
+            ("start.sh", include_str!("../../../dbs/etcd/start.sh")),
+            (
+                "is-primary.sh",
+                include_str!("../../../dbs/etcd/is-primary.sh"),
+            ),
+        ],
+    ),
+    (
+        "redis",
+        &[
+            ("db.toml", include_str!("../../../dbs/redis/db.toml")),
+            ("setup.sh", include_str!("../../../dbs/redis/setup.sh")),
+            ("ready.sh", include_str!("../../../dbs/redis/ready.sh")),
+        ],
+    ),
+];
+
+/// Where the definition's directory goes on every node: `$FAULTLINE_DIR`.
+pub const NODE_DIR_BASE: &str = "/var/lib/faultline/db";
+
+/// A database definition, read and checked.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Definition {
+    /// The database's name.
+    pub name: String,
+    /// Where it came from, as errors name it: a path, or `dbs/<name>/db.toml (built in)`.
+    pub origin: String,
+    /// The files beside `db.toml` (name, contents), uploaded to `$FAULTLINE_DIR`.
+    pub dir_files: Vec<(String, Vec<u8>)>,
+    /// Extra Debian packages for the node image.
+    pub packages: Vec<String>,
+    /// Files from the user's machine for every node.
+    pub files: Vec<UploadFile>,
+    /// Named ports (`FAULTLINE_PORT_<NAME>`).
+    pub ports: BTreeMap<String, u16>,
+    /// The supervised daemons; the first is the database that faults act on.
+    pub daemons: Vec<DaemonDef>,
+    /// Run once per node before the daemons start.
+    pub setup: Option<String>,
+    /// Wiped before setup and at teardown.
+    pub data_dirs: Vec<String>,
+    /// Exits 0 on a node once it serves.
+    pub ready: String,
+    /// How long every node has to become ready.
+    pub ready_timeout: Duration,
+    /// Extra log files to collect.
+    pub logs: Vec<String>,
+    /// Exits 0 on a node that considers itself primary (leader).
+    pub is_primary: Option<String>,
+    /// Prints the node's clock as the database sees it.
+    pub clock: Option<String>,
+    /// The built-in client.
+    pub client: ClientFamily,
+}
+
+/// A file uploaded to every node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UploadFile {
+    /// Its path on this machine.
+    pub source: PathBuf,
+    /// Its contents, read when the definition was.
+    pub contents: Vec<u8>,
+    /// Its absolute path on the node.
+    pub dest: String,
+    /// Its permission bits.
+    pub mode: u32,
+}
+
+/// One supervised daemon.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DaemonDef {
+    /// Names its PID file and log.
+    pub name: String,
+    /// A shell command running it in the foreground (run as `exec <start>`).
+    pub start: String,
+    /// Start it with the clock shim preloaded.
+    pub clock_shim: bool,
+}
+
+/// The built-in client a definition names: a protocol family and how to reach it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientFamily {
+    /// The etcd v3 API on `port` of each worker's node.
+    Etcd {
+        /// The client port.
+        port: u16,
+    },
+    /// RESP on `port`; commands go where `primary` says.
+    Redis {
+        /// The server port.
+        port: u16,
+        /// Where commands go.
+        primary: RedisPrimary,
+    },
+    /// No built-in client (`--client`).
+    None,
+}
+
+/// Where a Redis-family client sends its commands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedisPrimary {
+    /// The primary a Sentinel names, confirmed with ROLE.
+    Sentinel {
+        /// The Sentinels' port.
+        port: u16,
+        /// The name the Sentinels monitor the primary under.
+        master: String,
+    },
+    /// The first node, which must say it is a primary.
+    Fixed,
+    /// The worker's own node, whatever its role.
+    Any,
+}
+
+impl ClientFamily {
+    /// The protocol family's name, for matching workloads; `None` for no client.
+    pub fn kind(&self) -> Option<DbKind> {
+        match self {
+            ClientFamily::Etcd { .. } => Some(DbKind::Etcd),
+            ClientFamily::Redis { .. } => Some(DbKind::Redis),
+            ClientFamily::None => None,
+        }
+    }
+}
+
+/// The definition `spec` names: a built-in name, or (containing a `/` or ending in
+/// `.toml`) a path to a `db.toml` or its directory. Errors are one line.
+pub fn load(spec: &str) -> Result<Definition, String> {
+    if is_path(spec) {
+        return load_path(Path::new(spec));
+    }
+    builtin(spec).ok_or_else(|| {
+        let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+        format!(
+            "unknown database {spec:?}: expected one of {}, or a path to a db.toml (containing a /)",
+            names.join(", ")
+        )
+    })?
+}
+
+/// Whether `--db SPEC` is a path (it contains a `/`, ends in `.toml`, or is `.` or `..`)
+/// rather than a built-in name.
+pub fn is_path(spec: &str) -> bool {
+    spec.contains('/') || spec.ends_with(".toml") || spec == "." || spec == ".."
+}
+
+/// The built-in definition called `name`, if there is one.
+pub fn builtin(name: &str) -> Option<Result<Definition, String>> {
+    let (_, files) = BUILTINS.iter().find(|(n, _)| *n == name)?;
+    let origin = format!("dbs/{name}/db.toml (built in)");
+    let dir_files = files
+        .iter()
+        .filter(|(f, _)| *f != "db.toml")
+        .map(|(f, c)| (f.to_string(), c.as_bytes().to_vec()))
+        .collect();
+    Some(parse(&origin, files[0].1, None, dir_files))
+}
+
+/// Reads the definition at `path` (a `db.toml`, or a directory holding one).
+pub fn load_path(path: &Path) -> Result<Definition, String> {
+    let file = if path.is_dir() {
+        path.join("db.toml")
+    } else {
+        path.to_path_buf()
+    };
+    let origin = file.display().to_string();
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{origin}: cannot read: {e}"))?;
+    let dir = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let mut dir_files = Vec::new();
+    let entries = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{origin}: cannot list {}: {e}", dir.display()))?;
+    let mut names: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && p.file_name().is_some_and(|n| n != "db.toml"))
+        .collect();
+    names.sort();
+    for p in names {
+        let contents =
+            std::fs::read(&p).map_err(|e| format!("{origin}: cannot read {}: {e}", p.display()))?;
+        let name = p
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        dir_files.push((name, contents));
+    }
+    parse(&origin, &text, Some(&dir), dir_files)
+}
+
+/// Reads a table's fields, each error naming the file and the field's full path.
+struct Fields<'a> {
+    origin: &'a str,
+    path: String,
+    table: &'a Table,
+}
+
+impl<'a> Fields<'a> {
+    fn err(&self, key: &str, what: impl std::fmt::Display) -> String {
+        format!("{}: {}{key}: {what}", self.origin, self.path)
+    }
+
+    fn found(v: &Value) -> String {
+        match v {
+            Value::String(s) => format!("{s:?}"),
+            other => format!("a {}", other.type_str()),
+        }
+    }
+
+    fn only(&self, keys: &[&str]) -> Result<(), String> {
+        for k in self.table.keys() {
+            if !keys.contains(&k.as_str()) {
+                return Err(self.err(
+                    k,
+                    format!("unknown field; expected one of: {}", keys.join(", ")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn string(&self, key: &str) -> Result<Option<String>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if !s.trim().is_empty() => Ok(Some(s.clone())),
+            Some(v) => Err(self.err(
+                key,
+                format!("expected a non-empty string, found {}", Self::found(v)),
+            )),
+        }
+    }
+
+    fn required(&self, key: &str) -> Result<String, String> {
+        self.string(key)?
+            .ok_or_else(|| self.err(key, "missing; expected a non-empty string"))
+    }
+
+    fn boolean(&self, key: &str, default: bool) -> Result<bool, String> {
+        match self.table.get(key) {
+            None => Ok(default),
+            Some(Value::Boolean(b)) => Ok(*b),
+            Some(v) => Err(self.err(
+                key,
+                format!("expected true or false, found {}", Self::found(v)),
+            )),
+        }
+    }
+
+    fn port(&self, key: &str) -> Result<Option<u16>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::Integer(p)) if (1..=65535).contains(p) => Ok(Some(*p as u16)),
+            Some(v) => Err(self.err(
+                key,
+                format!(
+                    "expected a port number (1 to 65535), found {}",
+                    Self::found_int(v)
+                ),
+            )),
+        }
+    }
+
+    fn found_int(v: &Value) -> String {
+        match v {
+            Value::Integer(i) => i.to_string(),
+            other => Self::found(other),
+        }
+    }
+
+    fn seconds(&self, key: &str, default: f64) -> Result<Duration, String> {
+        let s = match self.table.get(key) {
+            None => default,
+            Some(Value::Integer(i)) => *i as f64,
+            Some(Value::Float(f)) => *f,
+            Some(v) => {
+                return Err(self.err(key, format!("expected seconds, found {}", Self::found(v))))
+            }
+        };
+        if s.is_finite() && s > 0.0 && s <= 86_400.0 {
+            Ok(Duration::from_secs_f64(s))
+        } else {
+            Err(self.err(
+                key,
+                format!("expected a positive number of seconds, found {s}"),
+            ))
+        }
+    }
+
+    fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+        match self.table.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+                    v => Err(self.err(
+                        &format!("{key}[{i}]"),
+                        format!("expected a non-empty string, found {}", Self::found(v)),
+                    )),
+                })
+                .collect(),
+            Some(v) => Err(self.err(
+                key,
+                format!("expected an array of strings, found {}", Self::found(v)),
+            )),
+        }
+    }
+
+    fn table(&self, key: &str) -> Result<Option<Fields<'a>>, String> {
+        match self.table.get(key) {
+            None => Ok(None),
+            Some(Value::Table(t)) => Ok(Some(Fields {
+                origin: self.origin,
+                path: format!("{}{key}.", self.path),
+                table: t,
+            })),
+            Some(v) => Err(self.err(key, format!("expected a table, found {}", Self::found(v)))),
+        }
+    }
+
+    fn tables(&self, key: &str) -> Result<Vec<Fields<'a>>, String> {
+        match self.table.get(key) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::Table(t) => Ok(Fields {
+                        origin: self.origin,
+                        path: format!("{}{key}[{i}].", self.path),
+                        table: t,
+                    }),
+                    v => Err(self.err(
+                        &format!("{key}[{i}]"),
+                        format!("expected a table, found {}", Self::found(v)),
+                    )),
+                })
+                .collect(),
+            Some(v) => Err(self.err(
+                key,
+                format!(
+                    "expected an array of tables ([[{key}]]), found {}",
+                    Self::found(v)
+                ),
+            )),
+        }
+    }
+}
+
+fn is_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn absolute(f: &Fields, key: &str, p: &str) -> Result<(), String> {
+    if p.starts_with('/') && !p.contains('\n') && !p.split('/').any(|c| c == "..") {
+        Ok(())
+    } else {
+        Err(f.err(key, format!("expected an absolute path, found {p:?}")))
+    }
+}
+
+/// Parses and checks a definition's text; `dir` resolves `[[files]]` sources (none for
+/// built-ins, which may not name any).
+pub fn parse(
+    origin: &str,
+    text: &str,
+    dir: Option<&Path>,
+    dir_files: Vec<(String, Vec<u8>)>,
+) -> Result<Definition, String> {
+    let table: Table = text.parse().map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let message = e.message().lines().next().unwrap_or("").to_string();
+        match line {
+            Some(l) => format!("{origin}: line {l}: {message}"),
+            None => format!("{origin}: {message}"),
+        }
+    })?;
+    let top = Fields {
+        origin,
+        path: String::new(),
+        table: &table,
+    };
+    top.only(&[
+        "name", "packages", "files", "ports", "daemons", "setup", "ready", "logs", "commands",
+        "client",
+    ])?;
+    let name = top.required("name")?;
+    if !is_name(&name) {
+        return Err(top.err(
+            "name",
+            format!("expected letters, digits, - and _ only, found {name:?}"),
+        ));
+    }
+    let packages = top.strings("packages")?;
+    for (i, p) in packages.iter().enumerate() {
+        let ok = p.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.')
+        });
+        if !ok {
+            return Err(top.err(
+                &format!("packages[{i}]"),
+                format!("expected a Debian package name, found {p:?}"),
+            ));
+        }
+    }
+    let mut files = Vec::new();
+    for f in top.tables("files")? {
+        f.only(&["source", "dest", "mode"])?;
+        let source = f.required("source")?;
+        let dest = f.required("dest")?;
+        absolute(&f, "dest", &dest)?;
+        let mode = match f.string("mode")? {
+            None => 0o644,
+            Some(m) => u32::from_str_radix(&m, 8)
+                .ok()
+                .filter(|m| *m <= 0o7777)
+                .ok_or_else(|| {
+                    f.err(
+                        "mode",
+                        format!("expected an octal mode such as \"0755\", found {m:?}"),
+                    )
+                })?,
+        };
+        let Some(dir) = dir else {
+            return Err(f.err("source", "a built-in definition cannot upload local files"));
+        };
+        let path = dir.join(&source);
+        let contents = std::fs::read(&path)
+            .map_err(|e| f.err("source", format!("cannot read {}: {e}", path.display())))?;
+        files.push(UploadFile {
+            source: path,
+            contents,
+            dest,
+            mode,
+        });
+    }
+    let mut ports = BTreeMap::new();
+    if let Some(p) = top.table("ports")? {
+        for key in p.table.keys() {
+            if !is_name(key) {
+                return Err(p.err(key, "expected a port name of letters, digits, - and _"));
+            }
+            ports.insert(key.clone(), p.port(key)?.unwrap_or_default());
+        }
+    }
+    let mut daemons = Vec::new();
+    for d in top.tables("daemons")? {
+        d.only(&["name", "start", "clock_shim"])?;
+        let name = d.required("name")?;
+        if !is_name(&name) {
+            return Err(d.err(
+                "name",
+                format!("expected letters, digits, - and _ only, found {name:?}"),
+            ));
+        }
+        if daemons.iter().any(|x: &DaemonDef| x.name == name) {
+            return Err(d.err(
+                "name",
+                format!("expected a unique name, found {name:?} twice"),
+            ));
+        }
+        daemons.push(DaemonDef {
+            name,
+            start: d.required("start")?,
+            clock_shim: d.boolean("clock_shim", true)?,
+        });
+    }
+    if daemons.is_empty() {
+        return Err(top.err("daemons", "expected at least one [[daemons]] table"));
+    }
+    let (setup, data_dirs) = match top.table("setup")? {
+        None => (None, Vec::new()),
+        Some(s) => {
+            s.only(&["command", "data_dirs"])?;
+            let dirs = s.strings("data_dirs")?;
+            for (i, d) in dirs.iter().enumerate() {
+                absolute(&s, &format!("data_dirs[{i}]"), d)?;
+                if d.trim_end_matches('/').is_empty() {
+                    return Err(s.err(
+                        &format!("data_dirs[{i}]"),
+                        "expected a directory other than /",
+                    ));
+                }
+            }
+            (s.string("command")?, dirs)
+        }
+    };
+    let ready = top
+        .table("ready")?
+        .ok_or_else(|| top.err("ready", "missing; expected a table with a command"))?;
+    ready.only(&["command", "timeout_s"])?;
+    let logs = top.strings("logs")?;
+    for (i, l) in logs.iter().enumerate() {
+        absolute(&top, &format!("logs[{i}]"), l)?;
+    }
+    let (is_primary, clock) = match top.table("commands")? {
+        None => (None, None),
+        Some(c) => {
+            c.only(&["is_primary", "clock"])?;
+            (c.string("is_primary")?, c.string("clock")?)
+        }
+    };
+    let client = top
+        .table("client")?
+        .ok_or_else(|| top.err("client", "missing; expected a table with a family"))?;
+    let client = parse_client(&client)?;
+    Ok(Definition {
+        name,
+        origin: origin.to_string(),
+        dir_files,
+        packages,
+        files,
+        ports,
+        daemons,
+        setup,
+        data_dirs,
+        ready: ready.required("command")?,
+        ready_timeout: ready.seconds("timeout_s", 60.0)?,
+        logs,
+        is_primary,
+        clock,
+        client,
+    })
+}
+
+fn parse_client(c: &Fields) -> Result<ClientFamily, String> {
+    let family = c.required("family")?;
+    let port = |c: &Fields| {
+        c.port("port")?
+            .ok_or_else(|| c.err("port", "missing; expected the client port"))
+    };
+    match family.as_str() {
+        "etcd" => {
+            c.only(&["family", "port"])?;
+            Ok(ClientFamily::Etcd { port: port(c)? })
+        }
+        "redis" => {
+            c.only(&["family", "port", "primary", "sentinel_port", "master_name"])?;
+            let mode = c.string("primary")?.unwrap_or_else(|| "sentinel".into());
+            let primary = match mode.as_str() {
+                "sentinel" => RedisPrimary::Sentinel {
+                    port: c.port("sentinel_port")?.unwrap_or(26379),
+                    master: c
+                        .string("master_name")?
+                        .unwrap_or_else(|| "faultline".into()),
+                },
+                "fixed" | "any" => {
+                    for k in ["sentinel_port", "master_name"] {
+                        if c.table.contains_key(k) {
+                            return Err(
+                                c.err(k, format!("only for primary = \"sentinel\", not {mode:?}"))
+                            );
+                        }
+                    }
+                    if mode == "fixed" {
+                        RedisPrimary::Fixed
+                    } else {
+                        RedisPrimary::Any
+                    }
+                }
+                other => {
+                    return Err(c.err(
+                        "primary",
+                        format!("expected \"sentinel\", \"fixed\" or \"any\", found {other:?}"),
+                    ))
+                }
+            };
+            Ok(ClientFamily::Redis {
+                port: port(c)?,
+                primary,
+            })
+        }
+        "none" => {
+            c.only(&["family"])?;
+            Ok(ClientFamily::None)
+        }
+        other => Err(c.err(
+            "family",
+            format!("expected \"etcd\", \"redis\" or \"none\", found {other:?}"),
+        )),
+    }
+}
+
+impl Definition {
+    /// `$FAULTLINE_DIR` on every node.
+    pub fn node_dir(&self) -> String {
+        format!("{NODE_DIR_BASE}/{}", self.name)
+    }
+
+    /// The environment of every command on `node` (name, address) of `nodes`, as
+    /// `(variable, value)` pairs in a fixed order.
+    pub fn environment(&self, node: (&str, &str), nodes: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut env = vec![
+            ("FAULTLINE_DB".to_string(), self.name.clone()),
+            ("FAULTLINE_DIR".into(), self.node_dir()),
+            ("FAULTLINE_NODE".into(), node.0.to_string()),
+            ("FAULTLINE_ADDRESS".into(), node.1.to_string()),
+            (
+                "FAULTLINE_NODES".into(),
+                nodes.iter().map(|n| n.0).collect::<Vec<_>>().join(" "),
+            ),
+            (
+                "FAULTLINE_NODE_ADDRESSES".into(),
+                nodes
+                    .iter()
+                    .map(|(n, a)| format!("{n}={a}"))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
+            ("FAULTLINE_NODE_COUNT".into(), nodes.len().to_string()),
+            (
+                "FAULTLINE_FIRST_NODE".into(),
+                nodes.first().map(|n| n.0).unwrap_or_default().to_string(),
+            ),
+            (
+                "FAULTLINE_FIRST_ADDRESS".into(),
+                nodes.first().map(|n| n.1).unwrap_or_default().to_string(),
+            ),
+        ];
+        for (name, port) in &self.ports {
+            env.push((
+                format!(
+                    "FAULTLINE_PORT_{}",
+                    name.to_ascii_uppercase().replace('-', "_")
+                ),
+                port.to_string(),
+            ));
+        }
+        env
+    }
+
+    /// Whether clock faults through the shim reach the database (its first daemon runs
+    /// under the shim).
+    pub fn clock_shim(&self) -> bool {
+        self.daemons[0].clock_shim
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "kv"
+packages = ["redis-server"]
+[ports]
+client = 7000
+peer-port = 7001
+[[daemons]]
+name = "kv"
+start = "kv --port $FAULTLINE_PORT_CLIENT"
+[ready]
+command = "true"
+[client]
+family = "redis"
+port = 7000
+primary = "any"
+"#;
+
+    fn err(text: &str) -> String {
+        parse("db.toml", text, Some(Path::new(".")), vec![]).unwrap_err()
+    }
+
+    #[test]
+    fn the_built_in_definitions_parse() {
+        for (name, _) in BUILTINS {
+            let d = builtin(name).unwrap().unwrap();
+            assert_eq!(d.name, *name);
+            assert!(d.is_primary.is_some(), "{name}");
+        }
+        let etcd = load("etcd").unwrap();
+        assert_eq!(etcd.client, ClientFamily::Etcd { port: 2379 });
+        assert!(!etcd.clock_shim(), "etcd is a static Go binary");
+        let redis = load("redis").unwrap();
+        assert_eq!(redis.daemons.len(), 2);
+        assert!(redis.clock_shim() && redis.clock.is_some());
+        assert!(load("mysql")
+            .unwrap_err()
+            .starts_with("unknown database \"mysql\": expected one of etcd, redis"));
+    }
+
+    #[test]
+    fn a_good_definition_reads_with_its_defaults() {
+        let d = parse("db.toml", GOOD, Some(Path::new(".")), vec![]).unwrap();
+        assert_eq!(d.ready_timeout, Duration::from_secs(60));
+        assert!(d.daemons[0].clock_shim);
+        assert_eq!(
+            d.client,
+            ClientFamily::Redis {
+                port: 7000,
+                primary: RedisPrimary::Any
+            }
+        );
+        let env = d.environment(
+            ("n2", "10.0.0.3"),
+            &[("n1", "10.0.0.2"), ("n2", "10.0.0.3")],
+        );
+        let get = |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        assert_eq!(
+            get("FAULTLINE_NODE_ADDRESSES"),
+            Some("n1=10.0.0.2 n2=10.0.0.3")
+        );
+        assert_eq!(get("FAULTLINE_FIRST_ADDRESS"), Some("10.0.0.2"));
+        assert_eq!(get("FAULTLINE_PORT_PEER_PORT"), Some("7001"));
+        assert_eq!(get("FAULTLINE_DIR"), Some("/var/lib/faultline/db/kv"));
+    }
+
+    #[test]
+    fn mistakes_are_one_line_naming_file_and_field() {
+        let cases = [
+            (GOOD.replace("family = \"redis\"", "family = \"mysql\""),
+             "db.toml: client.family: expected \"etcd\", \"redis\" or \"none\", found \"mysql\""),
+            (GOOD.replace("port = 7000\nprimary", "port = 70000\nprimary"),
+             "db.toml: client.port: expected a port number (1 to 65535), found 70000"),
+            (GOOD.replace("[[daemons]]\nname = \"kv\"\nstart = \"kv --port $FAULTLINE_PORT_CLIENT\"\n", ""),
+             "db.toml: daemons: expected at least one [[daemons]] table"),
+            (GOOD.replace("start =", "strat ="),
+             "db.toml: daemons[0].strat: unknown field; expected one of: name, start, clock_shim"),
+            (GOOD.replace("[ready]\ncommand = \"true\"\n", ""),
+             "db.toml: ready: missing; expected a table with a command"),
+            (GOOD.replace("primary = \"any\"", "primary = \"any\"\nmaster_name = \"m\""),
+             "db.toml: client.master_name: only for primary = \"sentinel\", not \"any\""),
+            (GOOD.replace("name = \"kv\"\npackages", "name = \"k v\"\npackages"),
+             "db.toml: name: expected letters, digits, - and _ only, found \"k v\""),
+            (GOOD.replace("[\"redis-server\"]", "[\"Redis Server\"]"),
+             "db.toml: packages[0]: expected a Debian package name, found \"Redis Server\""),
+            (format!("{GOOD}[[files]]\nsource = \"no/such/file\"\ndest = \"/usr/bin/kv\"\n"),
+             "db.toml: files[0].source: cannot read ./no/such/file: No such file or directory (os error 2)"),
+            (format!("{GOOD}[[files]]\nsource = \"x\"\ndest = \"bin/kv\"\n"),
+             "db.toml: files[0].dest: expected an absolute path, found \"bin/kv\""),
+            (GOOD.replace("command = \"true\"", "command = \"true\"\ntimeout_s = -1"),
+             "db.toml: ready.timeout_s: expected a positive number of seconds, found -1"),
+            ("name = \"x\"\n[[daemons]\n".to_string(), "db.toml: line 2: "),
+        ];
+        for (text, expected) in cases {
+            let e = err(&text);
+            assert!(e.starts_with(expected), "{e}\n  expected: {expected}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn files_are_read_with_their_modes_and_dir_files_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("server"), b"#!/bin/sh\n").unwrap();
+        std::fs::write(dir.path().join("setup.sh"), b"echo hi\n").unwrap();
+        let text = format!(
+            "{GOOD}[[files]]\nsource = \"server\"\ndest = \"/usr/local/bin/kv\"\nmode = \"0755\"\n"
+        );
+        std::fs::write(dir.path().join("db.toml"), text).unwrap();
+        let d = load_path(dir.path()).unwrap();
+        assert_eq!(d.files[0].mode, 0o755);
+        assert_eq!(d.files[0].contents, b"#!/bin/sh\n");
+        let names: Vec<&str> = d.dir_files.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["server", "setup.sh"]);
+        let missing = load_path(&dir.path().join("nope.toml")).unwrap_err();
+        assert!(missing.contains("nope.toml: cannot read"), "{missing}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_text_never_panics_and_errors_are_one_line(text in "\\PC{0,300}") {
+            if let Err(e) = parse("db.toml", &text, None, vec![]) {
+                proptest::prop_assert!(!e.contains('\n'));
+                proptest::prop_assert!(e.starts_with("db.toml: "));
+            }
+        }
+    }
+}
