@@ -17,9 +17,11 @@ pub mod testing;
 
 pub use faultline_db::{ClientError, DbKind};
 
+use async_trait::async_trait;
 use faultline_history::{CheckerResult, Verdict};
-use faultline_runner::{Completion, Gen};
+use faultline_runner::{Client, ClientFactory, Completion, Gen};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A node as clients see it: its name (as recorded in the history) and its address.
@@ -98,6 +100,30 @@ impl Target {
     }
 }
 
+/// The client factory of a workload whose clients need only a connection: each worker's
+/// client is `open(connection, node)`, with the connection from [`Target::connect`].
+pub fn connecting<F>(target: Target, open: F) -> Arc<dyn ClientFactory>
+where
+    F: Fn(DbConn, &str) -> Box<dyn Client> + Send + Sync + 'static,
+{
+    Arc::new(Connecting { target, open })
+}
+
+struct Connecting<F> {
+    target: Target,
+    open: F,
+}
+
+#[async_trait]
+impl<F> ClientFactory for Connecting<F>
+where
+    F: Fn(DbConn, &str) -> Box<dyn Client> + Send + Sync + 'static,
+{
+    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
+        Ok((self.open)(self.target.connect(node)?, node))
+    }
+}
+
 /// One worker's connection to the database under test.
 pub enum DbConn {
     /// A client of one etcd member.
@@ -150,6 +176,12 @@ pub fn fresh_namespace(workload: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("faultline/{workload}/{}-{nanos:x}", std::process::id())
+}
+
+/// The physical key prefix a workload writes under: the one `given` (tests), else a
+/// [`fresh_namespace`].
+pub fn namespace(given: &Option<String>, workload: &str) -> String {
+    given.clone().unwrap_or_else(|| fresh_namespace(workload))
 }
 
 /// `gen` paced to about `rate` requests a second in all ([`Gen::stagger`] by `1 / rate`);
