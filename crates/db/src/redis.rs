@@ -215,9 +215,13 @@ impl Db for RedisDb {
     fn primaries(&self, nodes: &[Node]) -> Result<Vec<String>, DbError> {
         let mut primaries = Vec::new();
         for node in nodes {
-            let out = node
-                .remote
-                .exec(&cli(PORT, "role"), b"", Duration::from_secs(5))?;
+            // Bounded on the node: a paused server accepts the connection and never
+            // answers, and a long exec would hold the node's channel from the nemesis.
+            let out = node.remote.exec(
+                &format!("timeout 1 {}", cli(PORT, "role")),
+                b"",
+                Duration::from_secs(5),
+            )?;
             if out.status == 0 && out.stdout_text().lines().next() == Some("master") {
                 primaries.push(node.name.clone());
             }

@@ -7,89 +7,7 @@ use faultline_linearizability::{check, CheckOptions, ModelSpec};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const S: u64 = 1_000_000_000;
-
-/// Builds a history event by event, numbering them.
-#[derive(Default)]
-struct History {
-    events: Vec<Event>,
-}
-
-impl History {
-    fn push(
-        &mut self,
-        time: u64,
-        process: Process,
-        kind: EventType,
-        f: &str,
-        value: Value,
-    ) -> &mut Event {
-        let index = self.events.len() as u64;
-        self.events.push(Event {
-            index,
-            time,
-            process,
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        });
-        self.events.last_mut().unwrap()
-    }
-
-    /// A client operation on `node`: invoke at `from`, completion `kind` with `out` at `to`.
-    #[allow(clippy::too_many_arguments)]
-    fn op(
-        &mut self,
-        p: u64,
-        f: &str,
-        key: Option<Value>,
-        input: Value,
-        from: u64,
-        kind: EventType,
-        out: Value,
-        to: u64,
-        node: &str,
-    ) {
-        let e = self.push(from, Process::Client(p), EventType::Invoke, f, input);
-        e.key = key.clone();
-        e.node = Some(node.into());
-        let e = self.push(to, Process::Client(p), kind, f, out);
-        e.key = key;
-        e.node = Some(node.into());
-    }
-
-    fn nemesis(&mut self, from: u64, to: u64, f: &str, value: Value) {
-        self.push(from, Process::Nemesis, EventType::Invoke, f, value.clone());
-        self.push(to, Process::Nemesis, EventType::Ok, f, value);
-    }
-
-    fn leaders(&mut self, t: u64, primaries: &[&str]) {
-        self.push(
-            t,
-            Process::Nemesis,
-            EventType::Info,
-            PRIMARIES,
-            json!(primaries),
-        );
-    }
-
-    fn sort(&mut self) {
-        self.events.sort_by_key(|e| (e.time, e.index));
-        for (i, e) in self.events.iter_mut().enumerate() {
-            e.index = i as u64;
-        }
-    }
-}
-
-/// The partition shape of finding 2: n3 sees only n2; n1, n4 and n5 drop it and it drops them.
-fn ring_grudge() -> Value {
-    json!({"fault": "partition", "spec": "majorities-ring", "grudge": {
-        "n1": ["n3", "n4"], "n2": ["n4", "n5"], "n3": ["n1", "n4", "n5"], "n4": ["n1", "n2", "n3"], "n5": ["n2", "n3"]
-    }})
-}
+use faultline_explain::testing::{lost_writes, stale_read, History, S};
 
 fn linearizability(events: &[Event]) -> Vec<CheckerResult> {
     let ops = pair(events, &[]).unwrap();
@@ -99,56 +17,7 @@ fn linearizability(events: &[Event]) -> Vec<CheckerResult> {
 
 #[test]
 fn a_stale_read_names_the_node_the_partition_and_the_write_it_missed() {
-    let mut h = History::default();
-    let k = Some(json!(7));
-    h.leaders(0, &["n1"]);
-    h.op(
-        5,
-        "write",
-        k.clone(),
-        json!(0),
-        S,
-        EventType::Ok,
-        json!(0),
-        S + S / 10,
-        "n1",
-    );
-    h.nemesis(10 * S, 10 * S + S / 10, "start-partition", ring_grudge());
-    h.op(
-        5,
-        "write",
-        k.clone(),
-        json!(4),
-        18 * S,
-        EventType::Ok,
-        json!(4),
-        18 * S + S / 5,
-        "n1",
-    );
-    h.op(
-        24,
-        "read",
-        k.clone(),
-        Value::Null,
-        19 * S,
-        EventType::Ok,
-        json!(0),
-        19 * S + S / 2,
-        "n3",
-    );
-    h.op(
-        6,
-        "read",
-        k.clone(),
-        Value::Null,
-        19 * S + S / 10,
-        EventType::Ok,
-        json!(4),
-        19 * S + S / 5,
-        "n2",
-    );
-    h.nemesis(20 * S, 20 * S + 4 * S / 10, "stop-partition", Value::Null);
-    h.sort();
+    let h = stale_read();
     let checkers = linearizability(&h.events);
     assert_eq!(checkers[0].anomalies.len(), 1);
     let x = explain(&h.events, &checkers, &[]);
@@ -172,69 +41,9 @@ fn a_stale_read_names_the_node_the_partition_and_the_write_it_missed() {
     assert_eq!(a.operations[0].primaries, Some(vec!["n1".to_string()]));
     // The drawing: the key's four operations, the partition behind them, the prefix marked.
     assert_eq!(a.timeline.key, Some(json!(7)));
-    assert_eq!(a.timeline.ops.len(), 4);
+    assert_eq!(a.timeline.ops.len(), 10);
     assert_eq!(a.timeline.faults, vec![0]);
     assert!(a.timeline.prefix_ns.is_some());
-}
-
-/// Finding 3's shape: the primary n1 is cut off, keeps acknowledging adds, n3 is promoted,
-/// and n1 is demoted at the heal, discarding them.
-fn lost_writes() -> History {
-    let mut h = History::default();
-    h.leaders(0, &["n1"]);
-    let cut = json!({"fault": "partition", "spec": "primaries", "grudge": {
-        "n1": ["n2", "n3", "n4", "n5"], "n2": ["n1"], "n3": ["n1"], "n4": ["n1"], "n5": ["n1"]
-    }});
-    h.op(
-        0,
-        "add",
-        None,
-        json!(1),
-        S,
-        EventType::Ok,
-        json!(1),
-        S + S / 100,
-        "n1",
-    );
-    h.nemesis(5 * S, 5 * S + S / 10, "start-partition", cut);
-    h.op(
-        0,
-        "add",
-        None,
-        json!(2),
-        8 * S,
-        EventType::Ok,
-        json!(2),
-        8 * S + S / 100,
-        "n1",
-    );
-    h.leaders(9 * S, &["n1", "n3"]);
-    h.op(
-        1,
-        "add",
-        None,
-        json!(3),
-        12 * S,
-        EventType::Ok,
-        json!(3),
-        12 * S + S / 100,
-        "n3",
-    );
-    h.nemesis(20 * S, 20 * S + S / 10, "stop-partition", Value::Null);
-    h.leaders(21 * S, &["n3"]);
-    h.op(
-        1,
-        "read",
-        None,
-        Value::Null,
-        25 * S,
-        EventType::Ok,
-        json!([1, 3]),
-        25 * S + S / 100,
-        "n3",
-    );
-    h.sort();
-    h
 }
 
 #[test]
