@@ -2,7 +2,7 @@
 //! the fault effects against a brute-force count.
 
 use faultline_explain::{explain, Expectation, Role};
-use faultline_history::{pair, CheckerResult, Event, EventType, Process, PRIMARIES};
+use faultline_history::{pair, CheckerResult, Event, EventType};
 use faultline_linearizability::{check, CheckOptions, ModelSpec};
 use proptest::prelude::*;
 use serde_json::{json, Value};
