@@ -300,6 +300,7 @@ fn leaders_clause(primaries: &[String]) -> String {
     match primaries {
         [] => "no node was leader".to_string(),
         [one] => format!("{one} was the leader"),
+        [a, b] => format!("{a} and {b} both claimed to lead"),
         many => format!("{} all claimed to lead", and_list(many)),
     }
 }
@@ -333,7 +334,11 @@ fn served_sentence(scene: &Scene, o: &OpContext) -> String {
         None => s += &format!(" was {done} (the history does not say which node served it)"),
     }
     if o.outcome == Outcome::Ok && o.f == "read" {
-        s += &format!("; it returned {}", plain(&o.output));
+        let got = match &o.output {
+            Value::Array(a) if a.len() > 8 => format!("{} elements", a.len()),
+            v => plain(v),
+        };
+        s += &format!("; it returned {got}");
     }
     if let Some(p) = &o.primaries {
         s += &format!("; {} then", leaders_clause(p));

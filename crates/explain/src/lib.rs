@@ -32,6 +32,7 @@ mod context;
 mod effects;
 pub mod faults;
 mod scene;
+pub mod testing;
 
 pub use context::{AnomalyContext, OpContext, Role, Timeline};
 pub use effects::{

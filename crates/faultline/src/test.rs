@@ -96,6 +96,11 @@ pub struct TestArgs {
     /// Leave the cluster up at the end, for debugging (faults are still healed).
     #[arg(long)]
     keep_cluster: bool,
+    /// Make a valid run unknown (exit 2) unless some fault had this effect, comma-separated:
+    /// leader-change, errors (timeouts or failures rose), latency, effect (anything visible),
+    /// every-fault (each fault had a visible effect).
+    #[arg(long, value_delimiter = ',', value_name = "EFFECT")]
+    expect: Vec<String>,
     /// Allow clock faults on existing hosts over SSH: they step the hosts' real clocks
     /// (Docker nodes never: they share this machine's clock and use the clock shim).
     #[arg(long)]
@@ -133,6 +138,13 @@ fn seconds(flag: &str, s: f64) -> Result<Duration, String> {
 pub fn run(args: TestArgs) -> ExitCode {
     // The same rule as `parse_up`: a count is a Docker cluster, anything else lists hosts.
     let hosts = args.nodes.trim().parse::<usize>().is_err();
+    if let Some(e) = args
+        .expect
+        .iter()
+        .find_map(|e| report::Expectation::parse(e).err())
+    {
+        return bad(format!("--expect: {e}"));
+    }
     let plan = match Plan::from_args(&args, hosts) {
         Ok(p) => p,
         Err(e) => return bad(e),
@@ -428,6 +440,7 @@ fn run_once(
         "client": args.client,
         "client_options": program.as_ref().map(|p| Value::Object(p.options().clone())),
         "command": reproduce_command(args, seed),
+        "expect": args.expect,
         "notes": plan.notes,
         "clock_mechanism": if plan.wants_clock() { Value::from(plan.clock.name()) } else { Value::Null },
         "faultline_version": env!("CARGO_PKG_VERSION"),
@@ -565,6 +578,20 @@ fn run_once(
         for a in c.anomalies.iter().take(3) {
             println!("    {}: {}", a.kind, a.explanation);
         }
+        let finding = results
+            .explanation
+            .anomalies
+            .iter()
+            .find(|x| x.checker == c.checker);
+        if let Some(x) = finding {
+            println!("    in context: {}", x.finding);
+        }
+    }
+    for k in &results.explanation.summary {
+        println!("  {}", k.line);
+    }
+    if let Some(why) = &results.verdict_reason {
+        println!("  {why}");
     }
     println!(
         "{}: {}",
@@ -592,6 +619,9 @@ fn reproduce_command(args: &TestArgs, seed: u64) -> String {
     }
     if args.serializable_reads {
         c += " --serializable-reads";
+    }
+    if !args.expect.is_empty() {
+        c += &format!(" --expect {}", args.expect.join(","));
     }
     if let Some(t) = args.lease_ttl {
         c += &format!(" --lease-ttl {t}");

@@ -160,11 +160,12 @@ pub(crate) fn counterexample_svg(ctx: &AnomalyContext, faults: &[Fault]) -> Stri
         let _ = write!(
             s,
             "<line class=\"cx-prefix\" x1=\"{px:.1}\" x2=\"{px:.1}\" y1=\"{:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"cx-prefix-label\" x=\"{:.1}\" y=\"{:.1}\">linearizable prefix ends</text>",
+             <text class=\"cx-prefix-label\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"{}\">linearizable prefix ends</text>",
             TOP - 4.0,
             TOP + ROW * rows.len() as f64,
-            px + 3.0,
-            TOP + ROW * rows.len() as f64 + 12.0
+            if px > WIDTH * 0.7 { px - 3.0 } else { px + 3.0 },
+            TOP + ROW * rows.len() as f64 + 12.0,
+            if px > WIDTH * 0.7 { "end" } else { "start" }
         );
     }
     let axis_y = height - 6.0;

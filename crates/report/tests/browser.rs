@@ -249,3 +249,102 @@ fn serve_index_lists_runs_newest_first_and_opens_reports() {
     let problems = problems.0.lock().unwrap().clone();
     assert!(problems.is_empty(), "console errors: {problems:#?}");
 }
+
+/// Finding 2 (a stale read under a partition), drawn: the failing read and the write it
+/// contradicts are highlighted over the shaded partition, the prefix is marked, the finding
+/// names the node, and the raw JSON is folded away.
+#[test]
+fn the_counterexample_is_drawn() {
+    let Some(browser) = launch() else { return };
+    let events = faultline_explain::testing::stale_read().events;
+    let ops = faultline_history::pair(&events, &[]).unwrap();
+    let report = faultline_linearizability::check(
+        &ops,
+        faultline_linearizability::ModelSpec::CasRegister,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!(report.verdict, Verdict::Invalid);
+    let run = common::Run {
+        events,
+        checkers: vec![report.to_checker_result()],
+        config: serde_json::json!({"name": "stale-read", "db": "etcd", "workload": "register"}),
+        anomaly_events: vec![],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    write_run_dir(dir.path(), &run);
+    let (tab, problems) = open_tab(&browser);
+    tab.navigate_to(&file_url(&dir.path().join("report.html")))
+        .unwrap();
+    wait_rendered(&tab);
+    let box_of = |sel: &str| {
+        eval_json(
+            &tab,
+            &format!(
+                "(() => {{ const all = document.querySelectorAll('{sel}'); const e = all[all.length - 1]; if (!e) return null;
+                   const r = e.getBoundingClientRect(); return [r.left, r.right, r.top, r.bottom]; }})()"
+            ),
+        )
+    };
+    let x = |v: &serde_json::Value, i: usize| v[i].as_f64().unwrap_or(f64::NAN);
+    let svg = box_of("figure.counterexample svg.cx");
+    assert!(
+        x(&svg, 1) - x(&svg, 0) > 600.0,
+        "the drawing is shown: {svg}"
+    );
+    let failing = box_of("svg.cx .cx-op.failing rect");
+    let write = box_of("svg.cx .cx-op.contradicting rect");
+    let fault = box_of("svg.cx .cx-fault");
+    assert!(!failing.is_null() && !write.is_null() && !fault.is_null());
+    // The latest acknowledged write (the last one drawn) ends before the read begins, and both
+    // sit on the shaded partition.
+    assert!(x(&write, 1) <= x(&failing, 0) + 0.5, "{write} {failing}");
+    for b in [&failing, &write] {
+        assert!(
+            x(b, 0) >= x(&fault, 0) && x(b, 1) <= x(&fault, 1),
+            "{b} outside {fault}"
+        );
+    }
+    // One row per process, each naming its node; the prefix is marked.
+    let rows = eval_json(
+        &tab,
+        "[...document.querySelectorAll('svg.cx .cx-row')].map(t => t.textContent)",
+    );
+    let rows: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.as_str())
+        .collect();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert!(rows.contains(&"process 24 · n3"), "{rows:?}");
+    assert!(
+        !box_of("svg.cx .cx-prefix").is_null(),
+        "the linearizable prefix is marked"
+    );
+    let finding = eval_string(
+        &tab,
+        "document.querySelector('p.finding').textContent",
+        false,
+    );
+    assert!(
+        finding.contains("served by n3")
+            && finding.contains("cut off from n1, n4 and n5")
+            && finding.contains("write 4 of key 7 by process 5 had been acknowledged by n1"),
+        "{finding}"
+    );
+    assert_eq!(
+        eval_json(&tab, "document.querySelector('details.raw').open"),
+        serde_json::json!(false),
+        "raw JSON is folded"
+    );
+    tab.evaluate(
+        "document.querySelector('figure.counterexample').scrollIntoView()",
+        false,
+    )
+    .unwrap();
+    let png = screenshot(&tab, "report-counterexample.png");
+    assert!(std::fs::metadata(png).unwrap().len() > 10_000);
+    let problems = problems.0.lock().unwrap().clone();
+    assert!(problems.is_empty(), "console errors: {problems:#?}");
+}

@@ -29,9 +29,15 @@ pub struct RedisPrimary {
     resolve: Resolve,
     timeout: Duration,
     conn: Option<(String, MultiplexedConnection)>,
-    /// The host the last command went to.
+    /// Which node served the last command (boxed: it is rarely read).
+    served: Box<Served>,
+}
+
+/// The host the last command went to, and the node names to call it by.
+#[derive(Default)]
+struct Served {
     last_host: Option<String>,
-    /// Node names by address, to name the node that served a command.
+    /// `(address, name)` pairs.
     names: Vec<(String, String)>,
 }
 
@@ -54,8 +60,7 @@ impl RedisPrimary {
             resolve: Resolve::Sentinels(Box::new(client)),
             timeout,
             conn: None,
-            last_host: None,
-            names: Vec::new(),
+            served: Box::default(),
         }
     }
 
@@ -65,8 +70,7 @@ impl RedisPrimary {
             resolve: Resolve::Direct(host.to_string(), port, true),
             timeout,
             conn: None,
-            last_host: None,
-            names: Vec::new(),
+            served: Box::default(),
         }
     }
 
@@ -77,23 +81,23 @@ impl RedisPrimary {
             resolve: Resolve::Direct(host.to_string(), port, false),
             timeout,
             conn: None,
-            last_host: None,
-            names: Vec::new(),
+            served: Box::default(),
         }
     }
 
     /// Names the nodes: `(address, name)` pairs, so [`RedisPrimary::served_by`] says `n1`
     /// rather than an address.
     pub fn with_names(mut self, names: Vec<(String, String)>) -> Self {
-        self.names = names;
+        self.served.names = names;
         self
     }
 
     /// The node (by name when known, else its address) the last command was sent to.
     pub fn served_by(&self) -> Option<String> {
-        let host = self.last_host.as_ref()?;
+        let host = self.served.last_host.as_ref()?;
         Some(
-            self.names
+            self.served
+                .names
                 .iter()
                 .find(|(a, _)| a == host)
                 .map_or_else(|| host.clone(), |(_, n)| n.clone()),
@@ -104,7 +108,7 @@ impl RedisPrimary {
     /// primary when this fails, so its errors are definite.
     pub async fn connection(&mut self) -> Result<(String, MultiplexedConnection), ClientError> {
         if let Some(c) = &self.conn {
-            self.last_host = Some(c.0.clone());
+            self.served.last_host = Some(c.0.clone());
             return Ok(c.clone());
         }
         let (host, port) = match &self.resolve {
@@ -112,7 +116,7 @@ impl RedisPrimary {
             Resolve::Direct(host, port, _) => (host.clone(), *port),
         };
         let check_role = !matches!(self.resolve, Resolve::Direct(_, _, false));
-        self.last_host = Some(host.clone());
+        self.served.last_host = Some(host.clone());
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(self.timeout)
             .set_response_timeout(self.timeout);
@@ -218,6 +222,19 @@ mod tests {
             .unwrap_err()
             .is_definite());
         assert_eq!(fake.commands().await, vec!["GET k"; 4]);
+    }
+
+    #[tokio::test]
+    async fn the_serving_node_is_named() {
+        let fake = FakeRedis::start(vec![Reply::redis_bulk(Some("5"))]).await;
+        let mut p = RedisPrimary::direct("127.0.0.1", fake.port, Duration::from_secs(1))
+            .with_names(vec![("127.0.0.1".into(), "n4".into())]);
+        assert_eq!(p.served_by(), None, "nothing sent yet");
+        let _: Option<String> = p.query(&get("k")).await.unwrap();
+        assert_eq!(p.served_by().as_deref(), Some("n4"));
+        let mut unnamed = RedisPrimary::direct("127.0.0.1", fake.port, Duration::from_secs(1));
+        let _ = unnamed.query::<Option<String>>(&get("k")).await;
+        assert_eq!(unnamed.served_by().as_deref(), Some("127.0.0.1"));
     }
 
     #[tokio::test]

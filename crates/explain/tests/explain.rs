@@ -1,0 +1,278 @@
+//! Explanations of hand-built histories shaped like faultline's findings, and properties of
+//! the fault effects against a brute-force count.
+
+use faultline_explain::{explain, Expectation, Role};
+use faultline_history::{pair, CheckerResult, Event, EventType};
+use faultline_linearizability::{check, CheckOptions, ModelSpec};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+use faultline_explain::testing::{lost_writes, stale_read, History, S};
+
+fn linearizability(events: &[Event]) -> Vec<CheckerResult> {
+    let ops = pair(events, &[]).unwrap();
+    let report = check(&ops, ModelSpec::CasRegister, &CheckOptions::default()).unwrap();
+    vec![report.to_checker_result()]
+}
+
+#[test]
+fn a_stale_read_names_the_node_the_partition_and_the_write_it_missed() {
+    let h = stale_read();
+    let checkers = linearizability(&h.events);
+    assert_eq!(checkers[0].anomalies.len(), 1);
+    let x = explain(&h.events, &checkers, &[]);
+    let a = &x.anomalies[0];
+    assert_eq!((a.checker.as_str(), a.anomaly), ("linearizability", 0));
+    let f = &a.finding;
+    for part in [
+        "The read of key 7 by process 24 was served by n3",
+        "which the partition (majorities-ring, 10.0 s to 20.4 s) had cut off from n1, n4 and n5",
+        "it returned 0",
+        "n1 was the leader then",
+        "but write 4 of key 7 by process 5 had been acknowledged by n1 at 18.2 s, before it began",
+    ] {
+        assert!(f.contains(part), "{part:?} missing from: {f}");
+    }
+    let roles: Vec<(u64, Role)> = a.operations.iter().map(|o| (o.process, o.role)).collect();
+    assert_eq!(roles[0], (24, Role::Failing));
+    assert!(roles.contains(&(5, Role::Contradicting)), "{roles:?}");
+    assert_eq!(a.faults, vec![0]);
+    assert_eq!(a.operations[0].node.as_deref(), Some("n3"));
+    assert_eq!(a.operations[0].primaries, Some(vec!["n1".to_string()]));
+    // The drawing: the key's four operations, the partition behind them, the prefix marked.
+    assert_eq!(a.timeline.key, Some(json!(7)));
+    assert_eq!(a.timeline.ops.len(), 10);
+    assert_eq!(a.timeline.faults, vec![0]);
+    assert!(a.timeline.prefix_ns.is_some());
+}
+
+#[test]
+fn lost_writes_name_the_cut_off_primary_and_when_it_was_demoted() {
+    let h = lost_writes();
+    let ops = pair(&h.events, &[]).unwrap();
+    let set = faultline_set_checker::check(
+        &ops,
+        &faultline_set_checker::SetOptions { linearizable: true },
+    )
+    .unwrap();
+    let lost: Vec<usize> = set
+        .anomalies
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| a.kind == "lost")
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(lost.len(), 1, "{:?}", set.anomalies);
+    let x = explain(&h.events, &[set], &[]);
+    let f = &x.anomalies[lost[0]].finding;
+    for part in [
+        "Add 2 by process 0 was served by n1 (acknowledged at 8.0 s)",
+        "which the partition (primaries, 5.0 s to 20.1 s) had cut off from n2, n3, n4 and n5",
+        "n1 was the leader then",
+        "and n3 led from 9.0 s",
+        "n1 was demoted at 21.0 s",
+    ] {
+        assert!(f.contains(part), "{part:?} missing from: {f}");
+    }
+}
+
+#[test]
+fn fault_effects_show_the_leader_change_and_the_timeouts_on_the_cut_off_side() {
+    let h = lost_writes();
+    let x = explain(
+        &h.events,
+        &[],
+        &[Expectation::LeaderChange, Expectation::Latency],
+    );
+    let e = &x.faults[0];
+    assert_eq!(e.targets, vec!["n1"]);
+    assert_eq!(e.leader_before, Some(vec!["n1".to_string()]));
+    assert_eq!(e.leader_after, Some(vec!["n3".to_string()]));
+    assert_eq!(e.leader_changed, Some(true));
+    assert_eq!(e.leaderless_ns, Some(0));
+    assert_eq!(e.during.targeted.counts.ok, 1);
+    assert_eq!(e.during.others.counts.ok, 1);
+    assert!(e.effects.contains(&"leader-change".to_string()));
+    assert!(!e.no_visible_effect);
+    assert_eq!(
+        x.summary[0].line.split(';').next(),
+        Some("partition: 1 of 1 changed the leader")
+    );
+    assert!(x.expectations[0].met);
+    assert!(!x.expectations[1].met, "no latency change here");
+}
+
+#[test]
+fn a_pause_of_an_idle_follower_did_nothing_visible() {
+    let mut h = History::default();
+    h.leaders(0, &["n1"]);
+    for i in 0..40u64 {
+        let t = i * S / 4;
+        h.op(
+            i % 2,
+            "read",
+            None,
+            Value::Null,
+            t,
+            EventType::Ok,
+            json!(0),
+            t + S / 200,
+            ["n1", "n2"][(i % 2) as usize],
+        );
+    }
+    h.nemesis(
+        5 * S,
+        5 * S + S / 100,
+        "start-pause",
+        json!({"fault": "pause", "nodes": ["n5"]}),
+    );
+    h.nemesis(
+        7 * S,
+        7 * S + S / 100,
+        "stop-pause",
+        json!({"fault": "pause", "nodes": ["n5"]}),
+    );
+    h.sort();
+    let x = explain(
+        &h.events,
+        &[],
+        &[Expectation::Effect, Expectation::LeaderChange],
+    );
+    let e = &x.faults[0];
+    assert_eq!(e.targets, vec!["n5"]);
+    assert_eq!(e.paused_leader, Some(false));
+    assert!(e.no_visible_effect, "{e:?}");
+    assert_eq!(e.during.targeted.counts.ok, 0);
+    assert!(e.during.others.counts.ok >= 7);
+    assert!(
+        x.summary[0].line.contains("1 of 1 had no visible effect"),
+        "{}",
+        x.summary[0].line
+    );
+    assert!(x.unmet().count() == 2);
+}
+
+#[test]
+fn a_pause_of_the_leader_that_stalls_clients_bit() {
+    let mut h = History::default();
+    h.leaders(0, &["n1"]);
+    for i in 0..20u64 {
+        let t = i * S / 4;
+        h.op(
+            i,
+            "write",
+            None,
+            json!(i),
+            t,
+            EventType::Ok,
+            json!(i),
+            t + S / 200,
+            "n1",
+        );
+    }
+    h.nemesis(
+        5 * S,
+        5 * S + S / 100,
+        "start-pause",
+        json!({"fault": "pause", "nodes": ["n1"]}),
+    );
+    h.op(
+        100,
+        "write",
+        None,
+        json!(100),
+        5 * S + S / 5,
+        EventType::Info,
+        Value::Null,
+        9 * S,
+        "n1",
+    );
+    h.leaders(6 * S, &[]);
+    h.leaders(7 * S, &["n2"]);
+    h.nemesis(
+        10 * S,
+        10 * S + S / 100,
+        "stop-pause",
+        json!({"fault": "pause", "nodes": ["n1"]}),
+    );
+    h.sort();
+    let x = explain(
+        &h.events,
+        &[],
+        &[Expectation::LeaderChange, Expectation::Errors],
+    );
+    let e = &x.faults[0];
+    assert_eq!(e.paused_leader, Some(true));
+    assert_eq!(e.leaderless_ns, Some(S));
+    for effect in ["leader-change", "leaderless", "throughput"] {
+        assert!(
+            e.effects.iter().any(|x| x == effect),
+            "{effect} not in {:?}",
+            e.effects
+        );
+    }
+    assert_eq!(x.unmet().count(), 0);
+}
+
+proptest! {
+    /// Counts per window equal a brute-force count over the operations, and explaining any
+    /// history with faults and anomalies never panics.
+    #[test]
+    fn window_counts_match_a_brute_force_count(
+        ops in prop::collection::vec((0u64..4, 0u64..20_000, 1u64..3_000, 0u8..3, 0usize..3), 0..60),
+        faults in prop::collection::vec((0u64..20_000, 1u64..8_000, 0usize..3), 0..4),
+    ) {
+        let nodes = ["n1", "n2", "n3"];
+        let mut h = History::default();
+        let mut busy = [0u64; 4];
+        let mut placed = Vec::new();
+        for (p, at, len, kind, node) in ops {
+            let from = at.max(busy[p as usize]) * 1_000_000;
+            let to = from + len * 1_000_000;
+            busy[p as usize] = to / 1_000_000 + 1;
+            let kind = [EventType::Ok, EventType::Fail, EventType::Info][kind as usize];
+            h.op(p, "write", None, json!(1), from, kind, json!(1), to, nodes[node]);
+            placed.push((from, kind, nodes[node]));
+        }
+        for (at, len, node) in &faults {
+            let v = json!({"fault": "pause", "nodes": [nodes[*node]]});
+            h.nemesis(at * 1_000_000, at * 1_000_000 + 1, "start-pause", v.clone());
+            h.nemesis((at + len) * 1_000_000, (at + len) * 1_000_000 + 1, "stop-pause", v);
+        }
+        h.sort();
+        let anomaly = faultline_history::Anomaly {
+            kind: "made-up".into(),
+            explanation: "x".into(),
+            events: h.events.iter().map(|e| e.index).filter(|i| i % 3 == 0).collect(),
+            detail: json!({"op": {"invoke_index": 0}, "concurrent": [{"invoke_index": 99999}]}),
+        };
+        let checker = CheckerResult {
+            checker: "c".into(),
+            verdict: faultline_history::Verdict::Invalid,
+            reason: None,
+            anomalies: vec![anomaly],
+            stats: Value::Null,
+        };
+        let x = explain(&h.events, &[checker], &[Expectation::EveryFault]);
+        prop_assert_eq!(x.anomalies.len(), 1);
+        for e in &x.faults {
+            for w in [&e.during, &e.before] {
+                let count = |targeted: bool, kind: EventType| {
+                    placed
+                        .iter()
+                        .filter(|(t, k, n)| {
+                            *t >= w.from_ns && *t < w.to_ns && *k == kind
+                                && e.targets.iter().any(|x| x == n) == targeted
+                        })
+                        .count() as u64
+                };
+                prop_assert_eq!(w.targeted.counts.ok, count(true, EventType::Ok));
+                prop_assert_eq!(w.targeted.counts.fail, count(true, EventType::Fail));
+                prop_assert_eq!(w.targeted.counts.info, count(true, EventType::Info));
+                prop_assert_eq!(w.others.counts.ok, count(false, EventType::Ok));
+                prop_assert_eq!(w.others.counts.info, count(false, EventType::Info));
+            }
+            prop_assert_eq!(e.no_visible_effect, e.effects.is_empty());
+        }
+    }
+}
