@@ -115,7 +115,8 @@ impl TestArgs {
 
 /// A wrong argument: exit 254 with one line.
 fn bad(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("faultline test: {message}");
+    tracing::error!("{message}");
+    eprintln!("faultline: {message}");
     ExitCode::from(crate::EXIT_BAD_ARGS)
 }
 
@@ -135,7 +136,8 @@ pub fn run(args: TestArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
-    let state_dir = args.store.join(".clusters");
+    // Keys and cluster records live in the private state root, never in the served store.
+    let state_root = cluster::state::state_root();
     let up_args = UpArgs {
         db: args.db.clone(),
         nodes: args.nodes.clone(),
@@ -151,20 +153,26 @@ pub fn run(args: TestArgs) -> ExitCode {
         return crate::cluster::report(&e);
     }
     debug_assert_eq!(hosts, matches!(up.source, NodeSource::Hosts(_)));
-    // Each run's cluster records its state privately, so a `cluster up` of the user's stays untouched.
+    runner::begin_log();
+    if let Some(warning) = cluster::clean::leftover_warning(&state_root) {
+        eprintln!("faultline: {warning}");
+    }
+    // Each run's cluster records its state and owner privately, so a `cluster up` of the
+    // user's stays untouched and `faultline clean` can tell a crashed run's cluster.
     let project = cluster::new_project_name();
-    up.state_dir = state_dir.join(&project);
-    up.project = Some(project);
+    up.state_dir = cluster::state::runs_dir(&state_root).join(&project);
+    up.project = Some(project.clone());
     up.progress = true;
     if let NodeSource::Hosts(h) = &mut up.source {
-        h.known_hosts = args.store.join(".known_hosts");
+        h.known_hosts = state_root.join("known_hosts");
     }
-    if let Err(e) = std::fs::create_dir_all(&up.state_dir) {
-        return bad(format!("cannot create {}: {e}", up.state_dir.display()));
-    }
-
     let guard = CleanupGuard::new(args.keep_cluster);
     guard.track_path(up.state_dir.clone());
+    let owner = cluster::state::private_dir(&up.state_dir)
+        .and_then(|()| cluster::state::Owner::this_process(&project)?.write(&up.state_dir));
+    if let Err(e) = owner {
+        return bad(format!("{}: {e}", up.state_dir.display()));
+    }
     let cluster = match cluster::up(&up, &guard) {
         Ok(c) => c,
         Err(e) => return crate::cluster::report(&e),
@@ -196,6 +204,7 @@ pub fn run(args: TestArgs) -> ExitCode {
             Ok(v) => worst = worst.worst(v),
             Err(RunFailure::BadInput(m)) => return bad(m),
             Err(RunFailure::Crash(m)) => {
+                tracing::error!("{m}");
                 eprintln!("faultline: {m}");
                 return ExitCode::from(crate::EXIT_CRASH);
             }
@@ -207,6 +216,11 @@ pub fn run(args: TestArgs) -> ExitCode {
         eprintln!("faultline: cleanup: {p}");
     }
     if args.keep_cluster {
+        // Kept on purpose: `faultline clean` leaves it alone.
+        if let Ok(mut owner) = cluster::state::Owner::read(&up.state_dir) {
+            owner.kept = true;
+            let _ = owner.write(&up.state_dir);
+        }
         eprintln!(
             "cluster {} left up (--keep-cluster); take it down with: faultline cluster --state-dir {} down",
             cluster.state.project,

@@ -520,6 +520,7 @@ impl NemesisRunner {
         };
         let value = serde_json::to_value(&fault).unwrap_or(Value::Null);
         self.record(EventType::Invoke, f, value.clone(), None);
+        tracing::info!(target: "faultline::nemesis", "nemesis {f}: {value}");
         let control = self.control.clone();
         let job = fault.clone();
         let task = tokio::task::spawn_blocking(move || {
@@ -544,6 +545,7 @@ impl NemesisRunner {
         let resolved = match outcome {
             Ok(resolved) => {
                 let v = serde_json::to_value(&resolved).unwrap_or(Value::Null);
+                tracing::info!(target: "faultline::nemesis", "nemesis {f} done: {v}");
                 self.record(EventType::Ok, f, v, None);
                 resolved
             }
