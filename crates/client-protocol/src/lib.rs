@@ -195,23 +195,22 @@ impl ClientFactory for ProgramClients {
             &self.options,
         );
         // On every error below, dropping the instance kills its process group.
-        let problem = if let Err(e) = instance.send(&open).await {
-            let status = instance.exit_status().await;
-            format!("exited before open ({status}): {e}")
-        } else {
-            match instance.read_answer().await {
-                Ok(line) => match parse_open_answer(&line) {
-                    Ok(Ok(())) => return Ok(Box::new(instance)),
-                    // The program's own reason: no warning, it is recorded as the op's error.
-                    Ok(Err(reason)) => return Err(format!("client could not open: {reason}")),
-                    Err(what) => format!("malformed answer to open: {what}: {}", quote(&line)),
-                },
-                Err(Unanswered::Exited) => {
-                    let status = instance.exit_status().await;
-                    format!("exited without answering open ({status})")
-                }
-                Err(Unanswered::Malformed(what)) => format!("malformed answer to open: {what}"),
+        // A program that exits at once may have answered before it did: read what it wrote
+        // even when the open could not be delivered.
+        let sent = instance.send(&open).await;
+        let problem = match instance.read_answer().await {
+            Ok(line) => match parse_open_answer(&line) {
+                Ok(Ok(())) if sent.is_ok() => return Ok(Box::new(instance)),
+                // The program's own reason: no warning, it is recorded as the op's error.
+                Ok(Err(reason)) => return Err(format!("client could not open: {reason}")),
+                Ok(Ok(())) => "answered open_ok without reading open".to_string(),
+                Err(what) => format!("malformed answer to open: {what}: {}", quote(&line)),
+            },
+            Err(Unanswered::Exited) => {
+                let status = instance.exit_status().await;
+                format!("exited without answering open ({status})")
             }
+            Err(Unanswered::Malformed(what)) => format!("malformed answer to open: {what}"),
         };
         instance.warn(problem.clone());
         Err(problem)
