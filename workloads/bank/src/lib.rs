@@ -322,6 +322,10 @@ async fn redis_transfer(
 
 #[async_trait]
 impl Client for BankClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match op.f.as_ref() {
             "transfer" => {

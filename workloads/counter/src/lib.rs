@@ -143,6 +143,10 @@ impl CounterClient {
 
 #[async_trait]
 impl Client for CounterClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match (op.f.as_ref(), op.value.as_i64()) {
             ("add", Some(delta)) => match self.add(delta).await {

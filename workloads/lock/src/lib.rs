@@ -525,6 +525,10 @@ impl LockClient {
 
 #[async_trait]
 impl Client for LockClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match op.f.as_ref() {
             "acquire" => self.acquire().await,

@@ -173,6 +173,10 @@ impl RegisterClient {
 
 #[async_trait]
 impl Client for RegisterClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         let Some(key) = op.key.as_ref() else {
             return refuse("bad-op: register ops need a key");

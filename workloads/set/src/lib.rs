@@ -137,6 +137,10 @@ impl SetClient {
 
 #[async_trait]
 impl Client for SetClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match (op.f.as_ref(), op.value.as_i64()) {
             ("add", Some(element)) => match self.add(element).await {

@@ -86,10 +86,15 @@ impl Target {
                         .map(|n| n.address.clone())
                         .filter(|a| *a != address),
                 );
-                Ok(DbConn::Redis(redis::RedisPrimary::via_sentinels(
-                    sentinels,
-                    self.request_timeout,
-                )))
+                let names = self
+                    .nodes
+                    .iter()
+                    .map(|n| (n.address.clone(), n.name.clone()))
+                    .collect();
+                Ok(DbConn::Redis(
+                    redis::RedisPrimary::via_sentinels(sentinels, self.request_timeout)
+                        .with_names(names),
+                ))
             }
         }
     }
@@ -125,6 +130,17 @@ pub enum DbConn {
     Etcd(etcd::EtcdConn),
     /// A client of the current Redis primary.
     Redis(redis::RedisPrimary),
+}
+
+impl DbConn {
+    /// The node that served the last request when it is not the worker's own: the Redis
+    /// primary; `None` for etcd, whose client talks to the member it was opened on.
+    pub fn served_by(&self) -> Option<String> {
+        match self {
+            DbConn::Etcd(_) => None,
+            DbConn::Redis(r) => r.served_by(),
+        }
+    }
 }
 
 /// The completion for a failed operation: `fail` when it definitely did not take effect
