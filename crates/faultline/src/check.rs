@@ -348,7 +348,7 @@ fn stream_txn_jsonl(
     let started = Instant::now();
     let reader = faultline_history::JsonlReader::new(BufReader::with_capacity(1 << 20, open()?));
     let history = txn::txn::parse_events(reader)
-        .map_err(|e| InputError(format!("{name}:{}: {}", e.line, e.message)))?;
+        .map_err(|e| InputError(format!("{name}:line {}: {}", e.line, e.message)))?;
     let opts = txn::Options {
         model: consistency_model,
         time_limit,
