@@ -196,8 +196,32 @@ fn list_append(h: &TxnHistory, max: usize) -> Result<Inferred, InputError> {
     let mut garbage_seen: FxHashSet<(Id, Id)> = FxHashSet::default();
     for k in keys.iter().copied() {
         let rs = &reads[&k];
-        // Per-element checks on every read.
+        // The version order: the longest read, of which every read must be a prefix.
+        let &(lt, li) = rs
+            .iter()
+            .max_by_key(|(t, i)| (list(*t, *i).len(), std::cmp::Reverse(*t)))
+            .expect("a key with reads");
+        let order = list(lt, li);
+        let mut compatible = true;
         for &(t, i) in rs {
+            let vs = list(t, i);
+            if vs.len() <= order.len() && order[..vs.len()] == *vs {
+                continue;
+            }
+            compatible = false;
+            inf.report(max, "incompatible-order", vec![lt, t], || {
+                format!(
+                    "{} read key {} as {} but {} read it as {}: neither is a prefix of the other, so they cannot both be committed states",
+                    name(h, lt), h.interner.show(k), show_list(h, order),
+                    name(h, t), show_list(h, vs)
+                )
+            });
+        }
+        // Per-element checks. Every read of a compatible key is a prefix of the longest, so
+        // checking the longest covers them all; an incompatible key's reads are each checked.
+        let longest = [(lt, li)];
+        let checked: &[(u32, u32)] = if compatible { &longest } else { rs };
+        for &(t, i) in checked {
             let vs = list(t, i);
             seen.clear();
             for v in vs {
@@ -236,7 +260,16 @@ fn list_append(h: &TxnHistory, max: usize) -> Result<Inferred, InputError> {
                             )
                         });
                     }
-                    Some(w) if w.txn == t && w.mop > i => {
+                    Some(_) => {}
+                }
+            }
+        }
+        // Future reads: a read that holds a value its own transaction appends later.
+        for &(t, i) in rs {
+            let vs = list(t, i);
+            for m in &h.txns[t as usize].mops[i as usize + 1..] {
+                if let Mop::Append(k2, v) = m {
+                    if *k2 == k && vs.contains(v) {
                         inf.report(max, "future-read", vec![t], || {
                             format!(
                                 "{} read {} in key {} before its own later micro-operation appended it",
@@ -246,30 +279,8 @@ fn list_append(h: &TxnHistory, max: usize) -> Result<Inferred, InputError> {
                             )
                         });
                     }
-                    Some(_) => {}
                 }
             }
-        }
-        // The version order: the longest read, of which every read must be a prefix.
-        let &(lt, li) = rs
-            .iter()
-            .max_by_key(|(t, i)| (list(*t, *i).len(), std::cmp::Reverse(*t)))
-            .expect("a key with reads");
-        let order = list(lt, li);
-        let mut compatible = true;
-        for &(t, i) in rs {
-            let vs = list(t, i);
-            if vs.len() <= order.len() && order[..vs.len()] == *vs {
-                continue;
-            }
-            compatible = false;
-            inf.report(max, "incompatible-order", vec![lt, t], || {
-                format!(
-                    "{} read key {} as {} but {} read it as {}: neither is a prefix of the other, so they cannot both be committed states",
-                    name(h, lt), h.interner.show(k), show_list(h, order),
-                    name(h, t), show_list(h, vs)
-                )
-            });
         }
         if !compatible {
             continue;
@@ -300,6 +311,16 @@ fn list_append(h: &TxnHistory, max: usize) -> Result<Inferred, InputError> {
         for pair in order.windows(2) {
             if let (Some(a), Some(b)) = (valid(writer(pair[0])), valid(writer(pair[1]))) {
                 inf.edge(a.txn, b.txn, WW, k, pair[0], pair[1]);
+                // One transaction's appends land in the order it made them.
+                if a.txn == b.txn && a.mop > b.mop {
+                    inf.report(max, "incompatible-order", vec![a.txn, lt], || {
+                        format!(
+                            "{} read key {} as {}, with {} before {}, but {} appended them the other way round",
+                            name(h, lt), h.interner.show(k), show_list(h, order),
+                            h.interner.show(pair[0]), h.interner.show(pair[1]), name(h, a.txn)
+                        )
+                    });
+                }
             }
         }
         // wr, rw, intermediate reads and lost updates.

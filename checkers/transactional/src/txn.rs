@@ -7,7 +7,8 @@
 //! an `ok` transaction's micro-operations from its completion, and an `info` or `fail` one's
 //! from its invocation (their reads are unknown).
 
-use faultline_history::{InputError, Operation, Outcome};
+use faultline_history::import::ImportError;
+use faultline_history::{Event, EventType, InputError, Operation, Outcome, Process};
 use rustc_hash::FxHashMap;
 use serde_json::Value;
 
@@ -188,6 +189,144 @@ pub fn parse(ops: &[Operation]) -> Result<TxnHistory, InputError> {
     txns.sort_by_key(|t| t.invoke_index);
     Ok(TxnHistory {
         workload,
+        txns,
+        interner,
+        skipped,
+    })
+}
+
+/// Parses a stream of events (with their source lines) without holding them: each `txn`
+/// invocation waits for its completion, then both become one compact transaction. For
+/// histories too big to keep as events (`faultline check` on a million transactions).
+/// Events other than `txn` are skipped; the workload is decided by the first transaction
+/// that shows it (an append, a write, or a read that returned something).
+pub fn parse_events(
+    events: impl Iterator<Item = Result<(u32, Event), ImportError>>,
+) -> Result<TxnHistory, ImportError> {
+    let mut interner = Interner::default();
+    let mut txns = Vec::new();
+    let mut skipped = 0;
+    let mut workload: Option<Workload> = None;
+    // Completed operations held until the workload is known.
+    let mut held: Vec<(u32, Operation)> = Vec::new();
+    let mut open: rustc_hash::FxHashMap<u64, (u32, Event)> = Default::default();
+    let to_import = |line: u32, e: InputError| ImportError {
+        line,
+        message: e.message,
+    };
+    let finish = |line: u32,
+                  op: Operation,
+                  workload: &mut Option<Workload>,
+                  held: &mut Vec<(u32, Operation)>,
+                  txns: &mut Vec<Txn>,
+                  interner: &mut Interner|
+     -> Result<(), ImportError> {
+        if workload.is_none() {
+            let w = detect_workload(&[&op]);
+            let decided = op.input.as_array().is_some_and(|m| {
+                m.iter()
+                    .any(|m| m.get(0).and_then(Value::as_str).and_then(mop_kind) != Some('r'))
+            }) || op
+                .output
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m.get(2).is_some_and(|v| !v.is_null())));
+            if !decided {
+                held.push((line, op));
+                return Ok(());
+            }
+            *workload = Some(w);
+            for (l, h) in held.drain(..) {
+                txns.push(parse_txn(&h, w, interner).map_err(|e| to_import(l, e))?);
+            }
+        }
+        let w = workload.expect("decided above");
+        txns.push(parse_txn(&op, w, interner).map_err(|e| to_import(line, e))?);
+        Ok(())
+    };
+    for item in events {
+        let (line, ev) = item?;
+        let Process::Client(p) = ev.process else {
+            continue;
+        };
+        if ev.f != "txn" {
+            if ev.kind == EventType::Invoke {
+                skipped += 1;
+            }
+            continue;
+        }
+        if ev.kind == EventType::Invoke {
+            if let Some((l, _)) = open.get(&p) {
+                return Err(ImportError {
+                    line,
+                    message: format!(
+                        "process {p} invokes a txn while its txn from line {l} is still open; a process runs one operation at a time"
+                    ),
+                });
+            }
+            open.insert(p, (line, ev));
+            continue;
+        }
+        let Some((_, inv)) = open.remove(&p) else {
+            return Err(ImportError {
+                line,
+                message: format!(
+                    "a {} completion for process {p}, which has no open txn; expected its invoke first",
+                    ev.kind
+                ),
+            });
+        };
+        let outcome = match ev.kind {
+            EventType::Ok => Outcome::Ok,
+            EventType::Fail => Outcome::Fail,
+            _ => Outcome::Info,
+        };
+        let op = Operation {
+            process: p,
+            f: ev.f,
+            key: None,
+            input: inv.value,
+            output: ev.value,
+            outcome,
+            error: ev.error,
+            invoke_index: inv.index,
+            complete_index: Some(ev.index),
+            invoke_time: inv.time,
+            complete_time: Some(ev.time),
+        };
+        finish(line, op, &mut workload, &mut held, &mut txns, &mut interner)?;
+    }
+    // Transactions still open when the history ended: unknown outcome.
+    let mut rest: Vec<(u32, Event)> = open.into_values().collect();
+    rest.sort_by_key(|(l, _)| *l);
+    for (line, inv) in rest {
+        let op = Operation {
+            process: match inv.process {
+                Process::Client(p) => p,
+                Process::Nemesis => 0,
+            },
+            f: inv.f,
+            key: None,
+            input: inv.value,
+            output: Value::Null,
+            outcome: Outcome::Info,
+            error: None,
+            invoke_index: inv.index,
+            complete_index: None,
+            invoke_time: inv.time,
+            complete_time: None,
+        };
+        finish(line, op, &mut workload, &mut held, &mut txns, &mut interner)?;
+    }
+    if !held.is_empty() {
+        let w = Workload::ListAppend;
+        for (l, h) in held.drain(..) {
+            txns.push(parse_txn(&h, w, &mut interner).map_err(|e| to_import(l, e))?);
+        }
+        workload = Some(w);
+    }
+    txns.sort_by_key(|t| t.invoke_index);
+    Ok(TxnHistory {
+        workload: workload.unwrap_or(Workload::ListAppend),
         txns,
         interner,
         skipped,

@@ -366,9 +366,10 @@ fn oracle(ops: &[Operation], strict: bool, kind: Kind) -> bool {
 // Cycle edges, verified against the raw operations.
 
 fn appended(op: &Operation, key: &Value) -> Vec<Value> {
+    let key = key.to_string();
     micro_ops(op)
         .into_iter()
-        .filter(|m| (m.0 == "append" || m.0 == "w") && m.1 == key.to_string())
+        .filter(|m| (m.0 == "append" || m.0 == "w") && m.1 == key)
         .map(|m| m.2)
         .collect()
 }
@@ -378,9 +379,10 @@ fn reads_of(op: &Operation, key: &Value) -> Vec<Value> {
     if op.outcome != Outcome::Ok {
         return Vec::new();
     }
+    let key = key.to_string();
     micro_ops(op)
         .into_iter()
-        .filter(|m| m.0 == "r" && m.1 == key.to_string())
+        .filter(|m| m.0 == "r" && m.1 == key)
         .map(|m| {
             if m.3.is_null() && list {
                 json!([])
@@ -552,7 +554,7 @@ fn verdict(ops: &[Operation], model: Model) -> Report {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 4000, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 10000, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn list_append_agrees_with_the_oracle(seed in any::<u64>()) {

@@ -230,6 +230,11 @@ fn check_file(
     time_limit: Option<Duration>,
 ) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
     let name = file.display().to_string();
+    if model.is_none() && args.html.is_none() && format.map_or(true, |f| f == Format::Jsonl) {
+        if let Some(checked) = stream_txn_jsonl(file, &name, consistency_model, time_limit)? {
+            return Ok(checked);
+        }
+    }
     let bytes = std::fs::read(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
         InputError(format!(
@@ -265,23 +270,7 @@ fn check_file(
             ))
         })?;
         let check_ms = started.elapsed().as_secs_f64() * 1e3;
-        let record = FileRecord {
-            file: name,
-            format: Some(history.format.name()),
-            model: None,
-            verdict: report.verdict.to_string(),
-            ops: ops.len(),
-            check_ms: (check_ms * 1000.0).round() / 1000.0,
-            reason: report.reason.clone(),
-            error: None,
-            counterexample: None,
-            stats: None,
-            consistency_model: Some(report.model.name()),
-            anomaly_types: Some(report.anomaly_types.clone()),
-            not: Some(report.not.clone()),
-            also_not: Some(report.also_not.clone()),
-            checkers: vec![report.to_checker_result()],
-        };
+        let record = txn_record(name, history.format, &report, check_ms);
         return Ok((record, Checked::Txn(report), events));
     }
     let spec = model
@@ -327,6 +316,77 @@ fn check_file(
         checkers: vec![report.to_checker_result()],
     };
     Ok((record, Checked::Linear(report), history.events))
+}
+
+/// A JSON Lines history of transactions, checked as it streams from the file: the events are
+/// never all in memory, only the compact transactions (a million transactions' events would
+/// take gigabytes). `None` when the file is not JSON Lines with `txn` operations near its top.
+fn stream_txn_jsonl(
+    file: &Path,
+    name: &str,
+    consistency_model: txn::Model,
+    time_limit: Option<Duration>,
+) -> Result<Option<(FileRecord, Checked, Vec<Event>)>, InputError> {
+    use std::io::{BufReader, Read};
+    let open =
+        || std::fs::File::open(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")));
+    let mut head = Vec::with_capacity(64 * 1024);
+    open()?
+        .take(64 * 1024)
+        .read_to_end(&mut head)
+        .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+    let head_text = String::from_utf8_lossy(&head);
+    if import::detect(&head_text) != Some(Format::Jsonl) {
+        return Ok(None);
+    }
+    let is_txn = faultline_history::JsonlReader::new(head.as_slice())
+        .map_while(Result::ok)
+        .any(|(_, e)| e.f == "txn");
+    if !is_txn {
+        return Ok(None);
+    }
+    let started = Instant::now();
+    let reader = faultline_history::JsonlReader::new(BufReader::with_capacity(1 << 20, open()?));
+    let history = txn::txn::parse_events(reader)
+        .map_err(|e| InputError(format!("{name}:line {}: {}", e.line, e.message)))?;
+    let opts = txn::Options {
+        model: consistency_model,
+        time_limit,
+        ..txn::Options::default()
+    };
+    let report = txn::check_parsed(&history, &opts, started).map_err(|e| {
+        InputError(format!(
+            "{name}: txn invoked at event {}: {}",
+            e.event, e.message
+        ))
+    })?;
+    let check_ms = started.elapsed().as_secs_f64() * 1e3;
+    Ok(Some((
+        txn_record(name.to_string(), Format::Jsonl, &report, check_ms),
+        Checked::Txn(report),
+        Vec::new(),
+    )))
+}
+
+/// The `--json` record of a transactional check.
+fn txn_record(file: String, format: Format, report: &txn::Report, check_ms: f64) -> FileRecord {
+    FileRecord {
+        file,
+        format: Some(format.name()),
+        model: None,
+        verdict: report.verdict.to_string(),
+        ops: report.stats.txns,
+        check_ms: (check_ms * 1000.0).round() / 1000.0,
+        reason: report.reason.clone(),
+        error: None,
+        counterexample: None,
+        stats: None,
+        consistency_model: Some(report.model.name()),
+        anomaly_types: Some(report.anomaly_types.clone()),
+        not: Some(report.not.clone()),
+        also_not: Some(report.also_not.clone()),
+        checkers: vec![report.to_checker_result()],
+    }
 }
 
 /// The model a history's functions imply, when neither `--model` nor the format names one.

@@ -1,8 +1,12 @@
-//! `faultline gen kv`: writes a synthetic, linearizable kv history as JSON Lines, so anyone can
-//! reproduce the checker's scale figures (`faultline gen kv --ops 1000000 --keys 1000
-//! --processes 20 > big.jsonl && faultline check big.jsonl`).
+//! `faultline gen kv|append`: writes a synthetic history as JSON Lines, so anyone can reproduce
+//! the checkers' scale figures: `kv` is linearizable (`faultline gen kv --ops 1000000 --keys
+//! 1000 --processes 20 > big.jsonl && faultline check big.jsonl`), `append` is a
+//! strict-serializable list-append history of transactions (`faultline gen append --ops
+//! 1000000 --keys 10 -o txns.jsonl && faultline check txns.jsonl`); `--violation` breaks
+//! either.
 
 use faultline_linearizability::synth::{events, generate, SynthConfig};
+use faultline_transactional::synth::{generate as generate_append, AppendConfig};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,15 +14,25 @@ use std::process::ExitCode;
 /// Arguments of `faultline gen`.
 #[derive(clap::Args)]
 pub struct GenArgs {
-    /// What to generate: `kv` (get/put/append per key, Porcupine's kv model).
-    #[arg(value_parser = ["kv"])]
+    /// What to generate: `kv` (get/put/append per key, Porcupine's kv model) or `append`
+    /// (list-append transactions, Elle's workload).
+    #[arg(value_parser = ["kv", "append"])]
     kind: String,
-    /// Client operations in the history.
+    /// Client operations (kv) or transactions (append) in the history.
     #[arg(long, default_value_t = 100_000)]
     ops: usize,
-    /// Distinct keys.
+    /// Distinct keys (kv), or keys active at once (append; Jepsen's key-count).
     #[arg(long, default_value_t = 100)]
     keys: usize,
+    /// append: appends after which a key is retired for a fresh one.
+    #[arg(long, default_value_t = 32)]
+    max_writes_per_key: usize,
+    /// append: micro-operations per transaction, 1 to this.
+    #[arg(long, default_value_t = 4)]
+    max_txn_length: usize,
+    /// append: probability that a micro-operation is a read (0 to 1).
+    #[arg(long, default_value_t = 0.5)]
+    read_fraction: f64,
     /// Concurrent client processes.
     #[arg(long, default_value_t = 20)]
     processes: usize,
@@ -28,7 +42,8 @@ pub struct GenArgs {
     /// Share of operations that complete as `info` (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     info_rate: f64,
-    /// Inject one linearizability violation (the history must then check invalid).
+    /// Inject one violation: a stale read for kv (not linearizable), a read that misses a
+    /// completed append for append (not strict-serializable).
     #[arg(long)]
     violation: bool,
     /// Write here instead of stdout.
@@ -50,6 +65,45 @@ pub fn run(args: GenArgs) -> ExitCode {
             "--info-rate: {} is not between 0 and 1",
             args.info_rate
         ));
+    }
+    if !(0.0..=1.0).contains(&args.read_fraction) {
+        return bad(format!(
+            "--read-fraction: {} is not between 0 and 1",
+            args.read_fraction
+        ));
+    }
+    if args.kind == "append" {
+        if args.max_writes_per_key == 0 || args.max_txn_length == 0 {
+            return bad("--max-writes-per-key and --max-txn-length must be at least 1".into());
+        }
+        let cfg = AppendConfig {
+            txns: args.ops,
+            processes: args.processes,
+            key_count: args.keys,
+            max_writes_per_key: args.max_writes_per_key,
+            max_txn_length: args.max_txn_length,
+            read_fraction: args.read_fraction,
+            info_rate: args.info_rate,
+            seed: args.seed,
+            stale_read: args.violation,
+        };
+        let result = match &args.output {
+            Some(path) => std::fs::File::create(path)
+                .map_err(|e| format!("{}: {e}", path.display()))
+                .and_then(|f| {
+                    stream_append(&cfg, std::io::BufWriter::new(f))
+                        .map_err(|e| format!("{}: {e}", path.display()))
+                }),
+            None => stream_append(&cfg, std::io::BufWriter::new(std::io::stdout().lock()))
+                .map_err(|e| format!("stdout: {e}")),
+        };
+        return match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("faultline gen: cannot write {e}");
+                ExitCode::from(crate::EXIT_CRASH)
+            }
+        };
     }
     let ops = generate(&SynthConfig {
         ops: args.ops,
@@ -74,6 +128,19 @@ pub fn run(args: GenArgs) -> ExitCode {
             ExitCode::from(crate::EXIT_CRASH)
         }
     }
+}
+
+/// Writes a list-append history event by event, without holding it in memory.
+fn stream_append(cfg: &AppendConfig, out: impl Write) -> std::io::Result<()> {
+    let mut w = faultline_history::JsonlWriter::new(out);
+    let mut result = Ok(());
+    generate_append(cfg, |e| {
+        if result.is_ok() {
+            result = w.write(&e);
+        }
+    });
+    result?;
+    w.flush()
 }
 
 fn write_all(events: &[faultline_history::Event], out: impl Write) -> std::io::Result<()> {

@@ -454,6 +454,7 @@ fn checkers_section(h: &mut String, events: &[Event], results: &Results) {
                     if a.events.len() == 1 { "" } else { "s" },
                     html_escape(&a.explanation)
                 );
+                h.push_str(&crate::cycle::figure(&a.detail));
                 let context = results
                     .explanation
                     .anomalies
@@ -743,10 +744,11 @@ pub fn render_html(events: &[Event], results: &Results, links: &[Link]) -> Strin
     let _ = write!(
         h,
         "<p class=\"muted\">results schema v{} · faultline {}</p></main><div id=\"tooltip\"></div>\n\
-         <script type=\"application/json\" id=\"faultline-data\">{data}</script>\n<script>{}</script>\n</body></html>\n",
+         <script type=\"application/json\" id=\"faultline-data\">{data}</script>\n<script>{}{}</script>\n</body></html>\n",
         results.schema_version,
         env!("CARGO_PKG_VERSION"),
         include_str!("assets/report.js"),
+        crate::cycle::SCRIPT,
     );
     h
 }

@@ -30,6 +30,7 @@
 //! The run configuration (`test.json`) is kept verbatim; the summary reads its keys `name`,
 //! `workload`, `db`, `nemesis`, `nodes`, `seed` and `command` ([`TestSummary::from_config`]).
 
+mod cycle;
 mod drawing;
 mod escape;
 mod html;
