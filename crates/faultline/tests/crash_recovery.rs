@@ -144,7 +144,7 @@ const RUN_ARGS: &[&str] = &[
     "--nodes",
     "3",
     "--concurrency",
-    "5",
+    "4",
     "--nemesis",
     "partition",
     "--nemesis-interval",
