@@ -12,6 +12,7 @@ pub mod clean;
 pub mod compose;
 pub mod guard;
 pub mod image;
+pub mod node_control;
 pub mod proc;
 pub mod state;
 
@@ -19,6 +20,7 @@ pub use guard::{
     compose_down, exit_code_after_signal, leftovers, on_interrupt, CleanupGuard, EXIT_INTERRUPTED,
 };
 pub use image::{ensure_image, image_tag};
+pub use node_control::{ClockMechanism, ClusterControl};
 
 use faultline_control::{
     ControlError, DockerRemote, HostsConfig, Node, Remote, SshConfig, SshRemote,

@@ -120,6 +120,9 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         &["test", "--concurrency", "0"][..],
         &["test", "--nodes", "0"][..],
         &["test", "--workload", "register", "--lease-ttl", "2"][..],
+        &["test", "--client-opt", "port=2379"][..],
+        &["test", "--client", " "][..],
+        &["test", "--client", "python3 c.py", "--client-opt", "port"][..],
         // Issue 8: a negative number after a space was a four-line clap usage block.
         &["test", "--time-limit", "-1"][..],
         &["test", "--bogus"][..],

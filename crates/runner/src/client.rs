@@ -23,6 +23,13 @@ pub trait Client: Send {
     /// records a timeout as `info`; the call may be dropped (cancelled) at any await point.
     async fn invoke(&mut self, op: &Op) -> Completion;
 
+    /// The node that served the last call, when it is not the node the client was opened
+    /// on (e.g. a Redis client that follows the primary); the runner records it as the
+    /// completion's `node`.
+    fn served_by(&self) -> Option<String> {
+        None
+    }
+
     /// Releases the connection; called after an `info` and at the end of the run.
     async fn close(&mut self) {}
 }
@@ -32,4 +39,12 @@ pub trait Client: Send {
 pub trait ClientFactory: Send + Sync {
     /// A client connected to `node`, or a one-line reason it could not connect.
     async fn open(&self, node: &str) -> Result<Box<dyn Client>, String>;
+
+    /// A client for Jepsen process `process` connected to `node`. The runner calls this;
+    /// the default ignores the process (a factory that tells its clients who they are, such
+    /// as one running a program per process, overrides it).
+    async fn open_process(&self, node: &str, process: u64) -> Result<Box<dyn Client>, String> {
+        let _ = process;
+        self.open(node).await
+    }
 }
