@@ -123,7 +123,7 @@ fn bad_input_is_one_line_and_254() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("bad.edn:1:") && err.contains("not [f, key, value]"),
+        err.contains("bad.edn:line 1:") && err.contains("not [f, key, value]"),
         "{err}"
     );
 }
