@@ -279,7 +279,9 @@ mod tests {
 
     #[test]
     fn the_root_follows_the_environment() {
-        // One test touches the environment, so no other test in this binary races it.
+        // The only test that touches the environment (nextest runs each test in its own
+        // process); it puts back what it changed.
+        let home = std::env::var_os("HOME");
         std::env::set_var("FAULTLINE_STATE_DIR", "/x/state");
         assert_eq!(state_root(), PathBuf::from("/x/state"));
         std::env::remove_var("FAULTLINE_STATE_DIR");
@@ -292,5 +294,9 @@ mod tests {
             PathBuf::from("/x/home/.local/state/faultline")
         );
         std::env::remove_var("XDG_STATE_HOME");
+        match home {
+            Some(h) => std::env::set_var("HOME", h),
+            None => std::env::remove_var("HOME"),
+        }
     }
 }

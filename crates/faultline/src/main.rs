@@ -109,6 +109,16 @@ fn one_line(rendered: &str) -> String {
     format!("{first} (see `{command} --help`)")
 }
 
+/// `faultline check ... | head` should stop quietly when `head` is done, as Unix filters do,
+/// instead of panicking on the failed write. Only for the commands that just write output:
+/// commands that talk to nodes keep Rust's default, so a closed socket is an error, not death.
+fn die_quietly_on_broken_pipe() {
+    // SAFETY: called once at start-up, before any thread exists; SIG_DFL is always valid.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,15 +145,5 @@ mod tests {
         assert!(m.contains("'x'") && m.contains("--concurrency"), "{m}");
         // A negative number is a value, judged by the command itself (one line too).
         assert!(Cli::try_parse_from(["faultline", "test", "--time-limit", "-1"]).is_ok());
-    }
-}
-
-/// `faultline check ... | head` should stop quietly when `head` is done, as Unix filters do,
-/// instead of panicking on the failed write. Only for the commands that just write output:
-/// commands that talk to nodes keep Rust's default, so a closed socket is an error, not death.
-fn die_quietly_on_broken_pipe() {
-    // SAFETY: called once at start-up, before any thread exists; SIG_DFL is always valid.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

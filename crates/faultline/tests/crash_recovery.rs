@@ -144,7 +144,7 @@ const RUN_ARGS: &[&str] = &[
     "--nodes",
     "3",
     "--concurrency",
-    "5",
+    "4",
     "--nemesis",
     "partition",
     "--nemesis-interval",
@@ -249,6 +249,17 @@ fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
         Vec::<String>::new()
     );
     assert_eq!(records(&state), Vec::<String>::new());
+    // Its faultline.log says what the harness did: setup, and each nemesis command.
+    let log = std::fs::read_to_string(live.store.join("latest/faultline.log")).unwrap();
+    for what in [
+        "starting 3 containers",
+        "etcd ready on all nodes",
+        "nemesis start-partition",
+        "iptables",
+        "nemesis stop-partition",
+    ] {
+        assert!(log.contains(what), "faultline.log lacks {what:?}:\n{log}");
+    }
     // A second clean finds nothing.
     let out = faultline()
         .arg("clean")

@@ -1,5 +1,8 @@
 //! What the end-to-end tests of `faultline test` share: Docker detection and leftover checks.
 
+// Each test binary uses only some of these.
+#![allow(dead_code)]
+
 use std::process::Command;
 
 /// False when there is no Docker daemon; then the calling test must skip, and only if
