@@ -903,10 +903,9 @@ static int cmd_probe(void)
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: faultline-clock inject PID... | inject-dir DIR | watch DIR | probe | show |\n"
-            "       faultline-clock set [--wall NS] [--wall-rate R] [--mono-bump NS] "
-            "[--mono-rate R] [--reset]\n");
+    fprintf(stderr, "faultline-clock: expected a command: inject PID..., inject-dir DIR, watch DIR, "
+                    "probe, show, or set [--wall NS] [--wall-rate R] [--mono-bump NS] "
+                    "[--mono-rate R] [--reset]\n");
 }
 
 int main(int argc, char **argv)

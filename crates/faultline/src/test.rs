@@ -8,13 +8,16 @@
 
 use crate::cluster::{parse_up, UpArgs};
 use faultline_cluster::{self as cluster, CleanupGuard, NodeSource};
-use faultline_control::faults::{set_host_clock_cmd, CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE};
+use faultline_control::faults::{
+    clock_inject_cmd, clock_probe_cmd, clock_set_cmd, set_host_clock_cmd, CLOCK_CONTROL_FILE,
+    CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE,
+};
 use faultline_control::Node;
 use faultline_db::{Db, DbKind};
 use faultline_history::{pair, CheckerResult, Operation, Verdict};
-use faultline_nemesis::fault::write_clock_offset_command;
 use faultline_nemesis::{
-    probe_netem, DbSignal, FaultKind, NemesisConfig, NodeControl, NodeError, Schedule,
+    probe_netem, ClockChange, ClockMode, ClockSource, DbSignal, FaultKind, NemesisConfig,
+    NodeControl, NodeError, Schedule,
 };
 use faultline_report as report;
 use faultline_runner::{self as runner, RunConfig, Workload};
@@ -37,10 +40,11 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     workload: String,
     /// Faults, comma-separated: partition[-halves|-random-halves|-one|-majorities-ring|-bridge|
-    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe][-forward|-backward],
-    /// delay, duplicate, reorder (these three need the kernel's netem; loss does not), or none;
-    /// all but partitions take a target: -one, -minority, -majority, -all or -primaries
-    /// (e.g. pause-one, clock-bump-forward-primaries) [default target: random each time].
+    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe|-rate][-wall|-monotonic]
+    /// [-forward|-backward], delay, duplicate, reorder, corrupt, bandwidth (netem where the
+    /// kernel has it, else faultline's NFQUEUE handler), or none; all but partitions take a
+    /// target: -one, -minority, -majority, -all or -primaries (e.g. pause-one,
+    /// clock-bump-monotonic-primaries) [default target: random each time].
     #[arg(long, default_value = "partition", value_delimiter = ',')]
     nemesis: Vec<String>,
     /// Seconds of workload before the final heal and the final reads.
@@ -76,6 +80,24 @@ pub struct TestArgs {
     /// Seconds after which a client request completes as `info` (unknown outcome).
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     op_timeout: f64,
+    /// The largest clock offset a clock bump or strobe draws, ms.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    clock_max_offset_ms: u64,
+    /// How fast a clock-rate fault runs a clock (a -backward one runs at its inverse).
+    #[arg(long, default_value_t = 4.0, value_name = "X")]
+    clock_rate: f64,
+    /// A delay fault's mean delay, ms.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    delay_ms: u64,
+    /// A delay fault's jitter, ms.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    delay_jitter_ms: u64,
+    /// The share of packets a corrupt fault damages, percent.
+    #[arg(long, default_value_t = 5, value_name = "PERCENT")]
+    corrupt_percent: u8,
+    /// A bandwidth fault's rate, kbit/s.
+    #[arg(long, default_value_t = 1000, value_name = "KBIT")]
+    bandwidth_kbit: u64,
     /// lock workloads: the lease TTL in seconds.
     #[arg(long, value_name = "S")]
     lease_ttl: Option<f64>,
@@ -89,7 +111,7 @@ pub struct TestArgs {
     #[arg(long)]
     keep_cluster: bool,
     /// Allow clock faults on existing hosts over SSH: they step the hosts' real clocks
-    /// (Docker nodes never: they share this machine's clock and use the clock shim).
+    /// (Docker nodes never: they share this machine's clock and use faultline-clock).
     #[arg(long)]
     allow_clock_changes: bool,
 }
@@ -112,7 +134,7 @@ fn seconds(flag: &str, s: f64) -> Result<Duration, String> {
 pub fn run(args: TestArgs) -> ExitCode {
     // The same rule as `parse_up`: a count is a Docker cluster, anything else lists hosts.
     let hosts = args.nodes.trim().parse::<usize>().is_err();
-    let plan = match Plan::from_args(&args, hosts) {
+    let mut plan = match Plan::from_args(&args, hosts) {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
@@ -163,10 +185,13 @@ pub fn run(args: TestArgs) -> ExitCode {
             nodes: cluster.nodes.clone(),
             db: db.clone(),
             clock: plan.clock,
+            netem: true,
         };
         if let Some(node) = cluster.nodes.first() {
             if let Err(e) = probe_netem(&control, &node.name) {
-                return bad(no_netem_message(&plan.netem_names(), &e.to_string()));
+                plan.netem = false;
+                plan.notes
+                    .push(no_netem_note(&plan.netem_names(), &e.to_string()));
             }
         }
     }
@@ -210,14 +235,17 @@ struct Plan {
     notes: Vec<String>,
     /// How clock faults reach the nodes' clocks.
     clock: ClockMechanism,
+    /// Whether packet faults use netem (the nodes' kernel has it) or faultline's handler.
+    netem: bool,
 }
 
 /// How clock faults reach a node's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum ClockMechanism {
-    /// The clock shim's offset file, read by the database through the shim library. Docker
+    /// faultline-clock's control page, read by the database's processes through their
+    /// vDSO (injected with ptrace: etcd, any process) or the preload shim (Redis). Docker
     /// nodes: they share this machine's clock, which faultline never changes.
-    ShimOffsetFile,
+    ClockTool,
     /// The host's real clock, stepped by a helper (`set_host_clock_cmd`): existing hosts,
     /// only with `--allow-clock-changes`.
     HostClock,
@@ -228,7 +256,7 @@ impl ClockMechanism {
     /// faults may not run there.
     fn choose(hosts: bool, allow_clock_changes: bool) -> Result<ClockMechanism, String> {
         match (hosts, allow_clock_changes) {
-            (false, _) => Ok(ClockMechanism::ShimOffsetFile),
+            (false, _) => Ok(ClockMechanism::ClockTool),
             (true, true) => Ok(ClockMechanism::HostClock),
             (true, false) => Err("clock faults on existing hosts step their real clocks: give --allow-clock-changes to allow it".into()),
         }
@@ -237,7 +265,7 @@ impl ClockMechanism {
     /// The name recorded in test.json.
     fn name(self) -> &'static str {
         match self {
-            ClockMechanism::ShimOffsetFile => "shim-offset-file",
+            ClockMechanism::ClockTool => "faultline-clock",
             ClockMechanism::HostClock => "host-clock",
         }
     }
@@ -245,9 +273,10 @@ impl ClockMechanism {
     /// What the run output and test.json say about it.
     fn note(self) -> String {
         match self {
-            ClockMechanism::ShimOffsetFile => format!(
-                "clock faults offset the database's clock through the clock shim ({CLOCK_OFFSET_FILE}); \
-                 the nodes' real clock (this machine's) is not changed"
+            ClockMechanism::ClockTool => format!(
+                "clock faults move the database processes' clocks through faultline-clock's control page \
+                 ({CLOCK_CONTROL_FILE}), read by code injected into their vDSO (or by the preload shim); \
+                 wall and monotonic clocks separately; the nodes' real clock (this machine's) is not changed"
             ),
             ClockMechanism::HostClock => format!(
                 "clock faults step the hosts' real clocks (python3 clock_settime, else date -s), \
@@ -259,8 +288,8 @@ impl ClockMechanism {
     }
 }
 
-/// The one line `faultline test` exits with when the nodes cannot run netem faults.
-fn no_netem_message(names: &[String], error: &str) -> String {
+/// What the run says when the nodes have no netem: packet faults go through the handler.
+fn no_netem_note(names: &[String], error: &str) -> String {
     // The remote's error quotes the whole probe script in backquotes: name it instead.
     let error = match error
         .split_once('`')
@@ -272,7 +301,8 @@ fn no_netem_message(names: &[String], error: &str) -> String {
     let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
     format!(
         "--nemesis {}: this kernel has no netem qdisc (tc qdisc ... netem failed: {error}); \
-         loss (iptables statistic) works, delay/duplicate/reorder need netem",
+         these faults go through faultline's NFQUEUE packet handler (faultline-netq) instead, \
+         on each target's packets to the other nodes",
         names.join(",")
     )
 }
@@ -303,7 +333,7 @@ impl Plan {
         let clock = if wants_clock {
             ClockMechanism::choose(hosts, args.allow_clock_changes)?
         } else {
-            ClockMechanism::ShimOffsetFile
+            ClockMechanism::ClockTool
         };
         for name in &args.nemesis {
             let name = name.trim();
@@ -311,18 +341,16 @@ impl Plan {
                 continue;
             }
             let kind: FaultKind = name.parse().map_err(|e| format!("--nemesis: {e}"))?;
-            // A real clock step reaches etcd; the shim cannot.
-            if matches!(kind, FaultKind::Clock(_))
-                && db == DbKind::Etcd
-                && clock == ClockMechanism::ShimOffsetFile
-            {
-                notes.push(
-                    "clock fault not applicable to etcd: etcd is a statically linked Go binary \
-                     that reads time through the vDSO, which faultline's clock shim cannot reach; \
-                     no clock fault was injected"
-                        .to_string(),
-                );
-                continue;
+            // Stepping a host's real clock moves its wall clock only.
+            if let FaultKind::Clock(k) = kind {
+                if clock == ClockMechanism::HostClock
+                    && (k.clock == ClockSource::Monotonic || k.mode == Some(ClockMode::Rate))
+                {
+                    return Err(format!(
+                        "--nemesis {name}: on existing hosts clock faults step the real wall clock; \
+                         monotonic clocks and clock rates need faultline-clock (Docker nodes)"
+                    ));
+                }
             }
             if !kinds.contains(&kind) {
                 kinds.push(kind);
@@ -340,8 +368,17 @@ impl Plan {
         let nemesis = NemesisConfig {
             kinds,
             interval,
+            clock_max_offset_ms: args.clock_max_offset_ms.max(1),
+            clock_rate: args.clock_rate,
+            delay_ms: args.delay_ms,
+            delay_jitter_ms: args.delay_jitter_ms,
+            corrupt_percent: args.corrupt_percent,
+            bandwidth_kbit: args.bandwidth_kbit,
             ..NemesisConfig::default()
         };
+        // The schedule's own checks, as one line before any cluster starts.
+        Schedule::new(vec!["n1".into()], nemesis.clone(), 0)
+            .map_err(|e| format!("--nemesis: {e}"))?;
         let workload = Chosen::new(&args.workload, args, op_timeout)?;
         let seed = args.seed.unwrap_or_else(|| {
             SystemTime::now()
@@ -363,6 +400,7 @@ impl Plan {
             name,
             notes,
             clock,
+            netem: true,
         })
     }
 
@@ -567,6 +605,7 @@ fn run_once(
                 nodes: nodes.to_vec(),
                 db: db.clone(),
                 clock: plan.clock,
+                netem: plan.netem,
             }),
         })
     };
@@ -688,9 +727,27 @@ struct ClusterControl {
     nodes: Vec<Node>,
     db: Arc<dyn Db>,
     clock: ClockMechanism,
+    /// Whether packet faults use netem; else faultline's NFQUEUE handler.
+    netem: bool,
 }
 
 impl ClusterControl {
+    /// Field `field` (0: wall, 1: monotonic) of `faultline-clock probe` on every node: the
+    /// offsets a fresh process under faultline-clock sees. `None` on real hosts, or if a
+    /// node cannot say.
+    fn probe_clocks(&self, field: usize) -> Option<BTreeMap<String, i64>> {
+        if self.clock != ClockMechanism::ClockTool {
+            return None;
+        }
+        let mut offsets = BTreeMap::new();
+        for n in &self.nodes {
+            let out = self.exec(&n.name, &clock_probe_cmd()).ok()?;
+            let value = out.split_whitespace().nth(field)?.parse().ok()?;
+            offsets.insert(n.name.clone(), value);
+        }
+        Some(offsets)
+    }
+
     fn node(&self, name: &str) -> Result<&Node, NodeError> {
         self.nodes
             .iter()
@@ -741,13 +798,44 @@ impl NodeControl for ClusterControl {
         CLOCK_OFFSET_FILE.to_string()
     }
 
-    fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
+    fn clock_offset_command(&self, _node: &str, offset_ms: i64) -> String {
         match self.clock {
-            ClockMechanism::ShimOffsetFile => {
-                write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
+            ClockMechanism::ClockTool => {
+                clock_set_cmd(&format!("--wall {}", i128::from(offset_ms) * 1_000_000))
             }
             ClockMechanism::HostClock => set_host_clock_cmd(offset_ms, false),
         }
+    }
+
+    fn clock_command(&self, node: &str, change: ClockChange) -> Result<String, NodeError> {
+        let ns = |ms: i64| i128::from(ms) * 1_000_000;
+        match (self.clock, change) {
+            (_, ClockChange::WallOffset(ms)) => Ok(self.clock_offset_command(node, ms)),
+            (ClockMechanism::ClockTool, ClockChange::WallRate(r)) => {
+                Ok(clock_set_cmd(&format!("--wall-rate {r}")))
+            }
+            (ClockMechanism::ClockTool, ClockChange::MonotonicBump(ms)) => {
+                Ok(clock_set_cmd(&format!("--mono-bump {}", ns(ms))))
+            }
+            (ClockMechanism::ClockTool, ClockChange::MonotonicRate(r)) => {
+                Ok(clock_set_cmd(&format!("--mono-rate {r}")))
+            }
+            (ClockMechanism::HostClock, other) => Err(NodeError::new(
+                node,
+                format!("{other:?}: a host's real clock can only be stepped"),
+            )),
+        }
+    }
+
+    fn prepare_clock(&self, node: &str) -> Result<(), NodeError> {
+        match self.clock {
+            ClockMechanism::ClockTool => self.exec(node, &clock_inject_cmd()).map(drop),
+            ClockMechanism::HostClock => Ok(()),
+        }
+    }
+
+    fn packet_faults_use_netem(&self) -> bool {
+        self.netem
     }
 
     fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
@@ -767,7 +855,7 @@ impl NodeControl for ClusterControl {
 
     fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
         if self.db.kind() != DbKind::Redis {
-            return None;
+            return self.probe_clocks(0);
         }
         let mut offsets = BTreeMap::new();
         for n in &self.nodes {
@@ -786,6 +874,10 @@ impl NodeControl for ClusterControl {
             offsets.insert(n.name.clone(), offset as i64);
         }
         Some(offsets)
+    }
+
+    fn monotonic_clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        self.probe_clocks(1)
     }
 
     fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {
@@ -823,18 +915,19 @@ mod tests {
             nodes: Vec::new(),
             db: faultline_db::new_db(DbKind::Redis),
             clock,
+            netem: false,
         }
     }
 
     #[test]
-    fn docker_nodes_use_the_shim_and_hosts_their_clock_only_when_allowed() {
+    fn docker_nodes_use_faultline_clock_and_hosts_their_clock_only_when_allowed() {
         assert_eq!(
             ClockMechanism::choose(false, false),
-            Ok(ClockMechanism::ShimOffsetFile)
+            Ok(ClockMechanism::ClockTool)
         );
         assert_eq!(
             ClockMechanism::choose(false, true),
-            Ok(ClockMechanism::ShimOffsetFile),
+            Ok(ClockMechanism::ClockTool),
             "Docker nodes share this machine's clock: never stepped"
         );
         assert_eq!(
@@ -846,8 +939,11 @@ mod tests {
             .contains("--allow-clock-changes"));
 
         let p = plan(&["--db", "redis", "--nemesis", "clock", "--nodes", "3"]).unwrap();
-        assert_eq!(p.clock, ClockMechanism::ShimOffsetFile);
-        assert!(p.notes.iter().any(|n| n.contains("clock shim")));
+        assert_eq!(p.clock, ClockMechanism::ClockTool);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n.contains("faultline-clock's control page")));
         let p = plan(&[
             "--db",
             "redis",
@@ -858,7 +954,7 @@ mod tests {
             "--allow-clock-changes",
         ])
         .unwrap();
-        assert_eq!(p.clock, ClockMechanism::ShimOffsetFile);
+        assert_eq!(p.clock, ClockMechanism::ClockTool);
         let hosts = ["--nodes", "h1,h2,h3", "--ssh-key", "/k"];
         let err = plan(&[&["--db", "redis", "--nemesis", "clock-bump"][..], &hosts].concat());
         assert!(err.err().unwrap().contains("--allow-clock-changes"));
@@ -880,16 +976,61 @@ mod tests {
         assert_eq!(p.clock, ClockMechanism::HostClock);
         assert!(p.wants_clock());
         assert!(p.notes.iter().any(|n| n.contains("hosts' real clocks")));
-        let p = plan(&["--db", "etcd", "--nemesis", "clock", "--nodes", "3"]).unwrap();
-        assert!(!p.wants_clock(), "shim clock faults are dropped for etcd");
+        // Docker nodes reach etcd through its vDSO: every clock kind applies.
+        let p = plan(&[
+            "--db",
+            "etcd",
+            "--nemesis",
+            "clock,clock-bump-monotonic-primaries,clock-rate-wall",
+            "--nodes",
+            "3",
+        ])
+        .unwrap();
+        assert!(p.wants_clock());
+        assert_eq!(p.nemesis.kinds.len(), 3);
+        // A real host's clock can only be stepped: monotonic clocks and rates are refused.
+        for kind in ["clock-bump-monotonic", "clock-rate"] {
+            let err = plan(
+                &[
+                    &["--db", "etcd", "--nemesis", kind, "--allow-clock-changes"][..],
+                    &hosts,
+                ]
+                .concat(),
+            )
+            .err()
+            .unwrap();
+            assert!(
+                err.contains(kind) && err.contains("need faultline-clock"),
+                "{err}"
+            );
+        }
+        let err = plan(&[
+            "--nemesis",
+            "clock-rate",
+            "--clock-rate",
+            "0.5",
+            "--nodes",
+            "3",
+        ])
+        .err()
+        .unwrap();
+        assert!(err.starts_with("--nemesis: clock rate 0.5"), "{err}");
     }
 
     #[test]
-    fn host_clock_control_steps_the_clock_and_docker_control_writes_the_offset_file() {
-        let docker = control(ClockMechanism::ShimOffsetFile);
+    fn host_clock_control_steps_the_clock_and_docker_control_sets_faultline_clock() {
+        let docker = control(ClockMechanism::ClockTool);
         assert_eq!(
             docker.clock_offset_command("n1", 2500),
-            format!("printf '%s\\n' '2500000000' > '{CLOCK_OFFSET_FILE}'")
+            "/usr/local/sbin/faultline-clock set --wall 2500000000"
+        );
+        assert_eq!(
+            docker.clock_command("n1", ClockChange::MonotonicBump(7000)),
+            Ok("/usr/local/sbin/faultline-clock set --mono-bump 7000000000".to_string())
+        );
+        assert_eq!(
+            docker.clock_command("n1", ClockChange::MonotonicRate(4.0)),
+            Ok("/usr/local/sbin/faultline-clock set --mono-rate 4".to_string())
         );
         assert!(!docker.clock_offset_command("n1", 0).contains("date"));
         let hosts = control(ClockMechanism::HostClock);
@@ -900,6 +1041,9 @@ mod tests {
         let cmd = hosts.clock_offset_command("h1", -800);
         assert!(cmd.contains("clock_settime_ns") && cmd.ends_with("faultline-clock -800; fi"));
         assert!(!cmd.contains(CLOCK_OFFSET_FILE));
+        assert!(hosts
+            .clock_command("h1", ClockChange::WallRate(2.0))
+            .is_err());
     }
 
     #[test]
@@ -913,7 +1057,7 @@ mod tests {
         let p = plan(&["--nemesis", "delay-one,kill,reorder", "--nodes", "3"]).unwrap();
         assert!(p.wants_netem());
         assert_eq!(p.netem_names(), ["delay", "reorder"]);
-        let m = no_netem_message(
+        let m = no_netem_note(
             &p.netem_names(),
             "n1: ssh root@10.0.0.2:22: `dev=$(ip ...); tc qdisc replace dev \"$dev\" root netem delay 1ms` \
              exited with status 2: Error: Specified qdisc kind is unknown.\n",
@@ -922,7 +1066,8 @@ mod tests {
             m,
             "--nemesis delay,reorder: this kernel has no netem qdisc (tc qdisc ... netem failed: \
              n1: ssh root@10.0.0.2:22: the probe exited with status 2: Error: Specified qdisc kind is unknown.); \
-             loss (iptables statistic) works, delay/duplicate/reorder need netem"
+             these faults go through faultline's NFQUEUE packet handler (faultline-netq) instead, \
+             on each target's packets to the other nodes"
         );
     }
 }
