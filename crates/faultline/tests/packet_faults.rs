@@ -231,7 +231,7 @@ fn sigint_during_a_delay_fault_leaves_no_rule_and_no_handler() {
         return;
     }
     let store = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args([
             "test",
             "--db",
