@@ -91,7 +91,7 @@ struct FileRecord {
     checkers: Vec<faultline_history::CheckerResult>,
 }
 
-/// A file that could not be checked: `file:line: what is wrong`.
+/// A file that could not be checked: `file:line N: what is wrong`.
 struct InputError(String);
 
 /// What checking one file gave: a linearizability report or a transactional one.
@@ -216,7 +216,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
 }
 
 fn bad_args(message: &str) -> ExitCode {
-    eprintln!("faultline check: {message}");
+    eprintln!("faultline: {message}");
     ExitCode::from(crate::EXIT_BAD_ARGS)
 }
 
@@ -239,8 +239,8 @@ fn check_file(
     })?;
     let history = import::import(&text, format).map_err(|e| InputError(format!("{name}:{e}")))?;
     drop(text);
-    let ops = pair(&history.events, &history.lines)
-        .map_err(|e| InputError(format!("{name}:{}:{}", e.line, e.message)))?;
+    let ops =
+        pair(&history.events, &history.lines).map_err(|e| InputError(format!("{name}:{e}")))?;
     if model.is_none() && txn::is_transactional(&ops) {
         // Only the HTML report needs the events; a million transactions' worth is big.
         let events = if args.html.is_some() {
@@ -258,7 +258,7 @@ fn check_file(
             let line = history
                 .lines
                 .get(e.event as usize)
-                .map_or(String::new(), |l| format!("{l}:"));
+                .map_or(String::new(), |l| format!("line {l}:"));
             InputError(format!(
                 "{name}:{line} txn invoked at event {}: {}",
                 e.event, e.message

@@ -45,7 +45,10 @@ pub use results::{
     expectations, pair_operations, quantiles, ClockSample, Fault, LeaderSample, NemesisSummary,
     OutcomeCounts, Quantiles, Results, Stats, TestSummary, SCHEMA_ID, SCHEMA_VERSION,
 };
-pub use store::{list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer};
+pub use store::{
+    host_allowed, list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer,
+    SERVED_RUN_ENTRIES,
+};
 
 use faultline_history::{CheckerResult, Event};
 use serde_json::Value;
