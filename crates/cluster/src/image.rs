@@ -22,11 +22,26 @@ pub const SUITE: &str = "bookworm";
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 
 const CLOCKSHIM_C: &str = include_str!("../../../image/clockshim.c");
+const CLOCKVDSO_C: &str = include_str!("../../../image/clockvdso.c");
+const NETQ_C: &str = include_str!("../../../image/netq.c");
+/// How `image/clockvdso.c` (faultline-clock) is compiled: its injected functions are copied
+/// into other processes as one block, so they may not call out (no stack protector, no
+/// jump tables) and must not start with CET landing pads they would not need.
+pub const CLOCK_TOOL_CFLAGS: &[&str] = &[
+    "-O2",
+    "-Wall",
+    "-Wextra",
+    "-fno-stack-protector",
+    "-fcf-protection=none",
+    "-fno-jump-tables",
+];
+/// How `image/netq.c` (faultline-netq) is compiled.
+pub const NETQ_CFLAGS: &[&str] = &["-O2", "-Wall", "-Wextra"];
 const NODE_INIT: &str = include_str!("../../../image/node-init.sh");
 const SSHD_CONFIG: &str = include_str!("../../../image/sshd_config");
 const PACKAGES: &str = include_str!("../../../image/packages.txt");
 /// Bump when the build steps below change in a way the files above do not show.
-const BUILD_STEPS_VERSION: &str = "3";
+const BUILD_STEPS_VERSION: &str = "4";
 /// About how many progress lines debootstrap prints for this package set.
 const DEBOOTSTRAP_LINES: u64 = 650;
 const SHIM_STEPS: u64 = 10;
@@ -71,6 +86,8 @@ pub fn recipe_hash_for(extra: &[String]) -> String {
         SUITE,
         PACKAGES,
         CLOCKSHIM_C,
+        CLOCKVDSO_C,
+        NETQ_C,
         NODE_INIT,
         SSHD_CONFIG,
     ];
@@ -315,6 +332,38 @@ fn customize(rootfs: &Path, work: &Path, tag: &str) -> Result<(), ClusterError> 
             "gcc could not compile the clock shim: {}",
             out.stderr_text()
         )));
+    }
+    for (name, source, flags, dest) in [
+        (
+            "clockvdso.c",
+            CLOCKVDSO_C,
+            CLOCK_TOOL_CFLAGS,
+            faultline_control::faults::CLOCK_TOOL,
+        ),
+        (
+            "netq.c",
+            NETQ_C,
+            NETQ_CFLAGS,
+            faultline_control::faults::NETQ_TOOL,
+        ),
+    ] {
+        let src = work.join(name);
+        std::fs::write(&src, source).map_err(|e| io_err(&src, e))?;
+        let out_path = rootfs.join(dest.trim_start_matches('/'));
+        let out = run_tracked(
+            Command::new("gcc")
+                .args(flags)
+                .arg("-o")
+                .arg(&out_path)
+                .arg(&src),
+            Duration::from_secs(120),
+        )?;
+        if out.status != 0 {
+            return Err(ClusterError::Build(format!(
+                "gcc could not compile image/{name}: {}",
+                out.stderr_text()
+            )));
+        }
     }
     write("usr/local/sbin/faultline-node-init", NODE_INIT, 0o755)?;
     write("etc/ssh/sshd_config.d/faultline.conf", SSHD_CONFIG, 0o644)?;

@@ -3,11 +3,13 @@
 //! kill/start/pause/resume, primary lookup and clock reading. [`ClockMechanism`] says how
 //! clock faults reach a node's clock.
 
-use faultline_control::faults::{set_host_clock_cmd, CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE};
+use faultline_control::faults::{
+    clock_inject_cmd, clock_probe_cmd, clock_set_cmd, set_host_clock_cmd, CLOCK_CONTROL_FILE,
+    CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE,
+};
 use faultline_control::Node;
 use faultline_db::Db;
-use faultline_nemesis::fault::write_clock_offset_command;
-use faultline_nemesis::{DbSignal, NodeControl, NodeError};
+use faultline_nemesis::{ClockChange, DbSignal, NodeControl, NodeError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -15,9 +17,10 @@ use std::time::{Duration, SystemTime};
 /// How clock faults reach a node's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClockMechanism {
-    /// The clock shim's offset file, read by the database through the shim library. Docker
+    /// faultline-clock's control page, read by the database's processes through their
+    /// vDSO (injected with ptrace: etcd, any process) or the preload shim (Redis). Docker
     /// nodes: they share this machine's clock, which faultline never changes.
-    ShimOffsetFile,
+    ClockTool,
     /// The host's real clock, stepped by a helper (`set_host_clock_cmd`): existing hosts,
     /// only with `--allow-clock-changes`.
     HostClock,
@@ -28,7 +31,7 @@ impl ClockMechanism {
     /// faults may not run there.
     pub fn choose(hosts: bool, allow_clock_changes: bool) -> Result<ClockMechanism, String> {
         match (hosts, allow_clock_changes) {
-            (false, _) => Ok(ClockMechanism::ShimOffsetFile),
+            (false, _) => Ok(ClockMechanism::ClockTool),
             (true, true) => Ok(ClockMechanism::HostClock),
             (true, false) => Err("clock faults on existing hosts step their real clocks: give --allow-clock-changes to allow it".into()),
         }
@@ -37,7 +40,7 @@ impl ClockMechanism {
     /// The name recorded in test.json.
     pub fn name(self) -> &'static str {
         match self {
-            ClockMechanism::ShimOffsetFile => "shim-offset-file",
+            ClockMechanism::ClockTool => "faultline-clock",
             ClockMechanism::HostClock => "host-clock",
         }
     }
@@ -45,9 +48,10 @@ impl ClockMechanism {
     /// What the run output and test.json say about it.
     pub fn note(self) -> String {
         match self {
-            ClockMechanism::ShimOffsetFile => format!(
-                "clock faults offset the database's clock through the clock shim ({CLOCK_OFFSET_FILE}); \
-                 the nodes' real clock (this machine's) is not changed"
+            ClockMechanism::ClockTool => format!(
+                "clock faults move the database processes' clocks through faultline-clock's control page \
+                 ({CLOCK_CONTROL_FILE}), read by code injected into their vDSO (or by the preload shim); \
+                 wall and monotonic clocks separately; the nodes' real clock (this machine's) is not changed"
             ),
             ClockMechanism::HostClock => format!(
                 "clock faults step the hosts' real clocks (python3 clock_settime, else date -s), \
@@ -68,9 +72,27 @@ pub struct ClusterControl {
     pub db: Arc<dyn Db>,
     /// How clock faults reach the nodes' clocks.
     pub clock: ClockMechanism,
+    /// Whether packet faults use netem; else faultline's NFQUEUE handler.
+    pub netem: bool,
 }
 
 impl ClusterControl {
+    /// Field `field` (0: wall, 1: monotonic) of `faultline-clock probe` on every node: the
+    /// offsets a fresh process under faultline-clock sees. `None` on real hosts, or if a
+    /// node cannot say.
+    fn probe_clocks(&self, field: usize) -> Option<BTreeMap<String, i64>> {
+        if self.clock != ClockMechanism::ClockTool {
+            return None;
+        }
+        let mut offsets = BTreeMap::new();
+        for n in &self.nodes {
+            let out = self.exec(&n.name, &clock_probe_cmd()).ok()?;
+            let value = out.split_whitespace().nth(field)?.parse().ok()?;
+            offsets.insert(n.name.clone(), value);
+        }
+        Some(offsets)
+    }
+
     /// The node called `name`.
     fn node(&self, name: &str) -> Result<&Node, NodeError> {
         self.nodes
@@ -145,13 +167,44 @@ impl NodeControl for ClusterControl {
         CLOCK_OFFSET_FILE.to_string()
     }
 
-    fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
+    fn clock_offset_command(&self, _node: &str, offset_ms: i64) -> String {
         match self.clock {
-            ClockMechanism::ShimOffsetFile => {
-                write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
+            ClockMechanism::ClockTool => {
+                clock_set_cmd(&format!("--wall {}", i128::from(offset_ms) * 1_000_000))
             }
             ClockMechanism::HostClock => set_host_clock_cmd(offset_ms, false),
         }
+    }
+
+    fn clock_command(&self, node: &str, change: ClockChange) -> Result<String, NodeError> {
+        let ns = |ms: i64| i128::from(ms) * 1_000_000;
+        match (self.clock, change) {
+            (_, ClockChange::WallOffset(ms)) => Ok(self.clock_offset_command(node, ms)),
+            (ClockMechanism::ClockTool, ClockChange::WallRate(r)) => {
+                Ok(clock_set_cmd(&format!("--wall-rate {r}")))
+            }
+            (ClockMechanism::ClockTool, ClockChange::MonotonicBump(ms)) => {
+                Ok(clock_set_cmd(&format!("--mono-bump {}", ns(ms))))
+            }
+            (ClockMechanism::ClockTool, ClockChange::MonotonicRate(r)) => {
+                Ok(clock_set_cmd(&format!("--mono-rate {r}")))
+            }
+            (ClockMechanism::HostClock, other) => Err(NodeError::new(
+                node,
+                format!("{other:?}: a host's real clock can only be stepped"),
+            )),
+        }
+    }
+
+    fn prepare_clock(&self, node: &str) -> Result<(), NodeError> {
+        match self.clock {
+            ClockMechanism::ClockTool => self.exec(node, &clock_inject_cmd()).map(drop),
+            ClockMechanism::HostClock => Ok(()),
+        }
+    }
+
+    fn packet_faults_use_netem(&self) -> bool {
+        self.netem
     }
 
     fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
@@ -170,7 +223,10 @@ impl NodeControl for ClusterControl {
     }
 
     fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
-        let command = self.db.clock_command()?;
+        let Some(command) = self.db.clock_command() else {
+            // The database cannot tell its time: a probe under the same mechanism can.
+            return self.probe_clocks(0);
+        };
         let mut offsets = BTreeMap::new();
         for n in &self.nodes {
             // Bracket the remote call with the local clock: a Docker node's kernel clock is
@@ -183,6 +239,10 @@ impl NodeControl for ClusterControl {
             offsets.insert(n.name.clone(), (db_ns - (before + after) / 2) as i64);
         }
         Some(offsets)
+    }
+
+    fn monotonic_clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        self.probe_clocks(1)
     }
 
     fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {
@@ -206,18 +266,19 @@ mod tests {
             nodes: Vec::new(),
             db: faultline_db::new_db(DbKind::Redis),
             clock,
+            netem: false,
         }
     }
 
     #[test]
-    fn docker_nodes_use_the_shim_and_hosts_their_clock_only_when_allowed() {
+    fn docker_nodes_use_faultline_clock_and_hosts_their_clock_only_when_allowed() {
         assert_eq!(
             ClockMechanism::choose(false, false),
-            Ok(ClockMechanism::ShimOffsetFile)
+            Ok(ClockMechanism::ClockTool)
         );
         assert_eq!(
             ClockMechanism::choose(false, true),
-            Ok(ClockMechanism::ShimOffsetFile),
+            Ok(ClockMechanism::ClockTool),
             "Docker nodes share this machine's clock: never stepped"
         );
         assert_eq!(
@@ -230,11 +291,19 @@ mod tests {
     }
 
     #[test]
-    fn host_clock_control_steps_the_clock_and_docker_control_writes_the_offset_file() {
-        let docker = control(ClockMechanism::ShimOffsetFile);
+    fn host_clock_control_steps_the_clock_and_docker_control_sets_faultline_clock() {
+        let docker = control(ClockMechanism::ClockTool);
         assert_eq!(
             docker.clock_offset_command("n1", 2500),
-            format!("printf '%s\\n' '2500000000' > '{CLOCK_OFFSET_FILE}'")
+            "/usr/local/sbin/faultline-clock set --wall 2500000000"
+        );
+        assert_eq!(
+            docker.clock_command("n1", ClockChange::MonotonicBump(7000)),
+            Ok("/usr/local/sbin/faultline-clock set --mono-bump 7000000000".to_string())
+        );
+        assert_eq!(
+            docker.clock_command("n1", ClockChange::MonotonicRate(4.0)),
+            Ok("/usr/local/sbin/faultline-clock set --mono-rate 4".to_string())
         );
         assert!(!docker.clock_offset_command("n1", 0).contains("date"));
         let hosts = control(ClockMechanism::HostClock);
@@ -245,6 +314,9 @@ mod tests {
         let cmd = hosts.clock_offset_command("h1", -800);
         assert!(cmd.contains("clock_settime_ns") && cmd.ends_with("faultline-clock -800; fi"));
         assert!(!cmd.contains(CLOCK_OFFSET_FILE));
+        assert!(hosts
+            .clock_command("h1", ClockChange::WallRate(2.0))
+            .is_err());
     }
 
     #[test]

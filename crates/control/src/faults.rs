@@ -14,6 +14,17 @@ pub const IPTABLES_CHAIN: &str = "FAULTLINE";
 pub const CLOCK_OFFSET_FILE: &str = "/var/lib/faultline/clock-offset";
 /// The clock shim library inside the node image.
 pub const CLOCK_SHIM: &str = "/usr/local/lib/faultline-clockshim.so";
+/// faultline-clock (`image/clockvdso.c`): injects clock changes into running processes
+/// through their vDSO, sets them, and probes them.
+pub const CLOCK_TOOL: &str = "/usr/local/sbin/faultline-clock";
+/// The shared page faultline-clock's injected code reads offsets and rates from.
+pub const CLOCK_CONTROL_FILE: &str = "/var/lib/faultline/clock-control";
+/// The pid of the `faultline-clock watch` loop that injects restarted daemons.
+pub const CLOCK_WATCH_PID_FILE: &str = "/var/lib/faultline/clock-watch.pid";
+/// faultline-netq (`image/netq.c`): the NFQUEUE packet handler of packet faults.
+pub const NETQ_TOOL: &str = "/usr/local/sbin/faultline-netq";
+/// The running packet handler's pid (the nemesis writes it).
+pub const NETQ_PID_FILE: &str = "/var/lib/faultline/netq.pid";
 /// Where supervised daemons keep their PID files (`<name>.pid`).
 pub const PID_DIR: &str = "/var/lib/faultline/run";
 /// Where supervised daemons write their logs (`<name>.log`).
@@ -63,9 +74,52 @@ fn stop_loops_in(pid_files: &[&str]) -> String {
         + "true"
 }
 
-/// Sets the clock offset back to zero (if the node has one).
+/// Sets the clock offset back to zero (if the node has one), stops the clock watcher, and
+/// sets faultline-clock's wall clocks back to true time and both rates to 1 (monotonic
+/// clocks keep their offset: they never go back).
 pub fn reset_clock_cmd() -> String {
-    format!("[ ! -e {CLOCK_OFFSET_FILE} ] || echo 0 > {CLOCK_OFFSET_FILE}")
+    format!(
+        "[ ! -e {CLOCK_OFFSET_FILE} ] || echo 0 > {CLOCK_OFFSET_FILE}; \
+         {}; \
+         [ ! -e {CLOCK_CONTROL_FILE} ] || [ ! -x {CLOCK_TOOL} ] || {CLOCK_TOOL} set --reset",
+        stop_pid_file_cmd(CLOCK_WATCH_PID_FILE)
+    )
+}
+
+/// `faultline-clock set` with `args` (e.g. `--wall -5000000000`, `--mono-rate 4`).
+pub fn clock_set_cmd(args: &str) -> String {
+    format!("{CLOCK_TOOL} set {args}")
+}
+
+/// Injects faultline-clock into every supervised daemon now, and starts the watcher that
+/// injects them again whenever one restarts (idempotent: one watcher per node).
+pub fn clock_inject_cmd() -> String {
+    format!(
+        "{CLOCK_TOOL} inject-dir {PID_DIR} && \
+         {{ [ -f {CLOCK_WATCH_PID_FILE} ] && kill -0 $(cat {CLOCK_WATCH_PID_FILE}) 2>/dev/null || \
+           {{ nohup {CLOCK_TOOL} watch {PID_DIR} >> {LOG_DIR}/clock-watch.log 2>&1 & echo $! > {CLOCK_WATCH_PID_FILE}; }}; }}"
+    )
+}
+
+/// Each process's clocks as a fresh probe process under faultline-clock sees them:
+/// prints `<wall offset ns> <monotonic offset ns>`.
+pub fn clock_probe_cmd() -> String {
+    format!("{CLOCK_TOOL} probe")
+}
+
+/// Ends the process whose pid `file` holds (if it still runs) and removes the file.
+fn stop_pid_file_cmd(file: &str) -> String {
+    format!(
+        "if [ -f {file} ]; then p=$(cat {file}); kill $p 2>/dev/null; \
+         i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; \
+         rm -f {file}; fi; true"
+    )
+}
+
+/// Stops faultline's packet handler, which releases every packet it holds as it exits.
+/// Run after [`heal_network_cmd`] removed its queue rules.
+pub fn stop_packet_handler_cmd() -> String {
+    stop_pid_file_cmd(NETQ_PID_FILE)
 }
 
 /// Removes a netem root qdisc from every interface that has one (delay, duplicate and
@@ -163,7 +217,8 @@ fn quote(s: &str) -> String {
 }
 
 /// Undoes every fault on one node: ends the `slow` and clock-strobe loops, heals the network
-/// (iptables and netem), resumes daemons, resets the clock (the shim's offset, and a real host's clock if a fault moved it).
+/// (iptables, the packet handler and netem), resumes daemons, resets the clock (the shim's
+/// offset, faultline-clock's wall clocks and rates, and a real host's clock if a fault moved it).
 /// Tries every step even if one fails, and returns the first failure.
 pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
     let timeout = Duration::from_secs(20);
@@ -171,6 +226,7 @@ pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
     for cmd in [
         stop_loops_cmd(),
         heal_network_cmd(),
+        stop_packet_handler_cmd(),
         heal_netem_cmd(),
         resume_all_cmd(),
         reset_clock_cmd(),

@@ -13,7 +13,7 @@ use faultline_cluster::{
 use faultline_control::Node;
 use faultline_db::Db;
 use faultline_history::{pair, Verdict};
-use faultline_nemesis::{probe_netem, FaultKind, NemesisConfig, Schedule};
+use faultline_nemesis::{probe_netem, ClockMode, ClockSource, FaultKind, NemesisConfig, Schedule};
 use faultline_report as report;
 use faultline_runner::{self as runner, RunConfig};
 use faultline_workload_support::NodeAddr;
@@ -36,10 +36,11 @@ pub struct TestArgs {
     #[arg(long, default_value = "register")]
     workload: String,
     /// Faults, comma-separated: partition[-halves|-random-halves|-one|-majorities-ring|-bridge|
-    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe][-forward|-backward],
-    /// delay, duplicate, reorder (these three need the kernel's netem; loss does not), or none;
-    /// all but partitions take a target: -one, -minority, -majority, -all or -primaries
-    /// (e.g. pause-one, clock-bump-forward-primaries) [default target: random each time].
+    /// -primaries], loss, pause, slow, kill, clock[-bump|-strobe|-rate][-wall|-monotonic]
+    /// [-forward|-backward], delay, duplicate, reorder, corrupt, bandwidth (netem where the
+    /// kernel has it, else faultline's NFQUEUE handler), or none; all but partitions take a
+    /// target: -one, -minority, -majority, -all or -primaries (e.g. pause-one,
+    /// clock-bump-monotonic-primaries) [default target: random each time].
     #[arg(long, default_value = "partition", value_delimiter = ',')]
     nemesis: Vec<String>,
     /// Seconds of workload before the final heal and the final reads.
@@ -75,6 +76,24 @@ pub struct TestArgs {
     /// Seconds after which a client request completes as `info` (unknown outcome).
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     op_timeout: f64,
+    /// The largest clock offset a clock bump or strobe draws, ms.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    clock_max_offset_ms: u64,
+    /// How fast a clock-rate fault runs a clock (a -backward one runs at its inverse).
+    #[arg(long, default_value_t = 4.0, value_name = "X")]
+    clock_rate: f64,
+    /// A delay fault's mean delay, ms.
+    #[arg(long, default_value_t = 100, value_name = "MS")]
+    delay_ms: u64,
+    /// A delay fault's jitter, ms.
+    #[arg(long, default_value_t = 50, value_name = "MS")]
+    delay_jitter_ms: u64,
+    /// The share of packets a corrupt fault damages, percent.
+    #[arg(long, default_value_t = 5, value_name = "PERCENT")]
+    corrupt_percent: u8,
+    /// A bandwidth fault's rate, kbit/s.
+    #[arg(long, default_value_t = 1000, value_name = "KBIT")]
+    bandwidth_kbit: u64,
     /// Run this program (through `sh -c`) as the client instead of faultline's built-in one:
     /// one instance per process, JSON Lines on stdin/stdout, stderr to the run's log
     /// (docs/client-protocol.md).
@@ -102,7 +121,7 @@ pub struct TestArgs {
     #[arg(long, value_delimiter = ',', value_name = "EFFECT")]
     expect: Vec<String>,
     /// Allow clock faults on existing hosts over SSH: they step the hosts' real clocks
-    /// (Docker nodes never: they share this machine's clock and use the clock shim).
+    /// (Docker nodes never: they share this machine's clock and use faultline-clock).
     #[arg(long)]
     allow_clock_changes: bool,
 }
@@ -145,7 +164,7 @@ pub fn run(args: TestArgs) -> ExitCode {
     {
         return bad(format!("--expect: {e}"));
     }
-    let plan = match Plan::from_args(&args, hosts) {
+    let mut plan = match Plan::from_args(&args, hosts) {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
@@ -203,10 +222,13 @@ pub fn run(args: TestArgs) -> ExitCode {
             nodes: cluster.nodes.clone(),
             db: db.clone(),
             clock: plan.clock,
+            netem: true,
         };
         if let Some(node) = cluster.nodes.first() {
             if let Err(e) = probe_netem(&control, &node.name) {
-                return bad(no_netem_message(&plan.netem_names(), &e.to_string()));
+                plan.netem = false;
+                plan.notes
+                    .push(no_netem_note(&plan.netem_names(), &e.to_string()));
             }
         }
     }
@@ -256,12 +278,14 @@ struct Plan {
     notes: Vec<String>,
     /// How clock faults reach the nodes' clocks.
     clock: ClockMechanism,
+    /// Whether packet faults use netem (the nodes' kernel has it) or faultline's handler.
+    netem: bool,
     /// The `--client-opt`s, parsed.
     client_opts: Vec<(String, Value)>,
 }
 
-/// The one line `faultline test` exits with when the nodes cannot run netem faults.
-fn no_netem_message(names: &[String], error: &str) -> String {
+/// What the run says when the nodes have no netem: packet faults go through the handler.
+fn no_netem_note(names: &[String], error: &str) -> String {
     // The remote's error quotes the whole probe script in backquotes: name it instead.
     let error = match error
         .split_once('`')
@@ -273,7 +297,8 @@ fn no_netem_message(names: &[String], error: &str) -> String {
     let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
     format!(
         "--nemesis {}: this kernel has no netem qdisc (tc qdisc ... netem failed: {error}); \
-         loss (iptables statistic) works, delay/duplicate/reorder need netem",
+         these faults go through faultline's NFQUEUE packet handler (faultline-netq) instead, \
+         on each target's packets to the other nodes",
         names.join(",")
     )
 }
@@ -300,7 +325,7 @@ impl Plan {
         let clock = if wants_clock {
             ClockMechanism::choose(hosts, args.allow_clock_changes)?
         } else {
-            ClockMechanism::ShimOffsetFile
+            ClockMechanism::ClockTool
         };
         for name in &args.nemesis {
             let name = name.trim();
@@ -308,19 +333,16 @@ impl Plan {
                 continue;
             }
             let kind: FaultKind = name.parse().map_err(|e| format!("--nemesis: {e}"))?;
-            // A real clock step reaches any daemon; the shim only those started under it.
-            if matches!(kind, FaultKind::Clock(_))
-                && !db.clock_shim()
-                && clock == ClockMechanism::ShimOffsetFile
-            {
-                notes.push(format!(
-                    "clock fault not applicable to {}: its daemon does not run under faultline's \
-                     clock shim (clock_shim = false in its definition; a statically linked Go \
-                     binary such as etcd reads time through the vDSO, which the shim cannot \
-                     reach); no clock fault was injected",
-                    db.name()
-                ));
-                continue;
+            // Stepping a host's real clock moves its wall clock only.
+            if let FaultKind::Clock(k) = kind {
+                if clock == ClockMechanism::HostClock
+                    && (k.clock == ClockSource::Monotonic || k.mode == Some(ClockMode::Rate))
+                {
+                    return Err(format!(
+                        "--nemesis {name}: on existing hosts clock faults step the real wall clock; \
+                         monotonic clocks and clock rates need faultline-clock (Docker nodes)"
+                    ));
+                }
             }
             if !kinds.contains(&kind) {
                 kinds.push(kind);
@@ -338,8 +360,17 @@ impl Plan {
         let nemesis = NemesisConfig {
             kinds,
             interval,
+            clock_max_offset_ms: args.clock_max_offset_ms.max(1),
+            clock_rate: args.clock_rate,
+            delay_ms: args.delay_ms,
+            delay_jitter_ms: args.delay_jitter_ms,
+            corrupt_percent: args.corrupt_percent,
+            bandwidth_kbit: args.bandwidth_kbit,
             ..NemesisConfig::default()
         };
+        // The schedule's own checks, as one line before any cluster starts.
+        Schedule::new(vec!["n1".into()], nemesis.clone(), 0)
+            .map_err(|e| format!("--nemesis: {e}"))?;
         let workload = faultline_workloads::configure(&args.workload, &args.common())?;
         // A --client program carries out the operations itself, whatever the family.
         if args.client.is_none() {
@@ -366,6 +397,7 @@ impl Plan {
             name,
             notes,
             clock,
+            netem: true,
             client_opts,
         })
     }
@@ -492,6 +524,7 @@ fn run_once(
                 nodes: nodes.to_vec(),
                 db: db.clone(),
                 clock: plan.clock,
+                netem: plan.netem,
             }),
         })
     };
@@ -723,10 +756,13 @@ mod tests {
     }
 
     #[test]
-    fn docker_nodes_use_the_shim_and_hosts_their_clock_only_when_allowed() {
+    fn docker_nodes_use_faultline_clock_and_hosts_their_clock_only_when_allowed() {
         let p = plan(&["--db", "redis", "--nemesis", "clock", "--nodes", "3"]).unwrap();
-        assert_eq!(p.clock, ClockMechanism::ShimOffsetFile);
-        assert!(p.notes.iter().any(|n| n.contains("clock shim")));
+        assert_eq!(p.clock, ClockMechanism::ClockTool);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n.contains("faultline-clock's control page")));
         let p = plan(&[
             "--db",
             "redis",
@@ -737,7 +773,7 @@ mod tests {
             "--allow-clock-changes",
         ])
         .unwrap();
-        assert_eq!(p.clock, ClockMechanism::ShimOffsetFile);
+        assert_eq!(p.clock, ClockMechanism::ClockTool);
         let hosts = ["--nodes", "h1,h2,h3", "--ssh-key", "/k"];
         let err = plan(&[&["--db", "redis", "--nemesis", "clock-bump"][..], &hosts].concat());
         assert!(err.err().unwrap().contains("--allow-clock-changes"));
@@ -759,8 +795,45 @@ mod tests {
         assert_eq!(p.clock, ClockMechanism::HostClock);
         assert!(p.wants_clock());
         assert!(p.notes.iter().any(|n| n.contains("hosts' real clocks")));
-        let p = plan(&["--db", "etcd", "--nemesis", "clock", "--nodes", "3"]).unwrap();
-        assert!(!p.wants_clock(), "shim clock faults are dropped for etcd");
+        // Docker nodes reach etcd through its vDSO: every clock kind applies.
+        let p = plan(&[
+            "--db",
+            "etcd",
+            "--nemesis",
+            "clock,clock-bump-monotonic-primaries,clock-rate-wall",
+            "--nodes",
+            "3",
+        ])
+        .unwrap();
+        assert!(p.wants_clock());
+        assert_eq!(p.nemesis.kinds.len(), 3);
+        // A real host's clock can only be stepped: monotonic clocks and rates are refused.
+        for kind in ["clock-bump-monotonic", "clock-rate"] {
+            let err = plan(
+                &[
+                    &["--db", "etcd", "--nemesis", kind, "--allow-clock-changes"][..],
+                    &hosts,
+                ]
+                .concat(),
+            )
+            .err()
+            .unwrap();
+            assert!(
+                err.contains(kind) && err.contains("need faultline-clock"),
+                "{err}"
+            );
+        }
+        let err = plan(&[
+            "--nemesis",
+            "clock-rate",
+            "--clock-rate",
+            "0.5",
+            "--nodes",
+            "3",
+        ])
+        .err()
+        .unwrap();
+        assert!(err.starts_with("--nemesis: clock rate 0.5"), "{err}");
     }
 
     #[test]
@@ -774,7 +847,7 @@ mod tests {
         let p = plan(&["--nemesis", "delay-one,kill,reorder", "--nodes", "3"]).unwrap();
         assert!(p.wants_netem());
         assert_eq!(p.netem_names(), ["delay", "reorder"]);
-        let m = no_netem_message(
+        let m = no_netem_note(
             &p.netem_names(),
             "n1: ssh root@10.0.0.2:22: `dev=$(ip ...); tc qdisc replace dev \"$dev\" root netem delay 1ms` \
              exited with status 2: Error: Specified qdisc kind is unknown.\n",
@@ -783,7 +856,8 @@ mod tests {
             m,
             "--nemesis delay,reorder: this kernel has no netem qdisc (tc qdisc ... netem failed: \
              n1: ssh root@10.0.0.2:22: the probe exited with status 2: Error: Specified qdisc kind is unknown.); \
-             loss (iptables statistic) works, delay/duplicate/reorder need netem"
+             these faults go through faultline's NFQUEUE packet handler (faultline-netq) instead, \
+             on each target's packets to the other nodes"
         );
     }
 }

@@ -6,11 +6,13 @@
 
 use crate::fault::{
     clock_strobe_start_command, netem_probe_command, netem_start_command, netem_stop_command,
-    slow_start_command, slow_stop_command, stop_loop_command, write_clock_offset_command,
-    ClockMode, Fault, CLOCK_STROBE_PID_FILE,
+    netq_rules, netq_start_command, netq_stop_command, slow_start_command, slow_stop_command,
+    stop_loop_command, write_clock_offset_command, ClockMode, ClockSource, Fault, NetemEffect,
+    CLOCK_STROBE_PID_FILE,
 };
 use crate::grudge::{
-    chain_setup_commands, delete_rule, loss_rules, partition_rules, primaries, PartitionSpec,
+    chain_setup_commands, delete_rule, loss_rules, output_chain_setup_commands, partition_rules,
+    primaries, PartitionSpec,
 };
 use std::collections::BTreeMap;
 
@@ -56,6 +58,19 @@ impl DbSignal {
     }
 }
 
+/// One change to the clocks a node's processes see.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ClockChange {
+    /// Wall clocks this far from true time, ms (0: true time again).
+    WallOffset(i64),
+    /// Wall clocks run at this rate from now on (1.0: true speed).
+    WallRate(f64),
+    /// Monotonic clocks jump forward by this much, ms (never back).
+    MonotonicBump(i64),
+    /// Monotonic clocks run at this rate from now on (1.0: true speed).
+    MonotonicRate(f64),
+}
+
 /// What a fault needs from the nodes of a cluster.
 pub trait NodeControl: Send + Sync {
     /// Every node of the cluster, in a fixed order.
@@ -89,6 +104,28 @@ pub trait NodeControl: Send + Sync {
     fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
         write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
     }
+    /// The command that makes `change` on `node`. By default only wall offsets
+    /// ([`NodeControl::clock_offset_command`]); monotonic clocks and rates need a control
+    /// that reaches the process's clock reads (faultline-clock through the vDSO).
+    fn clock_command(&self, node: &str, change: ClockChange) -> Result<String, NodeError> {
+        match change {
+            ClockChange::WallOffset(ms) => Ok(self.clock_offset_command(node, ms)),
+            other => Err(NodeError::new(
+                node,
+                format!("{other:?}: monotonic clocks and clock rates need faultline-clock (the vDSO mechanism of Docker nodes)"),
+            )),
+        }
+    }
+    /// Makes clock changes reach the processes on `node` before a clock fault (e.g. injects
+    /// faultline-clock into them); nothing by default.
+    fn prepare_clock(&self, _node: &str) -> Result<(), NodeError> {
+        Ok(())
+    }
+    /// Whether packet faults go through a netem qdisc (the kernel has netem); otherwise
+    /// through faultline's NFQUEUE handler. Corrupt always uses the handler.
+    fn packet_faults_use_netem(&self) -> bool {
+        true
+    }
     /// Sets the clock offset seen on `node` to `offset_ms`; 0 is the final reset of a clock fault.
     fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
         self.exec(node, &self.clock_offset_command(node, offset_ms))
@@ -97,6 +134,11 @@ pub trait NodeControl: Send + Sync {
     /// Each node's clock offset from true time in ns, as the database itself reports its
     /// time (e.g. Redis `TIME`); `None` where the database cannot say.
     fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        None
+    }
+    /// Each node's monotonic clock offset in ns, as a process under the clock mechanism sees
+    /// it; `None` where nothing can say.
+    fn monotonic_clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
         None
     }
 }
@@ -215,29 +257,60 @@ fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
         })?,
         Fault::Clock {
             nodes,
-            mode: ClockMode::Bump,
-            offset_ms,
-            ..
-        } => on_each(nodes, |n| ctl.write_clock_offset(n, *offset_ms))?,
-        Fault::Clock {
-            nodes,
-            mode: ClockMode::Strobe,
+            clock,
+            mode,
             offset_ms,
             period_ms,
+            rate,
             ..
         } => on_each(nodes, |n| {
-            let command = clock_strobe_start_command(
-                &ctl.clock_offset_command(n, *offset_ms),
-                &ctl.clock_offset_command(n, 0),
-                *period_ms,
-            );
+            ctl.prepare_clock(n)?;
+            let rate = rate.unwrap_or(1.0);
+            let command = match (clock, mode) {
+                (ClockSource::Wall, ClockMode::Bump) => {
+                    return ctl.write_clock_offset(n, *offset_ms)
+                }
+                (ClockSource::Wall, ClockMode::Strobe) => clock_strobe_start_command(
+                    &ctl.clock_command(n, ClockChange::WallOffset(*offset_ms))?,
+                    &ctl.clock_command(n, ClockChange::WallOffset(0))?,
+                    *period_ms,
+                ),
+                (ClockSource::Wall, ClockMode::Rate) => {
+                    ctl.clock_command(n, ClockChange::WallRate(rate))?
+                }
+                (ClockSource::Monotonic, ClockMode::Bump) if *offset_ms >= 0 => {
+                    ctl.clock_command(n, ClockChange::MonotonicBump(*offset_ms))?
+                }
+                (ClockSource::Monotonic, ClockMode::Rate) => {
+                    ctl.clock_command(n, ClockChange::MonotonicRate(rate))?
+                }
+                (ClockSource::Monotonic, _) => {
+                    return Err(NodeError::new(
+                        n,
+                        "a monotonic clock only moves forward: no strobe, no backward bump",
+                    ))
+                }
+            };
             ctl.exec(n, &command).map(drop)
         })?,
-        Fault::Netem { nodes, effect, .. } => on_each(nodes, |n| {
+        Fault::Netem { nodes, effect, .. } if !uses_netq(*effect, ctl) => on_each(nodes, |n| {
             let addr = ctl.addr(n)?;
             ctl.exec(n, &netem_start_command(&addr, *effect)).map(drop)
         })?,
+        Fault::Netem { .. } => {}
         Fault::Partition { .. } | Fault::Loss { .. } => {}
+    }
+    if let Fault::Netem { nodes, effect, .. } = resolved {
+        if uses_netq(*effect, ctl) {
+            let rules = netq_rules_for(nodes, ctl)?;
+            on_each(nodes, |n| {
+                ctl.exec(n, &netq_start_command(*effect))?;
+                for cmd in output_chain_setup_commands().iter().chain(&rules[n]) {
+                    ctl.exec(n, cmd)?;
+                }
+                Ok(())
+            })?;
+        }
     }
     let rules = network_rules(resolved, ctl)?;
     let targets: Vec<String> = rules.keys().cloned().collect();
@@ -269,17 +342,63 @@ pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError
             let pid = ctl.db_pid(n)?;
             ctl.exec(n, &slow_stop_command(pid)).map(drop)
         }),
-        Fault::Clock { nodes, mode, .. } => on_each(nodes, |n| {
-            if *mode == ClockMode::Strobe {
-                ctl.exec(n, &stop_loop_command(CLOCK_STROBE_PID_FILE))?;
+        Fault::Clock {
+            nodes, clock, mode, ..
+        } => on_each(nodes, |n| match (clock, mode) {
+            (ClockSource::Wall, _) => {
+                if *mode == ClockMode::Strobe {
+                    ctl.exec(n, &stop_loop_command(CLOCK_STROBE_PID_FILE))?;
+                }
+                if *mode == ClockMode::Rate {
+                    ctl.exec(n, &ctl.clock_command(n, ClockChange::WallRate(1.0))?)?;
+                }
+                ctl.write_clock_offset(n, 0)
             }
-            ctl.write_clock_offset(n, 0)
+            // A monotonic clock never goes back: a bump stays; a rate returns to true speed.
+            (ClockSource::Monotonic, ClockMode::Rate) => ctl
+                .exec(n, &ctl.clock_command(n, ClockChange::MonotonicRate(1.0))?)
+                .map(drop),
+            (ClockSource::Monotonic, _) => Ok(()),
         }),
+        Fault::Netem { nodes, effect, .. } if uses_netq(*effect, ctl) => {
+            let rules = netq_rules_for(nodes, ctl)?;
+            on_each(nodes, |n| {
+                for rule in &rules[n] {
+                    ctl.exec(n, &delete_rule(rule))?;
+                }
+                ctl.exec(n, &netq_stop_command()).map(drop)
+            })
+        }
         Fault::Netem { nodes, .. } => on_each(nodes, |n| {
             let addr = ctl.addr(n)?;
             ctl.exec(n, &netem_stop_command(&addr)).map(drop)
         }),
     }
+}
+
+/// Whether a packet fault with `effect` goes through faultline's NFQUEUE handler.
+fn uses_netq(effect: NetemEffect, ctl: &dyn NodeControl) -> bool {
+    !effect.netem_can() || !ctl.packet_faults_use_netem()
+}
+
+/// The handler's queue rules on each of `nodes`: its packets to every other node.
+fn netq_rules_for(
+    nodes: &[String],
+    ctl: &dyn NodeControl,
+) -> Result<BTreeMap<String, Vec<String>>, ApplyError> {
+    let all = ctl.nodes();
+    let addrs = addrs(ctl, &all)?;
+    Ok(nodes
+        .iter()
+        .map(|n| {
+            let peers: Vec<String> = all
+                .iter()
+                .filter(|p| *p != n)
+                .map(|p| addrs[p].clone())
+                .collect();
+            (n.clone(), netq_rules(&peers))
+        })
+        .collect())
 }
 
 /// Checks that `node`'s kernel has the netem qdisc, by installing a 1 ms delay and removing
@@ -444,9 +563,11 @@ mod tests {
         let clock = Fault::Clock {
             nodes: vec!["n2".into()],
             primaries: false,
+            clock: ClockSource::Wall,
             mode: ClockMode::Bump,
             offset_ms: 5000,
             period_ms: 0,
+            rate: None,
         };
         apply_start(&clock, &ctl).unwrap();
         apply_stop(&clock, &ctl).unwrap();
@@ -529,9 +650,11 @@ mod tests {
         let strobe = Fault::Clock {
             nodes: vec!["n1".into()],
             primaries: false,
+            clock: ClockSource::Wall,
             mode: ClockMode::Strobe,
             offset_ms: -700,
             period_ms: 250,
+            rate: None,
         };
         apply_start(&strobe, &ctl).unwrap();
         apply_stop(&strobe, &ctl).unwrap();
@@ -545,15 +668,143 @@ mod tests {
         assert!(log.iter().all(|(_, c)| !c.contains("/run/faultline/clock")));
     }
 
+    /// A control without netem, whose clocks are reached the vDSO way.
+    struct NoNetem(Fake);
+    impl NodeControl for NoNetem {
+        fn nodes(&self) -> Vec<String> {
+            self.0.nodes()
+        }
+        fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+            self.0.exec(node, command)
+        }
+        fn addr(&self, node: &str) -> Result<String, NodeError> {
+            self.0.addr(node)
+        }
+        fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
+            self.0.db_pid(node)
+        }
+        fn start_db(&self, node: &str) -> Result<(), NodeError> {
+            self.0.start_db(node)
+        }
+        fn clock_offset_file(&self, node: &str) -> String {
+            self.0.clock_offset_file(node)
+        }
+        fn packet_faults_use_netem(&self) -> bool {
+            false
+        }
+        fn prepare_clock(&self, node: &str) -> Result<(), NodeError> {
+            self.0.exec(node, "PREPARE").map(drop)
+        }
+        fn clock_command(&self, _node: &str, change: ClockChange) -> Result<String, NodeError> {
+            Ok(format!("CLOCK {change:?}"))
+        }
+    }
+
+    #[test]
+    fn without_netem_packet_faults_start_the_handler_and_queue_only_peer_traffic() {
+        let ctl = NoNetem(Fake::new(3));
+        let effect = crate::NetemEffect::Delay {
+            delay_ms: 200,
+            jitter_ms: 40,
+        };
+        let fault = Fault::Netem {
+            nodes: vec!["n1".into()],
+            primaries: false,
+            effect,
+        };
+        let resolved = apply_start(&fault, &ctl).unwrap();
+        let log = ctl.0.log();
+        assert_eq!(log[0], ("n1".into(), netq_start_command(effect)));
+        let rules: Vec<&str> = log
+            .iter()
+            .filter(|(_, c)| c.contains("NFQUEUE"))
+            .map(|(_, c)| c.as_str())
+            .collect();
+        assert_eq!(rules, netq_rules(&["10.0.0.2".into(), "10.0.0.3".into()]));
+        assert!(log
+            .iter()
+            .any(|(_, c)| c.contains("iptables -I OUTPUT -j FAULTLINE")));
+        assert!(log
+            .iter()
+            .all(|(n, c)| n == "n1" && !c.contains("tc qdisc")));
+        apply_stop(&resolved, &ctl).unwrap();
+        let log = ctl.0.log();
+        let stop = &log[log.len() - 3..];
+        assert!(stop[0].1.starts_with("iptables -D FAULTLINE -d 10.0.0.2 "));
+        assert!(stop[1].1.starts_with("iptables -D FAULTLINE -d 10.0.0.3 "));
+        assert_eq!(stop[2].1, netq_stop_command());
+
+        // Corrupt uses the handler even where netem exists.
+        let with_netem = Fake::new(2);
+        let corrupt = Fault::Netem {
+            nodes: vec!["n2".into()],
+            primaries: false,
+            effect: crate::NetemEffect::Corrupt { percent: 10 },
+        };
+        apply_start(&corrupt, &with_netem).unwrap();
+        assert!(with_netem.log()[0].1.contains("--corrupt-pct 10"));
+        assert!(with_netem
+            .log()
+            .iter()
+            .all(|(_, c)| !c.contains("tc qdisc")));
+    }
+
+    #[test]
+    fn monotonic_faults_bump_forward_and_heal_only_the_rate() {
+        let clock = |clock, mode, offset_ms, rate| Fault::Clock {
+            nodes: vec!["n1".into()],
+            primaries: false,
+            clock,
+            mode,
+            offset_ms,
+            period_ms: 0,
+            rate,
+        };
+        let ctl = NoNetem(Fake::new(2));
+        let bump = clock(ClockSource::Monotonic, ClockMode::Bump, 9000, None);
+        apply_start(&bump, &ctl).unwrap();
+        apply_stop(&bump, &ctl).unwrap();
+        let rate = clock(ClockSource::Monotonic, ClockMode::Rate, 0, Some(4.0));
+        apply_start(&rate, &ctl).unwrap();
+        apply_stop(&rate, &ctl).unwrap();
+        let wall_rate = clock(ClockSource::Wall, ClockMode::Rate, 0, Some(0.5));
+        apply_start(&wall_rate, &ctl).unwrap();
+        apply_stop(&wall_rate, &ctl).unwrap();
+        let log: Vec<String> = ctl.0.log().into_iter().map(|(_, c)| c).collect();
+        assert_eq!(
+            log,
+            [
+                "PREPARE",
+                "CLOCK MonotonicBump(9000)",
+                "PREPARE",
+                "CLOCK MonotonicRate(4.0)",
+                "CLOCK MonotonicRate(1.0)",
+                "PREPARE",
+                "CLOCK WallRate(0.5)",
+                "CLOCK WallRate(1.0)",
+                "printf '%s\\n' '0' > '/run/faultline/clock'",
+            ]
+        );
+        let back = clock(ClockSource::Monotonic, ClockMode::Bump, -5, None);
+        let err = apply_start(&back, &ctl).unwrap_err();
+        assert!(err.to_string().contains("only moves forward"), "{err}");
+        // A control that only knows wall offsets refuses monotonic faults in one line.
+        let plain = Fake::new(2);
+        let err = apply_start(&bump, &plain).unwrap_err();
+        assert!(err.to_string().contains("need faultline-clock"), "{err}");
+    }
+
     #[test]
     fn faults_aimed_at_primaries_hit_the_primaries_of_the_moment() {
         let ctl = Fake::new(3);
         let clock = Fault::Clock {
             nodes: vec![],
             primaries: true,
+            clock: ClockSource::Wall,
             mode: ClockMode::Bump,
             offset_ms: 3000,
             period_ms: 0,
+            rate: None,
         };
         let resolved = apply_start(&clock, &ctl).unwrap();
         assert_eq!(resolved.nodes(), ["n2"]);

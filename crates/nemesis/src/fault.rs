@@ -22,12 +22,13 @@ pub enum FaultKind {
     Kill(Option<Targets>),
     /// Skew the database's clock. Healing resets it.
     Clock(ClockKind),
-    /// A netem qdisc on the targets' interface: delayed, duplicated or reordered packets.
-    /// Needs the kernel's `sch_netem`; `loss` does not (it uses iptables).
+    /// Delayed, duplicated, reordered, corrupted or rate-limited packets from the targets to
+    /// their peers: a netem qdisc where the kernel has netem, else (and always for corrupt)
+    /// faultline's NFQUEUE handler (`image/netq.c`).
     Netem(NetemKind, Option<Targets>),
 }
 
-/// Which netem effect a `delay`, `duplicate` or `reorder` fault asks for.
+/// Which packet effect a `delay`, `duplicate`, `reorder`, `corrupt` or `bandwidth` fault asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum NetemKind {
@@ -37,18 +38,31 @@ pub enum NetemKind {
     Duplicate,
     /// Some packets overtake others (the rest are delayed, as netem's reorder requires).
     Reorder,
+    /// Some packets get a payload bit flipped with their checksum fixed: the receiver's
+    /// kernel accepts them and the application reads damaged data.
+    Corrupt,
+    /// A bandwidth limit: packets leave no faster than a rate.
+    Bandwidth,
 }
 
 impl NetemKind {
-    /// Every netem kind.
-    pub const ALL: [NetemKind; 3] = [NetemKind::Delay, NetemKind::Duplicate, NetemKind::Reorder];
+    /// Every packet effect kind.
+    pub const ALL: [NetemKind; 5] = [
+        NetemKind::Delay,
+        NetemKind::Duplicate,
+        NetemKind::Reorder,
+        NetemKind::Corrupt,
+        NetemKind::Bandwidth,
+    ];
 
-    /// The `--nemesis` name: `delay`, `duplicate`, `reorder`.
+    /// The `--nemesis` name: `delay`, `duplicate`, `reorder`, `corrupt`, `bandwidth`.
     pub fn name(self) -> &'static str {
         match self {
             NetemKind::Delay => "delay",
             NetemKind::Duplicate => "duplicate",
             NetemKind::Reorder => "reorder",
+            NetemKind::Corrupt => "corrupt",
+            NetemKind::Bandwidth => "bandwidth",
         }
     }
 }
@@ -75,15 +89,42 @@ impl Targets {
     ];
 }
 
-/// A clock fault as asked for: its mode, direction and targets, each random if `None`.
+/// A clock fault as asked for: its clock, mode, direction and targets, each random if `None`
+/// (the clock defaults to the wall clock).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ClockKind {
-    /// Bump or strobe; `None` picks one each time.
+    /// Which clock moves: wall (the default) or monotonic.
+    #[serde(default)]
+    pub clock: ClockSource,
+    /// Bump, strobe or rate; `None` picks one the clock allows each time.
     pub mode: Option<ClockMode>,
-    /// Ahead or behind true time; `None` picks a sign each time.
+    /// Ahead or behind true time (for a rate: faster or slower); `None` picks one each time
+    /// (monotonic bumps are always forward).
     pub direction: Option<ClockDirection>,
     /// The skewed nodes; `None` draws a random node spec each time.
     pub targets: Option<Targets>,
+}
+
+/// Which clocks a clock fault moves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClockSource {
+    /// CLOCK_REALTIME and its variants (REALTIME_COARSE, TAI, ...): time of day, may step back.
+    #[default]
+    Wall,
+    /// CLOCK_MONOTONIC and its variants (MONOTONIC_RAW, BOOTTIME, ...): what Go measures
+    /// durations, timers and leases on. Only ever moves forward: bumps forward, rates.
+    Monotonic,
+}
+
+impl ClockSource {
+    /// `wall` or `monotonic`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockSource::Wall => "wall",
+            ClockSource::Monotonic => "monotonic",
+        }
+    }
 }
 
 /// Which way a clock fault moves a clock.
@@ -102,14 +143,17 @@ pub enum ClockDirection {
 pub enum ClockMode {
     /// Jump the clock by a fixed offset and leave it there.
     Bump,
-    /// Flip the clock between the offset and true time every period.
+    /// Flip the clock between the offset and true time every period (wall clocks only).
     Strobe,
+    /// Run the clock fast or slow from now on.
+    Rate,
 }
 
 /// The accepted `--nemesis` names, for error messages and help. Every name but the
 /// partitions also takes a target suffix ([`Targets::SUFFIXES`]: `-one`, `-minority`,
 /// `-majority`, `-all`, `-primaries`), and the clock names a direction before it
-/// (`-forward`, `-backward`): `clock-bump-forward-primaries`.
+/// (`-forward`, `-backward`): `clock-bump-wall-forward-primaries`. A clock name without
+/// `-wall` or `-monotonic` moves the wall clock (`clock-bump` is `clock-bump-wall`).
 pub const FAULT_KIND_NAMES: &[&str] = &[
     "partition",
     "partition-halves",
@@ -125,14 +169,24 @@ pub const FAULT_KIND_NAMES: &[&str] = &[
     "clock",
     "clock-bump",
     "clock-strobe",
+    "clock-rate",
+    "clock-wall",
+    "clock-bump-wall",
+    "clock-strobe-wall",
+    "clock-rate-wall",
+    "clock-monotonic",
+    "clock-bump-monotonic",
+    "clock-rate-monotonic",
     "delay",
     "duplicate",
     "reorder",
+    "corrupt",
+    "bandwidth",
 ];
 
 /// A `--nemesis` name that is not a fault kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown nemesis fault {name:?}; expected one of: {} (all but partitions optionally followed by -one, -minority, -majority, -all or -primaries; clock ones by -forward or -backward first)", FAULT_KIND_NAMES.join(", "))]
+#[error("unknown nemesis fault {name:?}; expected one of: {} (all but partitions optionally followed by -one, -minority, -majority, -all or -primaries; clock ones by -forward or -backward first; monotonic clocks never go backward and are not strobed)", FAULT_KIND_NAMES.join(", "))]
 pub struct ParseFaultKindError {
     /// The name that was given.
     pub name: String,
@@ -166,17 +220,36 @@ impl FromStr for FaultKind {
         .iter()
         .find_map(|(suffix, d)| base.strip_suffix(suffix).map(|b| (b, Some(*d))))
         .unwrap_or((base, None));
-        let clock = |mode| {
-            FaultKind::Clock(ClockKind {
+        if let Some(rest) = base.strip_prefix("clock") {
+            let (rest, clock) = [
+                ("-wall", ClockSource::Wall),
+                ("-monotonic", ClockSource::Monotonic),
+            ]
+            .iter()
+            .find_map(|(suffix, c)| rest.strip_suffix(suffix).map(|r| (r, *c)))
+            .unwrap_or((rest, ClockSource::Wall));
+            let mode = match rest {
+                "" => None,
+                "-bump" => Some(ClockMode::Bump),
+                "-strobe" => Some(ClockMode::Strobe),
+                "-rate" => Some(ClockMode::Rate),
+                _ => return Err(unknown()),
+            };
+            let monotonic = clock == ClockSource::Monotonic;
+            let backward = direction == Some(ClockDirection::Backward);
+            if monotonic
+                && (mode == Some(ClockMode::Strobe) || (backward && mode != Some(ClockMode::Rate)))
+            {
+                return Err(unknown());
+            }
+            return Ok(FaultKind::Clock(ClockKind {
+                clock,
                 mode,
                 direction,
                 targets,
-            })
-        };
+            }));
+        }
         let kind = match base {
-            "clock" => clock(None),
-            "clock-bump" => clock(Some(ClockMode::Bump)),
-            "clock-strobe" => clock(Some(ClockMode::Strobe)),
             _ if direction.is_some() => return Err(unknown()),
             "loss" => FaultKind::Loss(targets),
             "pause" => FaultKind::Pause(targets),
@@ -185,6 +258,8 @@ impl FromStr for FaultKind {
             "delay" => FaultKind::Netem(NetemKind::Delay, targets),
             "duplicate" => FaultKind::Netem(NetemKind::Duplicate, targets),
             "reorder" => FaultKind::Netem(NetemKind::Reorder, targets),
+            "corrupt" => FaultKind::Netem(NetemKind::Corrupt, targets),
+            "bandwidth" => FaultKind::Netem(NetemKind::Bandwidth, targets),
             _ => return Err(unknown()),
         };
         Ok(kind)
@@ -205,7 +280,7 @@ impl FaultKind {
         }
     }
 
-    /// Whether this kind needs the kernel's netem qdisc on the nodes.
+    /// Whether this kind is a packet fault (netem where the kernel has it, else the NFQUEUE handler).
     pub fn needs_netem(self) -> bool {
         matches!(self, FaultKind::Netem(..))
     }
@@ -228,8 +303,9 @@ pub enum FaultClass {
     Kill,
     /// Skewed clocks.
     Clock,
-    /// Netem delay, duplication or reordering. One class for all three: an interface has
-    /// one root qdisc, so two netem faults on a node would replace each other.
+    /// Packet delay, duplication, reordering, corruption or a bandwidth limit. One class for
+    /// all: an interface has one root qdisc (and a node one packet handler), so two such
+    /// faults on a node would replace each other.
     Netem,
 }
 
@@ -365,21 +441,30 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "is_false")]
         primaries: bool,
     },
-    /// The database's clock on each target is offset (through the clock offset file).
+    /// The database's clock on each target is offset or runs at another rate.
     Clock {
         /// The skewed nodes.
         nodes: Vec<String>,
         /// `nodes` are the primaries, filled in when applied.
         #[serde(default, skip_serializing_if = "is_false")]
         primaries: bool,
-        /// Bump or strobe.
+        /// Which clock moves.
+        #[serde(default)]
+        clock: ClockSource,
+        /// Bump, strobe or rate.
         mode: ClockMode,
-        /// The offset from true time, ms (negative: behind).
+        /// The offset from true time, ms (negative: behind); 0 for a rate.
         offset_ms: i64,
-        /// For strobe, how long each state lasts, ms; 0 for bump.
+        /// For strobe, how long each state lasts, ms; 0 otherwise.
         period_ms: u64,
+        /// For a rate, how fast the clock runs (2.0: two seconds per real second).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate: Option<f64>,
     },
-    /// Each target's interface gets a netem qdisc with `effect` (`tc qdisc replace ... root netem`).
+    /// Each target's packets to its peers get `effect`: through a netem qdisc
+    /// (`tc qdisc replace ... root netem`, all of the interface's outgoing packets) where
+    /// the kernel has netem, else through faultline's NFQUEUE handler (only packets to the
+    /// other nodes of the cluster).
     Netem {
         /// The nodes whose outgoing packets are affected.
         nodes: Vec<String>,
@@ -415,6 +500,18 @@ pub enum NetemEffect {
         /// The delay of the others, ms (netem reorders only delayed traffic).
         delay_ms: u64,
     },
+    /// `percent`% of packets carrying a TCP or UDP payload get one payload bit flipped,
+    /// checksum fixed (always through the NFQUEUE handler: netem's corrupt breaks the
+    /// checksum, so the receiving kernel drops the packet, which is loss, not corruption).
+    Corrupt {
+        /// The share corrupted, 0..=100.
+        percent: u8,
+    },
+    /// Packets leave no faster than `kbit` kbit/s.
+    Bandwidth {
+        /// The rate, kbit/s.
+        kbit: u64,
+    },
 }
 
 impl NetemEffect {
@@ -424,6 +521,29 @@ impl NetemEffect {
             NetemEffect::Delay { .. } => NetemKind::Delay,
             NetemEffect::Duplicate { .. } => NetemKind::Duplicate,
             NetemEffect::Reorder { .. } => NetemKind::Reorder,
+            NetemEffect::Corrupt { .. } => NetemKind::Corrupt,
+            NetemEffect::Bandwidth { .. } => NetemKind::Bandwidth,
+        }
+    }
+
+    /// Whether netem can do this as asked (corrupt: no, see [`NetemEffect::Corrupt`]).
+    pub fn netem_can(self) -> bool {
+        !matches!(self, NetemEffect::Corrupt { .. })
+    }
+
+    /// The arguments of faultline's NFQUEUE handler (`faultline-netq`) for this effect.
+    pub fn netq_args(self) -> String {
+        match self {
+            NetemEffect::Delay {
+                delay_ms,
+                jitter_ms,
+            } => format!("--delay-ms {delay_ms} --jitter-ms {jitter_ms}"),
+            NetemEffect::Duplicate { percent } => format!("--duplicate-pct {percent}"),
+            NetemEffect::Reorder { percent, delay_ms } => {
+                format!("--reorder-pct {percent} --delay-ms {delay_ms}")
+            }
+            NetemEffect::Corrupt { percent } => format!("--corrupt-pct {percent}"),
+            NetemEffect::Bandwidth { kbit } => format!("--rate-kbit {kbit}"),
         }
     }
 
@@ -438,6 +558,8 @@ impl NetemEffect {
             NetemEffect::Reorder { percent, delay_ms } => {
                 format!("delay {delay_ms}ms reorder {percent}%")
             }
+            NetemEffect::Corrupt { percent } => format!("corrupt {percent}%"),
+            NetemEffect::Bandwidth { kbit } => format!("rate {kbit}kbit"),
         }
     }
 }
@@ -501,15 +623,21 @@ impl Fault {
             Fault::Loss { nodes, percent, .. } => format!("loss {percent}% {}", nodes.join(",")),
             Fault::Clock {
                 nodes,
+                clock,
                 mode,
                 offset_ms,
+                rate,
                 ..
             } => {
-                let mode = match mode {
-                    ClockMode::Bump => "bump",
-                    ClockMode::Strobe => "strobe",
-                };
-                format!("clock {mode} {offset_ms:+}ms {}", nodes.join(","))
+                let clock = clock.name();
+                let nodes = nodes.join(",");
+                match mode {
+                    ClockMode::Bump => format!("clock bump {clock} {offset_ms:+}ms {nodes}"),
+                    ClockMode::Strobe => format!("clock strobe {clock} {offset_ms:+}ms {nodes}"),
+                    ClockMode::Rate => {
+                        format!("clock rate {clock} x{} {nodes}", rate.unwrap_or(1.0))
+                    }
+                }
             }
             Fault::Netem { nodes, effect, .. } => {
                 format!("netem {} {}", effect.netem_args(), nodes.join(","))
@@ -621,6 +749,53 @@ pub fn netem_stop_command(addr: &str) -> String {
     )
 }
 
+/// faultline's NFQUEUE packet handler in the node image (`image/netq.c`).
+pub const NETQ_BIN: &str = "/usr/local/sbin/faultline-netq";
+/// Where the running packet handler's pid is kept (the cleanup guard reads it too).
+pub const NETQ_PID_FILE: &str = "/var/lib/faultline/netq.pid";
+/// The packet handler's log: its start line and, at exit, what it did to how many packets.
+pub const NETQ_LOG: &str = "/var/log/faultline/netq.log";
+/// The NFQUEUE number faultline's rules send packets to.
+pub const NETQ_QUEUE: u16 = 4654;
+/// The packet mark of the handler's own duplicates, which the queue rules let pass.
+pub const NETQ_MARK: u32 = 0x4654;
+
+/// The iptables rules sending a node's packets to `peer_addrs` (not marked as the handler's
+/// own duplicates) to the handler's queue; `--queue-bypass` lets them pass when no handler
+/// is bound, so a dead handler cannot cut the node off.
+pub fn netq_rules(peer_addrs: &[String]) -> Vec<String> {
+    peer_addrs
+        .iter()
+        .map(|addr| {
+            format!(
+                "iptables -A {} -d {addr} -m mark ! --mark {NETQ_MARK:#x} -j NFQUEUE --queue-num {NETQ_QUEUE} --queue-bypass",
+                crate::grudge::CHAIN
+            )
+        })
+        .collect()
+}
+
+/// The command that starts the packet handler with `effect` (after stopping any earlier one)
+/// and fails, with the end of its log, if it is not running 200 ms later.
+pub fn netq_start_command(effect: NetemEffect) -> String {
+    format!(
+        "{stop}; nohup {NETQ_BIN} --queue {NETQ_QUEUE} --mark {NETQ_MARK} {args} >> {NETQ_LOG} 2>&1 & echo $! > {NETQ_PID_FILE}; \
+         sleep 0.2; kill -0 $(cat {NETQ_PID_FILE}) 2>/dev/null || {{ tail -n 3 {NETQ_LOG} >&2; exit 1; }}",
+        stop = netq_stop_command(),
+        args = effect.netq_args(),
+    )
+}
+
+/// The command that stops the packet handler, waiting up to 5 s for it to release the
+/// packets it holds and exit.
+pub fn netq_stop_command() -> String {
+    format!(
+        "if [ -f {NETQ_PID_FILE} ]; then p=$(cat {NETQ_PID_FILE}); kill $p 2>/dev/null; \
+         i=0; while kill -0 $p 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done; \
+         rm -f {NETQ_PID_FILE}; fi; true"
+    )
+}
+
 /// The command that shows whether the node's kernel has netem: install a 1 ms delay and
 /// remove it again. It fails (with tc's complaint on stderr) where netem is missing.
 pub fn netem_probe_command(addr: &str) -> String {
@@ -672,6 +847,7 @@ mod tests {
         assert_eq!(
             "clock-bump-forward-primaries".parse::<FaultKind>(),
             Ok(FaultKind::Clock(ClockKind {
+                clock: ClockSource::Wall,
                 mode: Some(ClockMode::Bump),
                 direction: Some(ClockDirection::Forward),
                 targets: Some(Targets::Primaries),
@@ -696,6 +872,89 @@ mod tests {
         ] {
             let err = bad.parse::<FaultKind>().unwrap_err();
             assert_eq!(err.name, bad);
+        }
+    }
+
+    #[test]
+    fn clock_names_say_which_clock_moves_and_monotonic_never_goes_back() {
+        let clock = |name: &str| match name.parse::<FaultKind>() {
+            Ok(FaultKind::Clock(k)) => k,
+            other => panic!("{name}: {other:?}"),
+        };
+        assert_eq!(clock("clock-bump"), clock("clock-bump-wall"));
+        assert_eq!(clock("clock-strobe").clock, ClockSource::Wall);
+        let k = clock("clock-bump-monotonic-primaries");
+        assert_eq!(
+            (k.clock, k.mode, k.targets),
+            (
+                ClockSource::Monotonic,
+                Some(ClockMode::Bump),
+                Some(Targets::Primaries)
+            )
+        );
+        let k = clock("clock-rate-monotonic-backward-one");
+        assert_eq!(k.mode, Some(ClockMode::Rate));
+        assert_eq!(k.direction, Some(ClockDirection::Backward));
+        let k = clock("clock-rate-wall-forward-all");
+        assert_eq!(
+            (k.clock, k.mode),
+            (ClockSource::Wall, Some(ClockMode::Rate))
+        );
+        assert_eq!(clock("clock-monotonic").mode, None);
+        for bad in [
+            "clock-strobe-monotonic",
+            "clock-bump-monotonic-backward",
+            "clock-monotonic-backward",
+            "clock-sideways",
+            "clock-wall-monotonic",
+        ] {
+            let err = bad.parse::<FaultKind>().unwrap_err();
+            assert_eq!(err.name, bad);
+            assert!(err.to_string().contains("never go backward"));
+        }
+    }
+
+    #[test]
+    fn corrupt_and_bandwidth_are_packet_faults_with_handler_arguments() {
+        assert_eq!(
+            "corrupt-minority".parse::<FaultKind>(),
+            Ok(FaultKind::Netem(
+                NetemKind::Corrupt,
+                Some(Targets::Spec(NodeSpec::Minority))
+            ))
+        );
+        assert_eq!(
+            "bandwidth".parse::<FaultKind>(),
+            Ok(FaultKind::Netem(NetemKind::Bandwidth, None))
+        );
+        let corrupt = NetemEffect::Corrupt { percent: 5 };
+        assert!(!corrupt.netem_can());
+        assert_eq!(corrupt.netq_args(), "--corrupt-pct 5");
+        let delay = NetemEffect::Delay {
+            delay_ms: 200,
+            jitter_ms: 40,
+        };
+        assert!(delay.netem_can());
+        assert_eq!(delay.netq_args(), "--delay-ms 200 --jitter-ms 40");
+        assert_eq!(
+            NetemEffect::Bandwidth { kbit: 500 }.netem_args(),
+            "rate 500kbit"
+        );
+        assert_eq!(
+            netq_rules(&["10.0.0.3".into()]),
+            ["iptables -A FAULTLINE -d 10.0.0.3 -m mark ! --mark 0x4654 -j NFQUEUE --queue-num 4654 --queue-bypass"]
+        );
+        let start = netq_start_command(delay);
+        assert!(start.starts_with(&netq_stop_command()));
+        assert!(start.contains(
+            "nohup /usr/local/sbin/faultline-netq --queue 4654 --mark 18004 --delay-ms 200 --jitter-ms 40 >> /var/log/faultline/netq.log"
+        ));
+        for cmd in [start, netq_stop_command()] {
+            let out = std::process::Command::new("sh")
+                .args(["-n", "-c", &cmd])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "not valid sh: {cmd}");
         }
     }
 

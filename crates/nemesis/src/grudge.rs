@@ -186,10 +186,20 @@ pub fn chain_setup_commands() -> Vec<String> {
     ]
 }
 
+/// Commands that create [`CHAIN`] and hook it into `OUTPUT` too (for rules on packets a
+/// node sends, `-d`: the packet handler's queue); idempotent.
+pub fn output_chain_setup_commands() -> Vec<String> {
+    vec![
+        format!("iptables -N {CHAIN} 2>/dev/null || true"),
+        format!("iptables -C OUTPUT -j {CHAIN} 2>/dev/null || iptables -I OUTPUT -j {CHAIN}"),
+    ]
+}
+
 /// Commands that remove [`CHAIN`] and every rule in it; for teardown after a test.
 pub fn chain_teardown_commands() -> Vec<String> {
     vec![
         format!("iptables -D INPUT -j {CHAIN} 2>/dev/null || true"),
+        format!("iptables -D OUTPUT -j {CHAIN} 2>/dev/null || true"),
         format!("iptables -F {CHAIN} 2>/dev/null || true"),
         format!("iptables -X {CHAIN} 2>/dev/null || true"),
     ]

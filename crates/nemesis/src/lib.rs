@@ -15,10 +15,11 @@ pub mod grudge;
 pub mod schedule;
 
 pub use apply::{
-    apply_start, apply_stop, probe_netem, ApplyError, DbSignal, NodeControl, NodeError,
+    apply_start, apply_stop, probe_netem, ApplyError, ClockChange, DbSignal, NodeControl, NodeError,
 };
 pub use fault::{
-    ClockMode, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec, ParseFaultKindError,
+    ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
+    ParseFaultKindError,
 };
 pub use grudge::{Grudge, PartitionSpec};
 pub use schedule::{NemesisConfig, NemesisOp, Schedule, ScheduleError};

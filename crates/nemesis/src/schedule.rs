@@ -9,8 +9,8 @@
 //! targets are identical (a primaries partition's targets are resolved only when applied).
 
 use crate::fault::{
-    ClockDirection, ClockMode, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
-    Targets,
+    ClockDirection, ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind,
+    NodeSpec, Targets,
 };
 use crate::grudge::PartitionSpec;
 use rand::seq::IndexedRandom;
@@ -61,6 +61,12 @@ pub struct NemesisConfig {
     pub reorder_percent: u8,
     /// How long a reorder fault delays the other packets, ms.
     pub reorder_delay_ms: u64,
+    /// How fast a `clock-rate` fault runs a clock (a slow one runs at its inverse).
+    pub clock_rate: f64,
+    /// Share of packets a corrupt fault damages, percent.
+    pub corrupt_percent: u8,
+    /// A bandwidth fault's rate, kbit/s.
+    pub bandwidth_kbit: u64,
 }
 
 impl Default for NemesisConfig {
@@ -78,6 +84,9 @@ impl Default for NemesisConfig {
             duplicate_percent: 5,
             reorder_percent: 25,
             reorder_delay_ms: 50,
+            clock_rate: 4.0,
+            corrupt_percent: 5,
+            bandwidth_kbit: 1000,
         }
     }
 }
@@ -110,7 +119,7 @@ impl NemesisOp {
 }
 
 /// A schedule that cannot be built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ScheduleError {
     /// Faults need nodes to land on.
     #[error("the nemesis needs at least one node")]
@@ -121,9 +130,15 @@ pub enum ScheduleError {
     /// Loss above 100%.
     #[error("loss percent {0} is above 100")]
     LossPercent(u8),
-    /// A duplicate or reorder share above 100%.
+    /// A duplicate, reorder or corrupt share above 100%.
     #[error("{0} percent {1} is above 100")]
     NetemPercent(&'static str, u8),
+    /// A clock rate that is not a positive speed-up (or at most 1000).
+    #[error("clock rate {0} must be above 1 and at most 1000 (a slow clock runs at its inverse)")]
+    ClockRate(f64),
+    /// A zero bandwidth would stop all traffic: that is a partition.
+    #[error("bandwidth must be at least 1 kbit/s")]
+    Bandwidth,
 }
 
 /// The nemesis schedule: an endless, seeded sequence of timed operations.
@@ -155,10 +170,17 @@ impl Schedule {
         for (name, percent) in [
             ("duplicate", config.duplicate_percent),
             ("reorder", config.reorder_percent),
+            ("corrupt", config.corrupt_percent),
         ] {
             if percent > 100 {
                 return Err(ScheduleError::NetemPercent(name, percent));
             }
+        }
+        if !(config.clock_rate > 1.0 && config.clock_rate <= 1000.0) {
+            return Err(ScheduleError::ClockRate(config.clock_rate));
+        }
+        if config.bandwidth_kbit == 0 {
+            return Err(ScheduleError::Bandwidth);
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(NEMESIS_STREAM);
@@ -286,25 +308,44 @@ impl Schedule {
                 Fault::Kill { nodes, primaries }
             }
             FaultKind::Clock(kind) => {
-                let mode = kind.mode.unwrap_or(if self.rng.random_bool(0.5) {
-                    ClockMode::Bump
-                } else {
-                    ClockMode::Strobe
-                });
+                let clock_rate = c.clock_rate;
+                let monotonic = kind.clock == ClockSource::Monotonic;
+                let mode = kind
+                    .mode
+                    .unwrap_or(match (self.rng.random_bool(0.5), monotonic) {
+                        (true, _) => ClockMode::Bump,
+                        (false, false) => ClockMode::Strobe,
+                        (false, true) => ClockMode::Rate,
+                    });
                 let (nodes, primaries) = self.targets(kind.targets);
                 let magnitude = self.rng.random_range(1..=max_offset) as i64;
                 let forward = match kind.direction {
+                    // A monotonic clock never jumps back.
+                    _ if monotonic && mode == ClockMode::Bump => true,
                     Some(d) => d == ClockDirection::Forward,
                     None => self.rng.random_bool(0.5),
                 };
-                let offset_ms = if forward { magnitude } else { -magnitude };
+                let (offset_ms, rate) = match mode {
+                    ClockMode::Rate => (
+                        0,
+                        Some(if forward {
+                            clock_rate
+                        } else {
+                            1.0 / clock_rate
+                        }),
+                    ),
+                    _ if forward => (magnitude, None),
+                    _ => (-magnitude, None),
+                };
                 let period_ms = if mode == ClockMode::Strobe { period } else { 0 };
                 Fault::Clock {
                     nodes,
                     primaries,
+                    clock: kind.clock,
                     mode,
                     offset_ms,
                     period_ms,
+                    rate,
                 }
             }
             FaultKind::Netem(kind, t) => {
@@ -319,6 +360,12 @@ impl Schedule {
                     NetemKind::Reorder => NetemEffect::Reorder {
                         percent: c.reorder_percent,
                         delay_ms: c.reorder_delay_ms,
+                    },
+                    NetemKind::Corrupt => NetemEffect::Corrupt {
+                        percent: c.corrupt_percent,
+                    },
+                    NetemKind::Bandwidth => NetemEffect::Bandwidth {
+                        kbit: c.bandwidth_kbit,
                     },
                 };
                 let (nodes, primaries) = self.targets(t);
@@ -479,6 +526,52 @@ mod tests {
         })
         .value();
         assert_eq!(v, json!({"fault": "kill", "nodes": [], "primaries": true}));
+    }
+
+    #[test]
+    fn monotonic_clock_faults_only_move_forward() {
+        let c = config(&["clock-monotonic", "clock-rate-wall-backward"], 1);
+        let mut s = Schedule::new(nodes(3), c, 7).unwrap();
+        let (mut bumps, mut rates, mut slow) = (0, 0, 0);
+        for _ in 0..200 {
+            if let Some((
+                _,
+                NemesisOp::Start(Fault::Clock {
+                    clock,
+                    mode,
+                    offset_ms,
+                    rate,
+                    ..
+                }),
+            )) = s.next_op()
+            {
+                match (clock, mode) {
+                    (ClockSource::Monotonic, ClockMode::Bump) => {
+                        assert!(offset_ms > 0);
+                        bumps += 1;
+                    }
+                    (ClockSource::Monotonic, ClockMode::Rate) => {
+                        let r = rate.unwrap();
+                        assert!(r == 4.0 || r == 0.25, "{r}");
+                        rates += 1;
+                    }
+                    (ClockSource::Wall, ClockMode::Rate) => {
+                        assert_eq!(rate, Some(0.25));
+                        slow += 1;
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+        }
+        assert!(bumps > 5 && rates > 5 && slow > 5, "{bumps} {rates} {slow}");
+        let bad = NemesisConfig {
+            clock_rate: 1.0,
+            ..config(&["clock-rate"], 1)
+        };
+        assert_eq!(
+            Schedule::new(nodes(3), bad, 1).unwrap_err(),
+            ScheduleError::ClockRate(1.0)
+        );
     }
 
     #[test]

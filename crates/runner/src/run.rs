@@ -480,18 +480,27 @@ impl NemesisRunner {
     }
 
     /// Records each node's clock offset as its database sees it, as a nemesis `clock-offset`
-    /// operation whose completion value is `{node: offset_ns}`.
+    /// operation whose completion value is `{node: offset_ns}`, or, where the control can
+    /// also measure monotonic clocks, `{"offsets": {node: ns}, "monotonic_offsets": {node: ns}}`.
     async fn measure_clock_offsets(&self) {
         let control = self.control.clone();
         self.record(EventType::Invoke, "clock-offset", Value::Null, None);
         let measured = timeout(
             self.timeout,
-            tokio::task::spawn_blocking(move || control.clock_offsets()),
+            tokio::task::spawn_blocking(move || {
+                control
+                    .clock_offsets()
+                    .map(|wall| (wall, control.monotonic_clock_offsets()))
+            }),
         )
         .await;
         match measured {
-            Ok(Ok(Some(offsets))) => {
+            Ok(Ok(Some((offsets, None)))) => {
                 let v = serde_json::to_value(offsets).unwrap_or(Value::Null);
+                self.record(EventType::Ok, "clock-offset", v, None);
+            }
+            Ok(Ok(Some((offsets, Some(monotonic))))) => {
+                let v = json!({"offsets": offsets, "monotonic_offsets": monotonic});
                 self.record(EventType::Ok, "clock-offset", v, None);
             }
             Ok(Ok(None)) => self.record(
