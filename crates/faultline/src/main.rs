@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 mod check;
 mod cluster;
+mod config;
 mod gen;
 mod image;
 mod report;
