@@ -8,7 +8,7 @@
 //! plus a sweep of anything still labelled with the project; on real hosts, the database's
 //! teardown). With `keep_cluster` only the faults are undone and the cluster stays up.
 
-use crate::proc::{remove_all_scratch, set_interrupted, stop_children};
+use crate::proc::{interrupted_by, remove_all_scratch, set_interrupted, stop_children};
 use faultline_control::Node;
 use faultline_db::Db;
 use std::path::PathBuf;
@@ -20,8 +20,10 @@ use std::time::Duration;
 static GUARDS: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
 static HOOKS: Mutex<Vec<Box<dyn Fn() + Send>>> = Mutex::new(Vec::new());
 static HANDLER: Once = Once::new();
+/// Held by the signal thread from the moment a signal arrives until it exits the process.
+static HANDLING: Mutex<()> = Mutex::new(());
 
-/// The exit status after a signal-triggered cleanup (as a shell reports SIGINT).
+/// The exit status after a SIGINT-triggered cleanup (128 + SIGINT, as a shell reports it).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 /// Runs `hook` first when a signal arrives, before guards clean up (e.g. to flush a history).
@@ -30,34 +32,80 @@ pub fn on_interrupt(hook: Box<dyn Fn() + Send>) {
     HOOKS.lock().unwrap_or_else(|p| p.into_inner()).push(hook);
 }
 
-/// Installs the SIGINT/SIGTERM/SIGHUP handler that cleans up (once per process).
+/// Installs the SIGINT/SIGTERM/SIGHUP handling that cleans up (once per process).
+///
+/// A thread waits for the signals (signal-hook's iterator, so the work is done outside the
+/// async-signal context); on the first one it stops the child processes, cleans every guard
+/// and exits with 128 + the signal. Child tools run in their own process groups
+/// ([`crate::proc`], [`faultline_control::run_process`]), so a terminal's Ctrl-C reaches
+/// faultline alone and a `docker-compose down` under way is not cut short.
 pub(crate) fn install_handler() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     HANDLER.call_once(|| {
-        let result = ctrlc::set_handler(|| {
-            set_interrupted();
-            eprintln!("faultline: interrupted: cleaning up");
-            for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-                hook();
-            }
-            stop_children(Duration::from_secs(10));
-            remove_all_scratch();
-            let guards: Vec<Arc<Inner>> = GUARDS
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .iter()
-                .filter_map(Weak::upgrade)
-                .collect();
-            for g in guards {
-                g.cleanup();
-            }
-            std::process::exit(EXIT_INTERRUPTED);
-        });
-        if let Err(e) = result {
+        let started = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]).and_then(
+            |mut signals| {
+                std::thread::Builder::new()
+                    .name("faultline-signals".into())
+                    .spawn(move || {
+                        if let Some(signal) = signals.forever().next() {
+                            handle_signal(signal);
+                        }
+                    })
+                    .map(drop)
+            },
+        );
+        if let Err(e) = started {
             eprintln!(
                 "faultline: cannot install the signal handler, so a signal would skip cleanup: {e}"
             );
         }
     });
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "signal",
+    }
+}
+
+fn handle_signal(signal: i32) -> ! {
+    let _handling = HANDLING.lock().unwrap_or_else(|p| p.into_inner());
+    set_interrupted(signal);
+    eprintln!(
+        "faultline: interrupted by {}: cleaning up",
+        signal_name(signal)
+    );
+    for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        hook();
+    }
+    stop_children(Duration::from_secs(10));
+    remove_all_scratch();
+    let guards: Vec<Arc<Inner>> = GUARDS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    for g in guards {
+        // A cleanup the main thread has begun holds the guard's lock: this waits for it.
+        for problem in g.cleanup() {
+            eprintln!("faultline: cleanup: {problem}");
+        }
+    }
+    std::process::exit(128 + signal);
+}
+
+/// If a signal arrived, waits until its cleanup is done and returns 128 + the signal (the
+/// signal thread normally exits the process first). `main` calls this before it exits, so
+/// a run that ends while a signal's cleanup is under way cannot exit 0 before it is done.
+pub fn exit_code_after_signal() -> Option<i32> {
+    let signal = interrupted_by()?;
+    // The signal thread took this lock before recording the signal and exits while holding it.
+    let _wait = HANDLING.lock().unwrap_or_else(|p| p.into_inner());
+    Some(128 + signal)
 }
 
 /// What a cleanup must undo.
@@ -187,7 +235,7 @@ impl Inner {
 }
 
 /// Undoes faults on all nodes in parallel.
-fn restore_nodes(nodes: &[Node]) -> Vec<String> {
+pub(crate) fn restore_nodes(nodes: &[Node]) -> Vec<String> {
     std::thread::scope(|s| {
         let handles: Vec<_> = nodes
             .iter()
@@ -223,7 +271,7 @@ pub fn compose_down(project: &str, compose_file: &std::path::Path) -> Vec<String
         }
     }
     let label = format!("label=com.docker.compose.project={project}");
-    match list(&["ps", "-aq", "--filter", &label]) {
+    match docker_lines(&["ps", "-aq", "--filter", &label]) {
         Ok(ids) if !ids.is_empty() => {
             let mut args = vec!["rm", "-f", "-v"];
             args.extend(ids.iter().map(String::as_str));
@@ -236,7 +284,7 @@ pub fn compose_down(project: &str, compose_file: &std::path::Path) -> Vec<String
         Ok(_) => {}
         Err(e) => problems.push(e),
     }
-    match list(&["network", "ls", "-q", "--filter", &label]) {
+    match docker_lines(&["network", "ls", "-q", "--filter", &label]) {
         Ok(ids) if !ids.is_empty() => {
             let mut args = vec!["network", "rm"];
             args.extend(ids.iter().map(String::as_str));
@@ -256,12 +304,20 @@ pub fn compose_down(project: &str, compose_file: &std::path::Path) -> Vec<String
 fn run_untracked_ok(cmd: &mut Command, timeout: Duration) -> Result<String, String> {
     let out = faultline_control::run_process(cmd, b"", timeout).map_err(|e| e.to_string())?;
     if out.status != 0 {
-        return Err(out.stderr_text());
+        // One line: the last thing the tool said (a tool's traceback is no message).
+        let stderr = out.stderr_text();
+        let last = stderr.lines().rev().find(|l| !l.trim().is_empty());
+        return Err(format!(
+            "exited with status {}{}",
+            out.status,
+            last.map(|l| format!(": {}", l.trim())).unwrap_or_default()
+        ));
     }
     Ok(out.stdout_text())
 }
 
-fn list(args: &[&str]) -> Result<Vec<String>, String> {
+/// The non-empty lines `docker ARGS` prints.
+pub(crate) fn docker_lines(args: &[&str]) -> Result<Vec<String>, String> {
     let out = run_untracked_ok(Command::new("docker").args(args), Duration::from_secs(30))
         .map_err(|e| format!("docker {}: {e}", args.join(" ")))?;
     Ok(out
@@ -275,12 +331,12 @@ fn list(args: &[&str]) -> Result<Vec<String>, String> {
 /// Lists the containers and networks labelled with `project` (empty: nothing left).
 pub fn leftovers(project: &str) -> Result<Vec<String>, String> {
     let label = format!("label=com.docker.compose.project={project}");
-    let mut left: Vec<String> = list(&["ps", "-aq", "--filter", &label])?
+    let mut left: Vec<String> = docker_lines(&["ps", "-aq", "--filter", &label])?
         .into_iter()
         .map(|c| format!("container {c}"))
         .collect();
     left.extend(
-        list(&["network", "ls", "-q", "--filter", &label])?
+        docker_lines(&["network", "ls", "-q", "--filter", &label])?
             .into_iter()
             .map(|n| format!("network {n}")),
     );

@@ -8,13 +8,17 @@
 //! state file so `status`, `exec` and `down` find it. Everything it creates is tracked by a
 //! [`CleanupGuard`] from the first step, so a failure or signal leaves nothing behind.
 
+pub mod clean;
 pub mod compose;
 pub mod guard;
 pub mod image;
 pub mod node_control;
 pub mod proc;
+pub mod state;
 
-pub use guard::{compose_down, leftovers, on_interrupt, CleanupGuard, EXIT_INTERRUPTED};
+pub use guard::{
+    compose_down, exit_code_after_signal, leftovers, on_interrupt, CleanupGuard, EXIT_INTERRUPTED,
+};
 pub use image::{ensure_image, image_tag};
 pub use node_control::{ClockMechanism, ClusterControl};
 
@@ -215,12 +219,10 @@ impl Cluster {
     }
 }
 
-/// The default state directory: `$FAULTLINE_STATE_DIR`, else `.faultline` in the current
-/// directory.
+/// The default state directory of `faultline cluster`: `cluster/` under the private state
+/// root ([`state::state_root`]).
 pub fn default_state_dir() -> PathBuf {
-    std::env::var_os("FAULTLINE_STATE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(".faultline"))
+    state::cluster_dir(&state::state_root())
 }
 
 /// The state file in `state_dir`.
@@ -278,6 +280,7 @@ pub(crate) fn random_suffix() -> String {
 }
 
 fn say(progress: bool, start: Instant, msg: &str) {
+    tracing::info!(target: "faultline::setup", "{msg}");
     if progress {
         eprintln!("[{:5.1}s] {msg}", start.elapsed().as_secs_f64());
     }
@@ -357,7 +360,7 @@ fn hosts_up(
 ) -> Result<(ClusterState, Vec<Node>), ClusterError> {
     let nodes = faultline_control::nodes_from_hosts(hosts)?;
     guard.track_nodes(&nodes);
-    std::fs::create_dir_all(&opts.state_dir).map_err(|e| io_err(&opts.state_dir, e))?;
+    state::private_dir(&opts.state_dir).map_err(|e| ClusterError::Io(e.to_string()))?;
     let records = hosts
         .hosts
         .iter()
@@ -414,7 +417,8 @@ fn docker_up(
     }
     let project = opts.project.clone().unwrap_or_else(new_project_name);
     let dir = opts.state_dir.join(&project);
-    std::fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    // The key pair lives here: readable by the user alone.
+    state::private_dir(&dir).map_err(|e| ClusterError::Io(e.to_string()))?;
     // Absolute paths: the record must work from any directory.
     let dir = dir.canonicalize().map_err(|e| io_err(&dir, e))?;
     guard.track_path(dir.clone());
@@ -607,9 +611,10 @@ fn connect_all(nodes: &[Node], timeout: Duration) -> Result<(), ClusterError> {
     faultline_db::on_all(nodes, |node| loop {
         match node.remote.run_with("true", b"", Duration::from_secs(10)) {
             Ok(_) => return Ok(()),
-            Err(ControlError::Connect { .. })
+            Err(e @ ControlError::Connect { .. })
                 if Instant::now() < deadline && !proc::interrupted() =>
             {
+                tracing::debug!(target: "faultline::setup", "{}: retrying: {e}", node.name);
                 std::thread::sleep(Duration::from_millis(100))
             }
             Err(e) => return Err(e.into()),

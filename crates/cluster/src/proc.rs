@@ -10,21 +10,30 @@ use std::collections::HashSet;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static CHILDREN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+/// The signal that arrived (0: none yet).
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
 static SCRATCH: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
-/// Whether a SIGINT/SIGTERM arrived; new children are refused from then on.
+/// Whether a SIGINT/SIGTERM/SIGHUP arrived; new children are refused from then on.
 pub fn interrupted() -> bool {
-    INTERRUPTED.load(Ordering::SeqCst)
+    interrupted_by().is_some()
 }
 
-pub(crate) fn set_interrupted() {
-    INTERRUPTED.store(true, Ordering::SeqCst);
+/// The signal that arrived, if one did.
+pub fn interrupted_by() -> Option<i32> {
+    match INTERRUPTED.load(Ordering::SeqCst) {
+        0 => None,
+        signal => Some(signal),
+    }
+}
+
+pub(crate) fn set_interrupted(signal: i32) {
+    INTERRUPTED.store(signal, Ordering::SeqCst);
 }
 
 /// Finds `tool` on PATH.

@@ -1,5 +1,6 @@
 use crate::{ControlError, ExecOutput, Remote};
 use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc::Receiver;
@@ -98,7 +99,11 @@ pub fn run_process(
     timeout: Duration,
 ) -> Result<ExecOutput, ProcessError> {
     let program = command.get_program().to_string_lossy().into_owned();
+    // Its own process group: a terminal's Ctrl-C reaches faultline alone, which then
+    // finishes what it is doing (a cleanup's `docker-compose down`, say) instead of
+    // having the tool cut short under it.
     let mut child = command
+        .process_group(0)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

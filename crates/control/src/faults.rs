@@ -40,6 +40,29 @@ pub fn resume_all_cmd() -> String {
     )
 }
 
+/// Where the on-node strobe loop of a `slow` fault records its pid.
+pub const SLOW_PID_FILE: &str = "/tmp/faultline-slow.pid";
+/// Where the on-node strobe loop of a clock-strobe fault records its pid.
+pub const CLOCK_STROBE_PID_FILE: &str = "/tmp/faultline-clock-strobe.pid";
+
+/// Ends the nemesis's detached loops (`slow`, clock strobe) if they still run. Runs before
+/// the resume and the clock reset, so no loop stops a process or moves a clock after them.
+pub fn stop_loops_cmd() -> String {
+    stop_loops_in(&[SLOW_PID_FILE, CLOCK_STROBE_PID_FILE])
+}
+
+/// [`stop_loops_cmd`] for the loops recorded in `pid_files`.
+fn stop_loops_in(pid_files: &[&str]) -> String {
+    pid_files
+        .iter()
+        .map(|f| {
+            let q = quote(f);
+            format!("if [ -f {q} ]; then kill $(cat {q}) 2>/dev/null; rm -f {q}; fi; ")
+        })
+        .collect::<String>()
+        + "true"
+}
+
 /// Sets the clock offset back to zero (if the node has one).
 pub fn reset_clock_cmd() -> String {
     format!("[ ! -e {CLOCK_OFFSET_FILE} ] || echo 0 > {CLOCK_OFFSET_FILE}")
@@ -139,13 +162,14 @@ fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Undoes every fault on one node: heals the network (iptables and netem), resumes daemons,
-/// resets the clock (the shim's offset, and a real host's clock if a fault moved it).
+/// Undoes every fault on one node: ends the `slow` and clock-strobe loops, heals the network
+/// (iptables and netem), resumes daemons, resets the clock (the shim's offset, and a real host's clock if a fault moved it).
 /// Tries every step even if one fails, and returns the first failure.
 pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
     let timeout = Duration::from_secs(20);
     let mut first = None;
     for cmd in [
+        stop_loops_cmd(),
         heal_network_cmd(),
         heal_netem_cmd(),
         resume_all_cmd(),
@@ -225,6 +249,40 @@ mod tests {
                 .unwrap();
             assert!(out.status.success(), "not valid sh: {cmd}\n{out:?}");
         }
+    }
+
+    /// A loop like the nemesis's `slow` strobe, started for real, is ended by the command
+    /// the cleanup guard runs first, and its pid file goes; a missing pid file is no error.
+    #[test]
+    fn stop_loops_ends_running_loops_and_forgets_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("slow.pid").display().to_string();
+        let absent = dir.path().join("strobe.pid").display().to_string();
+        let start = format!(
+            "nohup sh -c 'while sleep 0.05; do :; done' >/dev/null 2>&1 & echo $! > {}",
+            quote(&pid_file)
+        );
+        assert!(sh(&start).status.success());
+        let pid: i32 = std::fs::read_to_string(&pid_file)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let alive = |pid: i32| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .is_ok_and(|s| !s.rsplit_once(')').unwrap().1.trim_start().starts_with('Z'))
+        };
+        assert!(alive(pid));
+        let out = sh(&stop_loops_in(&[&pid_file, &absent]));
+        assert!(out.status.success(), "{out:?}");
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(pid), "the loop still runs");
+        assert!(!std::path::Path::new(&pid_file).exists());
+        assert!(stop_loops_cmd().contains("/tmp/faultline-slow.pid"));
+        assert!(stop_loops_cmd().contains("/tmp/faultline-clock-strobe.pid"));
     }
 
     #[test]

@@ -70,8 +70,12 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     }
 
     /// Like [`Remote::run`] with explicit stdin and timeout.
+    /// Every such command is logged (`tracing`, into the run's faultline.log) with its
+    /// status and output.
     fn run_with(&self, cmd: &str, stdin: &[u8], timeout: Duration) -> Result<String, ControlError> {
-        let out = self.exec(cmd, stdin, timeout)?;
+        let result = self.exec(cmd, stdin, timeout);
+        log_command(&self.target(), cmd, &result);
+        let out = result?;
         if out.status != 0 {
             return Err(ControlError::Failed {
                 target: self.target(),
@@ -87,6 +91,37 @@ pub trait Remote: Send + Sync + std::fmt::Debug {
     fn write_file(&self, remote_path: &str, contents: &[u8]) -> Result<(), ControlError> {
         let cmd = format!("cat > {}", quote(remote_path));
         self.run_with(&cmd, contents, DEFAULT_TIMEOUT).map(|_| ())
+    }
+}
+
+/// The most of a command's output the log keeps per stream.
+const LOGGED_OUTPUT: usize = 2000;
+
+/// Logs one command run on a node: where, what, and its status and output (or error).
+fn log_command(target: &str, cmd: &str, result: &Result<ExecOutput, ControlError>) {
+    let cut = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.trim_end();
+        match text.char_indices().nth(LOGGED_OUTPUT) {
+            Some((i, _)) => format!("{}... ({} bytes)", &text[..i], bytes.len()),
+            None => text.to_string(),
+        }
+    };
+    match result {
+        Ok(out) if out.status == 0 => tracing::info!(
+            target: "faultline::node",
+            "{target}: `{cmd}` exited 0; stdout: {:?}; stderr: {:?}",
+            cut(&out.stdout),
+            cut(&out.stderr)
+        ),
+        Ok(out) => tracing::warn!(
+            target: "faultline::node",
+            "{target}: `{cmd}` exited {}; stdout: {:?}; stderr: {:?}",
+            out.status,
+            cut(&out.stdout),
+            cut(&out.stderr)
+        ),
+        Err(e) => tracing::warn!(target: "faultline::node", "{target}: `{cmd}` failed: {e}"),
     }
 }
 

@@ -115,7 +115,7 @@ struct FileRecord {
     checkers: Vec<faultline_history::CheckerResult>,
 }
 
-/// A file that could not be checked: `file:line: what is wrong`.
+/// A file that could not be checked: `file:line N: what is wrong`.
 struct InputError(String);
 
 /// What checking one file gave: a linearizability report, a transactional one, or the
@@ -285,7 +285,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
 }
 
 fn bad_args(message: &str) -> ExitCode {
-    eprintln!("faultline check: {message}");
+    eprintln!("faultline: {message}");
     ExitCode::from(crate::EXIT_BAD_ARGS)
 }
 
@@ -339,8 +339,7 @@ pub(crate) fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String
     }
     let history = import::import(&text, format).map_err(|e| format!("{name}:{e}"))?;
     drop(text);
-    let ops = pair(&history.events, &history.lines)
-        .map_err(|e| format!("{name}:{}:{}", e.line, e.message))?;
+    let ops = pair(&history.events, &history.lines).map_err(|e| format!("{name}:{e}"))?;
     Ok(Loaded { history, ops })
 }
 
@@ -548,7 +547,7 @@ fn check_file(
             let line = history
                 .lines
                 .get(e.event as usize)
-                .map_or(String::new(), |l| format!("{l}:"));
+                .map_or(String::new(), |l| format!("line {l}:"));
             InputError(format!(
                 "{name}:{line} txn invoked at event {}: {}",
                 e.event, e.message

@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 #[derive(clap::Args)]
 pub struct ClusterArgs {
     /// Where the running cluster is recorded (cluster.json, keys, compose file); default
-    /// $FAULTLINE_STATE_DIR or .faultline.
+    /// cluster/ under the private state root ($FAULTLINE_STATE_DIR, else
+    /// $XDG_STATE_HOME/faultline, else ~/.local/state/faultline).
     #[arg(long, global = true)]
     state_dir: Option<PathBuf>,
     #[command(subcommand)]
@@ -61,10 +62,12 @@ pub(crate) struct UpArgs {
 
 /// Prints an error as one line and returns its exit code (254 bad input, 255 internal).
 pub fn report(e: &ClusterError) -> ExitCode {
-    eprintln!("faultline: {e}");
     if matches!(e, ClusterError::Interrupted) {
+        // The signal thread has said so and is cleaning up; `main` exits with its code.
         return ExitCode::from(cluster::EXIT_INTERRUPTED as u8);
     }
+    tracing::error!("{e}");
+    eprintln!("faultline: {e}");
     ExitCode::from(if e.is_bad_input() {
         crate::EXIT_BAD_ARGS
     } else {
@@ -133,8 +136,7 @@ fn run_up(args: UpArgs, state_dir: PathBuf) -> Result<(), ClusterError> {
     let start = Instant::now();
     let opts = parse_up(args, state_dir)?;
     cluster::validate(&opts)?;
-    std::fs::create_dir_all(&opts.state_dir)
-        .map_err(|e| ClusterError::Io(format!("{}: {e}", opts.state_dir.display())))?;
+    cluster::state::private_dir(&opts.state_dir).map_err(|e| ClusterError::Io(e.to_string()))?;
     // Until the cluster is fully up, any failure or signal takes it down again.
     let guard = CleanupGuard::new(false);
     let c = cluster::up(&opts, &guard)?;

@@ -54,6 +54,12 @@ pub struct TestConfig {
     pub notes: Vec<String>,
     /// How clock faults reached the nodes, when there were any.
     pub clock_mechanism: Option<String>,
+    /// The `--client` program, when one carried out the operations.
+    #[serde(default)]
+    pub client: Option<String>,
+    /// The options its open message carried.
+    #[serde(default)]
+    pub client_options: Option<Value>,
     /// The faultline version that ran the test.
     pub faultline_version: String,
 }
@@ -120,11 +126,14 @@ pub fn reproduce_command(flags: &TestArgs) -> String {
                 continue;
             }
             Value::String(s) => s.clone(),
-            Value::Array(items) => items
-                .iter()
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-                .collect::<Vec<_>>()
-                .join(","),
+            Value::Array(items) => {
+                // Repeated: right for repeatable flags and for comma-separated lists alike.
+                for v in items {
+                    let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                    command += &format!(" {flag} {}", faultline_report::shell_quote(&v));
+                }
+                continue;
+            }
             other => other.to_string(),
         };
         command += &format!(" {flag} {}", faultline_report::shell_quote(&value));
@@ -170,13 +179,18 @@ mod tests {
     }
 
     /// Splits a command rendered by [`reproduce_command`] the way a POSIX shell would
-    /// (plain words and single-quoted ones).
+    /// (plain words, single-quoted ones, backslash escapes outside quotes).
     fn shell_words(command: &str) -> Vec<String> {
         let mut words = Vec::new();
         let mut word = String::new();
         let (mut quoted, mut started) = (false, false);
-        for c in command.chars() {
+        let mut chars = command.chars();
+        while let Some(c) = chars.next() {
             match c {
+                '\\' if !quoted => {
+                    word.extend(chars.next());
+                    started = true;
+                }
                 '\'' => {
                     quoted = !quoted;
                     started = true;
@@ -245,6 +259,12 @@ mod tests {
         "my test",
         "--keep-cluster",
         "--allow-clock-changes",
+        "--client",
+        "python3 'my client'.py",
+        "--client-opt",
+        "a=1",
+        "--client-opt",
+        "b={\"x\": [2, 3]}",
     ];
 
     #[test]
@@ -294,6 +314,8 @@ mod tests {
             nemesis_config: Value::Null,
             notes: vec![],
             clock_mechanism: None,
+            client: None,
+            client_options: None,
             faultline_version: "0".into(),
         };
         let path = dir.join(format!("{}.json", argv.join("_").replace(['-', '/'], "")));

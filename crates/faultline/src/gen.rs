@@ -39,7 +39,7 @@ pub struct GenArgs {
 /// Runs `faultline gen`.
 pub fn run(args: GenArgs) -> ExitCode {
     let bad = |m: String| {
-        eprintln!("faultline gen: {m}");
+        eprintln!("faultline: {m}");
         ExitCode::from(crate::EXIT_BAD_ARGS)
     };
     if args.ops == 0 || args.keys == 0 || args.processes == 0 {
@@ -70,7 +70,7 @@ pub fn run(args: GenArgs) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("faultline gen: cannot write {e}");
+            eprintln!("faultline: cannot write {e}");
             ExitCode::from(crate::EXIT_CRASH)
         }
     }

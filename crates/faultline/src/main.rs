@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
 mod check;
+mod clean;
 mod cluster;
 mod config;
 mod gen;
@@ -28,6 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a test: cluster up, workload and nemesis, history, checkers, reports, verdict.
+    #[command(allow_negative_numbers = true)]
     Test(test::TestArgs),
     /// Check histories for linearizability violations and other anomalies.
     Check(check::CheckArgs),
@@ -41,24 +43,19 @@ enum Command {
     Report(report::ReportArgs),
     /// Serve a store of runs on 127.0.0.1 to browse their reports.
     Serve(serve::ServeArgs),
+    /// After a crash: heal and remove the clusters of runs that are gone, and say what went.
+    Clean(clean::CleanArgs),
 }
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => {
-            // clap's own usage exit code (2) would collide with "unknown".
-            let _ = e.print();
-            return ExitCode::from(match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => EXIT_BAD_ARGS,
-            });
-        }
+        Err(e) => return usage_error(&e),
     };
     if matches!(cli.command, Command::Check(_) | Command::Gen(_)) {
         die_quietly_on_broken_pipe();
     }
-    match cli.command {
+    let code = match cli.command {
         Command::Test(args) => test::run(args),
         Command::Check(args) => check::run(args),
         Command::Gen(args) => gen::run(args),
@@ -66,6 +63,79 @@ fn main() -> ExitCode {
         Command::Image(args) => image::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Clean(args) => clean::run(args),
+    };
+    // A signal's cleanup may still be under way (e.g. it arrived while this thread was
+    // taking the cluster down): wait for it, and exit as the signal says, never 0.
+    match faultline_cluster::exit_code_after_signal() {
+        Some(signal_code) => ExitCode::from(signal_code.clamp(0, 255) as u8),
+        None => code,
+    }
+}
+
+/// Help and version go to stdout as clap prints them (exit 0). Any other error of the
+/// command line is one line, `faultline: what is wrong`, and exit 254: clap's own usage exit
+/// code (2) would collide with "unknown", and its usage block is not one line.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("faultline: {}", one_line(&e.render().to_string()));
+    ExitCode::from(EXIT_BAD_ARGS)
+}
+
+/// The first line of clap's rendered error without its `error: ` label, plus where to look.
+fn one_line(rendered: &str) -> String {
+    let first = rendered
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("bad command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // "Usage: faultline test [OPTIONS]" names the (sub)command whose help to read.
+    let command: Vec<&str> = rendered
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Usage: "))
+        .unwrap_or("faultline")
+        .split_whitespace()
+        .take_while(|w| !w.starts_with(['[', '<', '-']))
+        .collect();
+    let command = if command.is_empty() {
+        "faultline".to_string()
+    } else {
+        command.join(" ")
+    };
+    format!("{first} (see `{command} --help`)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(argv: &[&str]) -> String {
+        match Cli::try_parse_from(argv) {
+            Ok(_) => panic!("{argv:?} parsed"),
+            Err(e) => one_line(&e.render().to_string()),
+        }
+    }
+
+    #[test]
+    fn command_line_errors_are_one_line_naming_the_command() {
+        let m = error_of(&["faultline", "test", "--bogus"]);
+        assert!(
+            m.starts_with("unexpected argument '--bogus' found")
+                && m.ends_with("(see `faultline test --help`)"),
+            "{m}"
+        );
+        assert!(!m.contains('\n'));
+        let m = error_of(&["faultline"]);
+        assert!(m.ends_with("(see `faultline --help`)"), "{m}");
+        let m = error_of(&["faultline", "test", "--concurrency", "x"]);
+        assert!(m.contains("'x'") && m.contains("--concurrency"), "{m}");
+        // A negative number is a value, judged by the command itself (one line too).
+        assert!(Cli::try_parse_from(["faultline", "test", "--time-limit", "-1"]).is_ok());
     }
 }
 

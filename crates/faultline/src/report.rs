@@ -69,7 +69,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
         Ok(results) => {
             if results.checkers.is_empty() {
                 eprintln!(
-                    "faultline report: {} has no checker results; verdict unknown",
+                    "faultline: {} has no checker results; verdict unknown",
                     args.run_dir.join(faultline_report::RESULTS_FILE).display()
                 );
             }
@@ -87,7 +87,7 @@ pub fn run(args: ReportArgs) -> ExitCode {
             ExitCode::from(results.verdict.exit_code() as u8)
         }
         Err(e) => {
-            eprintln!("faultline report: {e}");
+            eprintln!("faultline: {e}");
             ExitCode::from(crate::EXIT_BAD_ARGS)
         }
     }

@@ -19,7 +19,7 @@ pub fn run(args: ServeArgs) -> ExitCode {
     match faultline_report::serve(&args.store, args.port) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("faultline serve: {e}");
+            eprintln!("faultline: {e}");
             ExitCode::from(crate::EXIT_BAD_ARGS)
         }
     }

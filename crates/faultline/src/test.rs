@@ -76,6 +76,15 @@ pub struct TestArgs {
     /// Seconds after which a client request completes as `info` (unknown outcome).
     #[arg(long, default_value_t = 5.0, value_name = "S")]
     op_timeout: f64,
+    /// Run this program (through `sh -c`) as the client instead of faultline's built-in one:
+    /// one instance per process, JSON Lines on stdin/stdout, stderr to the run's log
+    /// (docs/client-protocol.md).
+    #[arg(long, value_name = "COMMAND")]
+    client: Option<String>,
+    /// An option for the --client program, added to its open message's options
+    /// (repeatable; the value is JSON when it parses as JSON, else a string).
+    #[arg(long = "client-opt", value_name = "KEY=VALUE")]
+    client_opt: Vec<String>,
     /// lock workloads: the lease TTL in seconds.
     #[arg(long, value_name = "S")]
     lease_ttl: Option<f64>,
@@ -114,7 +123,8 @@ impl TestArgs {
 
 /// A wrong argument: exit 254 with one line.
 fn bad(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("faultline test: {message}");
+    tracing::error!("{message}");
+    eprintln!("faultline: {message}");
     ExitCode::from(crate::EXIT_BAD_ARGS)
 }
 
@@ -134,7 +144,8 @@ pub fn run(args: TestArgs) -> ExitCode {
         Ok(p) => p,
         Err(e) => return bad(e),
     };
-    let state_dir = args.store.join(".clusters");
+    // Keys and cluster records live in the private state root, never in the served store.
+    let state_root = cluster::state::state_root();
     let up_args = UpArgs {
         db: args.db.clone(),
         nodes: args.nodes.clone(),
@@ -150,20 +161,26 @@ pub fn run(args: TestArgs) -> ExitCode {
         return crate::cluster::report(&e);
     }
     debug_assert_eq!(hosts, matches!(up.source, NodeSource::Hosts(_)));
-    // Each run's cluster records its state privately, so a `cluster up` of the user's stays untouched.
+    runner::begin_log();
+    if let Some(warning) = cluster::clean::leftover_warning(&state_root) {
+        eprintln!("faultline: {warning}");
+    }
+    // Each run's cluster records its state and owner privately, so a `cluster up` of the
+    // user's stays untouched and `faultline clean` can tell a crashed run's cluster.
     let project = cluster::new_project_name();
-    up.state_dir = state_dir.join(&project);
-    up.project = Some(project);
+    up.state_dir = cluster::state::runs_dir(&state_root).join(&project);
+    up.project = Some(project.clone());
     up.progress = true;
     if let NodeSource::Hosts(h) = &mut up.source {
-        h.known_hosts = args.store.join(".known_hosts");
+        h.known_hosts = state_root.join("known_hosts");
     }
-    if let Err(e) = std::fs::create_dir_all(&up.state_dir) {
-        return bad(format!("cannot create {}: {e}", up.state_dir.display()));
-    }
-
     let guard = CleanupGuard::new(args.keep_cluster);
     guard.track_path(up.state_dir.clone());
+    let owner = cluster::state::private_dir(&up.state_dir)
+        .and_then(|()| cluster::state::Owner::this_process(&project)?.write(&up.state_dir));
+    if let Err(e) = owner {
+        return bad(format!("{}: {e}", up.state_dir.display()));
+    }
     let cluster = match cluster::up(&up, &guard) {
         Ok(c) => c,
         Err(e) => return crate::cluster::report(&e),
@@ -195,6 +212,7 @@ pub fn run(args: TestArgs) -> ExitCode {
             Ok(v) => worst = worst.worst(v),
             Err(RunFailure::BadInput(m)) => return bad(m),
             Err(RunFailure::Crash(m)) => {
+                tracing::error!("{m}");
                 eprintln!("faultline: {m}");
                 return ExitCode::from(crate::EXIT_CRASH);
             }
@@ -206,6 +224,11 @@ pub fn run(args: TestArgs) -> ExitCode {
         eprintln!("faultline: cleanup: {p}");
     }
     if args.keep_cluster {
+        // Kept on purpose: `faultline clean` leaves it alone.
+        if let Ok(mut owner) = cluster::state::Owner::read(&up.state_dir) {
+            owner.kept = true;
+            let _ = owner.write(&up.state_dir);
+        }
         eprintln!(
             "cluster {} left up (--keep-cluster); take it down with: faultline cluster --state-dir {} down",
             cluster.state.project,
@@ -228,6 +251,8 @@ struct Plan {
     notes: Vec<String>,
     /// How clock faults reach the nodes' clocks.
     clock: ClockMechanism,
+    /// The `--client-opt`s, parsed.
+    client_opts: Vec<(String, Value)>,
 }
 
 /// The one line `faultline test` exits with when the nodes cannot run netem faults.
@@ -309,7 +334,11 @@ impl Plan {
             ..NemesisConfig::default()
         };
         let workload = faultline_workloads::configure(&args.workload, &args.common())?;
-        workload.supports(db)?;
+        // A --client program carries out the operations itself, whatever the family.
+        if args.client.is_none() {
+            workload.supports(db)?;
+        }
+        let client_opts = parse_client_opts(args)?;
         let seed = args.seed.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -330,6 +359,7 @@ impl Plan {
             name,
             notes,
             clock,
+            client_opts,
         })
     }
 
@@ -374,6 +404,16 @@ fn run_once(
 ) -> Result<Verdict, RunFailure> {
     let crash = |what: &str, e: &dyn std::fmt::Display| RunFailure::Crash(format!("{what}: {e}"));
     let started = Instant::now();
+    let program = match &args.client {
+        Some(command) => Some(probe_program(
+            command,
+            &args.workload,
+            plan,
+            nodes,
+            runtime,
+        )?),
+        None => None,
+    };
     let run_dir = runner::create_run_dir(&args.store, &plan.name, SystemTime::now())
         .map_err(|e| RunFailure::BadInput(e.to_string()))?;
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
@@ -397,6 +437,8 @@ fn run_once(
         nemesis_config: serde_json::to_value(&plan.nemesis).unwrap_or(Value::Null),
         notes: plan.notes.clone(),
         clock_mechanism: plan.wants_clock().then(|| plan.clock.name().to_string()),
+        client: args.client.clone(),
+        client_options: program.as_ref().map(|p| Value::Object(p.options().clone())),
         faultline_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let config =
@@ -425,7 +467,10 @@ fn run_once(
         .iter()
         .map(|n| NodeAddr::new(&n.name, &n.address))
         .collect();
-    let workload = plan.workload.workload(plan.db, &addrs);
+    let mut workload = plan.workload.workload(plan.db, &addrs);
+    if let Some(program) = &program {
+        workload.clients = Arc::new(program.clone());
+    }
     let nemesis = if plan.nemesis.kinds.is_empty() {
         None
     } else {
@@ -458,6 +503,14 @@ fn run_once(
             other => crash("the run failed", &other),
         })?;
     let run_s = started.elapsed().as_secs_f64();
+    if let Some(m) = program.map(|p| p.misbehaviour()).filter(|m| m.count > 0) {
+        eprintln!(
+            "faultline: the --client program misbehaved {} time(s), each recorded as info (all in {}); first: {}",
+            m.count,
+            run_dir.log_path().display(),
+            m.first.unwrap_or_default()
+        );
+    }
 
     let logs = run_dir.path.join("logs");
     if let Err(e) = faultline_db::collect_logs(db.as_ref(), nodes, &logs) {
@@ -507,6 +560,66 @@ fn run_once(
         run_dir.path.join(report::REPORT_FILE).display()
     );
     Ok(results.verdict)
+}
+
+/// The `--client-opt`s as (key, value), or the one line that says which is wrong.
+fn parse_client_opts(args: &TestArgs) -> Result<Vec<(String, Value)>, String> {
+    match &args.client {
+        Some(c) if c.trim().is_empty() => return Err("--client: the command is empty".into()),
+        None if !args.client_opt.is_empty() => {
+            return Err("--client-opt: only a --client program takes options".into())
+        }
+        _ => {}
+    }
+    args.client_opt
+        .iter()
+        .map(|o| faultline_client_protocol::parse_client_opt(o))
+        .collect()
+}
+
+/// The `--client` program as the run's client factory (the workload's options as test.json
+/// records them, a fresh namespace, the `--client-opt`s), once it has shown it speaks the
+/// protocol: a program that does not is bad input, found before any operation.
+fn probe_program(
+    command: &str,
+    workload: &str,
+    plan: &Plan,
+    nodes: &[Node],
+    runtime: &tokio::runtime::Runtime,
+) -> Result<faultline_client_protocol::ProgramClients, RunFailure> {
+    let common = match serde_json::to_value(&plan.workload.common) {
+        Ok(Value::Object(m)) => m,
+        _ => serde_json::Map::new(),
+    };
+    let options = faultline_client_protocol::client_options(common, workload, &plan.client_opts);
+    let addrs = nodes
+        .iter()
+        .map(|n| (n.name.clone(), n.address.clone()))
+        .collect();
+    let program = faultline_client_protocol::ProgramClients::new(
+        command,
+        &plan.db.to_string(),
+        workload,
+        addrs,
+        options,
+    );
+    let node = nodes.first().map(|n| n.name.as_str()).unwrap_or("n1");
+    let started = Instant::now();
+    runtime
+        .block_on(program.probe(node))
+        .map_err(|e| RunFailure::BadInput(format!("--client {command:?}: {e}")))?;
+    // Every instance's start counts against the op timeout of the op it opens for.
+    let took = started.elapsed();
+    if took > plan.op_timeout / 4 {
+        eprintln!(
+            "faultline: note: the --client program took {:.1} s to start and open \
+             (--op-timeout {:.1} s bounds each instance's open): start it faster \
+             (e.g. the interpreter's real path, not a shim) or raise --op-timeout",
+            took.as_secs_f64(),
+            plan.op_timeout.as_secs_f64()
+        );
+    }
+    Ok(program)
 }
 
 #[cfg(test)]

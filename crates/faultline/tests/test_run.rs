@@ -105,8 +105,8 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
     let project = common::project_of(&stderr);
     assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
     assert!(
-        !store.path().join(".clusters").join(project).exists(),
-        "the run's cluster state is removed"
+        !store.path().join(".clusters").exists(),
+        "cluster state is kept out of the store"
     );
 }
 
@@ -120,6 +120,14 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         &["test", "--concurrency", "0"][..],
         &["test", "--nodes", "0"][..],
         &["test", "--workload", "register", "--lease-ttl", "2"][..],
+        &["test", "--client-opt", "port=2379"][..],
+        &["test", "--client", " "][..],
+        &["test", "--client", "python3 c.py", "--client-opt", "port"][..],
+        // Issue 8: a negative number after a space was a four-line clap usage block.
+        &["test", "--time-limit", "-1"][..],
+        &["test", "--bogus"][..],
+        &["test", "--concurrency", "x"][..],
+        &["tset"][..],
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
             .args(args)
@@ -130,5 +138,6 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{args:?}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(stderr.starts_with("faultline: "), "{args:?}: {stderr}");
     }
 }

@@ -523,10 +523,8 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// Where the on-node strobe loop for a slow fault records its pid.
-pub const SLOW_PID_FILE: &str = "/tmp/faultline-slow.pid";
-/// Where the on-node strobe loop for a clock fault records its pid.
-pub const CLOCK_STROBE_PID_FILE: &str = "/tmp/faultline-clock-strobe.pid";
+/// Where the on-node loops record their pids: shared with the cleanup guard, which ends them.
+pub use faultline_control::faults::{CLOCK_STROBE_PID_FILE, SLOW_PID_FILE};
 
 /// The text of the clock offset file: signed nanoseconds, as the node image's clock shim
 /// (`image/clockshim.c`) reads it. Debian's libfaketime is not used: it aborts redis-server.

@@ -46,7 +46,10 @@ pub use results::{
     NemesisSummary, OutcomeCounts, Quantiles, Results, Stats, TestSummary, SCHEMA_ID,
     SCHEMA_VERSION,
 };
-pub use store::{list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer};
+pub use store::{
+    host_allowed, list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer,
+    SERVED_RUN_ENTRIES,
+};
 
 use faultline_history::{CheckerResult, Event};
 use serde_json::Value;

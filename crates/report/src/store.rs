@@ -47,8 +47,10 @@ fn real_dirs(dir: &Path) -> Vec<(String, PathBuf)> {
     };
     entries
         .flatten()
-        // Symlinks such as store/latest point at runs listed anyway.
+        // Symlinks such as store/latest point at runs listed anyway; dot-directories are
+        // never a store's to show.
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
         .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
         .collect()
 }
@@ -171,10 +173,12 @@ pub fn render_index(store_label: &str, runs: &[RunEntry]) -> String {
     page("faultline runs", &b)
 }
 
-fn render_listing(url_path: &str, dir: &Path) -> String {
+fn render_listing(url_path: &str, dir: &Path, root: &Path) -> String {
     let mut entries: Vec<(String, bool)> = fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
+                // Only what the allow-list would serve is listed.
+                .filter(|e| allowed(root, &e.path()))
                 .map(|e| {
                     let is_dir = e.path().is_dir();
                     (e.file_name().to_string_lossy().into_owned(), is_dir)
@@ -237,8 +241,62 @@ pub fn resolve(store: &Path, url_path: &str) -> Result<PathBuf, Refusal> {
     if !target.starts_with(&root) {
         return Err(Refusal::Forbidden);
     }
+    // Both the path asked for (store/latest/...) and where it leads must be on the list.
+    if !allowed(&root, &root.join(&rel)) || !allowed(&root, &target) {
+        return Err(Refusal::NotFound);
+    }
     Ok(target)
 }
+
+/// What a run directory is meant to show: its reports, history, configuration, the
+/// harness's log, and the nodes' logs. Nothing else in a store is served.
+pub const SERVED_RUN_ENTRIES: [&str; 7] = [
+    REPORT_FILE,
+    RESULTS_FILE,
+    JUNIT_FILE,
+    HISTORY_FILE,
+    crate::CONFIG_FILE,
+    "faultline.log",
+    LOGS_DIR,
+];
+
+/// The allow-list: `path` (inside the canonical store `root`) is a test directory, the
+/// `latest` link, a run directory, one of [`SERVED_RUN_ENTRIES`] in a run directory, or
+/// anything under a run's `logs/`. No name on the way may start with a dot, so cluster
+/// state, keys and other dot-directories are never served, whatever they are called.
+fn allowed(root: &Path, path: &Path) -> bool {
+    let Ok(rel) = path.strip_prefix(root) else {
+        return false;
+    };
+    let names: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if names.iter().any(|n| n.starts_with('.')) {
+        return false;
+    }
+    // store/latest is a run directory; store/<test>/<run> is one.
+    let run_depth = if names.first().map(String::as_str) == Some(LATEST) {
+        1
+    } else {
+        2
+    };
+    if names.len() < run_depth {
+        return path.is_dir();
+    }
+    let run_dir: PathBuf = root.join(names[..run_depth].iter().collect::<PathBuf>());
+    if !is_run_dir(&run_dir) {
+        return false;
+    }
+    match names.get(run_depth) {
+        None => true,
+        Some(entry) if entry == LOGS_DIR => true,
+        Some(entry) => names.len() == run_depth + 1 && SERVED_RUN_ENTRIES.contains(&entry.as_str()),
+    }
+}
+
+/// The `store/latest` link's name.
+const LATEST: &str = "latest";
 
 fn content_type(path: &Path) -> &'static str {
     match path
@@ -258,6 +316,18 @@ fn content_type(path: &Path) -> &'static str {
         // History, logs, EDN and anything else: shown as text rather than downloaded.
         _ => "text/plain; charset=utf-8",
     }
+}
+
+/// True if a request's `Host` header names the address and port the server listens on
+/// (`127.0.0.1:PORT`, or `localhost:PORT`, which browsers never resolve through DNS). A
+/// page on another name that a DNS-rebinding attack pointed at 127.0.0.1 sends its own
+/// name, and is refused.
+pub fn host_allowed(host: Option<&str>, port: u16) -> bool {
+    let Some(host) = host else {
+        return false;
+    };
+    let host = host.trim().to_ascii_lowercase();
+    host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}")
 }
 
 /// A store server bound to 127.0.0.1, not yet answering requests.
@@ -297,7 +367,23 @@ impl StoreServer {
     /// Answers requests until the process ends.
     pub fn run(self) {
         for request in self.server.incoming_requests() {
-            let response = respond(&self.store, request.method(), request.url());
+            let host = request
+                .headers()
+                .iter()
+                .find(|h| h.field.equiv("Host"))
+                .map(|h| h.value.as_str().to_string());
+            let response = if host_allowed(host.as_deref(), self.port) {
+                respond(&self.store, request.method(), request.url())
+            } else {
+                text_response(
+                    403,
+                    "text/plain",
+                    format!(
+                        "the Host header must be 127.0.0.1:{} or localhost:{}\n",
+                        self.port, self.port
+                    ),
+                )
+            };
             // A client that went away is not our error.
             let _ = request.respond(response);
         }
@@ -349,10 +435,11 @@ fn respond(store: &Path, method: &tiny_http::Method, url: &str) -> Response {
                 r.add_header(header("Location", &format!("{path}/")));
                 return r;
             }
+            let root = fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
             text_response(
                 200,
                 "text/html; charset=utf-8",
-                render_listing(path, &target),
+                render_listing(path, &target, &root),
             )
         }
         Ok(target) => match fs::File::open(&target) {
@@ -378,7 +465,7 @@ fn respond(store: &Path, method: &tiny_http::Method, url: &str) -> Response {
 pub fn serve(store: &Path, port: u16) -> Result<(), ReportError> {
     let server = StoreServer::bind(store, port)?;
     eprintln!(
-        "faultline serve: {} on http://127.0.0.1:{}/",
+        "faultline: serving {} on http://127.0.0.1:{}/",
         store.display(),
         server.port()
     );

@@ -6,14 +6,125 @@ use faultline_report::{list_runs, resolve, Refusal, StoreServer};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 
-/// Sends a raw HTTP/1.0 request (so the path reaches the server unnormalised).
+/// Sends a raw HTTP/1.0 request (so the path reaches the server unnormalised), with the
+/// Host header a browser at http://127.0.0.1:PORT/ sends.
 fn get(port: u16, path: &str) -> (u16, String) {
+    get_with_host(port, path, Some(&format!("127.0.0.1:{port}")))
+}
+
+fn get_with_host(port: u16, path: &str, host: Option<&str>) -> (u16, String) {
     let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
+    let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\n{host}\r\n").unwrap();
     let mut out = String::new();
     s.read_to_string(&mut out).unwrap();
     let status = out[9..12].parse().unwrap();
     (status, out)
+}
+
+fn serve_in_background(store: &std::path::Path) -> u16 {
+    let server = StoreServer::bind(store, 0).unwrap();
+    let port = server.port();
+    std::thread::spawn(move || server.run());
+    port
+}
+
+/// Issue 8's reproduction: cluster state in the store (`.clusters/<p>/<p>/id_ed25519`) was
+/// served with 200. Only what a run directory is meant to show is served now.
+#[test]
+fn serves_only_what_a_run_shows_never_keys_or_dot_directories() {
+    let (store, _outside) = store_with_a_secret();
+    let key = "-----BEGIN OPENSSH PRIVATE KEY-----";
+    let run = store.path().join("t/20240101T000000");
+    let cluster = store
+        .path()
+        .join(".clusters/faultline-1-abc/faultline-1-abc");
+    std::fs::create_dir_all(&cluster).unwrap();
+    std::fs::write(cluster.join("id_ed25519"), key).unwrap();
+    std::fs::write(run.join("id_ed25519"), key).unwrap();
+    std::fs::write(run.join("faultline.log"), "setting up etcd").unwrap();
+    std::fs::write(run.join("test.json"), "{\"seed\": 1}").unwrap();
+    std::fs::create_dir_all(run.join(".hidden")).unwrap();
+    std::fs::write(run.join(".hidden/key"), key).unwrap();
+    std::fs::write(run.join("logs/.key"), key).unwrap();
+    std::fs::create_dir_all(store.path().join("t/not-a-run")).unwrap();
+    std::fs::write(store.path().join("t/not-a-run/id_ed25519"), key).unwrap();
+    std::fs::write(store.path().join("t/stray.txt"), key).unwrap();
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink(&cluster, run.join("logs/inner")).unwrap();
+        std::os::unix::fs::symlink("t/20240101T000000", store.path().join("latest")).unwrap();
+    }
+    let port = serve_in_background(store.path());
+    for path in [
+        "/.clusters/",
+        "/.clusters/faultline-1-abc/faultline-1-abc/id_ed25519",
+        "/%2eclusters/faultline-1-abc/faultline-1-abc/id_ed25519",
+        "/t/20240101T000000/id_ed25519",
+        "/t/20240101T000000/.hidden/key",
+        "/t/20240101T000000/logs/.key",
+        "/t/20240101T000000/logs/inner/id_ed25519",
+        "/t/not-a-run/id_ed25519",
+        "/t/stray.txt",
+        "/latest/id_ed25519",
+    ] {
+        let (status, body) = get(port, path);
+        assert!(matches!(status, 403 | 404), "{path} answered {status}");
+        assert!(!body.contains(key), "{path} leaked a key");
+    }
+    for path in [
+        "/t/20240101T000000/faultline.log",
+        "/t/20240101T000000/test.json",
+        "/t/20240101T000000/results.json",
+        "/t/20240101T000000/logs/n1/db.log",
+        "/latest/report.html",
+    ] {
+        let (status, _) = get(port, path);
+        assert_eq!(status, 200, "{path}");
+    }
+    // Listings name only what is served.
+    for (path, hidden) in [
+        ("/t/20240101T000000/", "id_ed25519"),
+        ("/t/20240101T000000/", ".hidden"),
+        ("/t/20240101T000000/logs/", ".key"),
+        ("/t/", "not-a-run"),
+        ("/t/", "stray.txt"),
+        ("/", ".clusters"),
+    ] {
+        let (status, body) = get(port, path);
+        assert_eq!(status, 200, "{path}");
+        assert!(!body.contains(hidden), "{path} lists {hidden}");
+    }
+    let (_, body) = get(port, "/t/20240101T000000/");
+    assert!(body.contains("faultline.log") && body.contains("report.html"));
+}
+
+/// A DNS-rebinding page reaches 127.0.0.1 under its own name: only the address and port
+/// `serve` listens on are accepted as Host.
+#[test]
+fn refuses_requests_for_any_other_host() {
+    let (store, _outside) = store_with_a_secret();
+    let port = serve_in_background(store.path());
+    let history = "/t/20240101T000000/history.jsonl";
+    for host in [
+        Some("evil.example".to_string()),
+        Some(format!("evil.example:{port}")),
+        Some(format!("127.0.0.1:{}", port.wrapping_add(1))),
+        Some("127.0.0.1".to_string()),
+        Some("localhost".to_string()),
+        None,
+    ] {
+        let (status, body) = get_with_host(port, history, host.as_deref());
+        assert_eq!(status, 403, "Host {host:?} answered {status}");
+        assert!(
+            !body.contains("\"invoke\""),
+            "Host {host:?} got the history"
+        );
+    }
+    for host in [format!("127.0.0.1:{port}"), format!("LOCALHOST:{port}")] {
+        let (status, _) = get_with_host(port, history, Some(&host));
+        assert_eq!(status, 200, "Host {host}");
+    }
 }
 
 fn store_with_a_secret() -> (tempfile::TempDir, tempfile::TempDir) {

@@ -39,4 +39,12 @@ pub trait Client: Send {
 pub trait ClientFactory: Send + Sync {
     /// A client connected to `node`, or a one-line reason it could not connect.
     async fn open(&self, node: &str) -> Result<Box<dyn Client>, String>;
+
+    /// A client for Jepsen process `process` connected to `node`. The runner calls this;
+    /// the default ignores the process (a factory that tells its clients who they are, such
+    /// as one running a program per process, overrides it).
+    async fn open_process(&self, node: &str, process: u64) -> Result<Box<dyn Client>, String> {
+        let _ = process;
+        self.open(node).await
+    }
 }

@@ -23,4 +23,4 @@ pub use display::status_line;
 pub use generator::{Gen, GenError, GenState, Op, OpCtx, Pending, PerKey, Share};
 pub use recorder::{Stats, FLUSH_INTERVAL};
 pub use run::{run, Nemesis, RunConfig, RunError, RunSummary, Workload};
-pub use store::{create_run_dir, RunDir};
+pub use store::{begin_log, create_run_dir, RunDir};

@@ -4,8 +4,9 @@
 
 use serde::Serialize;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::SystemTime;
 
 /// The history file's name in a run directory.
@@ -48,19 +49,82 @@ impl RunDir {
         fs::write(self.test_json_path(), text + "\n")
     }
 
-    /// Sends this process's `tracing` events to the run's log file. Only the first call in a
-    /// process installs a subscriber; later calls return `Ok(false)`.
-    pub fn install_log(&self) -> io::Result<bool> {
-        let file = fs::OpenOptions::new()
+    /// Sends this process's `tracing` events to this run's log file from now on: the first
+    /// call installs the subscriber (see [`begin_log`]) and moves what was logged before any
+    /// run dir existed (cluster setup) into this file; a later run's call switches the log
+    /// to that run's file, so with `--test-count` above 1 each run has its own log.
+    pub fn install_log(&self) -> io::Result<()> {
+        begin_log();
+        let mut file = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(self.log_path())?;
-        Ok(tracing_subscriber::fmt()
-            .with_writer(std::sync::Mutex::new(file))
-            .with_ansi(false)
-            .try_init()
-            .is_ok())
+        let mut target = LOG.lock().unwrap_or_else(|p| p.into_inner());
+        if let LogTarget::Buffer(early) = &*target {
+            file.write_all(early)?;
+        }
+        *target = LogTarget::File(file);
+        Ok(())
     }
+}
+
+/// Where `tracing` events go: memory until the first run dir exists, then its log file.
+enum LogTarget {
+    Buffer(Vec<u8>),
+    File(fs::File),
+}
+
+static LOG: Mutex<LogTarget> = Mutex::new(LogTarget::Buffer(Vec::new()));
+/// What the early buffer may hold; past it, early events are dropped (never unbounded).
+const EARLY_LOG_LIMIT: usize = 8 << 20;
+
+/// The writer the subscriber formats into: the current [`LogTarget`].
+struct LogWriter;
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut *LOG.lock().unwrap_or_else(|p| p.into_inner()) {
+            LogTarget::Buffer(b) => {
+                if b.len() + buf.len() <= EARLY_LOG_LIMIT {
+                    b.extend_from_slice(buf);
+                }
+                Ok(buf.len())
+            }
+            LogTarget::File(f) => f.write_all(buf).map(|()| buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut *LOG.lock().unwrap_or_else(|p| p.into_inner()) {
+            LogTarget::Buffer(_) => Ok(()),
+            LogTarget::File(f) => f.flush(),
+        }
+    }
+}
+
+/// Starts recording this process's `tracing` events (faultline's own from debug up, other
+/// crates' warnings and errors, with UTC times) in memory, for the first run's
+/// `faultline.log`. Call it before the cluster is set up; later calls do nothing. Returns
+/// false if another subscriber was already installed.
+pub fn begin_log() -> bool {
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
+    use tracing_subscriber::util::SubscriberInitExt;
+    static INSTALLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *INSTALLED.get_or_init(|| {
+        // "faultline" matches every faultline crate's targets (faultline_runner::run...).
+        let filter = tracing_subscriber::filter::Targets::new()
+            .with_target("faultline", tracing::Level::DEBUG)
+            .with_default(tracing::Level::WARN);
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(|| LogWriter)
+                    .with_ansi(false)
+                    .with_filter(filter),
+            )
+            .try_init()
+            .is_ok()
+    })
 }
 
 /// A UTC timestamp safe in file names: `YYYYMMDDTHHMMSS.mmmZ`.
@@ -149,19 +213,28 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
-    fn the_run_log_receives_tracing_events() {
+    fn each_run_logs_to_its_own_file_and_the_first_gets_the_setup() {
         let store = tempfile::tempdir().unwrap();
-        let dir = create_run_dir(store.path(), "log", SystemTime::now()).unwrap();
-        assert!(dir.install_log().unwrap());
+        assert!(begin_log());
+        tracing::info!("setting up etcd on 5 nodes");
+        let first = create_run_dir(store.path(), "log", SystemTime::now()).unwrap();
+        first.install_log().unwrap();
         tracing::warn!("nemesis start-kill failed: n2 unreachable");
+        let second = create_run_dir(store.path(), "log", SystemTime::now()).unwrap();
+        second.install_log().unwrap();
+        tracing::info!("run two's nemesis: start-partition");
+        let one = fs::read_to_string(first.log_path()).unwrap();
+        let two = fs::read_to_string(second.log_path()).unwrap();
+        assert!(one.contains("setting up etcd on 5 nodes"), "{one}");
         assert!(
-            !dir.install_log().unwrap(),
-            "only the first run of a process installs"
+            one.contains("WARN") && one.contains("start-kill failed: n2 unreachable"),
+            "{one}"
         );
-        let text = fs::read_to_string(dir.log_path()).unwrap();
+        assert!(!one.contains("run two's"), "{one}");
+        assert!(two.contains("run two's nemesis"), "{two}");
         assert!(
-            text.contains("WARN") && text.contains("start-kill failed: n2 unreachable"),
-            "{text}"
+            !two.contains("setting up") && !two.contains("start-kill"),
+            "{two}"
         );
     }
 

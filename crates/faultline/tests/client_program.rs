@@ -1,0 +1,158 @@
+//! End to end: `faultline test --client` on a real Docker etcd cluster. A user relies on two
+//! things: a client program of theirs gives a real verdict (the Python example client, valid
+//! on etcd under partitions), and a program that does not speak the protocol stops the run
+//! with one line, leaving nothing behind.
+
+mod common;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/clients")
+        .join(name)
+        .canonicalize()
+        .expect("the example client exists")
+}
+
+fn faultline(store: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("test")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("faultline runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn the_python_register_client_is_valid_on_etcd_with_partitions() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    // Debian's interpreter where there is one: version-manager shims (pyenv) start slowly,
+    // and every instance's start counts against the op timeout.
+    let python = ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || Path::new(p).exists())
+        .unwrap();
+    let client = format!("{python} {}", example("etcd_register.py").display());
+    let (code, stdout, stderr) = faultline(
+        store.path(),
+        &[
+            "--db",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "3",
+            "--time-limit",
+            "10",
+            "--nodes",
+            "3",
+            "--seed",
+            "11",
+            "--client",
+            &client,
+            "--client-opt",
+            "port=2379",
+        ],
+    );
+    assert_eq!(code, Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let run = std::fs::canonicalize(store.path().join("latest")).unwrap();
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["client"], client.as_str());
+    assert_eq!(test["client_options"]["port"], 2379);
+    assert!(test["command"]
+        .as_str()
+        .unwrap()
+        .contains("--client-opt 'port=2379'"));
+
+    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
+    let (events, lines) =
+        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
+    let ops = faultline_history::pair(&events, &lines).expect("history pairs");
+    let ok = |f: &str| {
+        ops.iter()
+            .filter(|o| o.f == f && o.outcome == faultline_history::Outcome::Ok)
+            .count()
+    };
+    assert!(
+        ok("read") > 10 && ok("write") > 10 && ok("cas") > 0,
+        "the client did real work: {} ops",
+        ops.len()
+    );
+    assert!(
+        !ops.iter().any(|o| o
+            .error
+            .as_ref()
+            .is_some_and(|e| e.to_string().contains("malformed"))),
+        "the example client speaks the protocol"
+    );
+    let log = std::fs::read_to_string(run.join("faultline.log")).unwrap_or_default();
+    // Under partitions an instance may be killed for answering past the op timeout (that is
+    // the protocol working); it must never misread the example's answers.
+    assert!(!log.contains("malformed"), "{log}");
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+}
+
+#[test]
+fn a_client_that_answers_garbage_stops_the_run_with_one_line_and_leaves_nothing() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let marker = "faultline-garbage-client-e2e";
+    let client = format!("echo {marker}; sleep 600");
+    let (code, stdout, stderr) = faultline(
+        store.path(),
+        &[
+            "--db",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5",
+            "--nodes",
+            "3",
+            "--client",
+            &client,
+        ],
+    );
+    assert_eq!(code, Some(254), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("faultline test:") || l.contains("error"))
+        .collect();
+    assert_eq!(errors.len(), 1, "one line: {stderr}");
+    assert!(
+        errors[0].contains(&format!(
+            "--client {client:?}: malformed answer to open: not JSON"
+        )) && errors[0].contains(marker),
+        "{}",
+        errors[0]
+    );
+    // Nothing left: no containers or networks, no run in the store, no client process.
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+    assert!(!store.path().join("latest").exists());
+    let ps = Command::new("pgrep").args(["-f", marker]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+        "a client process outlived the run"
+    );
+}

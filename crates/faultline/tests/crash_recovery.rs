@@ -1,0 +1,326 @@
+//! Crashes and signals, as a user meets them: a `faultline test` killed with SIGKILL leaves
+//! its cluster, and `faultline clean` removes exactly that (never a run still going); a
+//! SIGINT or SIGTERM to the process group, during setup, mid-run or during cleanup, ends
+//! with 128 + the signal, no traceback, and nothing left. Needs Docker (the docker
+//! test-group runs these one at a time).
+
+mod common;
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+fn ensure_image() {
+    let out = faultline().args(["image", "build"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "image build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A `faultline test` started the way a terminal starts it: leading its own process group,
+/// with its output in files the test can read while it runs.
+struct Run {
+    child: Child,
+    store: PathBuf,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+fn start(dir: &Path, name: &str, state: &Path, args: &[&str]) -> Run {
+    let store = dir.join(format!("store-{name}"));
+    let stdout = dir.join(format!("{name}.out"));
+    let stderr = dir.join(format!("{name}.err"));
+    let child = faultline()
+        .arg("test")
+        .args(args)
+        .arg("--store")
+        .arg(&store)
+        .env("FAULTLINE_STATE_DIR", state)
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout).unwrap())
+        .stderr(std::fs::File::create(&stderr).unwrap())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    Run {
+        child,
+        store,
+        stdout,
+        stderr,
+    }
+}
+
+impl Run {
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    fn history(&self) -> String {
+        std::fs::read_to_string(self.store.join("latest/history.jsonl")).unwrap_or_default()
+    }
+
+    /// Waits (up to `limit`) for `ready` to hold, failing if the run ends first.
+    fn wait_for(&mut self, what: &str, limit: Duration, ready: impl Fn(&Run) -> bool) {
+        let deadline = Instant::now() + limit;
+        while !ready(self) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "the run ended ({status}) before {what}\nstdout:\n{}\nstderr:\n{}",
+                    self.stdout(),
+                    self.stderr()
+                );
+            }
+            assert!(Instant::now() < deadline, "no {what} within {limit:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn project(&self) -> String {
+        common::project_of(&self.stderr())
+    }
+
+    /// Sends `signal` to the whole process group, as a terminal's Ctrl-C does.
+    fn signal_group(&self, signal: i32) {
+        // SAFETY: kill(2) on the group this test spawned.
+        let r = unsafe { libc::kill(-(self.child.id() as libc::pid_t), signal) };
+        assert_eq!(r, 0, "kill failed");
+    }
+
+    fn wait(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the run did not end within {limit:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+fn running_containers(project: &str) -> Vec<String> {
+    let label = format!("label=com.docker.compose.project={project}");
+    let out = Command::new("docker")
+        .args(["ps", "-q", "--filter", &label])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn records(state: &Path) -> Vec<String> {
+    std::fs::read_dir(state.join("runs"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn partitioned(r: &Run) -> bool {
+    r.history()
+        .lines()
+        .any(|l| l.contains("\"f\":\"start-partition\"") && l.contains("\"type\":\"ok\""))
+}
+
+const RUN_ARGS: &[&str] = &[
+    "--nodes",
+    "3",
+    "--concurrency",
+    "5",
+    "--nemesis",
+    "partition",
+    "--nemesis-interval",
+    "2",
+    "--seed",
+    "3",
+];
+
+#[test]
+fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    ensure_image();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut killed = start(
+        dir.path(),
+        "killed",
+        &state,
+        &[RUN_ARGS, &["--time-limit", "60"]].concat(),
+    );
+    let mut live = start(
+        dir.path(),
+        "live",
+        &state,
+        &[RUN_ARGS, &["--time-limit", "25"]].concat(),
+    );
+    killed.wait_for("a partition", Duration::from_secs(90), partitioned);
+    live.wait_for("the live run's cluster", Duration::from_secs(60), |r| {
+        r.stderr().contains("(project ")
+    });
+    let project = killed.project();
+    let live_project = live.project();
+    // The partition's rules are in place on some node when the run dies.
+    let label = format!("label=com.docker.compose.project={project}");
+    let names = Command::new("docker")
+        .args(["ps", "--filter", &label, "--format", "{{.Names}}"])
+        .output()
+        .unwrap();
+    let names: Vec<String> = String::from_utf8_lossy(&names.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let rules = |c: &str| {
+        let out = Command::new("docker")
+            .args(["exec", c, "iptables", "-S", "FAULTLINE"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .matches("-j DROP")
+            .count()
+    };
+    assert!(
+        names.iter().map(|c| rules(c)).sum::<usize>() > 0,
+        "no partition rules on {names:?}"
+    );
+
+    killed.child.kill().unwrap(); // SIGKILL: no cleanup can run.
+    killed.child.wait().unwrap();
+    assert_eq!(
+        running_containers(&project).len(),
+        3,
+        "a SIGKILLed run leaves its cluster (what `clean` is for)"
+    );
+
+    let out = faultline()
+        .arg("clean")
+        .env("FAULTLINE_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let removed = stdout
+        .lines()
+        .find(|l| l.starts_with(&format!("removed {project} ")))
+        .unwrap_or_else(|| panic!("clean does not say it removed {project}:\n{stdout}"));
+    assert!(
+        removed.contains("containers ") && removed.contains("networks "),
+        "{removed}"
+    );
+    assert!(
+        stdout.contains(&format!("left {live_project}: its run (pid ")),
+        "{stdout}"
+    );
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+    assert!(!records(&state).contains(&project), "record left behind");
+
+    // The live run was not touched: its nodes still run and it finishes valid.
+    assert_eq!(running_containers(&live_project).len(), 3);
+    let code = live.wait(Duration::from_secs(90));
+    assert_eq!(
+        code,
+        Some(0),
+        "live run:\nstdout:\n{}\nstderr:\n{}",
+        live.stdout(),
+        live.stderr()
+    );
+    assert_eq!(
+        common::project_leftovers(&live_project),
+        Vec::<String>::new()
+    );
+    assert_eq!(records(&state), Vec::<String>::new());
+    // A second clean finds nothing.
+    let out = faultline()
+        .arg("clean")
+        .env("FAULTLINE_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("nothing to clean"));
+}
+
+/// Sends `signal` to the run's process group once `moment` holds, then checks the exit
+/// code is 128 + signal, there is no traceback, and nothing of the run is left.
+fn signal_at(name: &str, signal: i32, moment: fn(&Run) -> bool, time_limit: &str) {
+    if !common::docker_or_skip() {
+        return;
+    }
+    ensure_image();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut run = start(
+        dir.path(),
+        name,
+        &state,
+        &[RUN_ARGS, &["--time-limit", time_limit]].concat(),
+    );
+    run.wait_for(name, Duration::from_secs(90), moment);
+    let project = run.project();
+    run.signal_group(signal);
+    let code = run.wait(Duration::from_secs(90));
+    let stderr = run.stderr();
+    assert_eq!(code, Some(128 + signal), "{name}: stderr:\n{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    assert!(
+        !stderr.contains("Traceback") && !stderr.contains("KeyboardInterrupt"),
+        "{name}: a tool's traceback reached the user:\n{stderr}"
+    );
+    assert_eq!(
+        common::project_leftovers(&project),
+        Vec::<String>::new(),
+        "{name}: containers or networks left"
+    );
+    assert_eq!(records(&state), Vec::<String>::new(), "{name}: state left");
+}
+
+#[test]
+fn sigint_during_setup_exits_130_and_leaves_nothing() {
+    signal_at(
+        "setup",
+        libc::SIGINT,
+        |r| r.stderr().contains("(project "),
+        "30",
+    );
+}
+
+#[test]
+fn sigint_mid_run_exits_130_and_leaves_nothing() {
+    signal_at("mid-run", libc::SIGINT, partitioned, "30");
+}
+
+#[test]
+fn sigterm_mid_run_exits_143_and_leaves_nothing() {
+    signal_at("sigterm", libc::SIGTERM, partitioned, "30");
+}
+
+/// Issue 8's reproduction: Ctrl-C while `docker-compose down` ran killed it with a Python
+/// traceback, and faultline exited 0.
+#[test]
+fn sigint_during_cleanup_exits_130_without_a_traceback() {
+    signal_at(
+        "cleanup",
+        libc::SIGINT,
+        // The verdict line is printed right before the cluster is taken down.
+        |r| r.stdout().contains("report.html"),
+        "4",
+    );
+}
