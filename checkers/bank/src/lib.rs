@@ -173,11 +173,9 @@ fn most_common_total(reads: &[BankRead]) -> Option<i128> {
         .map(|(t, _)| t)
 }
 
-/// A JSON number for an i128 that fits in 64 bits, else its decimal string.
+/// A JSON number with `v`'s exact digits.
 fn number(v: i128) -> Value {
-    i64::try_from(v)
-        .map(Value::from)
-        .unwrap_or_else(|_| Value::from(v.to_string()))
+    faultline_history::integer_value(v)
 }
 
 /// Checks every `ok` read of a bank history.

@@ -17,7 +17,8 @@ pub struct ModelOptions {
     /// faultline's own histories), `null` means "absent" and must equal the state.
     pub nil_read_matches_any: bool,
     /// The initial value of registers and of every kv key, replacing the model's default
-    /// (`null` for registers, `""` for kv).
+    /// (`null` for registers, `""` for kv); for multi-register, an object gives each register
+    /// its own by name.
     pub initial: Option<Value>,
 }
 

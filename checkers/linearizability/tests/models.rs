@@ -414,3 +414,60 @@ fn progress_reaches_total() {
     assert_eq!(progress.keys_done.load(Ordering::Relaxed), 50);
     assert_eq!(progress.keys_total.load(Ordering::Relaxed), 50);
 }
+
+mod exact_values {
+    use faultline_linearizability::values::Interner;
+    use proptest::prelude::*;
+    use serde_json::Value;
+
+    /// JSON number text: integers of any length and sign, decimals, exponents.
+    fn number_text() -> impl Strategy<Value = String> {
+        (
+            any::<bool>(),
+            "(0|[1-9][0-9]{0,40})",
+            proptest::option::of("[0-9]{1,25}"),
+            proptest::option::of("[eE][+-]?[0-9]{1,3}"),
+        )
+            .prop_map(|(neg, int, frac, exp)| {
+                let mut s = String::new();
+                if neg {
+                    s.push('-');
+                }
+                s.push_str(&int);
+                if let Some(f) = frac {
+                    s.push('.');
+                    s.push_str(&f);
+                }
+                if let Some(e) = exp {
+                    s.push_str(&e);
+                }
+                s
+            })
+    }
+
+    /// serde_json spells an exponent `e` with its sign (`1E3` is `1e+3`); otherwise a number
+    /// keeps its text exactly.
+    fn normal(text: &str) -> String {
+        let text = text.replace('E', "e");
+        match text.split_once('e') {
+            Some((m, e)) if !e.starts_with(['+', '-']) => format!("{m}e+{e}"),
+            _ => text,
+        }
+    }
+
+    proptest! {
+        /// Issue 8 item 1: two distinct numbers never compare equal, whatever their size, in
+        /// the values the reader produces and in the checker's interner; equal ones always do.
+        #[test]
+        fn distinct_numbers_never_compare_equal(a in number_text(), b in number_text()) {
+            let va: Value = serde_json::from_str(&a).unwrap();
+            let vb: Value = serde_json::from_str(&b).unwrap();
+            let same = normal(&a) == normal(&b);
+            prop_assert_eq!(va == vb, same, "{} vs {}", a, b);
+            let mut interner = Interner::default();
+            let (ia, ib) = (interner.intern(&va), interner.intern(&vb));
+            prop_assert_eq!(ia == ib, same, "{} vs {}", a, b);
+            prop_assert_eq!(interner.value(ia), va);
+        }
+    }
+}

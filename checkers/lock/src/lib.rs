@@ -7,11 +7,20 @@
 //! whatever that release's outcome: an `info` or `fail` release may have freed the lock at
 //! any instant after it was invoked, so only the time before it is certain. A hold with no
 //! release lasts to the end of the history, unless [`LockOptions::lease_ns`] says the lock
-//! expires: then a hold certainly ends no later than `lease` after its acquire was invoked
-//! (the earliest the lease can have been granted), and an acquire acknowledged only after
-//! that gives no certain hold at all. `info` and `fail` acquires give no hold. Two holds by
-//! different processes that share an instant are reported; by construction only definite
-//! holds count, so an overlap is never a false alarm.
+//! is a lease: then a holder that goes silent holds it until one lease after its last
+//! successful action (the invocation of its acquire, or of an `ok` write made while its
+//! lease still ran: the earliest instants its lease can have been granted or renewed), and
+//! an acquire acknowledged only after its lease ran out gives no certain hold at all. A
+//! silent holder's expired lease is how a lease lock works, not an anomaly. `info` and
+//! `fail` acquires give no hold. Two holds by different processes that share an instant are
+//! reported; by construction only definite holds count, so an overlap is never a false
+//! alarm.
+//!
+//! **Acting after the lease ran out** (with a lease): an `ok` write by a holder whose lease
+//! had run out, invoked after another process's acquire succeeded, is the unfenced-lease
+//! bug: the lock had gone to someone else, yet the old holder's write took effect. Whatever
+//! renewals the history does not show, either that acquire overlapped a valid lease or the
+//! write came after it ran out; both are anomalies, so this is never a false alarm either.
 //!
 //! **Fencing** ([`check_fencing`]): `write` operations carry `{token, holder}` to a
 //! storage service that must reject tokens lower than one it already accepted. A write
@@ -58,8 +67,22 @@ pub struct Hold {
     /// `index` of the release's invoke event, which ends the hold; `None` if the process
     /// never released it within the history.
     pub release_invoke_index: Option<u64>,
-    /// With a lease: the hold certainly ended by this time, ns.
+    /// With a lease: the hold certainly ended by this time, ns (one lease after its last
+    /// successful action).
     pub expires_at: Option<u64>,
+}
+
+/// An `ok` write by a holder whose lease had already run out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LateWrite {
+    /// The hold it was made in.
+    pub hold: Hold,
+    /// `index` of the write's invoke event.
+    pub invoke_index: u64,
+    /// `time` of the write's invoke event, ns.
+    pub invoke_time: u64,
+    /// `index` of the write's ok event.
+    pub complete_index: u64,
 }
 
 impl Hold {
@@ -111,11 +134,24 @@ fn ok_completion(op: &Operation) -> Result<(u64, u64), InputError> {
 /// assert_eq!((h[0].start_index, h[0].release_invoke_index), (1, Some(2)));
 /// ```
 pub fn holds(ops: &[Operation], opts: &LockOptions) -> Result<Vec<Hold>, InputError> {
+    Ok(holds_and_late_writes(ops, opts)?.0)
+}
+
+/// [`holds`], and (with a lease) the `ok` writes made in a hold after its lease ran out.
+pub fn holds_and_late_writes(
+    ops: &[Operation],
+    opts: &LockOptions,
+) -> Result<(Vec<Hold>, Vec<LateWrite>), InputError> {
     let mut by_process: BTreeMap<u64, Vec<&Operation>> = BTreeMap::new();
-    for op in ops.iter().filter(|o| o.f == "acquire" || o.f == "release") {
+    let lease = opts.lease_ns.is_some();
+    for op in ops
+        .iter()
+        .filter(|o| o.f == "acquire" || o.f == "release" || (lease && o.f == "write"))
+    {
         by_process.entry(op.process).or_default().push(op);
     }
     let mut out = Vec::new();
+    let mut late = Vec::new();
     for (process, mut ops) in by_process {
         ops.sort_by_key(|o| o.invoke_index);
         let mut holding: Option<Hold> = None;
@@ -135,6 +171,24 @@ pub fn holds(ops: &[Operation], opts: &LockOptions) -> Result<Vec<Hold>, InputEr
                         });
                     }
                 }
+                ("write", Outcome::Ok) => {
+                    let Some(h) = holding.as_mut() else { continue };
+                    let (Some(lease), Some(expires)) = (opts.lease_ns, h.expires_at) else {
+                        continue;
+                    };
+                    if op.invoke_time < expires {
+                        // Acting while the lease still ran: a sign of life that renews it.
+                        h.expires_at = Some(op.invoke_time.saturating_add(lease).max(expires));
+                    } else {
+                        let (complete_index, _) = ok_completion(op)?;
+                        late.push(LateWrite {
+                            hold: *h,
+                            invoke_index: op.invoke_index,
+                            invoke_time: op.invoke_time,
+                            complete_index,
+                        });
+                    }
+                }
                 ("release", _) => {
                     if let Some(mut h) = holding.take() {
                         h.release_invoke_index = Some(op.invoke_index);
@@ -147,7 +201,35 @@ pub fn holds(ops: &[Operation], opts: &LockOptions) -> Result<Vec<Hold>, InputEr
         out.extend(holding);
     }
     out.sort_by_key(|h| h.start_index);
-    Ok(out)
+    // A late write's hold as it finally was (its expiry no longer grows after the write).
+    for w in &mut late {
+        if let Some(h) = out
+            .iter()
+            .find(|h| h.process == w.hold.process && h.start_index == w.hold.start_index)
+        {
+            w.hold = *h;
+        }
+    }
+    Ok((out, late))
+}
+
+/// The late writes that came after another process's acquire succeeded (once the writer's
+/// lease had run out), each with that acquire's hold: the unfenced-lease bug.
+pub fn writes_after_lease_lost(holds: &[Hold], late: &[LateWrite]) -> Vec<(LateWrite, Hold)> {
+    late.iter()
+        .filter_map(|w| {
+            let expired = w.hold.expires_at?;
+            holds
+                .iter()
+                .find(|b| {
+                    b.process != w.hold.process
+                        && b.start_index > w.hold.start_index
+                        && b.start_index < w.invoke_index
+                        && b.start_time >= expired
+                })
+                .map(|b| (*w, *b))
+        })
+        .collect()
 }
 
 /// Every pair of definite holds by different processes that share an instant, each pair
@@ -209,8 +291,9 @@ pub fn overlaps(holds: &[Hold]) -> Vec<(Hold, Hold)> {
 /// assert_eq!(r.verdict, Verdict::Valid);
 /// ```
 pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerResult, InputError> {
-    let holds = holds(ops, opts)?;
+    let (holds, late) = holds_and_late_writes(ops, opts)?;
     let pairs = overlaps(&holds);
+    let lost = writes_after_lease_lost(&holds, &late);
     let until = |h: &Hold| {
         let mut s = match h.release_invoke_index {
             Some(r) => format!("did not begin releasing it until event {r}"),
@@ -221,6 +304,30 @@ pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerRes
         }
         s
     };
+    let late_anomalies = lost.iter().map(|(w, b)| {
+        let mut events = vec![w.hold.start_index, b.start_index, w.invoke_index, w.complete_index];
+        events.sort_unstable();
+        events.dedup();
+        Anomaly {
+            kind: "write-after-lease-expired".into(),
+            explanation: format!(
+                "Process {} wrote while it no longer held the lock: its lease ran out at {} ns with no sign of life, process {} acquired the lock (ok at event {}), and then process {}'s write (invoked at event {}) succeeded anyway: an unfenced lease.",
+                w.hold.process,
+                w.hold.expires_at.unwrap_or(0),
+                b.process,
+                b.start_index,
+                w.hold.process,
+                w.invoke_index
+            ),
+            events,
+            detail: json!({
+                "writer": w.hold.process,
+                "acquirer": b.process,
+                "lease-expired-at-ns": w.hold.expires_at,
+                "write": {"invoke": w.invoke_index, "ok": w.complete_index},
+            }),
+        }
+    });
     let anomalies = pairs
         .iter()
         .map(|(a, b)| {
@@ -241,12 +348,15 @@ pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerRes
                 }),
             }
         })
-        .collect();
+        .chain(late_anomalies)
+        .collect::<Vec<_>>();
     let count = |f: &str, o: Outcome| ops.iter().filter(|op| op.f == f && op.outcome == o).count();
     let stats = json!({
         "hold-count": holds.len(),
         "unreleased-hold-count": holds.iter().filter(|h| h.release_invoke_index.is_none()).count(),
         "overlap-count": pairs.len(),
+        "late-write-count": late.len(),
+        "write-after-lease-expired-count": lost.len(),
         "acquire-ok-count": count("acquire", Outcome::Ok),
         "acquire-info-count": count("acquire", Outcome::Info),
         "acquire-fail-count": count("acquire", Outcome::Fail),
@@ -255,7 +365,7 @@ pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerRes
         "release-fail-count": count("release", Outcome::Fail),
         "lease-ns": opts.lease_ns,
     });
-    let (verdict, reason) = if !pairs.is_empty() {
+    let (verdict, reason) = if !anomalies.is_empty() {
         (Verdict::Invalid, None)
     } else if holds.is_empty() {
         (
@@ -291,12 +401,9 @@ pub struct FencedWrite {
     pub complete_index: Option<u64>,
 }
 
-/// A JSON number for an i128 that fits in 64 bits, else its decimal string.
+/// A JSON number with `v`'s exact digits.
 fn number(v: i128) -> Value {
-    i64::try_from(v)
-        .map(Value::from)
-        .or_else(|_| u64::try_from(v).map(Value::from))
-        .unwrap_or_else(|_| Value::from(v.to_string()))
+    faultline_history::integer_value(v)
 }
 
 /// Every `write` of a fencing token, in order of invocation.

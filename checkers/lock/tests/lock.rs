@@ -3,7 +3,8 @@
 
 use faultline_history::{testing, Operation, Outcome, Verdict};
 use faultline_lock_checker::{
-    check_fencing, check_overlap, fenced_writes, holds, overlaps, LockOptions,
+    check_fencing, check_overlap, fenced_writes, holds, holds_and_late_writes, overlaps,
+    writes_after_lease_lost, LockOptions,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -437,5 +438,87 @@ proptest! {
             .map(|w| w.invoke_index)
             .collect();
         prop_assert_eq!(flagged, expected);
+    }
+
+    /// With a lease, every `write-after-lease-expired` the checker reports is confirmed by
+    /// replaying the raw operations: the writer's hold began with an ok acquire and was not
+    /// released; its lease, renewed by each ok write made while it still ran, had run out
+    /// when the write was invoked; and another process's acquire had succeeded after that,
+    /// before the write. And every such write is reported.
+    #[test]
+    fn writes_after_the_lease_match_a_replay(
+        procs in prop::collection::vec(
+            prop::collection::vec((step(), 0u8..3), 0..8), 1..4),
+        lease in 1u64..12_000,
+    ) {
+        // Acquire, write or release per step (the bool of `step` is ignored).
+        let mut spans = Vec::new();
+        let mut what = Vec::new();
+        for (p, steps) in procs.iter().enumerate() {
+            let mut t = 0u32;
+            for (s, kind) in steps {
+                let start = t + u32::from(s.gap);
+                spans.push((start, u32::from(s.len), true));
+                let f = ["acquire", "write", "release"][usize::from(*kind)];
+                what.push((p as u64, f, s.outcome));
+                t = start + u32::from(s.len) + 1;
+            }
+        }
+        let ops: Vec<Operation> = what
+            .into_iter()
+            .zip(testing::lay_out(&spans))
+            .map(|((p, f, outcome), (i, c))| op(p, f, outcome, i, c))
+            .collect();
+        let opts = LockOptions { lease_ns: Some(lease) };
+        let (hs, late) = holds_and_late_writes(&ops, &opts).unwrap();
+        let got: BTreeSet<u64> = writes_after_lease_lost(&hs, &late)
+            .iter()
+            .map(|(w, _)| w.invoke_index)
+            .collect();
+
+        // Replay each process alone, in invocation order: its holds (start index and
+        // time) and its late writes (hold start, lease end, write invocation).
+        let mut starts: Vec<(u64, u64, u64)> = Vec::new();
+        let mut late_writes: Vec<(u64, u64, u64, u64)> = Vec::new();
+        let mut by_process: std::collections::BTreeMap<u64, Vec<&Operation>> = Default::default();
+        for o in &ops {
+            by_process.entry(o.process).or_default().push(o);
+        }
+        for (p, mut mine) in by_process {
+            mine.sort_by_key(|o| o.invoke_index);
+            let mut hold: Option<(u64, u64)> = None;
+            for o in mine {
+                match (o.f.as_str(), o.outcome) {
+                    ("acquire", Outcome::Ok) if hold.is_none() => {
+                        let end = o.invoke_time + lease;
+                        if o.complete_time.unwrap() < end {
+                            hold = Some((o.complete_index.unwrap(), end));
+                            starts.push((p, o.complete_index.unwrap(), o.complete_time.unwrap()));
+                        }
+                    }
+                    ("write", Outcome::Ok) => {
+                        if let Some((start, end)) = hold {
+                            if o.invoke_time < end {
+                                hold = Some((start, end.max(o.invoke_time + lease)));
+                            } else {
+                                late_writes.push((p, start, end, o.invoke_index));
+                            }
+                        }
+                    }
+                    ("release", _) => hold = None,
+                    _ => {}
+                }
+            }
+        }
+        let expected: BTreeSet<u64> = late_writes
+            .iter()
+            .filter(|&&(p, start, end, write)| {
+                starts
+                    .iter()
+                    .any(|&(q, s, t)| q != p && s > start && s < write && t >= end)
+            })
+            .map(|w| w.3)
+            .collect();
+        prop_assert_eq!(got, expected);
     }
 }

@@ -1,5 +1,12 @@
 //! `faultline check FILE...`: import histories and check them for linearizability, or, for
-//! transactional histories (`f: "txn"`), for the anomalies of a consistency model.
+//! transactional histories (`f: "txn"`), for the anomalies of a consistency model, or with
+//! a workload's own checkers.
+//!
+//! A run directory (or a JSON Lines history with the run's `test.json` beside it) is judged
+//! by exactly the checkers its workload ran, with the same options (the workload registry
+//! rebuilds them from test.json). `--checker NAME` picks them for a bare history; without
+//! it, set, counter and bank histories are recognised by their functions and values. A
+//! history whose last line a crash tore is checked without that line, with a warning.
 //!
 //! Each file is read, imported (format given or detected) and paired into operations. A
 //! history of transactions goes to the transactional checker (`--consistency-model`); any
@@ -11,7 +18,9 @@ use faultline_history::import::{self, Format};
 use faultline_history::{pair, Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
 use faultline_transactional as txn;
+use faultline_workloads::{self as workloads, Common};
 use serde::Serialize;
+use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -22,9 +31,24 @@ use std::time::{Duration, Instant};
 /// Arguments of `faultline check`.
 #[derive(clap::Args)]
 pub struct CheckArgs {
-    /// History files: history.jsonl, Jepsen/Knossos EDN, or Porcupine logs.
-    #[arg(required = true, value_name = "FILE")]
+    /// History files (history.jsonl, Jepsen/Knossos EDN, Elle JSON, Porcupine logs) or run
+    /// directories (store/<test>/<timestamp>, judged by their workload's own checkers).
+    #[arg(required = true, value_name = "FILE|RUN_DIR")]
     files: Vec<PathBuf>,
+    /// The checkers for a history without a test.json: linearizability (with --model), or a
+    /// workload's: register, set, counter, bank, lock, lock-fenced [default: a run's own;
+    /// else recognised from the history's functions].
+    #[arg(long, value_name = "NAME")]
+    checker: Option<String>,
+    /// The initial value the history starts from: a register's value, a multi-register's or
+    /// kv's map such as {"x":0,"y":0}, a counter's value, a bank's balances by account
+    /// [default: a run's recorded one; else null, 0, or the most common total].
+    #[arg(long, value_name = "JSON")]
+    initial: Option<String>,
+    /// Lock histories without a test.json: the lease TTL in seconds [default: the lock
+    /// workload's, 2 s].
+    #[arg(long, value_name = "S")]
+    lease_ttl: Option<f64>,
     /// Input format: jsonl, jepsen-edn, elle-json, porcupine-etcd or porcupine-kv [default: detected].
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
@@ -94,10 +118,12 @@ struct FileRecord {
 /// A file that could not be checked: `file:line N: what is wrong`.
 struct InputError(String);
 
-/// What checking one file gave: a linearizability report or a transactional one.
+/// What checking one file gave: a linearizability report, a transactional one, or the
+/// results of a workload's checkers.
 enum Checked {
     Linear(Report),
     Txn(txn::Report),
+    Workload(String, Vec<faultline_history::CheckerResult>),
 }
 
 impl Checked {
@@ -105,13 +131,15 @@ impl Checked {
         match self {
             Checked::Linear(r) => r.verdict,
             Checked::Txn(r) => r.verdict,
+            Checked::Workload(_, results) => worst_of(results),
         }
     }
 
-    fn to_checker_result(&self) -> faultline_history::CheckerResult {
+    fn to_checker_results(&self) -> Vec<faultline_history::CheckerResult> {
         match self {
-            Checked::Linear(r) => r.to_checker_result(),
-            Checked::Txn(r) => r.to_checker_result(),
+            Checked::Linear(r) => vec![r.to_checker_result()],
+            Checked::Txn(r) => vec![r.to_checker_result()],
+            Checked::Workload(_, results) => results.clone(),
         }
     }
 
@@ -119,8 +147,16 @@ impl Checked {
         match self {
             Checked::Linear(r) => &r.model,
             Checked::Txn(r) => r.model.name(),
+            Checked::Workload(name, _) => name,
         }
     }
+}
+
+/// The worst verdict of several checkers' (valid when there are none).
+fn worst_of(results: &[faultline_history::CheckerResult]) -> Verdict {
+    results
+        .iter()
+        .fold(Verdict::Valid, |w, r| w.worst(r.verdict))
 }
 
 /// Runs `faultline check`.
@@ -153,6 +189,32 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Ok(m) => m,
         Err(e) => return bad_args(&format!("--consistency-model: {e}")),
     };
+    let initial = match args.initial.as_deref().map(serde_json::from_str::<Value>) {
+        None => None,
+        Some(Ok(v)) => Some(v),
+        Some(Err(e)) => return bad_args(&format!("--initial: not JSON: {e}")),
+    };
+    if let Some(name) = &args.checker {
+        if name != LINEARIZABILITY {
+            if let Err(e) = workloads::find(name) {
+                return bad_args(&format!(
+                    "--checker: {}",
+                    e.replace("--workload: unknown workload", "unknown checker")
+                        .replace(
+                            "expected one of: ",
+                            &format!("expected one of: {LINEARIZABILITY}, ")
+                        )
+                ));
+            }
+        }
+    }
+    if let Some(ttl) = args.lease_ttl {
+        if !(ttl.is_finite() && ttl > 0.0) {
+            return bad_args(&format!(
+                "--lease-ttl: {ttl} is not a positive number of seconds"
+            ));
+        }
+    }
     if args.html.is_some() && args.files.len() != 1 {
         return bad_args("--html: give exactly one history file");
     }
@@ -161,7 +223,14 @@ pub fn run(args: CheckArgs) -> ExitCode {
     let mut worst = Verdict::Valid;
     let mut input_error = false;
     for file in &args.files {
-        let record = match check_file(file, format, model, consistency_model, &args, time_limit) {
+        let given = Given {
+            format,
+            model,
+            consistency_model,
+            initial: initial.as_ref(),
+            time_limit,
+        };
+        let record = match check_file(file, &given, &args) {
             Ok((record, report, events)) => {
                 worst = worst.worst(report.verdict());
                 if !args.json {
@@ -220,32 +289,258 @@ fn bad_args(message: &str) -> ExitCode {
     ExitCode::from(crate::EXIT_BAD_ARGS)
 }
 
-/// Reads, imports, pairs and checks one file.
-fn check_file(
-    file: &Path,
+/// The checker named for linearizability (`--checker linearizability`).
+const LINEARIZABILITY: &str = "linearizability";
+
+/// The parsed flags that apply to every file.
+struct Given<'a> {
     format: Option<Format>,
     model: Option<ModelSpec>,
     consistency_model: txn::Model,
-    args: &CheckArgs,
+    initial: Option<&'a Value>,
     time_limit: Option<Duration>,
-) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
+}
+
+/// A history read from disk: its events (with their lines) and its format.
+pub(crate) struct Loaded {
+    /// The imported history.
+    pub history: import::History,
+    /// The operations, paired.
+    pub ops: Vec<Operation>,
+}
+
+/// Reads, imports and pairs one history file. A JSON Lines history whose last line a crash
+/// tore (no newline, not an event) is read without it, with a one-line warning.
+pub(crate) fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String> {
     let name = file.display().to_string();
-    if model.is_none() && args.html.is_none() && format.map_or(true, |f| f == Format::Jsonl) {
-        if let Some(checked) = stream_txn_jsonl(file, &name, consistency_model, time_limit)? {
+    let bytes = std::fs::read(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let mut text = String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "{name}: not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })?;
+    let jsonl = match format {
+        Some(f) => f == Format::Jsonl,
+        None => import::detect(&text) == Some(Format::Jsonl),
+    };
+    if jsonl {
+        let (kept, torn) = faultline_history::jsonl::without_torn_tail(text.as_bytes());
+        if let Some(e) = torn {
+            eprintln!(
+                "faultline: warning: {name}:line {}: torn last line dropped (a crash cut it: {}); checking the {} lines before it",
+                e.line,
+                e.message,
+                e.line - 1
+            );
+            let keep = kept.len();
+            text.truncate(keep);
+        }
+    }
+    let history = import::import(&text, format).map_err(|e| format!("{name}:{e}"))?;
+    drop(text);
+    let ops = pair(&history.events, &history.lines).map_err(|e| format!("{name}:{e}"))?;
+    Ok(Loaded { history, ops })
+}
+
+/// Where a file's history and its run's test.json are: a run directory holds both; a JSON
+/// Lines history may have test.json beside it.
+fn locate(file: &Path) -> (PathBuf, Option<PathBuf>) {
+    if file.is_dir() {
+        let config = file.join(faultline_report::CONFIG_FILE);
+        return (
+            file.join(faultline_report::HISTORY_FILE),
+            config.is_file().then_some(config),
+        );
+    }
+    let beside = file
+        .parent()
+        .map(|d| d.join(faultline_report::CONFIG_FILE))
+        .filter(|c| c.is_file());
+    (file.to_path_buf(), beside)
+}
+
+/// The checkers of the run whose test.json is at `config`, as the run configured them.
+pub(crate) fn run_checkers(config: &Path) -> Result<workloads::Configured, String> {
+    let name = config.display();
+    let text = std::fs::read_to_string(config).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{name}:line {}: not JSON: {e}", e.line()))?;
+    if value.get("config_version").is_some() {
+        // Typed: the whole record must read, so a damaged test.json is caught here.
+        let typed = crate::config::read(config)?;
+        return workloads::configure(&typed.workload, &typed.common)
+            .map_err(|e| format!("{name}: {e}"));
+    }
+    // Written before test.json was typed: the registry reads the fields it needs.
+    workloads::from_test_json(&value)
+        .map_err(|e| format!("{name}: {}", e.trim_start_matches("test.json: ")))
+}
+
+/// The workload whose checkers a bare history gets when `--checker` does not say: sets,
+/// counters and banks by their functions and values; `None` for linearizability.
+fn recognise(ops: &[Operation]) -> Option<&'static str> {
+    let has = |f: &str| ops.iter().any(|o| o.f == f);
+    let read_outputs = || {
+        ops.iter()
+            .filter(|o| o.f == "read" && o.outcome == faultline_history::Outcome::Ok)
+            .map(|o| &o.output)
+    };
+    if has("transfer") && !has("txn") {
+        return Some("bank");
+    }
+    if has("add") {
+        if read_outputs().any(Value::is_array) {
+            return Some("set");
+        }
+        if read_outputs().any(|v| v.is_i64() || v.is_u64()) {
+            return Some("counter");
+        }
+    }
+    None
+}
+
+/// Runs the checkers of the workload `name` on a bare history: its own options, with the
+/// lease and initial value the flags give (bank: the total and accounts of `initial`, or the
+/// most common total of the reads).
+fn workload_checkers(
+    name: &str,
+    ops: &[Operation],
+    initial: Option<&Value>,
+    lease_ttl_s: Option<f64>,
+) -> Result<Vec<faultline_history::CheckerResult>, String> {
+    let unreadable = |checker: &str, e: faultline_history::InputError| {
+        faultline_workload_support::unreadable(checker, e.to_string())
+    };
+    match name {
+        "counter" => {
+            let initial = match initial {
+                None => 0,
+                Some(v) => v.as_i64().ok_or(format!(
+                    "--initial: a counter starts from an integer, got {v}"
+                ))?,
+            };
+            let opts = faultline_counter_checker::CounterOptions { initial };
+            Ok(vec![faultline_counter_checker::check(ops, &opts)
+                .unwrap_or_else(|e| {
+                    unreadable(faultline_counter_checker::CHECKER, e)
+                })])
+        }
+        "bank" => {
+            let mut opts = faultline_bank_checker::BankOptions::default();
+            if let Some(v) = initial {
+                let balances = v.as_object().filter(|m| m.values().all(Value::is_i64)).ok_or(
+                    format!("--initial: a bank starts from balances by account, such as {{\"a\":10,\"b\":10}}, got {v}"),
+                )?;
+                let total = balances
+                    .values()
+                    .filter_map(Value::as_i64)
+                    .try_fold(0i64, i64::checked_add)
+                    .ok_or("--initial: the balances' total is beyond 64 bits")?;
+                opts.total = Some(total);
+                opts.accounts = Some(balances.keys().cloned().collect());
+            }
+            Ok(vec![faultline_bank_checker::check(ops, &opts)
+                .unwrap_or_else(|e| {
+                    unreadable(faultline_bank_checker::CHECKER, e)
+                })])
+        }
+        _ => {
+            if let Some(v) = initial {
+                let empty_set = name == "set" && v.as_array().is_some_and(Vec::is_empty);
+                let register_null = name == "register" && v.is_null();
+                if !(empty_set || register_null) {
+                    return Err(format!(
+                        "--initial: the {name} checkers start from the workload's own initial value; \
+                         for a register's, use --checker linearizability --model cas-register"
+                    ));
+                }
+            }
+            let common = Common {
+                lease_ttl_s,
+                ..Common::default()
+            };
+            Ok(workloads::configure(name, &common)?.check(ops))
+        }
+    }
+}
+
+/// Reads, imports, pairs and checks one file (or run directory).
+fn check_file(
+    file: &Path,
+    given: &Given,
+    args: &CheckArgs,
+) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
+    let Given {
+        format,
+        model,
+        consistency_model,
+        initial,
+        time_limit,
+    } = *given;
+    let (history_path, config) = locate(file);
+    let name = file.display().to_string();
+    if model.is_none()
+        && args.html.is_none()
+        && args.checker.is_none()
+        && format.map_or(true, |f| f == Format::Jsonl)
+    {
+        if let Some(checked) =
+            stream_txn_jsonl(&history_path, &name, consistency_model, time_limit)?
+        {
             return Ok(checked);
         }
     }
-    let bytes = std::fs::read(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        InputError(format!(
-            "{name}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    let history = import::import(&text, format).map_err(|e| InputError(format!("{name}:{e}")))?;
-    drop(text);
-    let ops =
-        pair(&history.events, &history.lines).map_err(|e| InputError(format!("{name}:{e}")))?;
+    let Loaded { history, ops } = load(&history_path, format).map_err(InputError)?;
+    let config = config.filter(|_| history.format == Format::Jsonl);
+    let workload: Option<String> = match (&args.checker, &config) {
+        (Some(c), _) if c == LINEARIZABILITY => None,
+        (Some(c), _) => Some(c.clone()),
+        (None, Some(_)) => Some(String::new()),
+        (None, None) if model.is_none() && history.format.default_model().is_none() => {
+            recognise(&ops).map(str::to_string)
+        }
+        (None, None) => None,
+    };
+    if let Some(workload) = workload {
+        let started = Instant::now();
+        let (label, results) = match (workload.as_str(), &config) {
+            ("", Some(config)) => {
+                if initial.is_some() || args.lease_ttl.is_some() {
+                    return Err(InputError(format!(
+                        "{name}: --initial and --lease-ttl are for bare histories; a run is judged with what its test.json records"
+                    )));
+                }
+                let run = run_checkers(config).map_err(InputError)?;
+                (run.def.name.to_string(), run.check(&ops))
+            }
+            (w, _) => (
+                w.to_string(),
+                workload_checkers(w, &ops, initial, args.lease_ttl)
+                    .map_err(|e| InputError(format!("{name}: {e}")))?,
+            ),
+        };
+        let check_ms = started.elapsed().as_secs_f64() * 1e3;
+        let verdict = worst_of(&results);
+        let record = FileRecord {
+            file: name,
+            format: Some(history.format.name()),
+            model: None,
+            verdict: verdict.to_string(),
+            ops: ops.len(),
+            check_ms: (check_ms * 1000.0).round() / 1000.0,
+            reason: results.iter().find_map(|r| r.reason.clone()),
+            error: None,
+            counterexample: None,
+            stats: None,
+            consistency_model: None,
+            anomaly_types: None,
+            not: None,
+            also_not: None,
+            checkers: results.clone(),
+        };
+        return Ok((record, Checked::Workload(label, results), history.events));
+    }
     if model.is_none() && txn::is_transactional(&ops) {
         // Only the HTML report needs the events; a million transactions' worth is big.
         let events = if args.html.is_some() {
@@ -285,6 +580,7 @@ fn check_file(
     };
     // Knossos reads a nil read as "unknown result": follow it for the histories it wrote.
     opts.model.nil_read_matches_any = history.format == Format::JepsenEdn;
+    opts.model.initial = initial.cloned();
     let progress = Arc::new(Progress::default());
     opts.progress = Some(progress.clone());
 
@@ -403,7 +699,9 @@ fn infer_model(ops: &[Operation]) -> ModelSpec {
         ModelSpec::FifoQueue
     } else if has("txn") {
         ModelSpec::MultiRegister
-    } else if has("add") {
+    } else if has("add") && !has("read") {
+        // Reads would make it a set or counter history, which `recognise` gives their
+        // own checkers; adds alone are a set's.
         ModelSpec::Set
     } else if has("get") || has("put") || has("append") {
         ModelSpec::Kv
@@ -454,6 +752,7 @@ fn print_human(record: &FileRecord, checked: &Checked) {
     let report = match checked {
         Checked::Linear(r) => r,
         Checked::Txn(r) => return print_txn(record, r),
+        Checked::Workload(_, results) => return print_workload(record, results),
     };
     println!(
         "{}\t{}\t{} ops\t{:.1} ms",
@@ -464,6 +763,36 @@ fn print_human(record: &FileRecord, checked: &Checked) {
     }
     for c in &report.counterexamples {
         print_counterexample(c);
+    }
+}
+
+/// A workload's checkers: one line each, then the first anomalies.
+fn print_workload(record: &FileRecord, results: &[faultline_history::CheckerResult]) {
+    println!(
+        "{}\t{}\t{} ops\t{:.1} ms",
+        record.file, record.verdict, record.ops, record.check_ms
+    );
+    print_checker_lines(results);
+}
+
+/// One line per checker (verdict, anomaly count, why unknown), then its first anomalies:
+/// what `faultline test` and `faultline check` print for a workload's checkers.
+pub(crate) fn print_checker_lines(results: &[faultline_history::CheckerResult]) {
+    for c in results {
+        println!(
+            "  {:<18} {:<8} {} anomal{}{}",
+            c.checker,
+            c.verdict,
+            c.anomalies.len(),
+            if c.anomalies.len() == 1 { "y" } else { "ies" },
+            c.reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        );
+        for a in c.anomalies.iter().take(3) {
+            println!("    {}: {}", a.kind, a.explanation);
+        }
     }
 }
 
@@ -555,7 +884,7 @@ fn write_html(
         "workload": format!("imported {} history, model {}", record.format.unwrap_or("?"), report.model()),
         "command": format!("faultline check {} --html {}", file.display(), out.display()),
     });
-    let results = faultline_report::Results::build(events, &[report.to_checker_result()], &config);
+    let results = faultline_report::Results::build(events, &report.to_checker_results(), &config);
     let links = [faultline_report::file_link("raw history", file)];
     faultline_report::write_html(out, events, &results, &links).map_err(|e| e.to_string())
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 mod check;
 mod clean;
 mod cluster;
+mod config;
 mod gen;
 mod image;
 mod report;

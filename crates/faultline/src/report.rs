@@ -1,4 +1,8 @@
 //! `faultline report RUN_DIR`: regenerate results.json, junit.xml and report.html of a run.
+//!
+//! A run that never finished (faultline was killed before checking) has a history but no
+//! checker results: its workload's checkers are run afresh from its test.json, on the
+//! history without a torn last line, so it gets a verdict too.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,9 +14,58 @@ pub struct ReportArgs {
     run_dir: PathBuf,
 }
 
+/// Whether the run's results.json holds checker results (absent, unreadable or empty: no).
+fn has_checker_results(run_dir: &std::path::Path) -> bool {
+    std::fs::read_to_string(run_dir.join(faultline_report::RESULTS_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| {
+            v.get("checkers")
+                .and_then(|c| c.as_array())
+                .map(|c| !c.is_empty())
+        })
+        .unwrap_or(false)
+}
+
+/// The run's checkers, run afresh on its history.
+fn rerun_checkers(
+    run_dir: &std::path::Path,
+) -> Result<Vec<faultline_history::CheckerResult>, String> {
+    let config = run_dir.join(faultline_report::CONFIG_FILE);
+    if !config.is_file() {
+        return Err(format!(
+            "{}: the run has no checker results and no test.json to rerun its checkers from",
+            run_dir.display()
+        ));
+    }
+    let checkers = crate::check::run_checkers(&config)?;
+    let loaded = crate::check::load(
+        &run_dir.join(faultline_report::HISTORY_FILE),
+        Some(faultline_history::import::Format::Jsonl),
+    )?;
+    Ok(checkers.check(&loaded.ops))
+}
+
 /// Runs `faultline report`: exits with the run's verdict code, or 254 for unreadable input.
 pub fn run(args: ReportArgs) -> ExitCode {
-    match faultline_report::regenerate(&args.run_dir) {
+    let fresh = if has_checker_results(&args.run_dir) {
+        None
+    } else {
+        match rerun_checkers(&args.run_dir) {
+            Ok(results) => {
+                eprintln!(
+                    "faultline report: {} had no checker results (the run never finished); ran its checkers afresh",
+                    args.run_dir.display()
+                );
+                Some(results)
+            }
+            Err(e) => {
+                eprintln!("faultline report: {e}");
+                return ExitCode::from(crate::EXIT_BAD_ARGS);
+            }
+        }
+    };
+    match faultline_report::regenerate_with(&args.run_dir, fresh) {
         Ok(results) => {
             if results.checkers.is_empty() {
                 eprintln!(

@@ -18,15 +18,17 @@ use faultline_report as report;
 use faultline_runner::{self as runner, RunConfig};
 use faultline_workload_support::NodeAddr;
 use faultline_workloads::{Common, Configured};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Arguments of `faultline test`. The defaults give a meaningful one-minute test.
-#[derive(clap::Args)]
+/// Arguments of `faultline test`. The defaults give a meaningful one-minute test. test.json
+/// records them all (`config::TestConfig::flags`), and the reproduce command is rendered
+/// from them, so a new flag is recorded and reproduced by construction.
+#[derive(clap::Args, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TestArgs {
     /// The database under test: a built-in definition (etcd, redis) or the path of a db.toml
     /// or its directory (see docs/db-definition.md).
@@ -60,10 +62,10 @@ pub struct TestArgs {
     ssh_key: Option<PathBuf>,
     /// The seed every random choice derives from [default: from the clock; recorded in test.json].
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
     /// Run the test this many times on the same cluster (seeds seed, seed+1, ...); exit with the worst.
     #[arg(long, default_value_t = 1, value_name = "K")]
-    test_count: u32,
+    pub(crate) test_count: u32,
     /// Overall request rate, ops/s [default: the workload's].
     #[arg(long, value_name = "OPS_PER_S")]
     rate: Option<f64>,
@@ -127,8 +129,14 @@ pub struct TestArgs {
 }
 
 impl TestArgs {
+    /// The `--workload` name.
+    #[cfg(test)]
+    pub(crate) fn workload_name(&self) -> String {
+        self.workload.clone()
+    }
+
     /// What the common arguments say to the workload (recorded in test.json as they are).
-    fn common(&self) -> Common {
+    pub(crate) fn common(&self) -> Common {
         Common {
             rate: self.rate,
             op_timeout_s: self.op_timeout,
@@ -456,35 +464,33 @@ fn run_once(
     let run_dir = runner::create_run_dir(&args.store, &plan.name, SystemTime::now())
         .map_err(|e| RunFailure::BadInput(e.to_string()))?;
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let mut config = json!({
-        "name": plan.name,
-        "db": plan.db.name(),
-        "db_spec": args.db,
-        "workload": args.workload,
-        "nemesis": args.nemesis,
-        "nemesis_config": serde_json::to_value(&plan.nemesis).unwrap_or(Value::Null),
-        "nemesis_interval_s": args.nemesis_interval,
-        "nodes": node_names,
-        "node_addresses": nodes.iter().map(|n| (n.name.clone(), n.address.clone())).collect::<std::collections::BTreeMap<_, _>>(),
-        "seed": seed,
-        "time_limit_s": args.time_limit,
-        "concurrency": args.concurrency,
-        "client": args.client,
-        "client_options": program.as_ref().map(|p| Value::Object(p.options().clone())),
-        "command": reproduce_command(args, seed),
-        "expect": args.expect,
-        "notes": plan.notes,
-        "clock_mechanism": if plan.wants_clock() { Value::from(plan.clock.name()) } else { Value::Null },
-        "faultline_version": env!("CARGO_PKG_VERSION"),
-    });
-    // The workload's options under their own names: `faultline check RUN_DIR` rebuilds the
-    // run's checkers from them (faultline_workloads::from_test_json).
-    if let (Some(config), Ok(Value::Object(common))) = (
-        config.as_object_mut(),
-        serde_json::to_value(&plan.workload.common),
-    ) {
-        config.extend(common);
-    }
+    let flags = crate::config::flags_for_run(args, seed);
+    let test_config = crate::config::TestConfig {
+        config_version: crate::config::CONFIG_VERSION,
+        name: plan.name.clone(),
+        db: plan.db.name(),
+        workload: args.workload.clone(),
+        nemesis: args.nemesis.clone(),
+        nodes: node_names.clone(),
+        node_addresses: nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.address.clone()))
+            .collect(),
+        seed,
+        command: crate::config::reproduce_command(&flags),
+        flags,
+        common: plan.workload.common.clone(),
+        check: crate::config::CheckSpec::of(&plan.workload),
+        nemesis_config: serde_json::to_value(&plan.nemesis).unwrap_or(Value::Null),
+        notes: plan.notes.clone(),
+        clock_mechanism: plan.wants_clock().then(|| plan.clock.name().to_string()),
+        client: args.client.clone(),
+        expect: args.expect.clone(),
+        client_options: program.as_ref().map(|p| Value::Object(p.options().clone())),
+        faultline_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let config =
+        serde_json::to_value(&test_config).map_err(|e| crash("cannot encode test.json", &e))?;
     run_dir
         .write_test_json(&config)
         .map_err(|e| crash("cannot write test.json", &e))?;
@@ -596,21 +602,8 @@ fn run_once(
         "{} ops ({} ok, {} fail, {} info), {} nemesis events in {:.1} s",
         summary.invokes, summary.ok, summary.fail, summary.info, summary.nemesis_events, run_s
     );
+    crate::check::print_checker_lines(&checkers);
     for c in &checkers {
-        println!(
-            "  {:<18} {:<8} {} anomal{}{}",
-            c.checker,
-            c.verdict,
-            c.anomalies.len(),
-            if c.anomalies.len() == 1 { "y" } else { "ies" },
-            c.reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
-        for a in c.anomalies.iter().take(3) {
-            println!("    {}: {}", a.kind, a.explanation);
-        }
         let finding = results
             .explanation
             .anomalies
@@ -632,48 +625,6 @@ fn run_once(
         run_dir.path.join(report::REPORT_FILE).display()
     );
     Ok(results.verdict)
-}
-
-/// The command line that repeats this run (same seed, same everything).
-fn reproduce_command(args: &TestArgs, seed: u64) -> String {
-    let mut c = format!(
-        "faultline test --db {} --workload {} --nemesis {} --time-limit {} --concurrency {} --nodes {} --seed {seed} --nemesis-interval {} --op-timeout {}",
-        args.db,
-        args.workload,
-        args.nemesis.join(","),
-        args.time_limit,
-        args.concurrency,
-        args.nodes,
-        args.nemesis_interval,
-        args.op_timeout
-    );
-    if let Some(r) = args.rate {
-        c += &format!(" --rate {r}");
-    }
-    if args.serializable_reads {
-        c += " --serializable-reads";
-    }
-    if !args.expect.is_empty() {
-        c += &format!(" --expect {}", args.expect.join(","));
-    }
-    if let Some(t) = args.lease_ttl {
-        c += &format!(" --lease-ttl {t}");
-    }
-    if let Some(k) = &args.ssh_key {
-        c += &format!(" --ssh-user {} --ssh-key {}", args.ssh_user, k.display());
-    }
-    if let Some(client) = &args.client {
-        c += &format!(" --client {}", shell_quote(client));
-        for o in &args.client_opt {
-            c += &format!(" --client-opt {}", shell_quote(o));
-        }
-    }
-    c
-}
-
-/// `s` as one shell word.
-fn shell_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
 }
 
 /// The `--client-opt`s as (key, value), or the one line that says which is wrong.

@@ -30,7 +30,11 @@ pub enum Edn {
     Int(i64),
     /// An integer too large for 64 bits, as its decimal digits (with sign).
     BigInt(String),
-    /// A floating-point number (also used for ratios and `M` decimals).
+    /// A decimal as written (`1.50`, `1e3`, `2.5M`), as JSON number text (no `+`, no `M`), so
+    /// two decimals are equal only when written alike.
+    Decimal(String),
+    /// A floating-point number: ratios, `##Inf`, `##-Inf`, `##NaN`, and decimals JSON cannot
+    /// spell (`1.`).
     Float(f64),
     /// A string.
     Str(String),
@@ -343,7 +347,11 @@ impl<'a> Reader<'a> {
             .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
         {
             if let Ok(v) = body.parse::<f64>() {
-                return Ok(Edn::Float(v));
+                let text = body.strip_prefix('+').unwrap_or(body);
+                return Ok(match text.parse::<Number>() {
+                    Ok(n) => Edn::Decimal(n.to_string()),
+                    _ => Edn::Float(v),
+                });
             }
         }
         bad()
@@ -576,8 +584,9 @@ fn int_or_big(tok: &str) -> Edn {
 impl Edn {
     /// Converts to JSON. Keywords and symbols become strings without their colon; sets, lists
     /// and vectors become arrays; map keys that are not strings, keywords or symbols become
-    /// their JSON text; integers beyond 64 bits become strings of their digits; infinities and
-    /// NaN become the strings `"##Inf"`, `"##-Inf"`, `"##NaN"`; ratios become floats;
+    /// their JSON text; integers of any size and decimals become JSON numbers with their exact
+    /// text; infinities and NaN become the strings `"##Inf"`, `"##-Inf"`, `"##NaN"`; ratios
+    /// become floats;
     /// `#jepsen.independent.Tuple{:key k :value v}` becomes `[k, v]`; any other tag (`#inst`,
     /// `#uuid`, records) becomes its form's conversion.
     pub fn to_json(&self) -> Value {
@@ -585,7 +594,10 @@ impl Edn {
             Edn::Nil => Value::Null,
             Edn::Bool(b) => Value::Bool(*b),
             Edn::Int(i) => Value::from(*i),
-            Edn::BigInt(s) => Value::String(s.clone()),
+            Edn::BigInt(s) | Edn::Decimal(s) => match s.parse::<Number>() {
+                Ok(n) => Value::Number(n),
+                Err(_) => Value::String(s.clone()),
+            },
             Edn::Float(f) => match Number::from_f64(*f) {
                 Some(n) => Value::Number(n),
                 None if f.is_nan() => Value::String("##NaN".into()),
@@ -657,7 +669,7 @@ impl Edn {
             Edn::Nil => "nil",
             Edn::Bool(_) => "a boolean",
             Edn::Int(_) | Edn::BigInt(_) => "an integer",
-            Edn::Float(_) => "a float",
+            Edn::Float(_) | Edn::Decimal(_) => "a float",
             Edn::Str(_) => "a string",
             Edn::Char(_) => "a character",
             Edn::Keyword(_) => "a keyword",
@@ -708,9 +720,10 @@ mod tests {
             one("123456789012345678901234567890N"),
             Edn::BigInt("123456789012345678901234567890".into())
         );
-        assert_eq!(one("1.5"), Edn::Float(1.5));
-        assert_eq!(one("1e3"), Edn::Float(1000.0));
-        assert_eq!(one("2.5M"), Edn::Float(2.5));
+        assert_eq!(one("1.5"), Edn::Decimal("1.5".into()));
+        assert_eq!(one("1.50"), Edn::Decimal("1.50".into()));
+        assert_eq!(one("+1e3"), Edn::Decimal("1e+3".into()));
+        assert_eq!(one("2.5M"), Edn::Decimal("2.5".into()));
         assert_eq!(one("1/4"), Edn::Float(0.25));
         assert_eq!(one("0x1F"), Edn::Int(31));
         assert_eq!(

@@ -132,10 +132,12 @@ pub fn detect(text: &str) -> Option<Format> {
     let mut non_blank = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = non_blank.next()?;
     if first.starts_with('{') {
-        if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(first) {
-            if m.contains_key("type") {
-                return Some(Format::Jsonl);
-            }
+        match serde_json::from_str::<Value>(first) {
+            Ok(Value::Object(m)) if m.contains_key("type") => return Some(Format::Jsonl),
+            // A line that is not EDN (JSON cut by a crash, nested too deep, or lacking
+            // fields) is meant as JSON Lines: the JSON reader's error says what is wrong.
+            _ if !is_edn_form(first) => return Some(Format::Jsonl),
+            _ => {}
         }
     }
     if is_elle_json(first) {
@@ -169,6 +171,12 @@ pub fn detect(text: &str) -> Option<Format> {
         return Some(Format::JepsenEdn);
     }
     None
+}
+
+/// Whether `line` is exactly one EDN form.
+fn is_edn_form(line: &str) -> bool {
+    let mut r = Reader::new(line);
+    r.read().is_ok() && r.at_end().unwrap_or(false)
 }
 
 /// Imports a history in `format`, or in the format [`detect`] finds when `None`.
@@ -923,6 +931,32 @@ mod tests {
         assert_eq!(Format::JepsenEdn.default_model(), None);
     }
 
+    /// Issue 8 item 5: a JSON Lines history that is cut, holds a huge exponent or nests too
+    /// deep was read as EDN and got "invalid keyword ':'"; it gets the JSON error (or, for
+    /// the exponent, is read exactly).
+    #[test]
+    fn broken_json_lines_get_the_json_error() {
+        let cut = "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"inv";
+        let e = import(cut, None).unwrap_err();
+        assert_eq!(e.line, 1);
+        assert!(e.message.contains("EOF while parsing"), "{e}");
+        assert!(e.message.contains("expected one JSON event object"), "{e}");
+
+        let deep = format!(
+            "{{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"w\",\"value\":{}{}}}",
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        let e = import(&deep, None).unwrap_err();
+        assert!(e.message.contains("recursion limit"), "{e}");
+        assert!(!e.message.contains("keyword"), "{e}");
+
+        let huge = "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"w\",\"value\":1e400}\n";
+        let h = import(huge, None).unwrap();
+        assert_eq!(h.format, Format::Jsonl);
+        assert_eq!(h.events[0].value.to_string(), "1e+400");
+    }
+
     #[test]
     fn detection() {
         assert_eq!(
@@ -949,8 +983,10 @@ mod tests {
         assert_eq!(detect("[70  :invoke :read nil]"), Some(Format::JepsenEdn));
         assert_eq!(detect("hello world"), None);
         assert_eq!(detect("   \n\n"), None);
-        // JSON without "type" is not a history.
-        assert_eq!(detect("{\"a\": 1}"), Some(Format::JepsenEdn));
+        // JSON that is not EDN is read as JSON Lines, whose reader says what is missing.
+        assert_eq!(detect("{\"a\": 1}"), Some(Format::Jsonl));
+        // JSON without "type" that is also EDN stays EDN.
+        assert_eq!(detect("{\"a\" 1}"), Some(Format::JepsenEdn));
     }
 
     #[test]

@@ -151,6 +151,35 @@ pub fn read_jsonl<R: BufRead>(input: R) -> Result<(Vec<Event>, Vec<u32>), Import
     Ok((events, lines))
 }
 
+/// Splits off a torn last line: the bytes a crash left mid-write.
+///
+/// The writer appends whole lines, so a crash can only cut the last one, which then lacks
+/// its newline. When `bytes` does not end with a newline and its last line is not an event,
+/// returns the bytes before that line and the line's error (with its 1-based number), for a
+/// one-line warning; otherwise returns `bytes` whole. A broken line anywhere else, or a
+/// broken last line that ends with a newline, is left for the reader to report. Only the
+/// last line is parsed here (and lines counted only when it is torn), so the cost is nil.
+///
+/// ```
+/// use faultline_history::jsonl::without_torn_tail;
+/// let text = b"{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n{\"ind";
+/// let (rest, torn) = without_torn_tail(text);
+/// assert_eq!(rest.len(), text.len() - 5);
+/// assert_eq!(torn.unwrap().line, 2);
+/// ```
+pub fn without_torn_tail(bytes: &[u8]) -> (&[u8], Option<ImportError>) {
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return (bytes, None);
+    }
+    let start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+    let newlines = bytes[..start].iter().filter(|&&b| b == b'\n').count();
+    let line = u32::try_from(newlines + 1).unwrap_or(u32::MAX);
+    match parse_line(&bytes[start..], line) {
+        Ok(_) => (bytes, None),
+        Err(e) => (&bytes[..start], Some(e)),
+    }
+}
+
 /// Writes all `events` as JSON Lines and flushes.
 pub fn write_jsonl<W: Write>(events: &[Event], out: W) -> io::Result<W> {
     let mut w = JsonlWriter::new(out);

@@ -273,3 +273,18 @@ impl fmt::Display for InputError {
 }
 
 impl std::error::Error for InputError {}
+
+/// An integer as a JSON number with its exact digits, whatever its size (serde_json's
+/// `arbitrary_precision` keeps a number's text, so it never becomes a float).
+///
+/// ```
+/// let v = faultline_history::integer_value(-(1i128 << 100));
+/// assert_eq!(v.to_string(), "-1267650600228229401496703205376");
+/// assert!(v.is_number());
+/// ```
+pub fn integer_value(v: i128) -> Value {
+    match v.to_string().parse::<serde_json::Number>() {
+        Ok(n) => Value::Number(n),
+        Err(_) => Value::from(v.to_string()),
+    }
+}

@@ -43,8 +43,9 @@ pub use faultline_explain::{Expectation, Explanation};
 pub use html::{relative_href, render_html, Link};
 pub use junit::{anomaly_summary, render_junit};
 pub use results::{
-    expectations, pair_operations, quantiles, ClockSample, Fault, LeaderSample, NemesisSummary,
-    OutcomeCounts, Quantiles, Results, Stats, TestSummary, SCHEMA_ID, SCHEMA_VERSION,
+    expectations, pair_operations, quantiles, shell_quote, ClockSample, Fault, LeaderSample,
+    NemesisSummary, OutcomeCounts, Quantiles, Results, Stats, TestSummary, SCHEMA_ID,
+    SCHEMA_VERSION,
 };
 pub use store::{
     host_allowed, list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer,
@@ -112,12 +113,16 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
 }
 
 /// Reads a JSON Lines history with [`faultline_history::read_jsonl`]; blank lines are
-/// skipped, anything else must be an [`Event`].
+/// skipped, a torn last line (a crash cut it: see
+/// [`faultline_history::jsonl::without_torn_tail`]) is dropped, anything else must be an
+/// [`Event`].
 pub fn read_history(path: &Path) -> Result<Vec<Event>, ReportError> {
     // Read whole first, so I/O errors stay `Io` and only the contents can be a `Parse`.
     let bytes = fs::read(path).map_err(io_err(path))?;
+    // A run that crashed may have a torn last line; the rest is the history (the CLI warns).
+    let (bytes, _torn) = faultline_history::jsonl::without_torn_tail(&bytes);
     let (events, _lines) =
-        faultline_history::read_jsonl(bytes.as_slice()).map_err(|e| ReportError::Parse {
+        faultline_history::read_jsonl(bytes).map_err(|e| ReportError::Parse {
             path: path.to_path_buf(),
             line: e.line as usize,
             message: format!("not a history event: {}", e.message),
@@ -237,6 +242,15 @@ fn collect_files(dir: &Path, rel: &str, out: &mut Vec<String>) {
 /// `history.jsonl`, the checker results already in its `results.json` (none if absent: the
 /// verdict is then unknown) and its `test.json`. Durations and versions recorded earlier are kept.
 pub fn regenerate(run_dir: &Path) -> Result<Results, ReportError> {
+    regenerate_with(run_dir, None)
+}
+
+/// [`regenerate`], with `checkers` (when given) replacing the checker results in
+/// `results.json`: for a run that never finished, whose checkers were run afresh.
+pub fn regenerate_with(
+    run_dir: &Path,
+    fresh: Option<Vec<CheckerResult>>,
+) -> Result<Results, ReportError> {
     let history = run_dir.join(HISTORY_FILE);
     let events = read_history(&history)?;
     let config_path = run_dir.join(CONFIG_FILE);
@@ -280,6 +294,9 @@ pub fn regenerate(run_dir: &Path) -> Result<Results, ReportError> {
             versions = serde_json::from_value(v.clone())
                 .map_err(|e| parse_err(format!("`versions` is not a map of strings: {e}")))?;
         }
+    }
+    if let Some(fresh) = fresh {
+        checkers = fresh;
     }
     let mut results = Results::build(&events, &checkers, &config);
     for (k, v) in durations {

@@ -157,7 +157,7 @@ fn string_field(config: &Value, keys: &[&str]) -> Option<String> {
 }
 
 /// Quotes one argument for a POSIX shell, only when it needs it.
-fn shell_quote(arg: &str) -> String {
+pub fn shell_quote(arg: &str) -> String {
     let safe = !arg.is_empty()
         && arg
             .chars()

@@ -66,7 +66,8 @@ impl Options {
         i64::from(self.accounts.max(2)) * self.initial_balance
     }
 
-    fn account_names(&self) -> Vec<String> {
+    /// The accounts' names: `0`, `1`, ... (at least two).
+    pub fn account_names(&self) -> Vec<String> {
         (0..self.accounts.max(2)).map(|a| a.to_string()).collect()
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! Every operation has `f` = `txn` and a value that is a list of micro-operations
 //! `[f, k, v]` with `f` `read` or `write`. Registers start as `null` (or
-//! [`ModelOptions::initial`]). With `nil_read_matches_any` (Knossos), a read of `null` is always
+//! [`ModelOptions::initial`]: one value for all, or a map by register name). With `nil_read_matches_any` (Knossos), a read of `null` is always
 //! legal; reads inside an `info` transaction are unknown, so always legal too.
 
 use crate::model::{is_compare_failed, no_function, op_value, result_known, Model, ModelOptions};
@@ -93,12 +93,23 @@ impl Model for MultiRegister {
         Ok(Txn(out.into()))
     }
 
+    /// Every register starts at [`ModelOptions::initial`], or `null`; an object there gives
+    /// each register its own by name (`{"x": 0, "y": 0}`, as Knossos' multi-register takes a
+    /// map), and registers it does not name start at `null`.
     fn init(&self, ctx: &mut MultiCtx) -> Box<[ValueId]> {
-        let initial = match ctx.opts.initial.clone() {
-            Some(v) => ctx.values.intern(&v),
-            None => Interner::NULL,
-        };
-        vec![initial; ctx.keys.len()].into()
+        match ctx.opts.initial.clone() {
+            Some(Value::Object(by_name)) => (0..ctx.keys.len() as ValueId)
+                .map(|k| {
+                    let key = ctx.keys.value(k);
+                    let name = key.as_str().map_or_else(|| key.to_string(), str::to_string);
+                    by_name
+                        .get(&name)
+                        .map_or(Interner::NULL, |v| ctx.values.intern(v))
+                })
+                .collect(),
+            Some(v) => vec![ctx.values.intern(&v); ctx.keys.len()].into(),
+            None => vec![Interner::NULL; ctx.keys.len()].into(),
+        }
     }
 
     fn step(&self, _: &mut MultiCtx, state: &Box<[ValueId]>, op: &Txn) -> Option<Box<[ValueId]>> {
