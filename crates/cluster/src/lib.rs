@@ -11,10 +11,12 @@
 pub mod compose;
 pub mod guard;
 pub mod image;
+pub mod node_control;
 pub mod proc;
 
 pub use guard::{compose_down, leftovers, on_interrupt, CleanupGuard, EXIT_INTERRUPTED};
 pub use image::{ensure_image, image_tag};
+pub use node_control::{ClockMechanism, ClusterControl};
 
 use faultline_control::{
     ControlError, DockerRemote, HostsConfig, Node, Remote, SshConfig, SshRemote,

@@ -116,6 +116,12 @@ pub trait Db: Send + Sync {
     fn log_files(&self) -> Vec<String>;
     /// The PID file of the main server process on a node: the one faults signal.
     fn server_pid_file(&self) -> String;
+    /// A command printing the node's clock as the database sees it (seconds and
+    /// microseconds, or decimal seconds), for the report's clock offsets; `None`: the
+    /// database cannot say.
+    fn clock_command(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The database of this kind.

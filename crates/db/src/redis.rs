@@ -232,6 +232,10 @@ impl Db for RedisDb {
     fn server_pid_file(&self) -> String {
         server().pid_file()
     }
+
+    fn clock_command(&self) -> Option<String> {
+        Some(format!("redis-cli -p {PORT} TIME"))
+    }
 }
 
 /// Options of a [`RedisClient`].

@@ -1,13 +1,16 @@
-//! `faultline check FILE...`: import histories and check them for linearizability.
+//! `faultline check FILE...`: import histories and check them for linearizability, or, for
+//! transactional histories (`f: "txn"`), for the anomalies of a consistency model.
 //!
-//! Each file is read, imported (format given or detected), paired into operations, and searched
-//! against a model (given, implied by the format, or inferred from the functions present). One
-//! line per file goes to stdout; `--json` prints one JSON array instead. The exit code is the
-//! worst verdict's, or 254 when any file could not be read.
+//! Each file is read, imported (format given or detected) and paired into operations. A
+//! history of transactions goes to the transactional checker (`--consistency-model`); any
+//! other is searched against a model (given, implied by the format, or inferred from the
+//! functions present). One line per file goes to stdout; `--json` prints one JSON array
+//! instead. The exit code is the worst verdict's, or 254 when any file could not be read.
 
 use faultline_history::import::{self, Format};
 use faultline_history::{pair, Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
+use faultline_transactional as txn;
 use serde::Serialize;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -22,13 +25,19 @@ pub struct CheckArgs {
     /// History files: history.jsonl, Jepsen/Knossos EDN, or Porcupine logs.
     #[arg(required = true, value_name = "FILE")]
     files: Vec<PathBuf>,
-    /// Input format: jsonl, jepsen-edn, porcupine-etcd or porcupine-kv [default: detected].
+    /// Input format: jsonl, jepsen-edn, elle-json, porcupine-etcd or porcupine-kv [default: detected].
     #[arg(long, value_name = "FORMAT")]
     format: Option<String>,
     /// Model: register, cas-register, multi-register, kv, mutex, fifo-queue, unordered-queue,
     /// set [default: implied by the format, else inferred from the functions in the history].
     #[arg(long, value_name = "NAME")]
     model: Option<String>,
+    /// For transactional histories: the consistency model the database claims (read-uncommitted,
+    /// read-committed, cursor-stability, repeatable-read, consistent-view, snapshot-isolation,
+    /// strong-session-snapshot-isolation, strong-snapshot-isolation, serializable,
+    /// strong-session-serializable, strict-serializable).
+    #[arg(long, value_name = "MODEL", default_value = "strict-serializable")]
+    consistency_model: String,
     /// Check a keyed history as one search instead of key by key.
     #[arg(long)]
     no_split: bool,
@@ -65,6 +74,18 @@ struct FileRecord {
     counterexample: Option<lin::Counterexample>,
     #[serde(skip_serializing_if = "Option::is_none")]
     stats: Option<lin::Stats>,
+    /// Transactional histories: the consistency model checked against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    consistency_model: Option<&'static str>,
+    /// Transactional histories: every anomaly kind found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    anomaly_types: Option<Vec<String>>,
+    /// Transactional histories: the weakest models ruled out (Elle's `not`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not: Option<Vec<String>>,
+    /// Transactional histories: the stronger models also ruled out (Elle's `also-not`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    also_not: Option<Vec<String>>,
     /// The same per-checker records as `results.json`'s `checkers` (docs/results.schema.json).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     checkers: Vec<faultline_history::CheckerResult>,
@@ -72,6 +93,35 @@ struct FileRecord {
 
 /// A file that could not be checked: `file:line: what is wrong`.
 struct InputError(String);
+
+/// What checking one file gave: a linearizability report or a transactional one.
+enum Checked {
+    Linear(Report),
+    Txn(txn::Report),
+}
+
+impl Checked {
+    fn verdict(&self) -> Verdict {
+        match self {
+            Checked::Linear(r) => r.verdict,
+            Checked::Txn(r) => r.verdict,
+        }
+    }
+
+    fn to_checker_result(&self) -> faultline_history::CheckerResult {
+        match self {
+            Checked::Linear(r) => r.to_checker_result(),
+            Checked::Txn(r) => r.to_checker_result(),
+        }
+    }
+
+    fn model(&self) -> &str {
+        match self {
+            Checked::Linear(r) => &r.model,
+            Checked::Txn(r) => r.model.name(),
+        }
+    }
+}
 
 /// Runs `faultline check`.
 pub fn run(args: CheckArgs) -> ExitCode {
@@ -99,6 +149,10 @@ pub fn run(args: CheckArgs) -> ExitCode {
     if args.memory_limit == 0 {
         return bad_args("--memory-limit: must be at least 1 MB");
     }
+    let consistency_model = match args.consistency_model.parse::<txn::Model>() {
+        Ok(m) => m,
+        Err(e) => return bad_args(&format!("--consistency-model: {e}")),
+    };
     if args.html.is_some() && args.files.len() != 1 {
         return bad_args("--html: give exactly one history file");
     }
@@ -107,9 +161,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
     let mut worst = Verdict::Valid;
     let mut input_error = false;
     for file in &args.files {
-        let record = match check_file(file, format, model, &args, time_limit) {
+        let record = match check_file(file, format, model, consistency_model, &args, time_limit) {
             Ok((record, report, events)) => {
-                worst = worst.worst(report.verdict);
+                worst = worst.worst(report.verdict());
                 if !args.json {
                     print_human(&record, &report);
                 }
@@ -135,6 +189,10 @@ pub fn run(args: CheckArgs) -> ExitCode {
                     error: Some(message),
                     counterexample: None,
                     stats: None,
+                    consistency_model: None,
+                    anomaly_types: None,
+                    not: None,
+                    also_not: None,
                     checkers: Vec::new(),
                 }
             }
@@ -167,9 +225,10 @@ fn check_file(
     file: &Path,
     format: Option<Format>,
     model: Option<ModelSpec>,
+    consistency_model: txn::Model,
     args: &CheckArgs,
     time_limit: Option<Duration>,
-) -> Result<(FileRecord, Report, Vec<Event>), InputError> {
+) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
     let name = file.display().to_string();
     let bytes = std::fs::read(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
     let text = String::from_utf8(bytes).map_err(|e| {
@@ -182,6 +241,49 @@ fn check_file(
     drop(text);
     let ops = pair(&history.events, &history.lines)
         .map_err(|e| InputError(format!("{name}:{}:{}", e.line, e.message)))?;
+    if model.is_none() && txn::is_transactional(&ops) {
+        // Only the HTML report needs the events; a million transactions' worth is big.
+        let events = if args.html.is_some() {
+            history.events
+        } else {
+            Vec::new()
+        };
+        let opts = txn::Options {
+            model: consistency_model,
+            time_limit,
+            ..txn::Options::default()
+        };
+        let started = Instant::now();
+        let report = txn::check(&ops, &opts).map_err(|e| {
+            let line = history
+                .lines
+                .get(e.event as usize)
+                .map_or(String::new(), |l| format!("{l}:"));
+            InputError(format!(
+                "{name}:{line} txn invoked at event {}: {}",
+                e.event, e.message
+            ))
+        })?;
+        let check_ms = started.elapsed().as_secs_f64() * 1e3;
+        let record = FileRecord {
+            file: name,
+            format: Some(history.format.name()),
+            model: None,
+            verdict: report.verdict.to_string(),
+            ops: ops.len(),
+            check_ms: (check_ms * 1000.0).round() / 1000.0,
+            reason: report.reason.clone(),
+            error: None,
+            counterexample: None,
+            stats: None,
+            consistency_model: Some(report.model.name()),
+            anomaly_types: Some(report.anomaly_types.clone()),
+            not: Some(report.not.clone()),
+            also_not: Some(report.also_not.clone()),
+            checkers: vec![report.to_checker_result()],
+        };
+        return Ok((record, Checked::Txn(report), events));
+    }
     let spec = model
         .or_else(|| history.format.default_model().and_then(lin::model_by_name))
         .unwrap_or_else(|| infer_model(&ops));
@@ -218,9 +320,13 @@ fn check_file(
         error: None,
         counterexample: report.counterexamples.first().cloned(),
         stats: Some(report.stats.clone()),
+        consistency_model: None,
+        anomaly_types: None,
+        not: None,
+        also_not: None,
         checkers: vec![report.to_checker_result()],
     };
-    Ok((record, report, history.events))
+    Ok((record, Checked::Linear(report), history.events))
 }
 
 /// The model a history's functions imply, when neither `--model` nor the format names one.
@@ -283,8 +389,12 @@ fn spawn_progress_bar(
     })
 }
 
-/// One line per file, then the counterexample for an invalid history.
-fn print_human(record: &FileRecord, report: &Report) {
+/// One line per file, then the counterexample or anomalies of an invalid history.
+fn print_human(record: &FileRecord, checked: &Checked) {
+    let report = match checked {
+        Checked::Linear(r) => r,
+        Checked::Txn(r) => return print_txn(record, r),
+    };
     println!(
         "{}\t{}\t{} ops\t{:.1} ms",
         record.file, record.verdict, record.ops, record.check_ms
@@ -294,6 +404,55 @@ fn print_human(record: &FileRecord, report: &Report) {
     }
     for c in &report.counterexamples {
         print_counterexample(c);
+    }
+}
+
+/// A transactional verdict: the model, the anomaly kinds, the models ruled out, examples.
+fn print_txn(record: &FileRecord, r: &txn::Report) {
+    println!(
+        "{}\t{}\t{} txns\t{:.1} ms",
+        record.file, record.verdict, r.stats.txns, record.check_ms
+    );
+    println!(
+        "  {} history checked against {}",
+        r.workload.name(),
+        r.model.name()
+    );
+    if let Some(reason) = &r.reason {
+        println!("  unknown: {reason}");
+    }
+    if r.anomaly_types.is_empty() {
+        return;
+    }
+    let kinds: Vec<String> = r
+        .anomaly_counts
+        .iter()
+        .map(|(k, n)| format!("{k} ({n})"))
+        .collect();
+    println!("  anomalies: {}", kinds.join(", "));
+    println!("  not: {}", r.not.join(", "));
+    if !r.also_not.is_empty() {
+        println!("  also not: {}", r.also_not.join(", "));
+    }
+    const SHOWN: usize = 6;
+    for a in r.anomalies.iter().take(SHOWN) {
+        if a.explanation.starts_with(&a.kind) {
+            println!("  {}", a.explanation);
+        } else {
+            println!("  {}: {}", a.kind, a.explanation);
+        }
+        for s in &a.cycle {
+            println!(
+                "    T{} {} (process {}, event {})  -{}->",
+                s.txn, s.ops, s.process, s.invoke, s.edge
+            );
+        }
+    }
+    if r.anomalies.len() > SHOWN {
+        println!(
+            "  ... {} more examples (--json has them all)",
+            r.anomalies.len() - SHOWN
+        );
     }
 }
 
@@ -327,13 +486,13 @@ fn print_counterexample(c: &lin::Counterexample) {
 fn write_html(
     file: &Path,
     out: &Path,
-    report: &Report,
+    report: &Checked,
     events: &[Event],
     record: &FileRecord,
 ) -> Result<(), String> {
     let config = serde_json::json!({
         "name": file.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "workload": format!("imported {} history, model {}", record.format.unwrap_or("?"), report.model),
+        "workload": format!("imported {} history, model {}", record.format.unwrap_or("?"), report.model()),
         "command": format!("faultline check {} --html {}", file.display(), out.display()),
     });
     let results = faultline_report::Results::build(events, &[report.to_checker_result()], &config);

@@ -7,20 +7,18 @@
 //! results -> reports.
 
 use crate::cluster::{parse_up, UpArgs};
-use faultline_cluster::{self as cluster, CleanupGuard, NodeSource};
-use faultline_control::faults::{set_host_clock_cmd, CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE};
+use faultline_cluster::{
+    self as cluster, CleanupGuard, ClockMechanism, ClusterControl, NodeSource,
+};
 use faultline_control::Node;
 use faultline_db::{Db, DbKind};
-use faultline_history::{pair, CheckerResult, Operation, Verdict};
-use faultline_nemesis::fault::write_clock_offset_command;
-use faultline_nemesis::{
-    probe_netem, DbSignal, FaultKind, NemesisConfig, NodeControl, NodeError, Schedule,
-};
+use faultline_history::{pair, Verdict};
+use faultline_nemesis::{probe_netem, FaultKind, NemesisConfig, Schedule};
 use faultline_report as report;
-use faultline_runner::{self as runner, RunConfig, Workload};
+use faultline_runner::{self as runner, RunConfig};
 use faultline_workload_support::NodeAddr;
+use faultline_workloads::{Common, Configured};
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,6 +90,18 @@ pub struct TestArgs {
     /// (Docker nodes never: they share this machine's clock and use the clock shim).
     #[arg(long)]
     allow_clock_changes: bool,
+}
+
+impl TestArgs {
+    /// What the common arguments say to the workload (recorded in test.json as they are).
+    fn common(&self) -> Common {
+        Common {
+            rate: self.rate,
+            op_timeout_s: self.op_timeout,
+            serializable_reads: self.serializable_reads,
+            lease_ttl_s: self.lease_ttl,
+        }
+    }
 }
 
 /// A wrong argument: exit 254 with one line.
@@ -200,7 +210,7 @@ pub fn run(args: TestArgs) -> ExitCode {
 /// What was decided from the arguments before anything started.
 struct Plan {
     db: DbKind,
-    workload: Chosen,
+    workload: Configured,
     nemesis: NemesisConfig,
     time_limit: Duration,
     op_timeout: Duration,
@@ -210,53 +220,6 @@ struct Plan {
     notes: Vec<String>,
     /// How clock faults reach the nodes' clocks.
     clock: ClockMechanism,
-}
-
-/// How clock faults reach a node's clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum ClockMechanism {
-    /// The clock shim's offset file, read by the database through the shim library. Docker
-    /// nodes: they share this machine's clock, which faultline never changes.
-    ShimOffsetFile,
-    /// The host's real clock, stepped by a helper (`set_host_clock_cmd`): existing hosts,
-    /// only with `--allow-clock-changes`.
-    HostClock,
-}
-
-impl ClockMechanism {
-    /// The mechanism for nodes that are existing `hosts` (or Docker nodes), or why clock
-    /// faults may not run there.
-    fn choose(hosts: bool, allow_clock_changes: bool) -> Result<ClockMechanism, String> {
-        match (hosts, allow_clock_changes) {
-            (false, _) => Ok(ClockMechanism::ShimOffsetFile),
-            (true, true) => Ok(ClockMechanism::HostClock),
-            (true, false) => Err("clock faults on existing hosts step their real clocks: give --allow-clock-changes to allow it".into()),
-        }
-    }
-
-    /// The name recorded in test.json.
-    fn name(self) -> &'static str {
-        match self {
-            ClockMechanism::ShimOffsetFile => "shim-offset-file",
-            ClockMechanism::HostClock => "host-clock",
-        }
-    }
-
-    /// What the run output and test.json say about it.
-    fn note(self) -> String {
-        match self {
-            ClockMechanism::ShimOffsetFile => format!(
-                "clock faults offset the database's clock through the clock shim ({CLOCK_OFFSET_FILE}); \
-                 the nodes' real clock (this machine's) is not changed"
-            ),
-            ClockMechanism::HostClock => format!(
-                "clock faults step the hosts' real clocks (python3 clock_settime, else date -s), \
-                 tracking the applied offset in {HOST_CLOCK_STATE_FILE}; they are stepped back at \
-                 the end (then chronyc makestep or ntpdate, best effort); an NTP daemon running \
-                 on the hosts may pull them back sooner"
-            ),
-        }
-    }
 }
 
 /// The one line `faultline test` exits with when the nodes cannot run netem faults.
@@ -288,11 +251,6 @@ impl Plan {
         }
         if args.test_count == 0 {
             return Err("--test-count: must be at least 1".into());
-        }
-        if let Some(r) = args.rate {
-            if !(r.is_finite() && r > 0.0) {
-                return Err(format!("--rate: {r} is not a positive number of ops/s"));
-            }
         }
         let mut notes = Vec::new();
         let mut kinds = Vec::new();
@@ -342,7 +300,8 @@ impl Plan {
             interval,
             ..NemesisConfig::default()
         };
-        let workload = Chosen::new(&args.workload, args, op_timeout)?;
+        let workload = faultline_workloads::configure(&args.workload, &args.common())?;
+        workload.supports(db)?;
         let seed = args.seed.unwrap_or_else(|| {
             SystemTime::now()
                 .duration_since(SystemTime::UNIX_EPOCH)
@@ -391,106 +350,6 @@ impl Plan {
     }
 }
 
-/// The chosen workload with its options.
-enum Chosen {
-    Register(faultline_workload_register::Options),
-    Set(faultline_workload_set::Options),
-    Counter(faultline_workload_counter::Options),
-    Bank(faultline_workload_bank::Options),
-    Lock(faultline_workload_lock::Options),
-}
-
-/// The `--workload` names.
-const WORKLOADS: &[&str] = &[
-    faultline_workload_register::NAME,
-    faultline_workload_set::NAME,
-    faultline_workload_counter::NAME,
-    faultline_workload_bank::NAME,
-    faultline_workload_lock::NAME,
-    faultline_workload_lock::FENCED_NAME,
-];
-
-impl Chosen {
-    fn new(name: &str, args: &TestArgs, op_timeout: Duration) -> Result<Chosen, String> {
-        let c = match name {
-            faultline_workload_register::NAME => {
-                Chosen::Register(faultline_workload_register::Options {
-                    rate: args
-                        .rate
-                        .or(faultline_workload_register::Options::default().rate),
-                    request_timeout: op_timeout,
-                    serializable_reads: args.serializable_reads,
-                    ..Default::default()
-                })
-            }
-            faultline_workload_set::NAME => Chosen::Set(faultline_workload_set::Options {
-                rate: args
-                    .rate
-                    .or(faultline_workload_set::Options::default().rate),
-                request_timeout: op_timeout,
-                serializable_reads: args.serializable_reads,
-                ..Default::default()
-            }),
-            faultline_workload_counter::NAME => {
-                Chosen::Counter(faultline_workload_counter::Options {
-                    rate: args
-                        .rate
-                        .or(faultline_workload_counter::Options::default().rate),
-                    request_timeout: op_timeout,
-                    serializable_reads: args.serializable_reads,
-                    ..Default::default()
-                })
-            }
-            faultline_workload_bank::NAME => Chosen::Bank(faultline_workload_bank::Options {
-                rate: args
-                    .rate
-                    .or(faultline_workload_bank::Options::default().rate),
-                request_timeout: op_timeout,
-                serializable_reads: args.serializable_reads,
-                ..Default::default()
-            }),
-            other => {
-                let mut o = faultline_workload_lock::Options::for_name(other).ok_or_else(|| {
-                    format!(
-                        "--workload: unknown workload {other:?}; expected one of: {}",
-                        WORKLOADS.join(", ")
-                    )
-                })?;
-                o.rate = args.rate.or(o.rate);
-                o.request_timeout = op_timeout;
-                if let Some(ttl) = args.lease_ttl {
-                    o.lease_ttl = seconds("--lease-ttl", ttl)?;
-                }
-                Chosen::Lock(o)
-            }
-        };
-        if args.lease_ttl.is_some() && !matches!(c, Chosen::Lock(_)) {
-            return Err("--lease-ttl: only the lock workloads take a lease".into());
-        }
-        Ok(c)
-    }
-
-    fn workload(&self, db: DbKind, nodes: &[NodeAddr]) -> Workload {
-        match self {
-            Chosen::Register(o) => faultline_workload_register::workload(db, o, nodes),
-            Chosen::Set(o) => faultline_workload_set::workload(db, o, nodes),
-            Chosen::Counter(o) => faultline_workload_counter::workload(db, o, nodes),
-            Chosen::Bank(o) => faultline_workload_bank::workload(db, o, nodes),
-            Chosen::Lock(o) => faultline_workload_lock::workload(db, o, nodes),
-        }
-    }
-
-    fn check(&self, ops: &[Operation]) -> Vec<CheckerResult> {
-        match self {
-            Chosen::Register(o) => faultline_workload_register::check(ops, o),
-            Chosen::Set(o) => faultline_workload_set::check(ops, o),
-            Chosen::Counter(o) => faultline_workload_counter::check(ops, o),
-            Chosen::Bank(o) => faultline_workload_bank::check(ops, o),
-            Chosen::Lock(o) => faultline_workload_lock::check(ops, o),
-        }
-    }
-}
-
 enum RunFailure {
     BadInput(String),
     Crash(String),
@@ -510,7 +369,7 @@ fn run_once(
     let run_dir = runner::create_run_dir(&args.store, &plan.name, SystemTime::now())
         .map_err(|e| RunFailure::BadInput(e.to_string()))?;
     let node_names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    let config = json!({
+    let mut config = json!({
         "name": plan.name,
         "db": plan.db.to_string(),
         "workload": args.workload,
@@ -522,15 +381,19 @@ fn run_once(
         "seed": seed,
         "time_limit_s": args.time_limit,
         "concurrency": args.concurrency,
-        "rate": args.rate,
-        "op_timeout_s": args.op_timeout,
-        "serializable_reads": args.serializable_reads,
-        "lease_ttl_s": args.lease_ttl,
         "command": reproduce_command(args, seed),
         "notes": plan.notes,
         "clock_mechanism": if plan.wants_clock() { Value::from(plan.clock.name()) } else { Value::Null },
         "faultline_version": env!("CARGO_PKG_VERSION"),
     });
+    // The workload's options under their own names: `faultline check RUN_DIR` rebuilds the
+    // run's checkers from them (faultline_workloads::from_test_json).
+    if let (Some(config), Ok(Value::Object(common))) = (
+        config.as_object_mut(),
+        serde_json::to_value(&plan.workload.common),
+    ) {
+        config.extend(common);
+    }
     run_dir
         .write_test_json(&config)
         .map_err(|e| crash("cannot write test.json", &e))?;
@@ -682,123 +545,6 @@ fn reproduce_command(args: &TestArgs, seed: u64) -> String {
     c
 }
 
-/// The nemesis's hands on a cluster: node commands through each node's remote, the
-/// database's own kill/start/pause/resume, and its view of who is primary.
-struct ClusterControl {
-    nodes: Vec<Node>,
-    db: Arc<dyn Db>,
-    clock: ClockMechanism,
-}
-
-impl ClusterControl {
-    fn node(&self, name: &str) -> Result<&Node, NodeError> {
-        self.nodes
-            .iter()
-            .find(|n| n.name == name)
-            .ok_or_else(|| NodeError::new(name, "no such node in this cluster"))
-    }
-}
-
-/// This machine's wall clock, ns since the Unix epoch.
-fn unix_ns() -> i128 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i128)
-        .unwrap_or(0)
-}
-
-impl NodeControl for ClusterControl {
-    fn nodes(&self) -> Vec<String> {
-        self.nodes.iter().map(|n| n.name.clone()).collect()
-    }
-
-    fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
-        let n = self.node(node)?;
-        n.remote
-            .run_with(command, b"", Duration::from_secs(30))
-            .map_err(|e| NodeError::new(node, e.to_string()))
-    }
-
-    fn addr(&self, node: &str) -> Result<String, NodeError> {
-        Ok(self.node(node)?.address.clone())
-    }
-
-    fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
-        let file = self.db.server_pid_file();
-        let text = self.exec(node, &format!("cat {file}"))?;
-        text.trim()
-            .parse()
-            .map_err(|_| NodeError::new(node, format!("{file} holds {text:?}, not a pid")))
-    }
-
-    fn start_db(&self, node: &str) -> Result<(), NodeError> {
-        self.db
-            .start(self.node(node)?)
-            .map_err(|e| NodeError::new(node, e.to_string()))
-    }
-
-    fn clock_offset_file(&self, _node: &str) -> String {
-        CLOCK_OFFSET_FILE.to_string()
-    }
-
-    fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
-        match self.clock {
-            ClockMechanism::ShimOffsetFile => {
-                write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
-            }
-            ClockMechanism::HostClock => set_host_clock_cmd(offset_ms, false),
-        }
-    }
-
-    fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
-        // The final reset of a host's clock also asks NTP to correct what stepping lost.
-        let command = match (self.clock, offset_ms) {
-            (ClockMechanism::HostClock, 0) => set_host_clock_cmd(0, true),
-            _ => self.clock_offset_command(node, offset_ms),
-        };
-        self.exec(node, &command).map(drop)
-    }
-
-    fn primaries(&self) -> Result<Vec<String>, NodeError> {
-        self.db
-            .primaries(&self.nodes)
-            .map_err(|e| NodeError::new("cluster", e.to_string()))
-    }
-
-    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
-        if self.db.kind() != DbKind::Redis {
-            return None;
-        }
-        let mut offsets = BTreeMap::new();
-        for n in &self.nodes {
-            // Bracket the remote call with the local clock: a Docker node's kernel clock is
-            // this machine's (CLOCK_REALTIME is not namespaced), so any difference is the
-            // shim's; on a real host it is the host's clock step plus its own drift.
-            let before = unix_ns();
-            let out = self.exec(&n.name, "redis-cli -p 6379 TIME").ok()?;
-            let after = unix_ns();
-            let mut words = out.split_whitespace().map(str::parse::<i128>);
-            let (Some(Ok(secs)), Some(Ok(micros))) = (words.next(), words.next()) else {
-                return None;
-            };
-            let redis_ns = secs * 1_000_000_000 + micros * 1_000;
-            let offset = redis_ns - (before + after) / 2;
-            offsets.insert(n.name.clone(), offset as i64);
-        }
-        Some(offsets)
-    }
-
-    fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {
-        let n = self.node(node)?;
-        let result = match signal {
-            DbSignal::Kill => self.db.kill(n),
-            DbSignal::Pause => self.db.pause(n),
-            DbSignal::Resume => self.db.resume(n),
-        };
-        result.map_err(|e| NodeError::new(node, e.to_string()))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -818,33 +564,8 @@ mod tests {
         Plan::from_args(&args, hosts)
     }
 
-    fn control(clock: ClockMechanism) -> ClusterControl {
-        ClusterControl {
-            nodes: Vec::new(),
-            db: faultline_db::new_db(DbKind::Redis),
-            clock,
-        }
-    }
-
     #[test]
     fn docker_nodes_use_the_shim_and_hosts_their_clock_only_when_allowed() {
-        assert_eq!(
-            ClockMechanism::choose(false, false),
-            Ok(ClockMechanism::ShimOffsetFile)
-        );
-        assert_eq!(
-            ClockMechanism::choose(false, true),
-            Ok(ClockMechanism::ShimOffsetFile),
-            "Docker nodes share this machine's clock: never stepped"
-        );
-        assert_eq!(
-            ClockMechanism::choose(true, true),
-            Ok(ClockMechanism::HostClock)
-        );
-        assert!(ClockMechanism::choose(true, false)
-            .unwrap_err()
-            .contains("--allow-clock-changes"));
-
         let p = plan(&["--db", "redis", "--nemesis", "clock", "--nodes", "3"]).unwrap();
         assert_eq!(p.clock, ClockMechanism::ShimOffsetFile);
         assert!(p.notes.iter().any(|n| n.contains("clock shim")));
@@ -882,24 +603,6 @@ mod tests {
         assert!(p.notes.iter().any(|n| n.contains("hosts' real clocks")));
         let p = plan(&["--db", "etcd", "--nemesis", "clock", "--nodes", "3"]).unwrap();
         assert!(!p.wants_clock(), "shim clock faults are dropped for etcd");
-    }
-
-    #[test]
-    fn host_clock_control_steps_the_clock_and_docker_control_writes_the_offset_file() {
-        let docker = control(ClockMechanism::ShimOffsetFile);
-        assert_eq!(
-            docker.clock_offset_command("n1", 2500),
-            format!("printf '%s\\n' '2500000000' > '{CLOCK_OFFSET_FILE}'")
-        );
-        assert!(!docker.clock_offset_command("n1", 0).contains("date"));
-        let hosts = control(ClockMechanism::HostClock);
-        assert_eq!(
-            hosts.clock_offset_command("h1", -800),
-            set_host_clock_cmd(-800, false)
-        );
-        let cmd = hosts.clock_offset_command("h1", -800);
-        assert!(cmd.contains("clock_settime_ns") && cmd.ends_with("faultline-clock -800; fi"));
-        assert!(!cmd.contains(CLOCK_OFFSET_FILE));
     }
 
     #[test]

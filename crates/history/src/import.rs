@@ -20,12 +20,15 @@ pub enum Format {
     PorcupineEtcd,
     /// Porcupine's key-value histories: one EDN map with `:key` a line.
     PorcupineKv,
+    /// elle-cli's JSON: one array of operation objects, `"value":[["append",1,1],["r",2,null]]`.
+    ElleJson,
 }
 
 impl Format {
     /// Every format, in the order `detect` prefers them.
-    pub const ALL: [Format; 4] = [
+    pub const ALL: [Format; 5] = [
         Format::Jsonl,
+        Format::ElleJson,
         Format::PorcupineEtcd,
         Format::PorcupineKv,
         Format::JepsenEdn,
@@ -38,6 +41,7 @@ impl Format {
             Format::JepsenEdn => "jepsen-edn",
             Format::PorcupineEtcd => "porcupine-etcd",
             Format::PorcupineKv => "porcupine-kv",
+            Format::ElleJson => "elle-json",
         }
     }
 
@@ -47,7 +51,7 @@ impl Format {
         match self {
             Format::PorcupineEtcd => Some("cas-register"),
             Format::PorcupineKv => Some("kv"),
-            Format::Jsonl | Format::JepsenEdn => None,
+            Format::Jsonl | Format::JepsenEdn | Format::ElleJson => None,
         }
     }
 }
@@ -67,7 +71,7 @@ impl FromStr for Format {
             .find(|f| f.name() == s)
             .ok_or_else(|| {
                 format!(
-                    "unknown history format {s:?}; expected one of jsonl, jepsen-edn, porcupine-etcd, porcupine-kv"
+                    "unknown history format {s:?}; expected one of jsonl, jepsen-edn, porcupine-etcd, porcupine-kv, elle-json"
                 )
             })
     }
@@ -134,6 +138,9 @@ pub fn detect(text: &str) -> Option<Format> {
             }
         }
     }
+    if is_elle_json(first) {
+        return Some(Format::ElleJson);
+    }
     if text.contains("jepsen.util -") {
         return Some(Format::PorcupineEtcd);
     }
@@ -192,6 +199,7 @@ pub fn import(text: &str, format: Option<Format>) -> Result<History, ImportError
         Format::PorcupineEtcd => import_etcd(text)?,
         Format::PorcupineKv => import_kv(text)?,
         Format::JepsenEdn => import_edn(text)?,
+        Format::ElleJson => import_elle_json(text)?,
     };
     Ok(History {
         format,
@@ -556,7 +564,11 @@ fn partial_from_map(pairs: &[(Edn, Edn)], line: u32) -> Result<Partial, ImportEr
             time: 0,
             process: process.ok_or_else(|| missing("process"))?,
             kind: kind.ok_or_else(|| missing("type"))?,
-            f: f.ok_or_else(|| missing("f"))?,
+            f: match f {
+                Some(f) => f,
+                None if txn_shaped(&value) => "txn".to_string(),
+                None => return Err(missing("f")),
+            },
             key,
             value,
             error,
@@ -720,10 +732,182 @@ fn read_until_close(
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// elle-cli JSON
+
+/// Does the first line open a JSON array of objects (`[{"index":0,...`), as elle-cli's
+/// histories do? An EDN vector of maps opens `[{:`, never `[{"`.
+fn is_elle_json(first: &str) -> bool {
+    first
+        .strip_prefix('[')
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix('{'))
+        .is_some_and(|r| r.trim_start().starts_with('"'))
+}
+
+/// Is a value a list of micro-operations (`[["append", k, v], ["r", k, null]]`)? Elle's own
+/// histories leave out `:f` on transactions.
+fn txn_shaped(value: &Value) -> bool {
+    value.as_array().is_some_and(|mops| {
+        !mops.is_empty()
+            && mops.iter().all(|m| {
+                m.as_array().is_some_and(|m| {
+                    m.len() == 3
+                        && matches!(m[0].as_str(), Some("append" | "r" | "w" | "read" | "write"))
+                })
+            })
+    })
+}
+
+/// 1-based line of byte offset `at` in `text`.
+fn line_at(text: &str, at: usize) -> u32 {
+    line_no(
+        text.as_bytes()[..at.min(text.len())]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count(),
+    )
+}
+
+const ELLE_EXAMPLE: &str =
+    r#"{"index":0,"process":0,"type":"invoke","value":[["append",1,1],["r",2,null]]}"#;
+
+fn import_elle_json(text: &str) -> Result<Imported, ImportError> {
+    // Stream the array's elements, so each error names the line of its object.
+    let trimmed = text.trim_start();
+    let start = text.len() - trimmed.len();
+    let Some(body) = trimmed.strip_prefix('[') else {
+        return fail(
+            line_at(text, start),
+            format!("expected a JSON array of operations such as [{ELLE_EXAMPLE}]"),
+        );
+    };
+    let mut at = start + 1;
+    let mut rest = body;
+    let mut partials = Vec::new();
+    let mut lines = Vec::new();
+    loop {
+        let t = rest.trim_start();
+        at += rest.len() - t.len();
+        rest = t;
+        if let Some(after) = rest.strip_prefix(']') {
+            if !after.trim().is_empty() {
+                return fail(
+                    line_at(text, at + 1),
+                    "text follows the history's closing `]`; expected nothing after it",
+                );
+            }
+            break;
+        }
+        if rest.is_empty() {
+            return fail(
+                line_at(text, at),
+                "unexpected end of input; expected `]` to close the history",
+            );
+        }
+        let line = line_at(text, at);
+        let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
+        let value = match stream.next() {
+            Some(Ok(v)) => v,
+            Some(Err(e)) => {
+                return fail(
+                    line + e.line().saturating_sub(1) as u32,
+                    format!("invalid JSON: {e}"),
+                )
+            }
+            None => return fail(line, "unexpected end of input; expected an operation"),
+        };
+        let used = stream.byte_offset();
+        partials.push(partial_from_json(&value, line)?);
+        lines.push(line);
+        at += used;
+        rest = &rest[used..];
+        let t = rest.trim_start();
+        at += rest.len() - t.len();
+        rest = t;
+        if let Some(after) = rest.strip_prefix(',') {
+            at += 1;
+            rest = after;
+        } else if !rest.starts_with(']') && !rest.is_empty() {
+            return fail(line_at(text, at), "expected `,` or `]` after an operation");
+        }
+    }
+    Ok((finish(partials), lines))
+}
+
+/// One elle-cli JSON operation, through the same path as an EDN map.
+fn partial_from_json(v: &Value, line: u32) -> Result<Partial, ImportError> {
+    let Value::Object(m) = v else {
+        return fail(
+            line,
+            format!(
+                "found {v} where an operation belongs; expected an object such as {ELLE_EXAMPLE}"
+            ),
+        );
+    };
+    let pairs: Vec<(Edn, Edn)> = m
+        .iter()
+        .map(|(k, v)| (Edn::Keyword(k.clone()), json_to_edn(v)))
+        .collect();
+    partial_from_map(&pairs, line)
+}
+
+fn json_to_edn(v: &Value) -> Edn {
+    match v {
+        Value::Null => Edn::Nil,
+        Value::Bool(b) => Edn::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Edn::Int(i),
+            None => match n.as_u64() {
+                Some(u) => Edn::BigInt(u.to_string()),
+                None => Edn::Float(n.as_f64().unwrap_or(f64::NAN)),
+            },
+        },
+        Value::String(s) => Edn::Str(s.clone()),
+        Value::Array(xs) => Edn::Vector(xs.iter().map(json_to_edn).collect()),
+        Value::Object(m) => Edn::Map(
+            m.iter()
+                .map(|(k, v)| (Edn::Str(k.clone()), json_to_edn(v)))
+                .collect(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn elle_json_histories() {
+        let text = "[{\"index\":0,\"process\":0,\"type\":\"invoke\",\"value\":[[\"append\",1,1],[\"r\",2,null]]},\n {\"index\":1,\"process\":0,\"type\":\"ok\",\"value\":[[\"append\",1,1],[\"r\",2,[3]]]}]\n";
+        assert_eq!(detect(text), Some(Format::ElleJson));
+        let h = import(text, None).unwrap();
+        assert_eq!(h.format, Format::ElleJson);
+        assert_eq!(h.lines, vec![1, 2]);
+        assert_eq!(h.events[1].f, "txn");
+        assert_eq!(h.events[1].kind, EventType::Ok);
+        assert_eq!(h.events[1].value, json!([["append", 1, 1], ["r", 2, [3]]]));
+        let e = import("[{\"index\":0,\"process\":0,\"type\":\"invoke\",\"value\":[[\"append\",1,1]]},\n {\"process\":0,\"value\":1}]", None).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("no :type"), "{e}");
+        let e = import("[{\"process\":0,\"type\":\"invoke\",\"value\":[[\"append\",1,1]]},\n\n {\"process\": }]", None).unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        let e = import(
+            "[{\"process\":0,\"type\":\"invoke\",\"value\":[[\"append\",1,1]]}",
+            None,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("expected `]`"), "{e}");
+        // Elle's EDN histories leave out :f on transactions too.
+        let h = import(
+            "{:index 0 :process 1 :type :invoke :value [[:append 253 1] [:r 253 nil]]}",
+            None,
+        )
+        .unwrap();
+        assert_eq!(h.events[0].f, "txn");
+        assert!(import("{:index 0 :process 1 :type :invoke :value 3}", None).is_err());
+    }
 
     #[test]
     fn format_names_round_trip() {

@@ -141,6 +141,10 @@ pub struct Event {
 /// value other than the expected one at some instant during the call, and nothing was written.
 pub const COMPARE_FAILED: &str = "compare-failed";
 
+/// The `f` of a lone nemesis `info` event recording which nodes consider themselves leader
+/// or primary at that instant; its value is the list of their names (empty: none does).
+pub const PRIMARIES: &str = "primaries";
+
 /// How a client operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -4,6 +4,7 @@
 //! as escaped HTML, so they read without JavaScript. The timeline and plots are drawn by
 //! `assets/report.js` on `<canvas>` elements from compact JSON embedded in the page.
 
+use crate::drawing;
 use crate::escape::{html_escape, json_for_script};
 use crate::junit::anomaly_summary;
 use crate::results::{pair_operations, Results};
@@ -351,6 +352,37 @@ fn summary_section(h: &mut String, results: &Results) {
         results.stats.operations,
         results.stats.events,
     );
+    if let Some(why) = &results.verdict_reason {
+        let _ = write!(
+            h,
+            "<dt>Why unknown</dt><dd class=\"why\">{}</dd>",
+            html_escape(why)
+        );
+    }
+    if !results.explanation.summary.is_empty() {
+        h.push_str("<dt>What the faults did</dt><dd><ul class=\"fault-summary\">");
+        for k in &results.explanation.summary {
+            let _ = write!(
+                h,
+                "<li{}>{}</li>",
+                if k.no_visible_effect > 0 {
+                    " class=\"no-effect\""
+                } else {
+                    ""
+                },
+                html_escape(&k.line)
+            );
+        }
+        h.push_str("</ul></dd>");
+    }
+    for e in &results.explanation.expectations {
+        let _ = write!(
+            h,
+            "<dt>Expected</dt><dd class=\"{}\">{}</dd>",
+            if e.met { "met" } else { "unmet" },
+            html_escape(&e.line)
+        );
+    }
     for (phase, secs) in &results.durations {
         let _ = write!(
             h,
@@ -411,7 +443,7 @@ fn checkers_section(h: &mut String, events: &[Event], results: &Results) {
         h.push_str("<h3>Anomalies</h3><ol class=\"anomalies\" id=\"anomalies\">");
         let mut k = 0;
         for c in &results.checkers {
-            for a in &c.anomalies {
+            for (index, a) in c.anomalies.iter().enumerate() {
                 let _ = write!(
                     h,
                     "<li class=\"anomaly\" data-anomaly=\"{k}\"><button class=\"show\" type=\"button\">{}: {}</button> \
@@ -421,6 +453,29 @@ fn checkers_section(h: &mut String, events: &[Event], results: &Results) {
                     a.events.len(),
                     if a.events.len() == 1 { "" } else { "s" },
                     html_escape(&a.explanation)
+                );
+                let context = results
+                    .explanation
+                    .anomalies
+                    .iter()
+                    .find(|x| x.checker == c.checker && x.anomaly == index);
+                if let Some(ctx) = context {
+                    let _ = write!(
+                        h,
+                        "<p class=\"finding\">{}</p><figure class=\"counterexample\">{}{}</figure>",
+                        html_escape(&ctx.finding),
+                        drawing::counterexample_svg(ctx, &results.nemesis.faults),
+                        drawing::LEGEND
+                    );
+                }
+                let _ = write!(
+                    h,
+                    "<details class=\"raw\"><summary>Raw events and JSON{}</summary>",
+                    if c.checker.contains("linear") {
+                        " (counterexample)"
+                    } else {
+                        ""
+                    }
                 );
                 if !a.events.is_empty() {
                     h.push_str("<table><tr><th class=\"num\">index</th><th class=\"num\">time</th><th>process</th><th>type</th><th>f</th><th>value</th></tr>");
@@ -465,13 +520,19 @@ fn checkers_section(h: &mut String, events: &[Event], results: &Results) {
                     let pretty = serde_json::to_string_pretty(&a.detail).unwrap_or_default();
                     let _ = write!(
                         h,
-                        "<details{}><summary>Detail from the checker{}</summary><pre>{}</pre></details>",
-                        if k == 0 { " open" } else { "" },
-                        if c.checker.contains("linear") { " (counterexample)" } else { "" },
+                        "<h4>Detail from the checker</h4><pre>{}</pre>",
                         html_escape(&truncate(&pretty, MAX_DETAIL_CHARS))
                     );
                 }
-                h.push_str("</li>");
+                if let Some(ctx) = context {
+                    let pretty = serde_json::to_string_pretty(ctx).unwrap_or_default();
+                    let _ = write!(
+                        h,
+                        "<h4>Context</h4><pre>{}</pre>",
+                        html_escape(&truncate(&pretty, MAX_DETAIL_CHARS))
+                    );
+                }
+                h.push_str("</details></li>");
                 k += 1;
             }
         }
@@ -534,8 +595,73 @@ fn nemesis_section(h: &mut String, results: &Results) {
             );
         }
         h.push_str("</table>");
+        effects_table(h, results);
     }
     h.push_str("</section>\n");
+}
+
+/// "n1" / "none" / "not observed".
+fn leaders(v: &Option<Vec<String>>) -> String {
+    match v {
+        None => "not observed".into(),
+        Some(p) if p.is_empty() => "none".into(),
+        Some(p) => p.join(","),
+    }
+}
+
+fn counts(c: &faultline_explain::SideCounts) -> String {
+    format!("{}/{}/{}", c.counts.ok, c.counts.fail, c.counts.info)
+}
+
+fn effects_table(h: &mut String, results: &Results) {
+    h.push_str(
+        "<h3 id=\"fault-effects\">What each fault did</h3>\
+         <p class=\"muted\">Operations invoked while the fault was in force against the same length of time just before it, \
+         as ok/fail/info, on the nodes it hit and on the others.</p>\
+         <table class=\"effects\"><tr><th>Fault</th><th>hit</th><th>leader before → after</th><th class=\"num\">leaderless</th>\
+         <th class=\"num\">hit: during</th><th class=\"num\">hit: before</th><th class=\"num\">others: during</th><th class=\"num\">others: before</th>\
+         <th>effects</th></tr>",
+    );
+    for e in &results.explanation.faults {
+        let mut effects = e.effects.join(", ");
+        if !e.clock_offsets_ns.is_empty() {
+            let o: Vec<String> = e
+                .clock_offsets_ns
+                .iter()
+                .map(|(n, o)| format!("{n} {:+.3} s", *o as f64 / 1e9))
+                .collect();
+            effects += &format!(" (measured {})", o.join(", "));
+        }
+        if e.paused_leader == Some(true) {
+            effects += " (paused the leader)";
+        }
+        if !e.paused_lock_holders.is_empty() {
+            let p: Vec<String> = e.paused_lock_holders.iter().map(u64::to_string).collect();
+            effects += &format!(" (paused lock holders: processes {})", p.join(", "));
+        }
+        let cell = if e.no_visible_effect {
+            "<span class=\"no-effect\">no visible effect</span>".to_string()
+        } else {
+            html_escape(&effects)
+        };
+        let _ = write!(
+            h,
+            "<tr{}><td>{}</td><td>{}</td><td>{} → {}</td><td class=\"num\">{}</td>\
+             <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            if e.no_visible_effect { " class=\"no-effect\"" } else { "" },
+            html_escape(&e.label),
+            html_escape(&e.targets.join(",")),
+            html_escape(&leaders(&e.leader_before)),
+            html_escape(&leaders(&e.leader_after)),
+            e.leaderless_ns.map_or("—".into(), seconds),
+            counts(&e.during.targeted),
+            counts(&e.before.targeted),
+            counts(&e.during.others),
+            counts(&e.before.others),
+            cell
+        );
+    }
+    h.push_str("</table>");
 }
 
 fn stats_section(h: &mut String, results: &Results) {

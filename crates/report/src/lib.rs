@@ -30,6 +30,7 @@
 //! The run configuration (`test.json`) is kept verbatim; the summary reads its keys `name`,
 //! `workload`, `db`, `nemesis`, `nodes`, `seed` and `command` ([`TestSummary::from_config`]).
 
+mod drawing;
 mod escape;
 mod html;
 mod junit;
@@ -37,11 +38,12 @@ mod results;
 mod store;
 
 pub use escape::{html_escape, json_for_script, xml_escape};
+pub use faultline_explain::{Expectation, Explanation};
 pub use html::{relative_href, render_html, Link};
 pub use junit::{anomaly_summary, render_junit};
 pub use results::{
-    pair_operations, quantiles, ClockSample, Fault, NemesisSummary, OutcomeCounts, Quantiles,
-    Results, Stats, TestSummary, SCHEMA_ID, SCHEMA_VERSION,
+    expectations, pair_operations, quantiles, ClockSample, Fault, LeaderSample, NemesisSummary,
+    OutcomeCounts, Quantiles, Results, Stats, TestSummary, SCHEMA_ID, SCHEMA_VERSION,
 };
 pub use store::{list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer};
 

@@ -23,6 +23,13 @@ pub trait Client: Send {
     /// records a timeout as `info`; the call may be dropped (cancelled) at any await point.
     async fn invoke(&mut self, op: &Op) -> Completion;
 
+    /// The node that served the last call, when it is not the node the client was opened
+    /// on (e.g. a Redis client that follows the primary); the runner records it as the
+    /// completion's `node`.
+    fn served_by(&self) -> Option<String> {
+        None
+    }
+
     /// Releases the connection; called after an `info` and at the end of the run.
     async fn close(&mut self) {}
 }

@@ -161,6 +161,8 @@ pub async fn run(
 
     // The nemesis runs until the main phase ends, then heals.
     let (main_over_tx, main_over_rx) = watch::channel(false);
+    let nemesis_control = nemesis.as_ref().map(|n| n.control.clone());
+    let (leaders_over_tx, leaders_over_rx) = watch::channel(false);
     let nemesis_task = nemesis.map(|n| {
         let runner = NemesisRunner {
             control: n.control,
@@ -170,6 +172,15 @@ pub async fn run(
             display: active_faults.clone(),
         };
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
+    });
+
+    let leader_watch = nemesis_control.map(|control| {
+        tokio::spawn(watch_leaders(
+            control,
+            recorder.clone(),
+            config.nemesis_timeout,
+            leaders_over_rx,
+        ))
     });
 
     let (final_tx, final_rx) = watch::channel(false);
@@ -217,6 +228,12 @@ pub async fn run(
     if let Some(task) = nemesis_task {
         if let Err(e) = task.await {
             panics.push(format!("the nemesis panicked: {e}"));
+        }
+    }
+    let _ = leaders_over_tx.send(true);
+    if let Some(task) = leader_watch {
+        if let Err(e) = task.await {
+            panics.push(format!("the leader watch panicked: {e}"));
         }
     }
     let _ = final_tx.send(true);
@@ -289,6 +306,17 @@ impl Worker {
     }
 
     fn record(&self, kind: EventType, op: &Op, value: Value, error: Option<Value>) {
+        self.record_at(kind, op, value, error, self.node.clone());
+    }
+
+    fn record_at(
+        &self,
+        kind: EventType,
+        op: &Op,
+        value: Value,
+        error: Option<Value>,
+        node: Arc<str>,
+    ) {
         self.recorder.record(Record {
             time: 0,
             process: Process::Client(self.process),
@@ -297,7 +325,7 @@ impl Worker {
             key: op.key.clone(),
             value,
             error,
-            node: Some(self.node.clone()),
+            node: Some(node),
         });
     }
 
@@ -338,7 +366,10 @@ impl Worker {
             Ok(Completion::Info(e)) => (EventType::Info, op.value.clone(), Some(e)),
             Err(_) => (EventType::Info, op.value.clone(), Some(json!("timeout"))),
         };
-        self.record(kind, &op, value, error);
+        let node = client
+            .served_by()
+            .map_or_else(|| self.node.clone(), Arc::from);
+        self.record_at(kind, &op, value, error, node);
         if kind == EventType::Info {
             // The process may still be mid-operation: continue as a new one, on a new connection.
             self.process += self.concurrency;
@@ -349,6 +380,52 @@ impl Worker {
     async fn close(&mut self) {
         if let Some(mut client) = self.client.take() {
             let _ = timeout(self.op_timeout, client.close()).await;
+        }
+    }
+}
+
+/// How often the leader watch asks the cluster who leads.
+const LEADER_WATCH_PERIOD: Duration = Duration::from_millis(1000);
+
+/// Records who leads (`primaries` events, see `faultline_history::PRIMARIES`) at the start and
+/// whenever it changes, asking every [`LEADER_WATCH_PERIOD`], until `over`. It stops at once if
+/// the database cannot name its primaries; a failed or timed-out ask is skipped.
+async fn watch_leaders(
+    control: Arc<dyn NodeControl>,
+    recorder: Recorder,
+    limit: Duration,
+    mut over: watch::Receiver<bool>,
+) {
+    let mut last: Option<Vec<String>> = None;
+    loop {
+        let ask = control.clone();
+        let asked = timeout(limit, tokio::task::spawn_blocking(move || ask.primaries())).await;
+        match asked {
+            Ok(Ok(Ok(mut primaries))) => {
+                primaries.sort();
+                if last.as_ref() != Some(&primaries) {
+                    recorder.record(Record {
+                        time: 0,
+                        process: Process::Nemesis,
+                        kind: EventType::Info,
+                        f: Cow::Borrowed(faultline_history::PRIMARIES),
+                        key: None,
+                        value: json!(primaries),
+                        error: None,
+                        node: None,
+                    });
+                    last = Some(primaries);
+                }
+            }
+            Ok(Ok(Err(e))) if last.is_none() => {
+                tracing::info!("not watching leaders: {e}");
+                return;
+            }
+            _ => {}
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(LEADER_WATCH_PERIOD) => {}
+            _ = over.wait_for(|v| *v) => return,
         }
     }
 }

@@ -573,3 +573,122 @@ async fn bad_configurations_are_refused_before_anything_starts() {
     );
     assert!(!dir.path().join("history.jsonl").exists());
 }
+
+/// A cluster whose leader changes from n1 to none to n2 as it is asked.
+struct ElectingCluster {
+    asked: AtomicU64,
+}
+
+impl NodeControl for ElectingCluster {
+    fn nodes(&self) -> Vec<String> {
+        vec!["n1".into(), "n2".into(), "n3".into()]
+    }
+    fn exec(&self, _node: &str, _command: &str) -> Result<String, NodeError> {
+        Ok(String::new())
+    }
+    fn addr(&self, node: &str) -> Result<String, NodeError> {
+        Ok(format!("10.1.0.{}", &node[1..]))
+    }
+    fn db_pid(&self, _node: &str) -> Result<u32, NodeError> {
+        Ok(4242)
+    }
+    fn start_db(&self, _node: &str) -> Result<(), NodeError> {
+        Ok(())
+    }
+    fn clock_offset_file(&self, _node: &str) -> String {
+        "/var/lib/faultline/clock".into()
+    }
+    fn primaries(&self) -> Result<Vec<String>, NodeError> {
+        let n = self.asked.fetch_add(1, Ordering::Relaxed);
+        Ok(match n {
+            0 | 1 => vec!["n1".into()],
+            2 => vec![],
+            _ => vec!["n2".into()],
+        })
+    }
+}
+
+/// A client that says another node served it, as a Redis client following the primary does.
+struct Forwarded;
+
+#[async_trait]
+impl Client for Forwarded {
+    async fn invoke(&mut self, _op: &Op) -> Completion {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        Completion::Ok(Value::Null)
+    }
+    fn served_by(&self) -> Option<String> {
+        Some("n3".into())
+    }
+}
+
+struct ForwardedFactory;
+
+#[async_trait]
+impl ClientFactory for ForwardedFactory {
+    async fn open(&self, _node: &str) -> Result<Box<dyn Client>, String> {
+        Ok(Box::new(Forwarded))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leaders_are_recorded_when_they_change_and_completions_name_the_serving_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 2);
+    cfg.time_limit = Some(Duration::from_millis(4500));
+    let nemesis_config = NemesisConfig {
+        kinds: vec!["pause".parse().unwrap()],
+        interval: Duration::from_secs(60),
+        ..NemesisConfig::default()
+    };
+    let nemesis = Nemesis {
+        schedule: Schedule::new(cfg.nodes.clone(), nemesis_config, cfg.seed).unwrap(),
+        control: Arc::new(ElectingCluster {
+            asked: AtomicU64::new(0),
+        }),
+    };
+    let gen = Gen::repeat(Op::new("read", Value::Null)).stagger(Duration::from_millis(50));
+    run(
+        &cfg,
+        workload(gen, Arc::new(ForwardedFactory)),
+        Some(nemesis),
+        None,
+    )
+    .await
+    .unwrap();
+    let events = history(&cfg.history_path);
+    let leaders: Vec<&Value> = events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis && e.f == faultline_history::PRIMARIES)
+        .map(|e| &e.value)
+        .collect();
+    // Asked about once a second: n1 twice (recorded once), none, then n2 (recorded once).
+    assert_eq!(leaders, [&json!(["n1"]), &json!([]), &json!(["n2"])]);
+    let clients: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.process != Process::Nemesis)
+        .collect();
+    assert!(!clients.is_empty());
+    for e in clients {
+        let expected = match e.kind {
+            EventType::Invoke => ["n1", "n2"][(e.process_number() % 2) as usize],
+            _ => "n3",
+        };
+        assert_eq!(e.node.as_deref(), Some(expected), "{e:?}");
+    }
+    // The pairing the checkers use ignores the leader events.
+    pair(&events, &[]).unwrap();
+}
+
+trait ProcessNumber {
+    fn process_number(&self) -> u64;
+}
+
+impl ProcessNumber for Event {
+    fn process_number(&self) -> u64 {
+        match self.process {
+            Process::Client(p) => p,
+            Process::Nemesis => u64::MAX,
+        }
+    }
+}

@@ -15,17 +15,15 @@
 use async_trait::async_trait;
 use faultline_bank_checker::BankOptions;
 use faultline_history::{CheckerResult, Operation};
-use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
+use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_workload_support::etcd::{self as etcd, EtcdConn};
 use faultline_workload_support::redis::RedisPrimary;
 use faultline_workload_support::{
-    at_rate, completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn,
-    DbKind, NodeAddr, Target,
+    at_rate, completion, namespace, parse_int, refuse, unreadable, ClientError, DbConn, Target,
 };
 use rand::Rng;
 use serde_json::{json, Map, Value};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::OnceCell;
 
 /// The workload's name for `faultline test --workload`.
@@ -46,10 +44,6 @@ pub struct Options {
     pub max_transfer: i64,
     /// Mean operations a second over all workers; `None`: as fast as they can.
     pub rate: Option<f64>,
-    /// Bound on each request to the database; past it the op is `info`.
-    pub request_timeout: Duration,
-    /// etcd only: serializable (possibly stale) reads instead of linearizable ones.
-    pub serializable_reads: bool,
     /// Physical key prefix; `None`: a fresh one per workload, so old data never leaks in.
     pub namespace: Option<String>,
 }
@@ -61,8 +55,6 @@ impl Default for Options {
             initial_balance: 10,
             max_transfer: 5,
             rate: Some(50.0),
-            request_timeout: Duration::from_secs(5),
-            serializable_reads: false,
             namespace: None,
         }
     }
@@ -103,30 +95,17 @@ pub fn final_generator() -> Gen {
         .each_thread()
 }
 
-/// The workload against `db` on `nodes`: generators and a client factory.
-pub fn workload(db: DbKind, opts: &Options, nodes: &[NodeAddr]) -> Workload {
-    let factory = Factory {
-        target: Target {
-            db,
-            nodes: nodes.to_vec(),
-            request_timeout: opts.request_timeout,
-            serializable_reads: opts.serializable_reads,
-        },
+/// The clients for `target`; the first client to open creates the accounts.
+pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
+    Arc::new(Factory {
+        target,
         bank: Bank {
-            prefix: opts
-                .namespace
-                .clone()
-                .unwrap_or_else(|| fresh_namespace(NAME)),
+            prefix: namespace(&opts.namespace, NAME),
             accounts: opts.accounts.max(2),
             initial: opts.initial_balance,
         },
         ready: OnceCell::new(),
-    };
-    Workload {
-        generator: generator(opts),
-        final_generator: Some(final_generator()),
-        clients: Arc::new(factory),
-    }
+    })
 }
 
 /// Checks a bank history: each read's total is accounts × initial balance, no account
@@ -343,6 +322,10 @@ async fn redis_transfer(
 
 #[async_trait]
 impl Client for BankClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match op.f.as_ref() {
             "transfer" => {
@@ -380,6 +363,7 @@ mod tests {
     use faultline_workload_support::etcd::b64;
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
     use faultline_workload_support::testing::requests;
+    use std::time::Duration;
 
     #[test]
     fn transfers_are_between_distinct_accounts_by_small_amounts() {

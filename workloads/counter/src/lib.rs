@@ -9,15 +9,14 @@
 use async_trait::async_trait;
 use faultline_counter_checker::CounterOptions;
 use faultline_history::{CheckerResult, Operation};
-use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
+use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_workload_support::{
-    at_rate, completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn,
-    DbKind, NodeAddr, Target,
+    at_rate, completion, connecting, namespace, parse_int, refuse, unreadable, ClientError, DbConn,
+    Target,
 };
 use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The workload's name for `faultline test --workload`.
 pub const NAME: &str = "counter";
@@ -33,10 +32,6 @@ pub struct Options {
     pub max_delta: i64,
     /// Mean operations a second over all workers; `None`: as fast as they can.
     pub rate: Option<f64>,
-    /// Bound on each request to the database; past it the op is `info`.
-    pub request_timeout: Duration,
-    /// etcd only: serializable (possibly stale) reads instead of linearizable ones.
-    pub serializable_reads: bool,
     /// Physical key; `None`: a fresh one per workload, so old data never leaks in.
     pub namespace: Option<String>,
 }
@@ -46,8 +41,6 @@ impl Default for Options {
         Options {
             max_delta: 5,
             rate: Some(50.0),
-            request_timeout: Duration::from_secs(5),
-            serializable_reads: false,
             namespace: None,
         }
     }
@@ -69,25 +62,15 @@ pub fn final_generator() -> Gen {
         .each_thread()
 }
 
-/// The workload against `db` on `nodes`: generators and a client factory.
-pub fn workload(db: DbKind, opts: &Options, nodes: &[NodeAddr]) -> Workload {
-    let factory = Factory {
-        target: Target {
-            db,
-            nodes: nodes.to_vec(),
-            request_timeout: opts.request_timeout,
-            serializable_reads: opts.serializable_reads,
-        },
-        key: opts
-            .namespace
-            .clone()
-            .unwrap_or_else(|| fresh_namespace(NAME)),
-    };
-    Workload {
-        generator: generator(opts),
-        final_generator: Some(final_generator()),
-        clients: Arc::new(factory),
-    }
+/// The clients for `target`: each worker adds to and reads the workload's one counter.
+pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
+    let key = namespace(&opts.namespace, NAME);
+    connecting(target, move |conn, _node| {
+        Box::new(CounterClient {
+            conn,
+            key: key.clone(),
+        })
+    })
 }
 
 /// Checks a counter history: every `ok` read within its bounds, from an initial 0.
@@ -100,21 +83,6 @@ pub fn check(ops: &[Operation], _opts: &Options) -> Vec<CheckerResult> {
             )
         });
     vec![result]
-}
-
-struct Factory {
-    target: Target,
-    key: String,
-}
-
-#[async_trait]
-impl ClientFactory for Factory {
-    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
-        Ok(Box::new(CounterClient {
-            conn: self.target.connect(node)?,
-            key: self.key.clone(),
-        }))
-    }
 }
 
 struct CounterClient {
@@ -175,6 +143,10 @@ impl CounterClient {
 
 #[async_trait]
 impl Client for CounterClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match (op.f.as_ref(), op.value.as_i64()) {
             ("add", Some(delta)) => match self.add(delta).await {
@@ -199,6 +171,7 @@ mod tests {
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
     use faultline_workload_support::redis::RedisPrimary;
     use faultline_workload_support::testing::requests;
+    use std::time::Duration;
 
     #[test]
     fn generator_mixes_small_positive_adds_and_reads_deterministically() {

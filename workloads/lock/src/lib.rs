@@ -31,11 +31,10 @@ use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation, Outcome};
 use faultline_linearizability::{CheckOptions, ModelSpec};
 use faultline_lock_checker::LockOptions;
-use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
+use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_workload_support::etcd::{self as etcd, EtcdConn};
 use faultline_workload_support::{
-    at_rate, completion, fresh_namespace, refuse, unreadable, ClientError, DbConn, DbKind,
-    NodeAddr, Target,
+    at_rate, completion, connecting, namespace, refuse, unreadable, ClientError, DbConn, Target,
 };
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,9 +58,6 @@ pub struct Options {
     pub keepalive: bool,
     /// Mean operations a second over all workers; `None`: as fast as they can.
     pub rate: Option<f64>,
-    /// Bound on each request to the database; past it the op is `info`. etcd's acquire
-    /// waits for the lock at most this long.
-    pub request_timeout: Duration,
     /// Physical key prefix; `None`: a fresh one per workload, so old data never leaks in.
     pub namespace: Option<String>,
     /// Give up the mutex linearizability check (verdict unknown) after this long.
@@ -75,7 +71,6 @@ impl Default for Options {
             lease_ttl: Duration::from_secs(2),
             keepalive: true,
             rate: Some(20.0),
-            request_timeout: Duration::from_secs(5),
             namespace: None,
             check_time_limit: Some(Duration::from_secs(300)),
         }
@@ -113,32 +108,33 @@ pub fn final_generator() -> Gen {
         .each_thread()
 }
 
-/// The workload against `db` on `nodes`: generators and a client factory.
-pub fn workload(db: DbKind, opts: &Options, nodes: &[NodeAddr]) -> Workload {
-    let prefix = opts
-        .namespace
-        .clone()
-        .unwrap_or_else(|| fresh_namespace(if opts.fenced { FENCED_NAME } else { NAME }));
-    let factory = Factory {
-        target: Target {
-            db,
-            nodes: nodes.to_vec(),
-            request_timeout: opts.request_timeout,
-            serializable_reads: false,
-        },
-        settings: Settings {
-            keys: Keys::under(&prefix),
-            fenced: opts.fenced,
-            ttl: opts.lease_ttl,
-            keepalive: opts.keepalive,
-        },
-        opened: AtomicU64::new(0),
+/// The clients for `target` (its request timeout also bounds how long etcd's acquire waits
+/// for the lock); reads are never serializable here.
+pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
+    let prefix = namespace(
+        &opts.namespace,
+        if opts.fenced { FENCED_NAME } else { NAME },
+    );
+    let settings = Settings {
+        keys: Keys::under(&prefix),
+        fenced: opts.fenced,
+        ttl: opts.lease_ttl,
+        keepalive: opts.keepalive,
     };
-    Workload {
-        generator: generator(opts),
-        final_generator: Some(final_generator()),
-        clients: Arc::new(factory),
-    }
+    let opened = AtomicU64::new(0);
+    let target = Target {
+        serializable_reads: false,
+        ..target
+    };
+    connecting(target, move |conn, node| {
+        let n = opened.fetch_add(1, Ordering::Relaxed);
+        Box::new(LockClient {
+            conn,
+            settings: settings.clone(),
+            holder: format!("{node}#{n}"),
+            held: None,
+        })
+    })
 }
 
 /// Checks a lock history. Plain: overlapping definite holds (`lock-overlap`) and the mutex
@@ -236,25 +232,6 @@ struct Settings {
     fenced: bool,
     ttl: Duration,
     keepalive: bool,
-}
-
-struct Factory {
-    target: Target,
-    settings: Settings,
-    opened: AtomicU64,
-}
-
-#[async_trait]
-impl ClientFactory for Factory {
-    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
-        let n = self.opened.fetch_add(1, Ordering::Relaxed);
-        Ok(Box::new(LockClient {
-            conn: self.target.connect(node)?,
-            settings: self.settings.clone(),
-            holder: format!("{node}#{n}"),
-            held: None,
-        }))
-    }
 }
 
 /// The lock as its holder knows it.
@@ -548,6 +525,10 @@ impl LockClient {
 
 #[async_trait]
 impl Client for LockClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match op.f.as_ref() {
             "acquire" => self.acquire().await,

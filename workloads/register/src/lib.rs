@@ -15,9 +15,9 @@
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation, COMPARE_FAILED};
 use faultline_linearizability::{CheckOptions, ModelSpec};
-use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, PerKey, Workload};
+use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, PerKey};
 use faultline_workload_support::{
-    at_rate, completion, fresh_namespace, parse_int, refuse, DbConn, DbKind, NodeAddr, Target,
+    at_rate, completion, connecting, namespace, parse_int, refuse, DbConn, Target,
 };
 use rand::Rng;
 use serde_json::{json, Value};
@@ -40,10 +40,6 @@ pub struct Options {
     pub values: i64,
     /// Mean operations a second over all workers; `None`: as fast as they can.
     pub rate: Option<f64>,
-    /// Bound on each request to the database; past it the op is `info`.
-    pub request_timeout: Duration,
-    /// etcd only: serializable (possibly stale) reads instead of linearizable ones.
-    pub serializable_reads: bool,
     /// Physical key prefix; `None`: a fresh one per workload, so old data never leaks in.
     pub namespace: Option<String>,
     /// Give up checking (verdict unknown) after this long; `None`: no limit.
@@ -58,8 +54,6 @@ impl Default for Options {
             keys: None,
             values: 5,
             rate: Some(50.0),
-            request_timeout: Duration::from_secs(5),
-            serializable_reads: false,
             namespace: None,
             check_time_limit: Some(Duration::from_secs(300)),
         }
@@ -84,25 +78,15 @@ pub fn generator(opts: &Options) -> Gen {
     at_rate(gen, opts.rate)
 }
 
-/// The workload against `db` on `nodes`: the generator and a client factory.
-pub fn workload(db: DbKind, opts: &Options, nodes: &[NodeAddr]) -> Workload {
-    let factory = Factory {
-        target: Target {
-            db,
-            nodes: nodes.to_vec(),
-            request_timeout: opts.request_timeout,
-            serializable_reads: opts.serializable_reads,
-        },
-        namespace: opts
-            .namespace
-            .clone()
-            .unwrap_or_else(|| fresh_namespace(NAME)),
-    };
-    Workload {
-        generator: generator(opts),
-        final_generator: None,
-        clients: Arc::new(factory),
-    }
+/// The clients for `target`: each worker reads and writes under the workload's namespace.
+pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
+    let namespace = namespace(&opts.namespace, NAME);
+    connecting(target, move |conn, _node| {
+        Box::new(RegisterClient {
+            conn,
+            namespace: namespace.clone(),
+        })
+    })
 }
 
 /// Checks a register history: linearizability per key against `cas-register`.
@@ -116,21 +100,6 @@ pub fn check(ops: &[Operation], opts: &Options) -> Vec<CheckerResult> {
         Err(e) => faultline_workload_support::unreadable("linearizability", e.to_string()),
     };
     vec![result]
-}
-
-struct Factory {
-    target: Target,
-    namespace: String,
-}
-
-#[async_trait]
-impl ClientFactory for Factory {
-    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
-        Ok(Box::new(RegisterClient {
-            conn: self.target.connect(node)?,
-            namespace: self.namespace.clone(),
-        }))
-    }
 }
 
 struct RegisterClient {
@@ -204,6 +173,10 @@ impl RegisterClient {
 
 #[async_trait]
 impl Client for RegisterClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         let Some(key) = op.key.as_ref() else {
             return refuse("bad-op: register ops need a key");

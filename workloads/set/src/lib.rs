@@ -10,16 +10,15 @@
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation};
-use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, Workload};
+use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_set_checker::SetOptions;
 use faultline_workload_support::{
-    at_rate, completion, fresh_namespace, parse_int, refuse, unreadable, ClientError, DbConn,
-    DbKind, NodeAddr, Target,
+    at_rate, completion, connecting, namespace, parse_int, refuse, unreadable, ClientError, DbConn,
+    Target,
 };
 use rand::Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The workload's name for `faultline test --workload`.
 pub const NAME: &str = "set";
@@ -31,10 +30,8 @@ pub struct Options {
     pub read_one_in: u32,
     /// Mean operations a second over all workers; `None`: as fast as they can.
     pub rate: Option<f64>,
-    /// Bound on each request to the database; past it the op is `info`.
-    pub request_timeout: Duration,
-    /// etcd only: serializable (possibly stale) reads. The checker then tolerates stale
-    /// elements (counts them) instead of calling the history invalid.
+    /// Reads were serializable (possibly stale): the checker then tolerates stale elements
+    /// (counts them) instead of calling the history invalid.
     pub serializable_reads: bool,
     /// Physical key prefix; `None`: a fresh one per workload, so old data never leaks in.
     pub namespace: Option<String>,
@@ -45,7 +42,6 @@ impl Default for Options {
         Options {
             read_one_in: 10,
             rate: Some(50.0),
-            request_timeout: Duration::from_secs(5),
             serializable_reads: false,
             namespace: None,
         }
@@ -73,25 +69,15 @@ pub fn final_generator() -> Gen {
         .each_thread()
 }
 
-/// The workload against `db` on `nodes`: generators and a client factory.
-pub fn workload(db: DbKind, opts: &Options, nodes: &[NodeAddr]) -> Workload {
-    let factory = Factory {
-        target: Target {
-            db,
-            nodes: nodes.to_vec(),
-            request_timeout: opts.request_timeout,
-            serializable_reads: opts.serializable_reads,
-        },
-        namespace: opts
-            .namespace
-            .clone()
-            .unwrap_or_else(|| fresh_namespace(NAME)),
-    };
-    Workload {
-        generator: generator(opts),
-        final_generator: Some(final_generator()),
-        clients: Arc::new(factory),
-    }
+/// The clients for `target`: each worker adds to and reads the workload's one set.
+pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
+    let namespace = namespace(&opts.namespace, NAME);
+    connecting(target, move |conn, _node| {
+        Box::new(SetClient {
+            conn,
+            namespace: namespace.clone(),
+        })
+    })
 }
 
 /// Checks a set history with set-full; stale elements count as invalid unless reads were
@@ -107,21 +93,6 @@ pub fn check(ops: &[Operation], opts: &Options) -> Vec<CheckerResult> {
         )
     });
     vec![result]
-}
-
-struct Factory {
-    target: Target,
-    namespace: String,
-}
-
-#[async_trait]
-impl ClientFactory for Factory {
-    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
-        Ok(Box::new(SetClient {
-            conn: self.target.connect(node)?,
-            namespace: self.namespace.clone(),
-        }))
-    }
 }
 
 struct SetClient {
@@ -166,6 +137,10 @@ impl SetClient {
 
 #[async_trait]
 impl Client for SetClient {
+    fn served_by(&self) -> Option<String> {
+        self.conn.served_by()
+    }
+
     async fn invoke(&mut self, op: &Op) -> Completion {
         match (op.f.as_ref(), op.value.as_i64()) {
             ("add", Some(element)) => match self.add(element).await {
@@ -191,6 +166,7 @@ mod tests {
     use faultline_workload_support::redis::RedisPrimary;
     use faultline_workload_support::testing::requests;
     use std::collections::BTreeSet;
+    use std::time::Duration;
 
     #[test]
     fn adds_are_unique_across_workers_and_reads_are_mixed_in() {

@@ -17,9 +17,11 @@ pub mod testing;
 
 pub use faultline_db::{ClientError, DbKind};
 
+use async_trait::async_trait;
 use faultline_history::{CheckerResult, Verdict};
-use faultline_runner::{Completion, Gen};
+use faultline_runner::{Client, ClientFactory, Completion, Gen};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A node as clients see it: its name (as recorded in the history) and its address.
@@ -84,12 +86,41 @@ impl Target {
                         .map(|n| n.address.clone())
                         .filter(|a| *a != address),
                 );
-                Ok(DbConn::Redis(redis::RedisPrimary::via_sentinels(
-                    sentinels,
-                    self.request_timeout,
-                )))
+                let names = self
+                    .nodes
+                    .iter()
+                    .map(|n| (n.address.clone(), n.name.clone()))
+                    .collect();
+                Ok(DbConn::Redis(
+                    redis::RedisPrimary::via_sentinels(sentinels, self.request_timeout)
+                        .with_names(names),
+                ))
             }
         }
+    }
+}
+
+/// The client factory of a workload whose clients need only a connection: each worker's
+/// client is `open(connection, node)`, with the connection from [`Target::connect`].
+pub fn connecting<F>(target: Target, open: F) -> Arc<dyn ClientFactory>
+where
+    F: Fn(DbConn, &str) -> Box<dyn Client> + Send + Sync + 'static,
+{
+    Arc::new(Connecting { target, open })
+}
+
+struct Connecting<F> {
+    target: Target,
+    open: F,
+}
+
+#[async_trait]
+impl<F> ClientFactory for Connecting<F>
+where
+    F: Fn(DbConn, &str) -> Box<dyn Client> + Send + Sync + 'static,
+{
+    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
+        Ok((self.open)(self.target.connect(node)?, node))
     }
 }
 
@@ -99,6 +130,17 @@ pub enum DbConn {
     Etcd(etcd::EtcdConn),
     /// A client of the current Redis primary.
     Redis(redis::RedisPrimary),
+}
+
+impl DbConn {
+    /// The node that served the last request when it is not the worker's own: the Redis
+    /// primary; `None` for etcd, whose client talks to the member it was opened on.
+    pub fn served_by(&self) -> Option<String> {
+        match self {
+            DbConn::Etcd(_) => None,
+            DbConn::Redis(r) => r.served_by(),
+        }
+    }
 }
 
 /// The completion for a failed operation: `fail` when it definitely did not take effect
@@ -134,6 +176,12 @@ pub fn fresh_namespace(workload: &str) -> String {
         .map(|d| d.as_nanos())
         .unwrap_or(0);
     format!("faultline/{workload}/{}-{nanos:x}", std::process::id())
+}
+
+/// The physical key prefix a workload writes under: the one `given` (tests), else a
+/// [`fresh_namespace`].
+pub fn namespace(given: &Option<String>, workload: &str) -> String {
+    given.clone().unwrap_or_else(|| fresh_namespace(workload))
 }
 
 /// `gen` paced to about `rate` requests a second in all ([`Gen::stagger`] by `1 / rate`);

@@ -28,6 +28,10 @@ pub struct RedisPrimary {
     resolve: Resolve,
     timeout: Duration,
     conn: Option<(String, MultiplexedConnection)>,
+    /// The host the last command went to.
+    last_host: Option<String>,
+    /// Node names by address, to name the node that served a command.
+    names: Vec<(String, String)>,
 }
 
 impl RedisPrimary {
@@ -38,6 +42,8 @@ impl RedisPrimary {
             resolve: Resolve::Sentinels(client),
             timeout,
             conn: None,
+            last_host: None,
+            names: Vec::new(),
         }
     }
 
@@ -47,19 +53,41 @@ impl RedisPrimary {
             resolve: Resolve::Direct(host.to_string(), port),
             timeout,
             conn: None,
+            last_host: None,
+            names: Vec::new(),
         }
+    }
+
+    /// Names the nodes: `(address, name)` pairs, so [`RedisPrimary::served_by`] says `n1`
+    /// rather than an address.
+    pub fn with_names(mut self, names: Vec<(String, String)>) -> Self {
+        self.names = names;
+        self
+    }
+
+    /// The node (by name when known, else its address) the last command was sent to.
+    pub fn served_by(&self) -> Option<String> {
+        let host = self.last_host.as_ref()?;
+        Some(
+            self.names
+                .iter()
+                .find(|(a, _)| a == host)
+                .map_or_else(|| host.clone(), |(_, n)| n.clone()),
+        )
     }
 
     /// The connection to the primary, opening one if needed. Nothing has been sent to the
     /// primary when this fails, so its errors are definite.
     pub async fn connection(&mut self) -> Result<(String, MultiplexedConnection), ClientError> {
         if let Some(c) = &self.conn {
+            self.last_host = Some(c.0.clone());
             return Ok(c.clone());
         }
         let (host, port) = match &self.resolve {
             Resolve::Sentinels(client) => client.primary_address().await?,
             Resolve::Direct(host, port) => (host.clone(), *port),
         };
+        self.last_host = Some(host.clone());
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(self.timeout)
             .set_response_timeout(self.timeout);

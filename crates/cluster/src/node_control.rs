@@ -1,0 +1,266 @@
+//! The nemesis's hands on a real cluster: [`ClusterControl`] implements
+//! [`faultline_nemesis::NodeControl`] over the nodes' remotes and the database's own
+//! kill/start/pause/resume, primary lookup and clock reading. [`ClockMechanism`] says how
+//! clock faults reach a node's clock.
+
+use faultline_control::faults::{set_host_clock_cmd, CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE};
+use faultline_control::Node;
+use faultline_db::Db;
+use faultline_nemesis::fault::write_clock_offset_command;
+use faultline_nemesis::{DbSignal, NodeControl, NodeError};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// How clock faults reach a node's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClockMechanism {
+    /// The clock shim's offset file, read by the database through the shim library. Docker
+    /// nodes: they share this machine's clock, which faultline never changes.
+    ShimOffsetFile,
+    /// The host's real clock, stepped by a helper (`set_host_clock_cmd`): existing hosts,
+    /// only with `--allow-clock-changes`.
+    HostClock,
+}
+
+impl ClockMechanism {
+    /// The mechanism for nodes that are existing `hosts` (or Docker nodes), or why clock
+    /// faults may not run there.
+    pub fn choose(hosts: bool, allow_clock_changes: bool) -> Result<ClockMechanism, String> {
+        match (hosts, allow_clock_changes) {
+            (false, _) => Ok(ClockMechanism::ShimOffsetFile),
+            (true, true) => Ok(ClockMechanism::HostClock),
+            (true, false) => Err("clock faults on existing hosts step their real clocks: give --allow-clock-changes to allow it".into()),
+        }
+    }
+
+    /// The name recorded in test.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            ClockMechanism::ShimOffsetFile => "shim-offset-file",
+            ClockMechanism::HostClock => "host-clock",
+        }
+    }
+
+    /// What the run output and test.json say about it.
+    pub fn note(self) -> String {
+        match self {
+            ClockMechanism::ShimOffsetFile => format!(
+                "clock faults offset the database's clock through the clock shim ({CLOCK_OFFSET_FILE}); \
+                 the nodes' real clock (this machine's) is not changed"
+            ),
+            ClockMechanism::HostClock => format!(
+                "clock faults step the hosts' real clocks (python3 clock_settime, else date -s), \
+                 tracking the applied offset in {HOST_CLOCK_STATE_FILE}; they are stepped back at \
+                 the end (then chronyc makestep or ntpdate, best effort); an NTP daemon running \
+                 on the hosts may pull them back sooner"
+            ),
+        }
+    }
+}
+
+/// The nemesis's hands on a cluster: node commands through each node's remote, the
+/// database's own kill/start/pause/resume, and its view of who is primary.
+pub struct ClusterControl {
+    /// The cluster's nodes.
+    pub nodes: Vec<Node>,
+    /// The database running on them.
+    pub db: Arc<dyn Db>,
+    /// How clock faults reach the nodes' clocks.
+    pub clock: ClockMechanism,
+}
+
+impl ClusterControl {
+    /// The node called `name`.
+    fn node(&self, name: &str) -> Result<&Node, NodeError> {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .ok_or_else(|| NodeError::new(name, "no such node in this cluster"))
+    }
+}
+
+/// A database's clock reading in ns since the Unix epoch: seconds and microseconds as two
+/// integers (what Redis `TIME` prints), or seconds with an optional fraction.
+pub fn parse_clock(out: &str) -> Option<i128> {
+    let mut words = out.split_whitespace();
+    let first = words.next()?;
+    match words.next() {
+        Some(micros) => {
+            let secs: i128 = first.parse().ok()?;
+            let micros: i128 = micros.parse().ok()?;
+            Some(secs * 1_000_000_000 + micros * 1_000)
+        }
+        None => {
+            let (secs, frac) = first.split_once('.').unwrap_or((first, ""));
+            let secs: i128 = secs.parse().ok()?;
+            if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let frac_ns: i128 = format!("{frac:0<9}").parse().ok()?;
+            Some(secs * 1_000_000_000 + if secs < 0 { -frac_ns } else { frac_ns })
+        }
+    }
+}
+
+/// This machine's wall clock, ns since the Unix epoch.
+fn unix_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
+}
+
+impl NodeControl for ClusterControl {
+    fn nodes(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+        let n = self.node(node)?;
+        n.remote
+            .run_with(command, b"", Duration::from_secs(30))
+            .map_err(|e| NodeError::new(node, e.to_string()))
+    }
+
+    fn addr(&self, node: &str) -> Result<String, NodeError> {
+        Ok(self.node(node)?.address.clone())
+    }
+
+    fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
+        let file = self.db.server_pid_file();
+        let text = self.exec(node, &format!("cat {file}"))?;
+        text.trim()
+            .parse()
+            .map_err(|_| NodeError::new(node, format!("{file} holds {text:?}, not a pid")))
+    }
+
+    fn start_db(&self, node: &str) -> Result<(), NodeError> {
+        self.db
+            .start(self.node(node)?)
+            .map_err(|e| NodeError::new(node, e.to_string()))
+    }
+
+    fn clock_offset_file(&self, _node: &str) -> String {
+        CLOCK_OFFSET_FILE.to_string()
+    }
+
+    fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
+        match self.clock {
+            ClockMechanism::ShimOffsetFile => {
+                write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
+            }
+            ClockMechanism::HostClock => set_host_clock_cmd(offset_ms, false),
+        }
+    }
+
+    fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
+        // The final reset of a host's clock also asks NTP to correct what stepping lost.
+        let command = match (self.clock, offset_ms) {
+            (ClockMechanism::HostClock, 0) => set_host_clock_cmd(0, true),
+            _ => self.clock_offset_command(node, offset_ms),
+        };
+        self.exec(node, &command).map(drop)
+    }
+
+    fn primaries(&self) -> Result<Vec<String>, NodeError> {
+        self.db
+            .primaries(&self.nodes)
+            .map_err(|e| NodeError::new("cluster", e.to_string()))
+    }
+
+    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        let command = self.db.clock_command()?;
+        let mut offsets = BTreeMap::new();
+        for n in &self.nodes {
+            // Bracket the remote call with the local clock: a Docker node's kernel clock is
+            // this machine's (CLOCK_REALTIME is not namespaced), so any difference is the
+            // shim's; on a real host it is the host's clock step plus its own drift.
+            let before = unix_ns();
+            let out = self.exec(&n.name, &command).ok()?;
+            let after = unix_ns();
+            let db_ns = parse_clock(&out)?;
+            offsets.insert(n.name.clone(), (db_ns - (before + after) / 2) as i64);
+        }
+        Some(offsets)
+    }
+
+    fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {
+        let n = self.node(node)?;
+        let result = match signal {
+            DbSignal::Kill => self.db.kill(n),
+            DbSignal::Pause => self.db.pause(n),
+            DbSignal::Resume => self.db.resume(n),
+        };
+        result.map_err(|e| NodeError::new(node, e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_db::DbKind;
+
+    fn control(clock: ClockMechanism) -> ClusterControl {
+        ClusterControl {
+            nodes: Vec::new(),
+            db: faultline_db::new_db(DbKind::Redis),
+            clock,
+        }
+    }
+
+    #[test]
+    fn docker_nodes_use_the_shim_and_hosts_their_clock_only_when_allowed() {
+        assert_eq!(
+            ClockMechanism::choose(false, false),
+            Ok(ClockMechanism::ShimOffsetFile)
+        );
+        assert_eq!(
+            ClockMechanism::choose(false, true),
+            Ok(ClockMechanism::ShimOffsetFile),
+            "Docker nodes share this machine's clock: never stepped"
+        );
+        assert_eq!(
+            ClockMechanism::choose(true, true),
+            Ok(ClockMechanism::HostClock)
+        );
+        assert!(ClockMechanism::choose(true, false)
+            .unwrap_err()
+            .contains("--allow-clock-changes"));
+    }
+
+    #[test]
+    fn host_clock_control_steps_the_clock_and_docker_control_writes_the_offset_file() {
+        let docker = control(ClockMechanism::ShimOffsetFile);
+        assert_eq!(
+            docker.clock_offset_command("n1", 2500),
+            format!("printf '%s\\n' '2500000000' > '{CLOCK_OFFSET_FILE}'")
+        );
+        assert!(!docker.clock_offset_command("n1", 0).contains("date"));
+        let hosts = control(ClockMechanism::HostClock);
+        assert_eq!(
+            hosts.clock_offset_command("h1", -800),
+            set_host_clock_cmd(-800, false)
+        );
+        let cmd = hosts.clock_offset_command("h1", -800);
+        assert!(cmd.contains("clock_settime_ns") && cmd.ends_with("faultline-clock -800; fi"));
+        assert!(!cmd.contains(CLOCK_OFFSET_FILE));
+    }
+
+    #[test]
+    fn clock_readings_are_redis_time_or_decimal_seconds() {
+        assert_eq!(
+            parse_clock("1700000000\n123456\n"),
+            Some(1_700_000_000_123_456_000)
+        );
+        assert_eq!(parse_clock("1700000000.5"), Some(1_700_000_000_500_000_000));
+        assert_eq!(parse_clock(" 1700000000 "), Some(1_700_000_000_000_000_000));
+        assert_eq!(
+            parse_clock("1700000000.123456789"),
+            Some(1_700_000_000_123_456_789)
+        );
+        for bad in ["", "x", "1.2.3", "1.-5", "17 x", "1.1234567890"] {
+            assert_eq!(parse_clock(bad), None, "{bad:?}");
+        }
+    }
+}
