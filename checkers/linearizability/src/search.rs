@@ -641,6 +641,9 @@ pub(crate) fn search<M: Model>(
     let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.op)).collect();
     let monotone: Vec<bool> = ops.iter().map(|o| model.monotone(&o.op)).collect();
     let mut blocked_parts: Vec<u32> = Vec::new();
+    // Without ops that grow the state (monotone but not read-only), `Model::reachable` prunes
+    // nothing the walk does not already find stuck: skip the scan.
+    let grows = (0..n).any(|i| monotone[i] && !read_only[i]);
     let mut parts = Projections::new(model, ops);
     // Projecting, the memo of whole configurations is never hit (a configuration reached again
     // has a dead projection on the part of the op just linearized, which is checked first; see
@@ -763,7 +766,7 @@ pub(crate) fn search<M: Model>(
                 // (on its part) can only be reached through monotone ops. If one of them can no
                 // longer succeed, this configuration is dead: no order of the ops that may go
                 // before it makes it possible (see `Model::reachable`).
-                if e != NIL {
+                if e != NIL && grows {
                     if let Some(x) = doomed_op(
                         model,
                         ctx,

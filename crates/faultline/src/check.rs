@@ -8,6 +8,7 @@
 //! instead. The exit code is the worst verdict's, or 254 when any file could not be read.
 
 use faultline_history::import::{self, Format};
+use faultline_history::jsonl::ReadError;
 use faultline_history::{pair, Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
 use faultline_transactional as txn;
@@ -230,17 +231,42 @@ fn check_file(
     time_limit: Option<Duration>,
 ) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
     let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|e| {
-        InputError(format!(
-            "{name}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        ))
-    })?;
-    let history = import::import(&text, format).map_err(|e| InputError(format!("{name}:{e}")))?;
-    drop(text);
-    let ops = pair(&history.events, &history.lines)
-        .map_err(|e| InputError(format!("{name}:{}:{}", e.line, e.message)))?;
+    let memory_limit = (args.memory_limit as usize).saturating_mul(1 << 20);
+    let (history, ops) = if args.html.is_none() && is_jsonl(file, format, &name)? {
+        // Streamed: events are paired as they are read and not kept, and no line may take
+        // more than the memory limit to parse.
+        let f = std::fs::File::open(file)
+            .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+        let ops = faultline_history::jsonl::read_jsonl_ops(
+            std::io::BufReader::with_capacity(1 << 20, f),
+            memory_limit,
+        )
+        .map_err(|e| match e {
+            ReadError::Import(e) => InputError(format!("{name}:{e}")),
+            ReadError::Pair(e) => InputError(format!("{name}:{}:{}", e.line, e.message)),
+        })?;
+        let history = import::History {
+            format: Format::Jsonl,
+            events: Vec::new(),
+            lines: Vec::new(),
+        };
+        (history, ops)
+    } else {
+        let bytes =
+            std::fs::read(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            InputError(format!(
+                "{name}: not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ))
+        })?;
+        let history =
+            import::import(&text, format).map_err(|e| InputError(format!("{name}:{e}")))?;
+        drop(text);
+        let ops = pair(&history.events, &history.lines)
+            .map_err(|e| InputError(format!("{name}:{}:{}", e.line, e.message)))?;
+        (history, ops)
+    };
     if model.is_none() && txn::is_transactional(&ops) {
         // Only the HTML report needs the events; a million transactions' worth is big.
         let events = if args.html.is_some() {
@@ -291,7 +317,7 @@ fn check_file(
     let mut opts = CheckOptions {
         split: !args.no_split,
         time_limit,
-        memory_limit: Some((args.memory_limit as usize).saturating_mul(1 << 20)),
+        memory_limit: Some(memory_limit),
         ..CheckOptions::default()
     };
     // Knossos reads a nil read as "unknown result": follow it for the histories it wrote.
@@ -327,6 +353,32 @@ fn check_file(
         checkers: vec![report.to_checker_result()],
     };
     Ok((record, Checked::Linear(report), history.events))
+}
+
+/// Whether `file` is JSON Lines (named so, or detected from its first line), judged from its
+/// first 64 KiB: a first line longer than that which opens a JSON object counts as JSON Lines,
+/// so that a huge line is refused by the streamed reader instead of being read whole.
+fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool, InputError> {
+    if let Some(f) = format {
+        return Ok(f == Format::Jsonl);
+    }
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64 << 10);
+    std::fs::File::open(file)
+        .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
+        .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let first = &head[start..];
+    match first.iter().position(|&b| b == b'\n') {
+        Some(end) => Ok(std::str::from_utf8(&first[..end])
+            .is_ok_and(|line| import::detect(line) == Some(Format::Jsonl))),
+        None => Ok(head.len() == 64 << 10
+            && first.starts_with(b"{")
+            && first[1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'"')),
+    }
 }
 
 /// The model a history's functions imply, when neither `--model` nor the format names one.

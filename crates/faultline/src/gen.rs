@@ -1,8 +1,8 @@
-//! `faultline gen kv`: writes a synthetic, linearizable kv history as JSON Lines, so anyone can
-//! reproduce the checker's scale figures (`faultline gen kv --ops 1000000 --keys 1000
+//! `faultline gen kv|register`: writes a synthetic, linearizable kv or register history as JSON
+//! Lines, so anyone can reproduce the checker's scale figures (`faultline gen kv --ops 1000000 --keys 1000
 //! --processes 20 > big.jsonl && faultline check big.jsonl`).
 
-use faultline_linearizability::synth::{events, generate, SynthConfig};
+use faultline_linearizability::synth::{events, generate, SynthConfig, SynthKind};
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,8 +10,11 @@ use std::process::ExitCode;
 /// Arguments of `faultline gen`.
 #[derive(clap::Args)]
 pub struct GenArgs {
-    /// What to generate: `kv` (get/put/append per key, Porcupine's kv model).
-    #[arg(value_parser = ["kv"])]
+    /// What to generate: `kv` (get/put/append per key, Porcupine's kv model) or `register`
+    /// (read/write/cas on integer registers, model cas-register). `--keys 1` gives a single-key
+    /// history; `--info-rate` the share of crashed (`info`) operations, each of whose workers
+    /// continues under a new process.
+    #[arg(value_parser = ["kv", "register"])]
     kind: String,
     /// Client operations in the history.
     #[arg(long, default_value_t = 100_000)]
@@ -58,6 +61,10 @@ pub fn run(args: GenArgs) -> ExitCode {
         seed: args.seed,
         info_rate: args.info_rate,
         violation: args.violation,
+        kind: match args.kind.as_str() {
+            "register" => SynthKind::Register,
+            _ => SynthKind::Kv,
+        },
     });
     let events = events(&ops);
     let result = match &args.output {
