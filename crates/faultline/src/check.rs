@@ -45,7 +45,8 @@ pub struct CheckArgs {
     /// Give up (verdict unknown) after this many seconds per file.
     #[arg(long, value_name = "SECONDS")]
     time_limit: Option<f64>,
-    /// Give up (verdict unknown) when the search holds about this many MB.
+    /// Give up (verdict unknown) when the search holds about this many MB; a JSON Lines line
+    /// that could take more than this to parse is refused (exit 254) before it is read whole.
     #[arg(long, value_name = "MB", default_value_t = 4096)]
     memory_limit: u64,
     /// Print one JSON array with a record per file instead of lines.
