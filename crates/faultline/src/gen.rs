@@ -54,6 +54,9 @@ pub fn run(args: GenArgs) -> ExitCode {
             args.info_rate
         ));
     }
+    if args.violation && args.kind == "register" {
+        return bad("--violation: only kv histories can have one injected (for now)".into());
+    }
     let ops = generate(&SynthConfig {
         ops: args.ops,
         keys: args.keys,
