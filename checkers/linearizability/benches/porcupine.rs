@@ -102,6 +102,7 @@ fn synth(c: &mut Criterion) {
             seed: 1,
             info_rate: 0.01,
             violation: false,
+            kind: Default::default(),
         });
         g.throughput(Throughput::Elements(ops as u64));
         g.bench_function(format!("kv-{ops}-ops-1000-keys"), |b| {

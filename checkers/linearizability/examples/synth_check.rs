@@ -21,6 +21,7 @@ fn main() {
         seed: 1,
         info_rate: info,
         violation: args.iter().any(|a| a == "--violation"),
+        kind: Default::default(),
     };
     let t = Instant::now();
     let ops = generate(&cfg);

@@ -288,10 +288,12 @@ fn run<M: Model>(
     parts: Vec<(Option<Value>, Vec<usize>)>,
     opts: &CheckOptions,
 ) -> Result<Report, ModelError> {
-    let compiled: Vec<Result<Part<M>, ModelError>> = parts
-        .into_par_iter()
-        .map(|(key, members)| compile(model, input, key, members, &opts.model))
-        .collect();
+    let compile_one = |(key, members)| compile(model, input, key, members, &opts.model);
+    let compiled: Vec<Result<Part<M>, ModelError>> = if input.len() < PARALLEL_OPS {
+        parts.into_iter().map(compile_one).collect()
+    } else {
+        parts.into_par_iter().map(compile_one).collect()
+    };
     let mut parts = Vec::with_capacity(compiled.len());
     let mut first_error: Option<ModelError> = None;
     for c in compiled {
@@ -326,43 +328,61 @@ fn run<M: Model>(
         progress_done: opts.progress.as_ref().map(|p| &p.done),
     };
 
-    // Biggest partitions first, handed out one at a time to whichever worker is free.
+    // Two passes, so that a key that is quick to decide (often the invalid one) is not stuck
+    // behind keys that take long: first every partition, smallest first, with a small step
+    // cap; then the ones that did not finish, biggest first, without it.
     let mut order: Vec<usize> = (0..parts.len()).collect();
-    order.sort_by_key(|&i| std::cmp::Reverse(parts[i].ops.len()));
-    let slots: Vec<std::sync::Mutex<Option<Part<M>>>> = parts
-        .into_iter()
-        .map(|p| std::sync::Mutex::new(Some(p)))
+    order.sort_by_key(|&i| parts[i].ops.len());
+    let slots: Vec<std::sync::Mutex<Part<M>>> =
+        parts.into_iter().map(std::sync::Mutex::new).collect();
+    let results: Vec<std::sync::Mutex<(Option<PartEnding>, SearchStats)>> = slots
+        .iter()
+        .map(|_| std::sync::Mutex::new((None, SearchStats::default())))
         .collect();
-    let results: Vec<std::sync::Mutex<Option<(PartEnding, SearchStats)>>> =
-        slots.iter().map(|_| std::sync::Mutex::new(None)).collect();
-    let cursor = AtomicUsize::new(0);
-    let workers = rayon::current_num_threads().min(order.len()).max(1);
-    let work = |_| loop {
-        let at = cursor.fetch_add(1, Ordering::Relaxed);
-        let Some(&i) = order.get(at) else { break };
-        if stop.load(Ordering::Relaxed) {
-            *results[i].lock().unwrap() = Some((PartEnding::Aborted, SearchStats::default()));
-            continue;
+    let pass = |order: &[usize], step_cap: Option<u64>| {
+        let cursor = AtomicUsize::new(0);
+        let work = |_| loop {
+            let at = cursor.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = order.get(at) else { break };
+            if stop.load(Ordering::Relaxed) {
+                results[i].lock().unwrap().0 = Some(PartEnding::Aborted);
+                continue;
+            }
+            let mut part = slots[i].lock().unwrap();
+            let mut stats = SearchStats::default();
+            let outcome = search_part(model, input, &mut part, &budget, &mut stats, step_cap);
+            if !opts.all_keys && matches!(outcome, Some(PartEnding::Invalid(_))) {
+                stop.store(true, Ordering::Relaxed);
+            }
+            if outcome.is_some() {
+                if let Some(p) = &opts.progress {
+                    p.keys_done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let mut r = results[i].lock().unwrap();
+            r.0 = outcome;
+            r.1.add(&stats);
+        };
+        let workers = if checked < PARALLEL_OPS {
+            1
+        } else {
+            rayon::current_num_threads().min(order.len()).max(1)
+        };
+        if workers == 1 {
+            work(0);
+        } else {
+            (0..workers).into_par_iter().for_each(work);
         }
-        let part = slots[i]
-            .lock()
-            .unwrap()
-            .take()
-            .expect("each part is taken once");
-        let outcome = search_part(model, input, part, &budget);
-        if !opts.all_keys && matches!(outcome.0, PartEnding::Invalid(_)) {
-            stop.store(true, Ordering::Relaxed);
-        }
-        if let Some(p) = &opts.progress {
-            p.keys_done.fetch_add(1, Ordering::Relaxed);
-        }
-        *results[i].lock().unwrap() = Some(outcome);
     };
-    if workers == 1 {
-        work(0);
-    } else {
-        (0..workers).into_par_iter().for_each(work);
+    if order.len() > 1 {
+        pass(&order, Some(FIRST_PASS_STEPS));
     }
+    let mut rest: Vec<usize> = order
+        .into_iter()
+        .filter(|&i| results[i].lock().unwrap().0.is_none())
+        .collect();
+    rest.reverse();
+    pass(&rest, None);
 
     let mut stats = Stats {
         checked,
@@ -372,11 +392,13 @@ fn run<M: Model>(
     let mut counterexamples = Vec::new();
     let mut aborted = 0;
     for r in results {
-        let (ending, s) = r.into_inner().unwrap().expect("every part was searched");
+        let (ending, s) = r.into_inner().unwrap();
+        let ending = ending.expect("every part was searched");
         stats.states += s.states;
         stats.max_prefix = stats.max_prefix.max(s.max_prefix);
         stats.dead_projections += s.dead_projections;
         stats.backjumps += s.backjumps;
+        stats.doomed += s.doomed;
         match ending {
             PartEnding::Valid => stats.keys_done += 1,
             PartEnding::Invalid(c) => {
@@ -419,13 +441,22 @@ fn run<M: Model>(
     })
 }
 
+/// Below this many operations a check runs on the calling thread: waking the thread pool
+/// costs more than the search (and starting it, on the first check of a process, far more).
+const PARALLEL_OPS: usize = 20_000;
+
+/// Steps of the first pass over a keyed history's partitions (see [`run`]).
+const FIRST_PASS_STEPS: u64 = 1 << 12;
+
+/// Searches one partition; `None` when `step_cap` was reached first.
 fn search_part<M: Model>(
     model: &M,
     input: &[Operation],
-    mut part: Part<M>,
+    part: &mut Part<M>,
     budget: &Budget,
-) -> (PartEnding, SearchStats) {
-    let mut stats = SearchStats::default();
+    stats: &mut SearchStats,
+    step_cap: Option<u64>,
+) -> Option<PartEnding> {
     let init = model.init(&mut part.ctx);
     let ending = search(
         model,
@@ -433,16 +464,17 @@ fn search_part<M: Model>(
         &part.ops,
         init.clone(),
         budget,
-        &mut stats,
+        stats,
+        step_cap,
     );
-    let ending = match ending {
+    Some(match ending {
         Ending::Linearizable => PartEnding::Valid,
         Ending::Aborted => PartEnding::Aborted,
-        Ending::NotLinearizable(stuck) => PartEnding::Invalid(Box::new(counterexample(
-            model, input, &mut part, &init, stuck,
-        ))),
-    };
-    (ending, stats)
+        Ending::Paused => return None,
+        Ending::NotLinearizable(stuck) => {
+            PartEnding::Invalid(Box::new(counterexample(model, input, part, &init, stuck)))
+        }
+    })
 }
 
 fn counterexample<M: Model>(

@@ -85,6 +85,16 @@ impl<M: Model> Model for Keyed<'_, M> {
         self.0.read_only(op)
     }
 
+    fn monotone(&self, (_, op): &Self::Op) -> bool {
+        self.0.monotone(op)
+    }
+
+    #[inline]
+    fn reachable(&self, ctx: &mut KeyedCtx<M>, state: &Self::State, (k, op): &Self::Op) -> bool {
+        let k = *k as usize;
+        self.0.reachable(&mut ctx.ctxs[k], &state[k], op)
+    }
+
     fn trivial(&self, (_, op): &Self::Op) -> bool {
         self.0.trivial(op)
     }

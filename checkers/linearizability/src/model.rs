@@ -50,6 +50,20 @@ pub trait Model: Send + Sync {
     /// True when `op` never changes the state (e.g. a read). An `info` read-only op may simply
     /// not have happened, so the search drops it.
     fn read_only(&self, op: &Self::Op) -> bool;
+    /// True when `op` can only grow the state toward what later reads observe (e.g. `append`,
+    /// or any read-only op); see [`Model::reachable`]. Defaults to [`Model::read_only`].
+    fn monotone(&self, op: &Self::Op) -> bool {
+        self.read_only(op)
+    }
+    /// Whether `op` could still succeed after some sequence of [`Model::monotone`] ops from
+    /// `state` (e.g. a kv `get` of `"abc"` from `"ab"` with only appends in between: yes; from
+    /// `"b"`: never). The search uses it to prune: when every op that may still go before `op`
+    /// is monotone and this is false, the configuration is dead. It must never say false when
+    /// such a sequence exists; the default, `true`, never prunes.
+    fn reachable(&self, ctx: &mut Self::Ctx, state: &Self::State, op: &Self::Op) -> bool {
+        let _ = (ctx, state, op);
+        true
+    }
     /// True when `op` succeeds in every state without changing it (e.g. a read whose value is
     /// unknown); the search drops it.
     fn trivial(&self, op: &Self::Op) -> bool {

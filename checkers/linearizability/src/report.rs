@@ -101,6 +101,10 @@ pub struct Stats {
     /// search over a whole keyed history.
     #[serde(default)]
     pub backjumps: u64,
+    /// Configurations pruned because the op that must go first can no longer succeed, whatever
+    /// order the monotone ops before it (e.g. appends) take.
+    #[serde(default)]
+    pub doomed: u64,
     /// Wall-clock time of the check, milliseconds.
     pub elapsed_ms: u64,
 }

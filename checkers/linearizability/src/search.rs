@@ -173,6 +173,8 @@ pub(crate) enum Ending<S> {
     Linearizable,
     NotLinearizable(Stuck<S>),
     Aborted,
+    /// The step cap given to [`search`] was reached first; search again without it.
+    Paused,
 }
 
 /// What a search did.
@@ -186,6 +188,20 @@ pub(crate) struct SearchStats {
     pub dead_projections: u64,
     /// Choices on other parts undone without trying their alternatives (backjumps).
     pub backjumps: u64,
+    /// Configurations found dead because the op that must go first can no longer succeed
+    /// ([`Model::reachable`]).
+    pub doomed: u64,
+}
+
+impl SearchStats {
+    /// Adds another search's figures (the longest prefix is the longer one).
+    pub fn add(&mut self, other: &SearchStats) {
+        self.states += other.states;
+        self.max_prefix = self.max_prefix.max(other.max_prefix);
+        self.dead_projections += other.dead_projections;
+        self.backjumps += other.backjumps;
+        self.doomed += other.doomed;
+    }
 }
 
 /// The set of linearized ops, as a bitset kept compact for the memo: ops that must happen
@@ -467,6 +483,50 @@ fn state_hash<S: Hash>(s: &S) -> u64 {
     splitmix(h.finish())
 }
 
+/// Entries scanned at most when looking for an op that can no longer succeed.
+const DOOM_SCAN: usize = 256;
+
+/// An op that must still be linearized but can no longer succeed from `state`, whatever order
+/// the ops that may go before it take: its return entry comes before any non-monotone op's
+/// call entry on its part (only monotone ops may go before it), and [`Model::reachable`] says
+/// no. Scans at most [`DOOM_SCAN`] entries of the list from the head.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn doomed_op<M: Model>(
+    model: &M,
+    ctx: &mut M::Ctx,
+    state: &M::State,
+    ops: &[SearchOp<M::Op>],
+    monotone: &[bool],
+    part: Option<&[u32]>,
+    next: &[u32],
+    blocked_parts: &mut Vec<u32>,
+) -> Option<usize> {
+    blocked_parts.clear();
+    let mut e = next[HEAD as usize];
+    let mut scanned = 0;
+    while e != NIL && scanned < DOOM_SCAN {
+        scanned += 1;
+        let i = (e as usize - 1) / 2;
+        let blocked = |blocked_parts: &Vec<u32>| match part {
+            None => !blocked_parts.is_empty(),
+            Some(p) => blocked_parts.contains(&p[i]),
+        };
+        if e & 1 == 1 {
+            if !monotone[i] && !blocked(blocked_parts) {
+                match part {
+                    None => return None,
+                    Some(p) => blocked_parts.push(p[i]),
+                }
+            }
+        } else if !blocked(blocked_parts) && !model.reachable(ctx, state, &ops[i].op) {
+            return Some(i);
+        }
+        e = next[e as usize];
+    }
+    None
+}
+
 /// Runs the search over `ops` (sorted by `call`) from `init`.
 pub(crate) fn search<M: Model>(
     model: &M,
@@ -475,7 +535,9 @@ pub(crate) fn search<M: Model>(
     init: M::State,
     budget: &Budget,
     stats: &mut SearchStats,
+    step_cap: Option<u64>,
 ) -> Ending<M::State> {
+    let step_cap = step_cap.unwrap_or(u64::MAX);
     let n = ops.len();
     assert!(
         n < (u32::MAX as usize) / 2 - 2,
@@ -577,6 +639,11 @@ pub(crate) fn search<M: Model>(
     };
 
     let read_only: Vec<bool> = ops.iter().map(|o| model.read_only(&o.op)).collect();
+    let monotone: Vec<bool> = ops.iter().map(|o| model.monotone(&o.op)).collect();
+    let mut blocked_parts: Vec<u32> = Vec::new();
+    // Without ops that grow the state (monotone but not read-only), `Model::reachable` prunes
+    // nothing the walk does not already find stuck: skip the scan.
+    let grows = (0..n).any(|i| monotone[i] && !read_only[i]);
     let mut parts = Projections::new(model, ops);
     // Projecting, the memo of whole configurations is never hit (a configuration reached again
     // has a dead projection on the part of the op just linearized, which is checked first; see
@@ -624,6 +691,9 @@ pub(crate) fn search<M: Model>(
         }
         if must_done == must_total {
             break Ending::Linearizable;
+        }
+        if iterations > step_cap {
+            break Ending::Paused;
         }
         let mut stuck = false;
         if fresh {
@@ -692,6 +762,25 @@ pub(crate) fn search<M: Model>(
             }
             if !stuck {
                 entry = next[HEAD as usize];
+                // Every op whose return entry comes before any non-monotone op's call entry
+                // (on its part) can only be reached through monotone ops. If one of them can no
+                // longer succeed, this configuration is dead: no order of the ops that may go
+                // before it makes it possible (see `Model::reachable`).
+                if e != NIL && grows {
+                    if let Some(x) = doomed_op(
+                        model,
+                        ctx,
+                        &cache.states[state as usize],
+                        ops,
+                        &monotone,
+                        parts.as_ref().map(|p| p.part.as_slice()),
+                        &next,
+                        &mut blocked_parts,
+                    ) {
+                        stats.doomed += 1;
+                        entry = 2 * x as u32 + 2;
+                    }
+                }
             }
         }
         if stuck || entry == NIL || entry & 1 == 0 {
@@ -833,7 +922,10 @@ pub(crate) fn search<M: Model>(
     budget
         .memory_used
         .fetch_sub(bytes_reported, Ordering::Relaxed);
-    if let Some(p) = budget.progress_done {
+    if let (Some(p), Ending::Paused) = (budget.progress_done, &ending) {
+        // The part is searched again from the start: it reports its progress then.
+        p.fetch_sub(progress_reported as u64, Ordering::Relaxed);
+    } else if let Some(p) = budget.progress_done {
         let done = if matches!(ending, Ending::Aborted) {
             stats.max_prefix
         } else {

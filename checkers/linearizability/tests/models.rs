@@ -347,6 +347,7 @@ fn big_history() -> Vec<Operation> {
         seed: 3,
         info_rate: 0.02,
         violation: false,
+        kind: Default::default(),
     })
 }
 

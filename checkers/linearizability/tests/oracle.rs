@@ -564,3 +564,78 @@ fn set_agrees_with_oracle() {
 fn multi_register_agrees_with_oracle() {
     agree(ModelSpec::MultiRegister, 3000);
 }
+
+/// Append-heavy kv histories, where a get's value pins the order of the appends before it: the
+/// search prunes configurations whose string is no longer a prefix of a get that must come
+/// next (`Model::reachable`). Agrees with the oracle, split and not, on one key and on three,
+/// and the pruning must actually happen in the run.
+#[test]
+fn kv_appends_pruned_by_later_gets_agree_with_oracle() {
+    let cases = 4000;
+    let mut runner = TestRunner::new(Config {
+        cases,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    let strategy = (prop::collection::vec(raw_dense(), 2..=8), any::<bool>());
+    let gets = ["", "x", "y", "xy", "yx", "xyz", "yxz", "xzy", "zx", "xyzx"];
+    // (valid, invalid, cases with pruned configurations)
+    let counts = std::cell::Cell::new((0u32, 0u32, 0u32));
+    runner
+        .run(&strategy, |(raws, keyed)| {
+            let mut ops = build(ModelSpec::Kv, &raws, false);
+            for (op, r) in ops.iter_mut().zip(&raws) {
+                let (f, input, read) = match r.f % 8 {
+                    0..=2 => ("get", Value::Null, json!(pick(&gets, r.out))),
+                    3..=6 => ("append", json!(pick(&["x", "y", "z"], r.a)), Value::Null),
+                    _ => ("put", json!(pick(&gets, r.a)), Value::Null),
+                };
+                op.f = f.to_string();
+                op.input = input.clone();
+                op.output = match op.outcome {
+                    Outcome::Ok if f == "get" => read,
+                    Outcome::Ok => input,
+                    _ => Value::Null,
+                };
+                if compare_failed(op) {
+                    op.error = Some(json!("refused"));
+                }
+                if keyed {
+                    op.key = Some(json!(["a", "b", "c"][usize::from(r.key % 3)]));
+                }
+            }
+            let expected = oracle(ModelSpec::Kv, false, &ops);
+            let want = if expected {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            };
+            let mut pruned = false;
+            for split in [true, false] {
+                let opts = CheckOptions {
+                    split,
+                    ..CheckOptions::default()
+                };
+                let report = check(&ops, ModelSpec::Kv, &opts)
+                    .map_err(|e| TestCaseError::fail(format!("model error: {e}")))?;
+                prop_assert_eq!(report.verdict, want, "split={} ops={:#?}", split, ops);
+                if !expected {
+                    prop_assert!(!report.counterexamples.is_empty());
+                }
+                pruned |= report.stats.doomed > 0;
+            }
+            let (v, i, p) = counts.get();
+            counts.set((
+                v + u32::from(expected),
+                i + u32::from(!expected),
+                p + u32::from(pruned),
+            ));
+            Ok(())
+        })
+        .unwrap();
+    let (valid, invalid, pruned) = counts.get();
+    assert!(
+        valid * 10 >= cases && invalid * 10 >= cases && pruned * 10 >= cases,
+        "{valid} valid, {invalid} invalid, pruned in {pruned} of {cases} cases"
+    );
+}

@@ -15,6 +15,7 @@
 //! instead. The exit code is the worst verdict's, or 254 when any file could not be read.
 
 use faultline_history::import::{self, Format};
+use faultline_history::jsonl::ReadError;
 use faultline_history::{pair, Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
 use faultline_transactional as txn;
@@ -68,7 +69,8 @@ pub struct CheckArgs {
     /// Give up (verdict unknown) after this many seconds per file.
     #[arg(long, value_name = "SECONDS")]
     time_limit: Option<f64>,
-    /// Give up (verdict unknown) when the search holds about this many MB.
+    /// Give up (verdict unknown) when the search holds about this many MB; a JSON Lines line
+    /// that could take more than this to parse is refused (exit 254) before it is read whole.
     #[arg(long, value_name = "MB", default_value_t = 4096)]
     memory_limit: u64,
     /// Print one JSON array with a record per file instead of lines.
@@ -343,6 +345,52 @@ pub(crate) fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String
     Ok(Loaded { history, ops })
 }
 
+/// Like [`load`], but a JSON Lines history whose events are not needed (no `--html`) is
+/// streamed: events are paired as they are read and not kept, and no line may take more than
+/// `memory_limit` bytes to parse, so reading stays within the limit. A stream that fails on a
+/// file that does not end with a newline goes the whole-file way, which drops a torn last line.
+pub(crate) fn load_within(
+    file: &Path,
+    format: Option<Format>,
+    memory_limit: usize,
+    keep_events: bool,
+) -> Result<Loaded, String> {
+    let name = file.display().to_string();
+    if !keep_events && is_jsonl(file, format, &name).map_err(|InputError(e)| e)? {
+        let f = std::fs::File::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+        match faultline_history::jsonl::read_jsonl_ops(
+            std::io::BufReader::with_capacity(1 << 20, f),
+            memory_limit,
+        ) {
+            Ok(ops) => {
+                let history = import::History {
+                    format: Format::Jsonl,
+                    events: Vec::new(),
+                    lines: Vec::new(),
+                };
+                return Ok(Loaded { history, ops });
+            }
+            Err(ReadError::Import(e))
+                if !ends_with_newline(file) && !e.message.starts_with("line is longer") => {}
+            Err(ReadError::Import(e)) => return Err(format!("{name}:{e}")),
+            Err(ReadError::Pair(e)) => return Err(format!("{name}:{e}")),
+        }
+    }
+    load(file, format)
+}
+
+/// Whether `file`'s last byte is a newline (a file a crash cut is not).
+fn ends_with_newline(file: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut last = [0u8; 1];
+    std::fs::File::open(file)
+        .and_then(|mut f| {
+            f.seek(SeekFrom::End(-1))?;
+            f.read_exact(&mut last)
+        })
+        .is_ok_and(|()| last[0] == b'\n')
+}
+
 /// Where a file's history and its run's test.json are: a run directory holds both; a JSON
 /// Lines history may have test.json beside it.
 fn locate(file: &Path) -> (PathBuf, Option<PathBuf>) {
@@ -491,7 +539,10 @@ fn check_file(
             return Ok(checked);
         }
     }
-    let Loaded { history, ops } = load(&history_path, format).map_err(InputError)?;
+    let memory_limit = (args.memory_limit as usize).saturating_mul(1 << 20);
+    let Loaded { history, ops } =
+        load_within(&history_path, format, memory_limit, args.html.is_some())
+            .map_err(InputError)?;
     let config = config.filter(|_| history.format == Format::Jsonl);
     let workload: Option<String> = match (&args.checker, &config) {
         (Some(c), _) if c == LINEARIZABILITY => None,
@@ -575,7 +626,7 @@ fn check_file(
     let mut opts = CheckOptions {
         split: !args.no_split,
         time_limit,
-        memory_limit: Some((args.memory_limit as usize).saturating_mul(1 << 20)),
+        memory_limit: Some(memory_limit),
         ..CheckOptions::default()
     };
     // Knossos reads a nil read as "unknown result": follow it for the histories it wrote.
@@ -682,6 +733,32 @@ fn txn_record(file: String, format: Format, report: &txn::Report, check_ms: f64)
         not: Some(report.not.clone()),
         also_not: Some(report.also_not.clone()),
         checkers: vec![report.to_checker_result()],
+    }
+}
+
+/// Whether `file` is JSON Lines (named so, or detected from its first line), judged from its
+/// first 64 KiB: a first line longer than that which opens a JSON object counts as JSON Lines,
+/// so that a huge line is refused by the streamed reader instead of being read whole.
+fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool, InputError> {
+    if let Some(f) = format {
+        return Ok(f == Format::Jsonl);
+    }
+    use std::io::Read;
+    let mut head = Vec::with_capacity(64 << 10);
+    std::fs::File::open(file)
+        .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
+        .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+    let start = head
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(head.len());
+    let first = &head[start..];
+    match first.iter().position(|&b| b == b'\n') {
+        Some(end) => Ok(std::str::from_utf8(&first[..end])
+            .is_ok_and(|line| import::detect(line) == Some(Format::Jsonl))),
+        None => Ok(head.len() == 64 << 10
+            && first.starts_with(b"{")
+            && first[1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'"')),
     }
 }
 

@@ -1,11 +1,11 @@
-//! `faultline gen kv|append`: writes a synthetic history as JSON Lines, so anyone can reproduce
-//! the checkers' scale figures: `kv` is linearizable (`faultline gen kv --ops 1000000 --keys
-//! 1000 --processes 20 > big.jsonl && faultline check big.jsonl`), `append` is a
-//! strict-serializable list-append history of transactions (`faultline gen append --ops
-//! 1000000 --keys 10 -o txns.jsonl && faultline check txns.jsonl`); `--violation` breaks
-//! either.
+//! `faultline gen kv|register|append`: writes a synthetic history as JSON Lines, so anyone can
+//! reproduce the checkers' scale figures: `kv` is linearizable (`faultline gen kv --ops 1000000
+//! --keys 1000 --processes 20 > big.jsonl && faultline check big.jsonl`), `register` a
+//! cas-register history with crashed processes (`--info-rate`), `append` a strict-serializable
+//! list-append history of transactions (`faultline gen append --ops 1000000 --keys 10 -o
+//! txns.jsonl && faultline check txns.jsonl`); `--violation` breaks kv and append.
 
-use faultline_linearizability::synth::{events, generate, SynthConfig};
+use faultline_linearizability::synth::{events, generate, SynthConfig, SynthKind};
 use faultline_transactional::synth::{generate as generate_append, AppendConfig};
 use std::io::Write;
 use std::path::PathBuf;
@@ -14,9 +14,11 @@ use std::process::ExitCode;
 /// Arguments of `faultline gen`.
 #[derive(clap::Args)]
 pub struct GenArgs {
-    /// What to generate: `kv` (get/put/append per key, Porcupine's kv model) or `append`
-    /// (list-append transactions, Elle's workload).
-    #[arg(value_parser = ["kv", "append"])]
+    /// What to generate: `kv` (get/put/append per key, Porcupine's kv model), `register`
+    /// (read/write/cas on integer registers, model cas-register; `--keys 1` gives a single-key
+    /// history, `--info-rate` the share of crashed operations, each of whose workers continues
+    /// under a new process) or `append` (list-append transactions, Elle's workload).
+    #[arg(value_parser = ["kv", "register", "append"])]
     kind: String,
     /// Client operations (kv) or transactions (append) in the history.
     #[arg(long, default_value_t = 100_000)]
@@ -105,6 +107,9 @@ pub fn run(args: GenArgs) -> ExitCode {
             }
         };
     }
+    if args.violation && args.kind == "register" {
+        return bad("--violation: only kv histories can have one injected (for now)".into());
+    }
     let ops = generate(&SynthConfig {
         ops: args.ops,
         keys: args.keys,
@@ -112,6 +117,10 @@ pub fn run(args: GenArgs) -> ExitCode {
         seed: args.seed,
         info_rate: args.info_rate,
         violation: args.violation,
+        kind: match args.kind.as_str() {
+            "register" => SynthKind::Register,
+            _ => SynthKind::Kv,
+        },
     });
     let events = events(&ops);
     let result = match &args.output {

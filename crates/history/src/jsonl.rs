@@ -5,7 +5,8 @@
 //! `serde_json::from_slice`, so it allocates only what the events themselves hold.
 
 use crate::import::ImportError;
-use crate::Event;
+use crate::pairing::{PairError, Pairer};
+use crate::{Event, Operation};
 use std::io::{self, BufRead, BufWriter, Write};
 
 /// Writes events as JSON Lines through an internal buffer.
@@ -177,6 +178,75 @@ pub fn without_torn_tail(bytes: &[u8]) -> (&[u8], Option<ImportError>) {
     match parse_line(&bytes[start..], line) {
         Ok(_) => (bytes, None),
         Err(e) => (&bytes[..start], Some(e)),
+    }
+}
+
+/// Bytes of memory parsing one line of `n` bytes can take at most, about: a JSON array of
+/// one-digit numbers takes 2 bytes a value as text and 32 in memory, with up to twice that
+/// while its vector grows.
+pub const PARSE_BYTES_PER_BYTE: usize = 32;
+
+/// Why [`read_jsonl_ops`] failed: a line that cannot be read or parsed, or events that
+/// cannot be paired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadError {
+    /// Reading or parsing a line failed.
+    Import(ImportError),
+    /// The events do not pair into operations.
+    Pair(PairError),
+}
+
+/// Reads a JSON Lines history and pairs it into operations as it goes, keeping no events:
+/// the memory a check needs is the operations' alone. A line that could take more than
+/// `memory_limit` bytes to parse (see [`PARSE_BYTES_PER_BYTE`]) is refused as soon as it is
+/// that long, before it is read whole.
+pub fn read_jsonl_ops<R: BufRead>(
+    mut input: R,
+    memory_limit: usize,
+) -> Result<Vec<Operation>, ReadError> {
+    let max_line = memory_limit / PARSE_BYTES_PER_BYTE;
+    let mut pairer = Pairer::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(256);
+    let mut line: u32 = 0;
+    loop {
+        buf.clear();
+        line = line.saturating_add(1);
+        let mut ended = false;
+        while !ended {
+            let chunk = input.fill_buf().map_err(|e| {
+                ReadError::Import(ImportError {
+                    line,
+                    message: format!("cannot read: {e}"),
+                })
+            })?;
+            if chunk.is_empty() {
+                break;
+            }
+            let (take, found) = match chunk.iter().position(|&b| b == b'\n') {
+                Some(at) => (at + 1, true),
+                None => (chunk.len(), false),
+            };
+            if buf.len() + take > max_line.max(1) + 1 {
+                return Err(ReadError::Import(ImportError {
+                    line,
+                    message: format!(
+                        "line is longer than {} MB: parsing it could take more than the memory limit of {} MB; raise --memory-limit to read it",
+                        max_line >> 20,
+                        memory_limit >> 20
+                    ),
+                }));
+            }
+            buf.extend_from_slice(&chunk[..take]);
+            input.consume(take);
+            ended = found;
+        }
+        if buf.is_empty() {
+            return Ok(pairer.finish());
+        }
+        let text = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        if let Some(ev) = parse_line(text, line).map_err(ReadError::Import)? {
+            pairer.push(ev, line).map_err(ReadError::Pair)?;
+        }
     }
 }
 

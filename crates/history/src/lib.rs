@@ -17,7 +17,7 @@
 pub mod edn;
 pub mod import;
 pub mod jsonl;
-mod pairing;
+pub mod pairing;
 pub mod testing;
 
 pub use jsonl::{read_jsonl, write_jsonl, JsonlReader, JsonlWriter};

@@ -38,111 +38,152 @@ impl std::error::Error for PairError {}
 /// events of different processes can appear slightly out of time order (Knossos's
 /// `data/mutex/bad/etcd.edn` has such an interleaving).
 pub fn pair(events: &[Event], lines: &[u32]) -> Result<Vec<Operation>, PairError> {
-    let line_of = |i: usize| {
-        lines
+    let mut pairer = Pairer::default();
+    for (i, ev) in events.iter().enumerate() {
+        let line = lines
             .get(i)
             .copied()
-            .unwrap_or_else(|| u32::try_from(i + 1).unwrap_or(u32::MAX))
-    };
-    let err = |i: usize, message: String| PairError {
-        line: line_of(i),
-        message,
-    };
+            .unwrap_or_else(|| u32::try_from(i + 1).unwrap_or(u32::MAX));
+        pairer.push(ev.clone(), line)?;
+    }
+    Ok(pairer.finish())
+}
 
-    let mut ops: Vec<Operation> = Vec::new();
-    // Per client process: (position in `events`, position in `ops`) of its open invocation.
-    let mut open: HashMap<u64, (usize, usize)> = HashMap::new();
-    // Per client process: (time, position) of its latest event.
-    let mut last_time: HashMap<u64, (u64, usize)> = HashMap::new();
-    let mut prev_index: Option<(u64, usize)> = None;
+/// [`pair`], one event at a time, as a history is read or written: the events need not be
+/// kept. The same checks and the same result as [`pair`].
+///
+/// ```
+/// use faultline_history::{pairing::Pairer, testing::event, EventType, Process};
+/// let mut pairer = Pairer::default();
+/// let invoke = event(0, 0, Process::Client(1), EventType::Invoke, "read", serde_json::Value::Null);
+/// assert_eq!(pairer.push(invoke, 1).unwrap(), None);
+/// let ok = event(1, 5, Process::Client(1), EventType::Ok, "read", serde_json::json!(3));
+/// assert_eq!(pairer.push(ok, 2).unwrap(), Some(0));
+/// assert_eq!(pairer.finish()[0].output, serde_json::json!(3));
+/// ```
+#[derive(Debug, Default)]
+pub struct Pairer {
+    ops: Vec<Operation>,
+    /// Per client process: (line, position in `ops`) of its open invocation.
+    open: HashMap<u64, (u32, usize)>,
+    /// Per client process: (time, line) of its latest event.
+    last_time: HashMap<u64, (u64, u32)>,
+    /// (index, line) of the latest event.
+    prev_index: Option<(u64, u32)>,
+}
 
-    for (i, ev) in events.iter().enumerate() {
-        if let Some((prev, at)) = prev_index {
+impl Pairer {
+    /// Takes the next event of the history, read from source line `line`. On a completion,
+    /// returns the position (in [`Pairer::ops`]) of the operation it completed.
+    pub fn push(&mut self, ev: Event, line: u32) -> Result<Option<usize>, PairError> {
+        let err = |message: String| PairError { line, message };
+        if let Some((prev, at)) = self.prev_index {
             if ev.index <= prev {
-                return Err(err(
-                    i,
-                    format!(
-                        "index {} is not greater than the previous event's index {prev} (line {}); expected strictly increasing indices",
-                        ev.index,
-                        line_of(at)
-                    ),
-                ));
+                return Err(err(format!(
+                    "index {} is not greater than the previous event's index {prev} (line {at}); expected strictly increasing indices",
+                    ev.index
+                )));
             }
         }
-        prev_index = Some((ev.index, i));
+        self.prev_index = Some((ev.index, line));
 
         let Process::Client(p) = ev.process else {
-            continue;
+            return Ok(None);
         };
-        if let Some(&(t, at)) = last_time.get(&p) {
+        if let Some(&(t, at)) = self.last_time.get(&p) {
             if ev.time < t {
-                return Err(err(
-                    i,
-                    format!(
-                        "time {} for process {p} is earlier than its previous event's time {t} (line {}); expected a process's times never to decrease",
-                        ev.time,
-                        line_of(at)
-                    ),
-                ));
+                return Err(err(format!(
+                    "time {} for process {p} is earlier than its previous event's time {t} (line {at}); expected a process's times never to decrease",
+                    ev.time
+                )));
             }
         }
-        last_time.insert(p, (ev.time, i));
+        self.last_time.insert(p, (ev.time, line));
 
         match ev.kind {
             EventType::Invoke => {
-                if let Some(&(at, _)) = open.get(&p) {
-                    return Err(err(
-                        i,
-                        format!(
-                            "a second invoke for process {p} while its invoke at line {} is still open; expected a completion first",
-                            line_of(at)
-                        ),
-                    ));
+                if let Some(&(at, _)) = self.open.get(&p) {
+                    return Err(err(format!(
+                        "a second invoke for process {p} while its invoke at line {at} is still open; expected a completion first"
+                    )));
                 }
-                open.insert(p, (i, ops.len()));
-                ops.push(Operation::invoked(p, ev));
+                self.open.insert(p, (line, self.ops.len()));
+                self.ops.push(Operation {
+                    process: p,
+                    f: ev.f,
+                    key: ev.key,
+                    input: ev.value,
+                    output: serde_json::Value::Null,
+                    outcome: Outcome::Info,
+                    error: None,
+                    invoke_index: ev.index,
+                    complete_index: None,
+                    invoke_time: ev.time,
+                    complete_time: None,
+                });
+                Ok(None)
             }
             kind => {
-                let Some((at, slot)) = open.remove(&p) else {
-                    return Err(err(
-                        i,
-                        format!(
-                            "{kind} for process {p} has no open invocation; expected an invoke for process {p} first"
-                        ),
-                    ));
+                let Some((at, slot)) = self.open.remove(&p) else {
+                    return Err(err(format!(
+                        "{kind} for process {p} has no open invocation; expected an invoke for process {p} first"
+                    )));
                 };
-                let Some(op) = ops.get_mut(slot) else {
-                    return Err(err(i, "internal error: lost an open operation".into()));
+                let Some(op) = self.ops.get_mut(slot) else {
+                    return Err(err("internal error: lost an open operation".into()));
                 };
                 if op.f != ev.f {
-                    return Err(err(
-                        i,
-                        format!(
-                            "{kind} for process {p} has f {:?} but its invoke at line {} has f {:?}; expected the same f",
-                            ev.f,
-                            line_of(at),
-                            op.f
-                        ),
-                    ));
+                    return Err(err(format!(
+                        "{kind} for process {p} has f {:?} but its invoke at line {at} has f {:?}; expected the same f",
+                        ev.f, op.f
+                    )));
                 }
-                match (&op.key, &ev.key) {
-                    (Some(a), Some(b)) if a != b => {
-                        return Err(err(
-                            i,
-                            format!(
-                                "{kind} for process {p} has key {b} but its invoke at line {} has key {a}; expected the same key",
-                                line_of(at)
-                            ),
-                        ))
+                match (&op.key, ev.key) {
+                    (Some(a), Some(b)) if *a != b => {
+                        return Err(err(format!(
+                            "{kind} for process {p} has key {b} but its invoke at line {at} has key {a}; expected the same key"
+                        )))
                     }
-                    (None, Some(b)) => op.key = Some(b.clone()),
+                    (None, Some(b)) => op.key = Some(b),
                     _ => {}
                 }
-                op.complete_with(ev);
+                op.output = ev.value;
+                op.outcome = outcome_of(kind);
+                op.error = ev.error;
+                op.complete_index = Some(ev.index);
+                op.complete_time = Some(ev.time);
+                Ok(Some(slot))
             }
         }
     }
-    Ok(ops)
+
+    /// The operations so far, in invocation order; open ones are `info` without completion.
+    pub fn ops(&self) -> &[Operation] {
+        &self.ops
+    }
+
+    /// Whether client process `p` has an invocation still open.
+    pub fn is_open(&self, p: u64) -> bool {
+        self.open.contains_key(&p)
+    }
+
+    /// How many invocations are still open.
+    pub fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The operations, in invocation order (see [`pair`]).
+    pub fn finish(self) -> Vec<Operation> {
+        self.ops
+    }
+}
+
+fn outcome_of(kind: EventType) -> Outcome {
+    match kind {
+        EventType::Ok => Outcome::Ok,
+        EventType::Fail => Outcome::Fail,
+        EventType::Info | EventType::Invoke => Outcome::Info,
+    }
 }
 
 impl Operation {
@@ -169,11 +210,7 @@ impl Operation {
     /// error, index and time. Checks nothing; [`pair`] checks before it calls this.
     pub fn complete_with(&mut self, completion: &Event) {
         self.output = completion.value.clone();
-        self.outcome = match completion.kind {
-            EventType::Ok => Outcome::Ok,
-            EventType::Fail => Outcome::Fail,
-            EventType::Info | EventType::Invoke => Outcome::Info,
-        };
+        self.outcome = outcome_of(completion.kind);
         self.error = completion.error.clone();
         self.complete_index = Some(completion.index);
         self.complete_time = Some(completion.time);

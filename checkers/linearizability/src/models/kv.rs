@@ -143,6 +143,28 @@ impl Model for Kv {
         matches!(op, KvOp::Get(_) | KvOp::GetAny | KvOp::CasFailed(_))
     }
 
+    /// Appends only grow a string, and reads and failed compares change nothing.
+    fn monotone(&self, op: &KvOp) -> bool {
+        matches!(
+            op,
+            KvOp::Get(_) | KvOp::GetAny | KvOp::CasFailed(_) | KvOp::Append(_)
+        )
+    }
+
+    /// After appends alone, a string state is a prefix of every later get's value.
+    #[inline]
+    fn reachable(&self, ctx: &mut KvCtx, state: &ValueId, op: &KvOp) -> bool {
+        let KvOp::Get(v) = *op else { return true };
+        if *state == v || *state == Interner::NULL {
+            return true;
+        }
+        match (ctx.values.as_str(*state), ctx.values.as_str(v)) {
+            (Some(s), Some(v)) => v.starts_with(s),
+            // A state that is not a string cannot be appended to, and a string stays one.
+            _ => false,
+        }
+    }
+
     fn trivial(&self, op: &KvOp) -> bool {
         matches!(op, KvOp::GetAny)
     }
