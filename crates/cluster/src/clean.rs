@@ -116,8 +116,7 @@ pub fn clean_one(record: &RunRecord) -> Cleaned {
         let state = state.expect("checked above");
         let cluster = crate::Cluster::from_state(state);
         done.problems.extend(restore_nodes(&cluster.nodes));
-        if let Ok(kind) = cluster.db_kind() {
-            let db = faultline_db::new_db(kind);
+        if let Ok(db) = cluster.db() {
             if let Err(e) = faultline_db::teardown_all(db.as_ref(), &cluster.nodes) {
                 done.problems.push(format!("database teardown: {e}"));
             }

@@ -333,6 +333,7 @@ mod tests {
             clock_mechanism: None,
             client: None,
             client_options: None,
+            expect: vec![],
             faultline_version: "0".into(),
         };
         let path = dir.join(format!("{}.json", argv.join("_").replace(['-', '/'], "")));

@@ -104,7 +104,7 @@ fn streamed_reading_gives_the_same_verdict_and_lines() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(254), "{stderr}");
         assert!(
-            stderr.contains("bad.jsonl:2:") && stderr.contains("second invoke"),
+            stderr.contains("bad.jsonl:line 2:") && stderr.contains("second invoke"),
             "{stderr}"
         );
     }

@@ -77,7 +77,7 @@ fn the_python_register_client_is_valid_on_etcd_with_partitions() {
     assert!(test["command"]
         .as_str()
         .unwrap()
-        .contains("--client-opt 'port=2379'"));
+        .contains("--client-opt port=2379"));
 
     let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
     let (events, lines) =

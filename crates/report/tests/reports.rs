@@ -175,11 +175,19 @@ fn html_is_self_contained() {
     let run = synth_run(300, 4);
     let results = Results::build(&run.events, &run.checkers, &run.config);
     let html = render_html(&run.events, &results, &[]);
+    // `url(` may only name a fragment of the page itself (an SVG marker: `url(#arrow)`).
+    for (at, _) in html.match_indices("url(") {
+        let rest = html[at + 4..].trim_start_matches(['"', '\'']);
+        assert!(
+            rest.starts_with('#'),
+            "report.html refers outside itself: {}",
+            &html[at..(at + 40).min(html.len())]
+        );
+    }
     for needle in [
         "src=\"http",
         "href=\"http",
         "@import",
-        "url(",
         "fetch(",
         "XMLHttpRequest",
         "rel=\"stylesheet",
