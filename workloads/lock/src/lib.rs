@@ -888,7 +888,14 @@ mod tests {
             op.complete_time = Some(u);
             op
         };
-        let mut lost = timed(1, "release", Value::Null, Outcome::Fail, at(6, 9), at(7, 9));
+        let mut lost = timed(
+            1,
+            "release",
+            Value::Null,
+            Outcome::Fail,
+            at(10, 9),
+            at(11, 9),
+        );
         lost.error = Some(json!("lock-lost"));
         let history = vec![
             timed(1, "acquire", w(1, 1), Outcome::Ok, at(0, 0), at(1, 0)),
