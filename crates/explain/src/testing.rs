@@ -25,17 +25,9 @@ impl History {
         value: Value,
     ) -> &mut Event {
         let index = self.events.len() as u64;
-        self.events.push(Event {
-            index,
-            time,
-            process,
-            kind,
-            f: f.into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        });
+        self.events.push(faultline_history::testing::event(
+            index, time, process, kind, f, value,
+        ));
         self.events.last_mut().expect("just pushed")
     }
 
