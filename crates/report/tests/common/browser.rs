@@ -142,6 +142,26 @@ pub fn wait_rendered(tab: &Tab) {
         .expect("the report renders");
 }
 
+/// Waits (up to 30 s) until the tab shows a loaded page whose address ends with `path`, and
+/// returns its text. For pages without the report's script, such as plain-text logs.
+pub fn wait_for_page(tab: &Tab, path: &str) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = eval_json(
+            tab,
+            "[location.href, document.readyState, document.body ? document.body.innerText : null]",
+        );
+        if state[0].as_str().is_some_and(|u| u.ends_with(path)) && state[1] == "complete" {
+            return state[2].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page {path} never loaded: {state}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Saves a PNG screenshot of the whole page under the target directory and returns its path.
 pub fn screenshot(tab: &Tab, name: &str) -> PathBuf {
     use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
