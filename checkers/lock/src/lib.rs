@@ -9,8 +9,12 @@
 //! release lasts to the end of the history, unless [`LockOptions::lease_ns`] says the lock
 //! is a lease: then a holder that goes silent holds it until one lease after its last
 //! successful action (the invocation of its acquire, or of an `ok` write made while its
-//! lease still ran: the earliest instants its lease can have been granted or renewed), and
-//! an acquire acknowledged only after its lease ran out gives no certain hold at all. A
+//! lease still ran: the earliest instants its lease can have been granted or renewed, or of
+//! a renewal the client reports), and an acquire acknowledged only after its lease ran out
+//! gives no certain hold at all. A client reports renewals that the history does not show
+//! (keepalives sent while it waits for the lock and while it holds it) as
+//! `lease_renewed_ns` in the `ok` value of an acquire or write: the latest successful
+//! renewal, in ns after the operation's invocation (negative: before). A
 //! silent holder's expired lease is how a lease lock works, not an anomaly. `info` and
 //! `fail` acquires give no hold. Two holds by different processes that share an instant are
 //! reported; by construction only definite holds count, so an overlap is never a false
@@ -159,7 +163,10 @@ pub fn holds_and_late_writes(
             match (op.f.as_str(), op.outcome) {
                 ("acquire", Outcome::Ok) => {
                     let (start_index, start_time) = ok_completion(op)?;
-                    let expires_at = opts.lease_ns.map(|l| op.invoke_time.saturating_add(l));
+                    let expires_at = opts.lease_ns.map(|l| {
+                        let granted = op.invoke_time.saturating_add(l);
+                        renewed_at(op).map_or(granted, |r| r.saturating_add(l).max(granted))
+                    });
                     if holding.is_none() && expires_at.map_or(true, |e| start_time < e) {
                         holding = Some(Hold {
                             process,
@@ -173,9 +180,15 @@ pub fn holds_and_late_writes(
                 }
                 ("write", Outcome::Ok) => {
                     let Some(h) = holding.as_mut() else { continue };
-                    let (Some(lease), Some(expires)) = (opts.lease_ns, h.expires_at) else {
+                    let (Some(lease), Some(mut expires)) = (opts.lease_ns, h.expires_at) else {
                         continue;
                     };
+                    // A renewal reported with the write proves the lease alive then, and
+                    // a lease that lives later lived at the write's invocation too.
+                    if let Some(r) = renewed_at(op) {
+                        expires = expires.max(r.saturating_add(lease));
+                        h.expires_at = Some(expires);
+                    }
                     if op.invoke_time < expires {
                         // Acting while the lease still ran: a sign of life that renews it.
                         h.expires_at = Some(op.invoke_time.saturating_add(lease).max(expires));
@@ -211,6 +224,14 @@ pub fn holds_and_late_writes(
         }
     }
     Ok((out, late))
+}
+
+/// When the client last renewed the lease of the hold `op` belongs to, if it says
+/// (`lease_renewed_ns` in the `ok` value, relative to the invocation), in history time.
+fn renewed_at(op: &Operation) -> Option<u64> {
+    let after_invoke = op.output.get("lease_renewed_ns")?.as_i64()?;
+    let at = i128::from(op.invoke_time) + i128::from(after_invoke);
+    u64::try_from(at.max(0)).ok()
 }
 
 /// The late writes that came after another process's acquire succeeded (once the writer's

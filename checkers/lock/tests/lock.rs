@@ -149,6 +149,62 @@ fn acquire_acknowledged_after_its_lease_could_have_expired_gives_no_hold() {
     assert_eq!(h2[0].process, 2);
 }
 
+/// An `ok` op whose value reports the lease's latest renewal, `renewed` ns after its invocation.
+fn renewed(mut o: Operation, renewed: i64) -> Operation {
+    o.output = json!({ "token": 1, "holder": "c", "lease_renewed_ns": renewed });
+    o
+}
+
+#[test]
+fn renewals_the_client_reports_extend_the_lease() {
+    let lease = LockOptions {
+        lease_ns: Some(2000),
+    };
+    // 1 waits 5000 ns for the lock (a keepalive renewed its lease 4500 ns after it asked),
+    // then holds it; 2's acquire is ok at 6000 ns, within 4500 + 2000: two holders.
+    let waited = [
+        renewed(acq(1, OK, 0, 5), 4500),
+        acq(2, OK, 5, 6),
+        rel(1, OK, 7, 8),
+    ];
+    let r = check_overlap(&waited, &lease).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    assert!(r.anomalies[0]
+        .explanation
+        .contains("its lease lasted at least until 6500 ns"));
+    // Without the renewal, the acquire may have come after its lease ran out: no hold.
+    let unrenewed = [acq(1, OK, 0, 5), acq(2, OK, 5, 6), rel(1, OK, 7, 8)];
+    assert_eq!(verdict(&unrenewed, lease), Verdict::Valid);
+    // A renewal too early to cover the acknowledgement gives no hold either.
+    let early = [
+        renewed(acq(1, OK, 0, 5), 2500),
+        acq(2, OK, 5, 6),
+        rel(1, OK, 7, 8),
+    ];
+    assert_eq!(verdict(&early, lease), Verdict::Valid);
+
+    // A renewal reported by a write extends the hold past it: 1 acquires at 0-1000 ns,
+    // writes at 2000-3000 ns (renewed at 1500 ns, before the write's invocation, and
+    // then 2700 ns); 2 gets the lock at 4000 ns, before 2700 + 2000.
+    let write = |p, i, c, r| {
+        renewed(
+            op(p, "write", OK, i, Some(c)),
+            r - i64::try_from(i * 1000).unwrap(),
+        )
+    };
+    let held = [
+        acq(1, OK, 0, 1),
+        write(1, 2, 3, 2700),
+        acq(2, OK, 3, 4),
+        rel(1, OK, 9, 10),
+    ];
+    assert_eq!(verdict(&held, lease), Verdict::Invalid);
+    // A negative renewal (before the operation began) counts from the invocation back.
+    let (hs, late) = holds_and_late_writes(&[renewed(acq(1, OK, 3, 4), -1500)], &lease).unwrap();
+    assert!(late.is_empty());
+    assert_eq!(hs[0].expires_at, Some(5000));
+}
+
 #[test]
 fn reacquire_continues_the_hold_and_stray_release_is_ignored() {
     let h = [

@@ -309,22 +309,43 @@ impl<'a> Fields<'a> {
     }
 
     fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+        self.array(
+            key,
+            "a non-empty string",
+            "an array of strings",
+            |_, v| match v {
+                Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
+                _ => None,
+            },
+        )
+    }
+
+    /// The items of the array `key` (none when it is absent), each made by `item` or refused
+    /// as not being `expected`; the whole refused as not being `expected_array`.
+    fn array<T>(
+        &self,
+        key: &str,
+        expected: &str,
+        expected_array: &str,
+        item: impl Fn(usize, &'a Value) -> Option<T>,
+    ) -> Result<Vec<T>, String> {
         match self.table.get(key) {
             None => Ok(Vec::new()),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
-                .map(|(i, v)| match v {
-                    Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
-                    v => Err(self.err(
-                        &format!("{key}[{i}]"),
-                        format!("expected a non-empty string, found {}", Self::found(v)),
-                    )),
+                .map(|(i, v)| {
+                    item(i, v).ok_or_else(|| {
+                        self.err(
+                            &format!("{key}[{i}]"),
+                            format!("expected {expected}, found {}", Self::found(v)),
+                        )
+                    })
                 })
                 .collect(),
             Some(v) => Err(self.err(
                 key,
-                format!("expected an array of strings, found {}", Self::found(v)),
+                format!("expected {expected_array}, found {}", Self::found(v)),
             )),
         }
     }
@@ -342,31 +363,15 @@ impl<'a> Fields<'a> {
     }
 
     fn tables(&self, key: &str) -> Result<Vec<Fields<'a>>, String> {
-        match self.table.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    Value::Table(t) => Ok(Fields {
-                        origin: self.origin,
-                        path: format!("{}{key}[{i}].", self.path),
-                        table: t,
-                    }),
-                    v => Err(self.err(
-                        &format!("{key}[{i}]"),
-                        format!("expected a table, found {}", Self::found(v)),
-                    )),
-                })
-                .collect(),
-            Some(v) => Err(self.err(
-                key,
-                format!(
-                    "expected an array of tables ([[{key}]]), found {}",
-                    Self::found(v)
-                ),
-            )),
-        }
+        let expected_array = format!("an array of tables ([[{key}]])");
+        self.array(key, "a table", &expected_array, |i, v| match v {
+            Value::Table(t) => Some(Fields {
+                origin: self.origin,
+                path: format!("{}{key}[{i}].", self.path),
+                table: t,
+            }),
+            _ => None,
+        })
     }
 }
 

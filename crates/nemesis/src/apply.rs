@@ -108,13 +108,7 @@ pub trait NodeControl: Send + Sync {
     /// ([`NodeControl::clock_offset_command`]); monotonic clocks and rates need a control
     /// that reaches the process's clock reads (faultline-clock through the vDSO).
     fn clock_command(&self, node: &str, change: ClockChange) -> Result<String, NodeError> {
-        match change {
-            ClockChange::WallOffset(ms) => Ok(self.clock_offset_command(node, ms)),
-            other => Err(NodeError::new(
-                node,
-                format!("{other:?}: monotonic clocks and clock rates need faultline-clock (the vDSO mechanism of Docker nodes)"),
-            )),
-        }
+        wall_offset_command(self, node, change)
     }
     /// Makes clock changes reach the processes on `node` before a clock fault (e.g. injects
     /// faultline-clock into them); nothing by default.
@@ -401,6 +395,22 @@ fn netq_rules_for(
         .collect())
 }
 
+/// [`NodeControl::clock_command`] of a control that reaches only wall offsets, through
+/// [`NodeControl::clock_offset_command`]: monotonic clocks and rates are refused.
+pub fn wall_offset_command<C: NodeControl + ?Sized>(
+    ctl: &C,
+    node: &str,
+    change: ClockChange,
+) -> Result<String, NodeError> {
+    match change {
+        ClockChange::WallOffset(ms) => Ok(ctl.clock_offset_command(node, ms)),
+        other => Err(NodeError::new(
+            node,
+            format!("{other:?}: monotonic clocks and clock rates need faultline-clock (the vDSO mechanism of Docker nodes)"),
+        )),
+    }
+}
+
 /// Checks that `node`'s kernel has the netem qdisc, by installing a 1 ms delay and removing
 /// it. The error carries tc's complaint (e.g. `Error: Specified qdisc kind is unknown.`).
 pub fn probe_netem(ctl: &dyn NodeControl, node: &str) -> Result<(), NodeError> {
@@ -414,11 +424,23 @@ mod tests {
     use std::collections::BTreeSet;
     use std::sync::Mutex;
 
+    /// How a [`Fake`] reaches clocks and packets.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Reach {
+        /// As the trait's defaults: the shim's offset file and netem.
+        Defaults,
+        /// Clocks set by a host command of its own (as real hosts do), `HOSTCLOCK node ms`.
+        HostClock,
+        /// No netem, clocks the vDSO way: `PREPARE` before a clock fault, `CLOCK change`.
+        NoNetem,
+    }
+
     /// Records every command; node `down` fails everything.
     struct Fake {
         nodes: Vec<String>,
         log: Mutex<Vec<(String, String)>>,
         down: Option<String>,
+        reach: Reach,
     }
 
     impl Fake {
@@ -427,6 +449,13 @@ mod tests {
                 nodes: (1..=n).map(|i| format!("n{i}")).collect(),
                 log: Mutex::default(),
                 down: None,
+                reach: Reach::Defaults,
+            }
+        }
+        fn reaching(n: usize, reach: Reach) -> Self {
+            Fake {
+                reach,
+                ..Fake::new(n)
             }
         }
         fn log(&self) -> Vec<(String, String)> {
@@ -464,6 +493,27 @@ mod tests {
         }
         fn primaries(&self) -> Result<Vec<String>, NodeError> {
             Ok(vec!["n2".into()])
+        }
+        fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
+            match self.reach {
+                Reach::HostClock => format!("HOSTCLOCK {node} {offset_ms}"),
+                _ => write_clock_offset_command(&self.clock_offset_file(node), offset_ms),
+            }
+        }
+        fn clock_command(&self, node: &str, change: ClockChange) -> Result<String, NodeError> {
+            match self.reach {
+                Reach::NoNetem => Ok(format!("CLOCK {change:?}")),
+                _ => wall_offset_command(self, node, change),
+            }
+        }
+        fn prepare_clock(&self, node: &str) -> Result<(), NodeError> {
+            match self.reach {
+                Reach::NoNetem => self.exec(node, "PREPARE").map(drop),
+                _ => Ok(()),
+            }
+        }
+        fn packet_faults_use_netem(&self) -> bool {
+            self.reach != Reach::NoNetem
         }
     }
 
@@ -622,31 +672,7 @@ mod tests {
     /// bumps, strobes and resets alike; nothing touches the shim's offset file.
     #[test]
     fn clock_faults_use_the_controls_clock_command() {
-        struct HostClock(Fake);
-        impl NodeControl for HostClock {
-            fn nodes(&self) -> Vec<String> {
-                self.0.nodes()
-            }
-            fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
-                self.0.exec(node, command)
-            }
-            fn addr(&self, node: &str) -> Result<String, NodeError> {
-                self.0.addr(node)
-            }
-            fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
-                self.0.db_pid(node)
-            }
-            fn start_db(&self, node: &str) -> Result<(), NodeError> {
-                self.0.start_db(node)
-            }
-            fn clock_offset_file(&self, node: &str) -> String {
-                self.0.clock_offset_file(node)
-            }
-            fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
-                format!("HOSTCLOCK {node} {offset_ms}")
-            }
-        }
-        let ctl = HostClock(Fake::new(2));
+        let ctl = Fake::reaching(2, Reach::HostClock);
         let strobe = Fault::Clock {
             nodes: vec!["n1".into()],
             primaries: false,
@@ -658,7 +684,7 @@ mod tests {
         };
         apply_start(&strobe, &ctl).unwrap();
         apply_stop(&strobe, &ctl).unwrap();
-        let log = ctl.0.log();
+        let log = ctl.log();
         assert_eq!(log.len(), 3, "{log:?}");
         assert!(log[0]
             .1
@@ -668,41 +694,9 @@ mod tests {
         assert!(log.iter().all(|(_, c)| !c.contains("/run/faultline/clock")));
     }
 
-    /// A control without netem, whose clocks are reached the vDSO way.
-    struct NoNetem(Fake);
-    impl NodeControl for NoNetem {
-        fn nodes(&self) -> Vec<String> {
-            self.0.nodes()
-        }
-        fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
-            self.0.exec(node, command)
-        }
-        fn addr(&self, node: &str) -> Result<String, NodeError> {
-            self.0.addr(node)
-        }
-        fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
-            self.0.db_pid(node)
-        }
-        fn start_db(&self, node: &str) -> Result<(), NodeError> {
-            self.0.start_db(node)
-        }
-        fn clock_offset_file(&self, node: &str) -> String {
-            self.0.clock_offset_file(node)
-        }
-        fn packet_faults_use_netem(&self) -> bool {
-            false
-        }
-        fn prepare_clock(&self, node: &str) -> Result<(), NodeError> {
-            self.0.exec(node, "PREPARE").map(drop)
-        }
-        fn clock_command(&self, _node: &str, change: ClockChange) -> Result<String, NodeError> {
-            Ok(format!("CLOCK {change:?}"))
-        }
-    }
-
     #[test]
     fn without_netem_packet_faults_start_the_handler_and_queue_only_peer_traffic() {
-        let ctl = NoNetem(Fake::new(3));
+        let ctl = Fake::reaching(3, Reach::NoNetem);
         let effect = crate::NetemEffect::Delay {
             delay_ms: 200,
             jitter_ms: 40,
@@ -713,7 +707,7 @@ mod tests {
             effect,
         };
         let resolved = apply_start(&fault, &ctl).unwrap();
-        let log = ctl.0.log();
+        let log = ctl.log();
         assert_eq!(log[0], ("n1".into(), netq_start_command(effect)));
         let rules: Vec<&str> = log
             .iter()
@@ -728,7 +722,7 @@ mod tests {
             .iter()
             .all(|(n, c)| n == "n1" && !c.contains("tc qdisc")));
         apply_stop(&resolved, &ctl).unwrap();
-        let log = ctl.0.log();
+        let log = ctl.log();
         let stop = &log[log.len() - 3..];
         assert!(stop[0].1.starts_with("iptables -D FAULTLINE -d 10.0.0.2 "));
         assert!(stop[1].1.starts_with("iptables -D FAULTLINE -d 10.0.0.3 "));
@@ -760,7 +754,7 @@ mod tests {
             period_ms: 0,
             rate,
         };
-        let ctl = NoNetem(Fake::new(2));
+        let ctl = Fake::reaching(2, Reach::NoNetem);
         let bump = clock(ClockSource::Monotonic, ClockMode::Bump, 9000, None);
         apply_start(&bump, &ctl).unwrap();
         apply_stop(&bump, &ctl).unwrap();
@@ -770,7 +764,7 @@ mod tests {
         let wall_rate = clock(ClockSource::Wall, ClockMode::Rate, 0, Some(0.5));
         apply_start(&wall_rate, &ctl).unwrap();
         apply_stop(&wall_rate, &ctl).unwrap();
-        let log: Vec<String> = ctl.0.log().into_iter().map(|(_, c)| c).collect();
+        let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
         assert_eq!(
             log,
             [

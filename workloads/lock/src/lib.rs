@@ -30,6 +30,14 @@
 //! A process that does not hold the lock (its acquire failed, or it is a fresh process after
 //! an `info`) fails its write and release at once (`not-held`): nothing is sent. The token
 //! is known only to the client, so a write's `{token, holder}` is in its completion's value.
+//!
+//! Renewals are evidence the checker needs: a holder that waited for the lock, or held it,
+//! longer than one lease is still certainly holding it if a keepalive succeeded meanwhile.
+//! The `ok` value of an acquire or a write therefore carries `lease_renewed_ns` when a
+//! keepalive of the hold's lease has succeeded: when the latest successful one was sent,
+//! in ns after the operation began (negative: before). The checker adds it to the
+//! operation's invoke time, which the recorder stamps before the client begins, so the
+//! renewal it places is never later than the real one.
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation, Outcome};
@@ -42,7 +50,7 @@ use faultline_workload_support::{
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 /// The plain variant's name for `faultline test --workload`.
@@ -227,9 +235,37 @@ struct Settings {
     keepalive: bool,
 }
 
+/// When the latest successful renewal of a lease was sent, if one has succeeded.
+#[derive(Clone, Default)]
+struct Renewals(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Renewals {
+    fn renewed(&self, sent: Instant) {
+        let mut latest = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if latest.is_none_or(|l| l < sent) {
+            *latest = Some(sent);
+        }
+    }
+
+    /// `value` with `lease_renewed_ns`: the latest renewal relative to `began`.
+    fn stamp(&self, mut value: Value, began: Instant) -> Value {
+        let latest = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(sent), Value::Object(fields)) = (latest, &mut value) {
+            let ns = if sent >= began {
+                i64::try_from((sent - began).as_nanos()).unwrap_or(i64::MAX)
+            } else {
+                -i64::try_from((began - sent).as_nanos()).unwrap_or(i64::MAX)
+            };
+            fields.insert("lease_renewed_ns".into(), json!(ns));
+        }
+        value
+    }
+}
+
 /// The lock as its holder knows it.
 struct Held {
     token: i64,
+    renewals: Renewals,
     /// etcd: the lock key and the lease; Redis: the lock key's value.
     etcd: Option<(String, i64)>,
     redis_value: String,
@@ -265,14 +301,20 @@ fn renew_every(ttl: Duration) -> Duration {
     (ttl / 3).max(Duration::from_millis(100))
 }
 
-async fn etcd_keepalive(conn: EtcdConn, lease: i64, every: Duration) {
+async fn etcd_keepalive(conn: EtcdConn, lease: i64, every: Duration, renewals: Renewals) {
     loop {
+        let sent = Instant::now();
         // Failures are retried: the holder keeps believing it holds the lock, which is
         // exactly the belief the test puts to the test. A renewal stuck (say, forwarded to
         // a leader that just stopped) is abandoned after one renewal period, as etcd's own
         // client sends the next keepalive on schedule: otherwise a holder whose node can
         // still reach a quorum would lose its lease, and only a cut-off holder should.
-        let _ = tokio::time::timeout(every, conn.client.lease_keepalive(lease)).await;
+        // A lease etcd no longer knows is renewed with TTL 0 (or an error): no renewal.
+        if let Ok(Ok(ttl)) = tokio::time::timeout(every, conn.client.lease_keepalive(lease)).await {
+            if ttl > 0 {
+                renewals.renewed(sent);
+            }
+        }
         tokio::time::sleep(every).await;
     }
 }
@@ -315,12 +357,15 @@ async fn redis_keepalive(
     key: String,
     value: String,
     ttl: Duration,
+    renewals: Renewals,
 ) {
     let script = redis::Script::new(REDIS_EXTEND);
     let every = renew_every(ttl);
     loop {
-        // As for etcd: a stuck renewal is abandoned after one period and retried.
-        let _ = tokio::time::timeout(
+        let sent = Instant::now();
+        // As for etcd: a stuck renewal is abandoned after one period and retried. The
+        // script extends the expiry only while the lock is still ours (it returns 1).
+        let extended = tokio::time::timeout(
             every,
             script
                 .key(&key)
@@ -329,16 +374,19 @@ async fn redis_keepalive(
                 .invoke_async::<i64>(&mut conn),
         )
         .await;
+        if matches!(extended, Ok(Ok(1))) {
+            renewals.renewed(sent);
+        }
         tokio::time::sleep(every).await;
     }
 }
 
 impl LockClient {
-    fn granted(&self, token: i64) -> Completion {
-        Completion::Ok(json!({ "token": token, "holder": self.holder }))
+    fn granted(&self, token: i64, renewals: &Renewals, began: Instant) -> Completion {
+        Completion::Ok(renewals.stamp(json!({ "token": token, "holder": self.holder }), began))
     }
 
-    async fn acquire(&mut self) -> Completion {
+    async fn acquire(&mut self, began: Instant) -> Completion {
         if self.held.is_some() {
             return refuse("already-held");
         }
@@ -356,10 +404,11 @@ impl LockClient {
                     }
                 };
                 let every = renew_every(s.ttl);
+                let renewals = Renewals::default();
                 let locked = if s.keepalive {
                     tokio::select! {
                         r = c.client.lock(&s.keys.lock, lease) => r,
-                        () = etcd_keepalive(c.clone(), lease, every) => unreachable!("keepalive never ends"),
+                        () = etcd_keepalive(c.clone(), lease, every, renewals.clone()) => unreachable!("keepalive never ends"),
                     }
                 } else {
                     c.client.lock(&s.keys.lock, lease).await
@@ -387,16 +436,18 @@ impl LockClient {
                         )));
                     }
                 };
-                let keeper = s
-                    .keepalive
-                    .then(|| tokio::spawn(etcd_keepalive(c.clone(), lease, every)));
+                let keeper = s.keepalive.then(|| {
+                    tokio::spawn(etcd_keepalive(c.clone(), lease, every, renewals.clone()))
+                });
+                let granted = self.granted(token, &renewals, began);
                 self.held = Some(Held {
                     token,
+                    renewals,
                     etcd: Some((key, lease)),
                     redis_value: String::new(),
                     keeper,
                 });
-                self.granted(token)
+                granted
             }
             DbConn::Redis(r) => {
                 let script = redis::Script::new(REDIS_ACQUIRE);
@@ -408,22 +459,26 @@ impl LockClient {
                     Ok(0) => refuse("lock-held"),
                     Ok(token) => {
                         let value = format!("{}:{token}", self.holder);
+                        let renewals = Renewals::default();
                         let keeper = match (s.keepalive, r.connection().await) {
                             (true, Ok((_, conn))) => Some(tokio::spawn(redis_keepalive(
                                 conn,
                                 s.keys.lock.clone(),
                                 value.clone(),
                                 s.ttl,
+                                renewals.clone(),
                             ))),
                             _ => None,
                         };
+                        let granted = self.granted(token, &renewals, began);
                         self.held = Some(Held {
                             token,
+                            renewals,
                             etcd: None,
                             redis_value: value,
                             keeper,
                         });
-                        self.granted(token)
+                        granted
                     }
                     Err(e) => completion(&e),
                 }
@@ -431,11 +486,12 @@ impl LockClient {
         }
     }
 
-    async fn write(&mut self) -> Completion {
+    async fn write(&mut self, began: Instant) -> Completion {
         let Some(held) = &self.held else {
             return refuse("not-held");
         };
         let token = held.token;
+        let renewals = held.renewals.clone();
         let record = json!({ "token": token, "holder": self.holder });
         let (keys, fenced) = (&self.settings.keys, self.settings.fenced);
         let written: Result<bool, ClientError> = match &mut self.conn {
@@ -469,7 +525,7 @@ impl LockClient {
                 .map(|()| true),
         };
         match written {
-            Ok(true) => Completion::Ok(record),
+            Ok(true) => Completion::Ok(renewals.stamp(record, began)),
             Ok(false) => refuse("stale-token"),
             Err(e) => completion(&e),
         }
@@ -523,9 +579,10 @@ impl Client for LockClient {
     }
 
     async fn invoke(&mut self, op: &Op) -> Completion {
+        let began = Instant::now();
         match op.f.as_ref() {
-            "acquire" => self.acquire().await,
-            "write" => self.write().await,
+            "acquire" => self.acquire(began).await,
+            "write" => self.write(began).await,
             "release" => self.release().await,
             f => refuse(&format!("bad-op: the lock workload has no {f:?}")),
         }
