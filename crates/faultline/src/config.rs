@@ -366,7 +366,14 @@ mod tests {
             &["--workload", "bank", "--op-timeout", "1.5"],
             &["--workload", "lock", "--lease-ttl", "3"],
             &["--workload", "lock-fenced"],
-            &["--workload", "append", "--key-count", "3", "--read-fraction", "0.7"],
+            &[
+                "--workload",
+                "append",
+                "--key-count",
+                "3",
+                "--read-fraction",
+                "0.7",
+            ],
             &[
                 "--workload",
                 "wr",

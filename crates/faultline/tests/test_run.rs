@@ -110,6 +110,87 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
     );
 }
 
+/// Issue 10: list-append transactions on etcd, briefly partitioned, are strict-serializable;
+/// the run records txn operations and its checker is the transactional one, and `faultline
+/// check RUN_DIR` judges the run again with the model it recorded.
+#[test]
+fn etcd_append_is_strict_serializable_and_checked_as_transactions() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--workload",
+            "append",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "5",
+            "--time-limit",
+            "15",
+            "--concurrency",
+            "6",
+            "--seed",
+            "3",
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .expect("faultline runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "etcd list-append must be strict-serializable\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let run = std::fs::canonicalize(store.path().join("latest")).expect("store/latest exists");
+    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
+    let (events, lines) =
+        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
+    let ops = faultline_history::pair(&events, &lines).expect("history pairs");
+    let ok_reads = ops
+        .iter()
+        .filter(|o| o.f == "txn" && o.outcome == faultline_history::Outcome::Ok)
+        .flat_map(|o| o.output.as_array().cloned().unwrap_or_default())
+        .filter(|m| m[0] == "r" && m[2].is_array())
+        .count();
+    assert!(ok_reads > 50, "reads of lists were recorded: {ok_reads}");
+
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "valid");
+    let checker = &results["checkers"][0];
+    assert_eq!(checker["checker"], "transactional");
+    assert_eq!(checker["stats"]["workload"], "list-append");
+    assert_eq!(checker["stats"]["consistency_model"], "strict-serializable");
+    assert!(checker["stats"]["ok"].as_u64().unwrap() > 50, "{checker}");
+
+    let again = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", "--json"])
+        .arg(&run)
+        .output()
+        .expect("faultline check runs");
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let records: Value = serde_json::from_slice(&again.stdout).expect("--json is JSON");
+    let record = &records[0];
+    assert_eq!(record["verdict"], "valid", "{record}");
+    assert_eq!(
+        record["consistency_model"], "strict-serializable",
+        "{record}"
+    );
+
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+}
+
 #[test]
 fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
     for args in [
@@ -120,6 +201,16 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         &["test", "--concurrency", "0"][..],
         &["test", "--nodes", "0"][..],
         &["test", "--workload", "register", "--lease-ttl", "2"][..],
+        &["test", "--workload", "register", "--key-count", "3"][..],
+        &[
+            "test",
+            "--workload",
+            "append",
+            "--consistency-model",
+            "acid",
+        ][..],
+        &["test", "--workload", "wr", "--min-txn-length", "5"][..],
+        &["test", "--workload", "append", "--read-fraction", "1.5"][..],
         &["test", "--client-opt", "port=2379"][..],
         &["test", "--client", " "][..],
         &["test", "--client", "python3 c.py", "--client-opt", "port"][..],
