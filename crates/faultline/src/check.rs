@@ -557,7 +557,7 @@ fn check_file(
     if model.is_none()
         && args.html.is_none()
         && args.checker.is_none()
-        && format.map_or(true, |f| f == Format::Jsonl)
+        && format.is_none_or(|f| f == Format::Jsonl)
     {
         if let Some(checked) =
             stream_txn_jsonl(&history_path, &name, consistency_model, time_limit)?

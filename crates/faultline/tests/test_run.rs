@@ -14,9 +14,9 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
         return;
     }
     let store = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
-            "test",
+    let out = faultline_test(
+        store.path(),
+        &[
             "--db",
             "etcd",
             "--workload",
@@ -31,11 +31,8 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
             "10",
             "--seed",
             "7",
-            "--store",
-        ])
-        .arg(store.path())
-        .output()
-        .expect("faultline runs");
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -72,10 +69,7 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
     assert_eq!(test["seed"], 7);
     assert!(test["command"].as_str().unwrap().contains("--seed 7"));
 
-    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
-    let (events, lines) =
-        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
-    let ops = faultline_history::pair(&events, &lines).expect("history pairs");
+    let (events, ops) = history_of(&run);
     assert!(
         ops.len() > 200,
         "a 20 s run does real work: {} ops",
@@ -119,9 +113,9 @@ fn etcd_append_is_strict_serializable_and_checked_as_transactions() {
         return;
     }
     let store = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
-            "test",
+    let out = faultline_test(
+        store.path(),
+        &[
             "--workload",
             "append",
             "--nemesis",
@@ -134,11 +128,8 @@ fn etcd_append_is_strict_serializable_and_checked_as_transactions() {
             "6",
             "--seed",
             "3",
-            "--store",
-        ])
-        .arg(store.path())
-        .output()
-        .expect("faultline runs");
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -147,10 +138,7 @@ fn etcd_append_is_strict_serializable_and_checked_as_transactions() {
         "etcd list-append must be strict-serializable\nstdout:\n{stdout}\nstderr:\n{stderr}"
     );
     let run = std::fs::canonicalize(store.path().join("latest")).expect("store/latest exists");
-    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
-    let (events, lines) =
-        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
-    let ops = faultline_history::pair(&events, &lines).expect("history pairs");
+    let (_, ops) = history_of(&run);
     let ok_reads = ops
         .iter()
         .filter(|o| o.f == "txn" && o.outcome == faultline_history::Outcome::Ok)
@@ -231,6 +219,31 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("faultline: "), "{args:?}: {stderr}");
     }
+}
+
+/// `faultline test ARGS --store STORE`, run to the end.
+fn faultline_test(store: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("test")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("faultline runs")
+}
+
+/// A run's recorded events and their operations.
+fn history_of(
+    run: &Path,
+) -> (
+    Vec<faultline_history::Event>,
+    Vec<faultline_history::Operation>,
+) {
+    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
+    let (events, lines) =
+        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
+    let ops = faultline_history::pair(&events, &lines).expect("history pairs");
+    (events, ops)
 }
 
 /// Runs faultline with `args`; its exit code, its stderr, and the containers of the compose
