@@ -23,8 +23,8 @@ use faultline_workload_counter as counter;
 use faultline_workload_lock as lock;
 use faultline_workload_register as register;
 use faultline_workload_set as set;
-use faultline_workload_txn as txn;
 use faultline_workload_support::{ClientFamily, DbKind, NodeAddr, Target};
+use faultline_workload_txn as txn;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -455,9 +455,7 @@ fn txn_options(def: &WorkloadDef, c: &Common) -> Result<txn::Options, String> {
     let d = txn::Options::new(kind);
     let model = match &c.consistency_model {
         None => d.model,
-        Some(m) => m
-            .parse()
-            .map_err(|e| format!("--consistency-model: {e}"))?,
+        Some(m) => m.parse().map_err(|e| format!("--consistency-model: {e}"))?,
     };
     Ok(txn::Options {
         key_count: c.key_count.unwrap_or(d.key_count),
