@@ -408,6 +408,25 @@ fn locate(file: &Path) -> (PathBuf, Option<PathBuf>) {
     (file.to_path_buf(), beside)
 }
 
+/// The consistency model the run whose test.json is at `config` was checked with, if it
+/// recorded one (`--consistency-model` of the transactional workloads).
+fn recorded_consistency_model(config: &Path) -> Result<Option<txn::Model>, String> {
+    let name = config.display();
+    let text = std::fs::read_to_string(config).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let value: Value = serde_json::from_str(&text)
+        .map_err(|e| format!("{name}:line {}: not JSON: {e}", e.line()))?;
+    match value.get("consistency_model") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(m)) => m
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{name}: consistency_model: {e}")),
+        Some(other) => Err(format!(
+            "{name}: consistency_model: expected a model name, got {other}"
+        )),
+    }
+}
+
 /// The checkers of the run whose test.json is at `config`, as the run configured them.
 pub(crate) fn run_checkers(config: &Path) -> Result<workloads::Configured, String> {
     let name = config.display();
@@ -528,6 +547,13 @@ fn check_file(
     } = *given;
     let (history_path, config) = locate(file);
     let name = file.display().to_string();
+    // A run of a transactional workload is judged with the model its test.json records.
+    let consistency_model = match &config {
+        Some(c) => recorded_consistency_model(c)
+            .map_err(InputError)?
+            .unwrap_or(consistency_model),
+        None => consistency_model,
+    };
     if model.is_none()
         && args.html.is_none()
         && args.checker.is_none()

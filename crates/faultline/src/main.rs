@@ -30,7 +30,7 @@ struct Cli {
 enum Command {
     /// Run a test: cluster up, workload and nemesis, history, checkers, reports, verdict.
     #[command(allow_negative_numbers = true)]
-    Test(test::TestArgs),
+    Test(Box<test::TestArgs>),
     /// Check histories for linearizability violations and other anomalies.
     Check(check::CheckArgs),
     /// Generate a synthetic history (for benchmarks and scale checks).
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         die_quietly_on_broken_pipe();
     }
     let code = match cli.command {
-        Command::Test(args) => test::run(args),
+        Command::Test(args) => test::run(*args),
         Command::Check(args) => check::run(args),
         Command::Gen(args) => gen::run(args),
         Command::Cluster(args) => cluster::run(args),

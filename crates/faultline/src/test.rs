@@ -34,7 +34,8 @@ pub struct TestArgs {
     /// or its directory (see docs/db-definition.md).
     #[arg(long, default_value = "etcd", value_name = "NAME|PATH")]
     db: String,
-    /// The workload: register, set, counter, bank, lock or lock-fenced.
+    /// The workload: register, set, counter, bank, lock, lock-fenced, append (list-append
+    /// transactions) or wr (rw-register transactions).
     #[arg(long, default_value = "register")]
     workload: String,
     /// Faults, comma-separated: partition[-halves|-random-halves|-one|-majorities-ring|-bridge|
@@ -108,6 +109,26 @@ pub struct TestArgs {
     /// lock workloads: the lease TTL in seconds.
     #[arg(long, value_name = "S")]
     lease_ttl: Option<f64>,
+    /// append, wr: keys each worker has active at once [default: 5].
+    #[arg(long, value_name = "N")]
+    key_count: Option<u32>,
+    /// append, wr: fewest micro-operations per transaction [default: 1].
+    #[arg(long, value_name = "N")]
+    min_txn_length: Option<u32>,
+    /// append, wr: most micro-operations per transaction [default: 4].
+    #[arg(long, value_name = "N")]
+    max_txn_length: Option<u32>,
+    /// append, wr: writes a key receives (over all workers) before it is retired [default: 32].
+    #[arg(long, value_name = "N")]
+    max_writes_per_key: Option<u32>,
+    /// append, wr: the share of micro-operations that are reads, 0 to 1 [default: 0.5].
+    #[arg(long, value_name = "F")]
+    read_fraction: Option<f64>,
+    /// append, wr: the consistency model the transactional checker holds the database to
+    /// (read-committed, snapshot-isolation, serializable, strict-serializable, ...)
+    /// [default: strict-serializable].
+    #[arg(long, value_name = "MODEL")]
+    consistency_model: Option<String>,
     /// Where runs are stored: <store>/<test-name>/<timestamp>/.
     #[arg(long, default_value = "store")]
     store: PathBuf,
@@ -142,6 +163,12 @@ impl TestArgs {
             op_timeout_s: self.op_timeout,
             serializable_reads: self.serializable_reads,
             lease_ttl_s: self.lease_ttl,
+            key_count: self.key_count,
+            min_txn_length: self.min_txn_length,
+            max_txn_length: self.max_txn_length,
+            max_writes_per_key: self.max_writes_per_key,
+            read_fraction: self.read_fraction,
+            consistency_model: self.consistency_model.clone(),
         }
     }
 }

@@ -14,9 +14,9 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
         return;
     }
     let store = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
-        .args([
-            "test",
+    let out = faultline_test(
+        store.path(),
+        &[
             "--db",
             "etcd",
             "--workload",
@@ -31,11 +31,8 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
             "10",
             "--seed",
             "7",
-            "--store",
-        ])
-        .arg(store.path())
-        .output()
-        .expect("faultline runs");
+        ],
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -72,10 +69,7 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
     assert_eq!(test["seed"], 7);
     assert!(test["command"].as_str().unwrap().contains("--seed 7"));
 
-    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
-    let (events, lines) =
-        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
-    let ops = faultline_history::pair(&events, &lines).expect("history pairs");
+    let (events, ops) = history_of(&run);
     assert!(
         ops.len() > 200,
         "a 20 s run does real work: {} ops",
@@ -110,6 +104,81 @@ fn etcd_register_with_partitions_is_valid_and_stored() {
     );
 }
 
+/// Issue 10: list-append transactions on etcd, briefly partitioned, are strict-serializable;
+/// the run records txn operations and its checker is the transactional one, and `faultline
+/// check RUN_DIR` judges the run again with the model it recorded.
+#[test]
+fn etcd_append_is_strict_serializable_and_checked_as_transactions() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let out = faultline_test(
+        store.path(),
+        &[
+            "--workload",
+            "append",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "5",
+            "--time-limit",
+            "15",
+            "--concurrency",
+            "6",
+            "--seed",
+            "3",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "etcd list-append must be strict-serializable\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let run = std::fs::canonicalize(store.path().join("latest")).expect("store/latest exists");
+    let (_, ops) = history_of(&run);
+    let ok_reads = ops
+        .iter()
+        .filter(|o| o.f == "txn" && o.outcome == faultline_history::Outcome::Ok)
+        .flat_map(|o| o.output.as_array().cloned().unwrap_or_default())
+        .filter(|m| m[0] == "r" && m[2].is_array())
+        .count();
+    assert!(ok_reads > 50, "reads of lists were recorded: {ok_reads}");
+
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "valid");
+    let checker = &results["checkers"][0];
+    assert_eq!(checker["checker"], "transactional");
+    assert_eq!(checker["stats"]["workload"], "list-append");
+    assert_eq!(checker["stats"]["consistency_model"], "strict-serializable");
+    assert!(checker["stats"]["ok"].as_u64().unwrap() > 50, "{checker}");
+
+    let again = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(["check", "--json"])
+        .arg(&run)
+        .output()
+        .expect("faultline check runs");
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let records: Value = serde_json::from_slice(&again.stdout).expect("--json is JSON");
+    let record = &records[0];
+    assert_eq!(record["verdict"], "valid", "{record}");
+    assert_eq!(
+        record["consistency_model"], "strict-serializable",
+        "{record}"
+    );
+
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+}
+
 #[test]
 fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
     for args in [
@@ -120,6 +189,16 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         &["test", "--concurrency", "0"][..],
         &["test", "--nodes", "0"][..],
         &["test", "--workload", "register", "--lease-ttl", "2"][..],
+        &["test", "--workload", "register", "--key-count", "3"][..],
+        &[
+            "test",
+            "--workload",
+            "append",
+            "--consistency-model",
+            "acid",
+        ][..],
+        &["test", "--workload", "wr", "--min-txn-length", "5"][..],
+        &["test", "--workload", "append", "--read-fraction", "1.5"][..],
         &["test", "--client-opt", "port=2379"][..],
         &["test", "--client", " "][..],
         &["test", "--client", "python3 c.py", "--client-opt", "port"][..],
@@ -140,6 +219,31 @@ fn bad_arguments_exit_254_with_one_line_and_start_nothing() {
         assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("faultline: "), "{args:?}: {stderr}");
     }
+}
+
+/// `faultline test ARGS --store STORE`, run to the end.
+fn faultline_test(store: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .arg("test")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .output()
+        .expect("faultline runs")
+}
+
+/// A run's recorded events and their operations.
+fn history_of(
+    run: &Path,
+) -> (
+    Vec<faultline_history::Event>,
+    Vec<faultline_history::Operation>,
+) {
+    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
+    let (events, lines) =
+        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
+    let ops = faultline_history::pair(&events, &lines).expect("history pairs");
+    (events, ops)
 }
 
 /// Runs faultline with `args`; its exit code, its stderr, and the containers of the compose

@@ -24,6 +24,7 @@ use faultline_workload_lock as lock;
 use faultline_workload_register as register;
 use faultline_workload_set as set;
 use faultline_workload_support::{ClientFamily, DbKind, NodeAddr, Target};
+use faultline_workload_txn as txn;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::Arc;
@@ -45,6 +46,29 @@ pub struct Common {
     /// The lock workloads' lease, seconds (`--lease-ttl`); `None`: the workload's default.
     #[serde(default)]
     pub lease_ttl_s: Option<f64>,
+    /// The transactional workloads' active keys per worker (`--key-count`).
+    #[serde(default)]
+    pub key_count: Option<u32>,
+    /// The transactional workloads' fewest micro-operations per transaction
+    /// (`--min-txn-length`).
+    #[serde(default)]
+    pub min_txn_length: Option<u32>,
+    /// The transactional workloads' most micro-operations per transaction
+    /// (`--max-txn-length`).
+    #[serde(default)]
+    pub max_txn_length: Option<u32>,
+    /// The transactional workloads' writes per key before it is retired
+    /// (`--max-writes-per-key`).
+    #[serde(default)]
+    pub max_writes_per_key: Option<u32>,
+    /// The transactional workloads' share of reads among micro-operations
+    /// (`--read-fraction`).
+    #[serde(default)]
+    pub read_fraction: Option<f64>,
+    /// The consistency model the transactional checker holds the database to
+    /// (`--consistency-model`); `None`: strict-serializable.
+    #[serde(default)]
+    pub consistency_model: Option<String>,
 }
 
 impl Default for Common {
@@ -54,7 +78,30 @@ impl Default for Common {
             op_timeout_s: 5.0,
             serializable_reads: false,
             lease_ttl_s: None,
+            key_count: None,
+            min_txn_length: None,
+            max_txn_length: None,
+            max_writes_per_key: None,
+            read_fraction: None,
+            consistency_model: None,
         }
+    }
+}
+
+impl Common {
+    /// The transactional workloads' flags that were given, by name.
+    fn txn_flags_given(&self) -> Vec<&'static str> {
+        [
+            ("--key-count", self.key_count.is_some()),
+            ("--min-txn-length", self.min_txn_length.is_some()),
+            ("--max-txn-length", self.max_txn_length.is_some()),
+            ("--max-writes-per-key", self.max_writes_per_key.is_some()),
+            ("--read-fraction", self.read_fraction.is_some()),
+            ("--consistency-model", self.consistency_model.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(flag, given)| given.then_some(flag))
+        .collect()
     }
 }
 
@@ -71,6 +118,8 @@ pub struct WorkloadDef {
     pub checkers: &'static [&'static str],
     /// Whether it takes `--lease-ttl`.
     pub takes_lease: bool,
+    /// Whether it takes the transactional flags (`--key-count`, `--consistency-model`, ...).
+    pub takes_txn: bool,
     /// Its options, generators, clients and checks from the (validated) common arguments.
     configure: fn(&'static WorkloadDef, &Common) -> Configured,
 }
@@ -83,6 +132,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
         families: &[DbKind::Etcd, DbKind::Redis],
         checkers: &["linearizability"],
         takes_lease: false,
+        takes_txn: false,
         configure: configure_register,
     },
     WorkloadDef {
@@ -91,6 +141,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
         families: &[DbKind::Etcd, DbKind::Redis],
         checkers: &["set-full"],
         takes_lease: false,
+        takes_txn: false,
         configure: configure_set,
     },
     WorkloadDef {
@@ -99,6 +150,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
         families: &[DbKind::Etcd, DbKind::Redis],
         checkers: &["counter"],
         takes_lease: false,
+        takes_txn: false,
         configure: configure_counter,
     },
     WorkloadDef {
@@ -107,6 +159,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
         families: &[DbKind::Etcd, DbKind::Redis],
         checkers: &["bank"],
         takes_lease: false,
+        takes_txn: false,
         configure: configure_bank,
     },
     WorkloadDef {
@@ -115,6 +168,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
         families: &[DbKind::Etcd, DbKind::Redis],
         checkers: &["lock-overlap"],
         takes_lease: true,
+        takes_txn: false,
         configure: configure_lock,
     },
     WorkloadDef {
@@ -123,7 +177,26 @@ pub static WORKLOADS: &[WorkloadDef] = &[
         families: &[DbKind::Etcd, DbKind::Redis],
         checkers: &["lock-fencing"],
         takes_lease: true,
+        takes_txn: false,
         configure: configure_lock,
+    },
+    WorkloadDef {
+        name: txn::APPEND_NAME,
+        about: "list-append transactions (append, read whole lists); Elle-class anomalies for a consistency model",
+        families: &[DbKind::Etcd, DbKind::Redis],
+        checkers: &[faultline_transactional::CHECKER],
+        takes_lease: false,
+        takes_txn: true,
+        configure: configure_txn,
+    },
+    WorkloadDef {
+        name: txn::WR_NAME,
+        about: "rw-register transactions (write, read single values); Elle-class anomalies for a consistency model",
+        families: &[DbKind::Etcd, DbKind::Redis],
+        checkers: &[faultline_transactional::CHECKER],
+        takes_lease: false,
+        takes_txn: true,
+        configure: configure_txn,
     },
 ];
 
@@ -155,6 +228,16 @@ pub fn configure(name: &str, common: &Common) -> Result<Configured, String> {
             return Err("--lease-ttl: only the lock workloads take a lease".into());
         }
         positive("--lease-ttl", "seconds", ttl)?;
+    }
+    if let Some(flag) = common.txn_flags_given().first() {
+        if !def.takes_txn {
+            return Err(format!(
+                "{flag}: only the transactional workloads (append, wr) take it"
+            ));
+        }
+    }
+    if def.takes_txn {
+        txn_options(def, common)?.validate()?;
     }
     Ok((def.configure)(def, common))
 }
@@ -365,6 +448,33 @@ fn configure_lock(def: &'static WorkloadDef, c: &Common) -> Configured {
     }
 }
 
+/// A transactional workload's options from the common arguments, or one line naming the
+/// flag that is wrong.
+fn txn_options(def: &WorkloadDef, c: &Common) -> Result<txn::Options, String> {
+    let kind = txn::Kind::for_name(def.name).expect("a transactional workload's name");
+    let d = txn::Options::new(kind);
+    let model = match &c.consistency_model {
+        None => d.model,
+        Some(m) => m.parse().map_err(|e| format!("--consistency-model: {e}"))?,
+    };
+    Ok(txn::Options {
+        key_count: c.key_count.unwrap_or(d.key_count),
+        min_txn_length: c.min_txn_length.unwrap_or(d.min_txn_length),
+        max_txn_length: c.max_txn_length.unwrap_or(d.max_txn_length),
+        max_writes_per_key: c.max_writes_per_key.unwrap_or(d.max_writes_per_key),
+        read_fraction: c.read_fraction.unwrap_or(d.read_fraction),
+        model,
+        rate: rate(c, d.rate),
+        ..d
+    })
+}
+
+fn configure_txn(def: &'static WorkloadDef, c: &Common) -> Configured {
+    let o = txn_options(def, c).expect("validated by configure");
+    let generator = txn::generator(&o);
+    Configured::new(def, c, o, generator, None, txn::clients, txn::check)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,7 +502,7 @@ mod tests {
         assert_eq!(names.len(), WORKLOADS.len());
         assert_eq!(
             find("nope").err().unwrap(),
-            "--workload: unknown workload \"nope\"; expected one of: register, set, counter, bank, lock, lock-fenced"
+            "--workload: unknown workload \"nope\"; expected one of: register, set, counter, bank, lock, lock-fenced, append, wr"
         );
     }
 
