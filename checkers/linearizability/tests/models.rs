@@ -472,3 +472,47 @@ mod exact_values {
         }
     }
 }
+
+/// One search over a large keyed history (enough ops that each key is first searched alone)
+/// gives the split check's verdict, valid and with one stale read; the stale read's key is the
+/// counterexample's.
+#[test]
+fn large_keyed_history_not_split_agrees_with_split() {
+    let mut invalid = 0;
+    for seed in 0..12 {
+        for violation in [false, true] {
+            let ops = generate(&SynthConfig {
+                ops: 1200,
+                keys: 4,
+                processes: 8,
+                seed,
+                violation,
+                ..SynthConfig::default()
+            });
+            let mut verdicts = Vec::new();
+            for split in [true, false] {
+                let opts = CheckOptions {
+                    split,
+                    ..CheckOptions::default()
+                };
+                let r = check(&ops, ModelSpec::Kv, &opts).unwrap();
+                assert_ne!(r.verdict, Verdict::Unknown, "seed {seed} split={split}");
+                assert_eq!(
+                    r.verdict == Verdict::Invalid,
+                    !r.counterexamples.is_empty(),
+                    "seed {seed} split={split}"
+                );
+                verdicts.push(r.verdict);
+            }
+            assert_eq!(
+                verdicts[0], verdicts[1],
+                "seed {seed} violation={violation}"
+            );
+            if !violation {
+                assert_eq!(verdicts[0], Verdict::Valid, "seed {seed}");
+            }
+            invalid += usize::from(verdicts[0] == Verdict::Invalid);
+        }
+    }
+    assert!(invalid >= 6, "{invalid} of 12 stale reads found");
+}
