@@ -302,23 +302,33 @@ impl Linearized {
 }
 
 /// Memo of configurations (linearized set, state): compact bitsets in one arena, hashed by
-/// Zobrist keys of the linearized ops combined with the state's hash.
+/// Zobrist keys of the linearized must ops combined with the state's hash.
+///
+/// Configurations with the same must ops and state but different `info` ops linearized are
+/// chained under one table slot, and one is pruned when an entry of its chain has a subset of
+/// its `info` ops linearized (subsumption): `info` ops precede nothing in real time and need
+/// never happen, so any completion of the configuration with more of them also completes the
+/// one with fewer (skip the extra ones). Without it, every subset of the crashed operations
+/// open at a point of the history is a distinct configuration (Knossos' blowup).
 struct Cache<S> {
     table: HashTable<u32>,
     hashes: Vec<u64>,
     /// Per entry: `lo`, start in `arena`, number of must words.
     spans: Vec<(u32, usize, u32)>,
+    /// Per entry: the next entry with the same must ops and state (`NIL` ends the chain).
+    chain: Vec<u32>,
     arena: Vec<u64>,
     states: Vec<S>,
     info_words: usize,
+    /// The chain head [`Cache::insert`] found for the configuration [`Cache::push`] adds next.
+    head: u32,
 }
 
 impl<S: Eq> Cache<S> {
-    /// True when the configuration is not memoised yet.
+    /// True when the configuration is neither memoised nor subsumed by a memoised one.
     fn insert(&mut self, hash: u64, lin: &Linearized, state: &S) -> bool {
         let (lo, must, info) = lin.key();
         let (hashes, spans, arena, states) = (&self.hashes, &self.spans, &self.arena, &self.states);
-        let info_words = self.info_words;
         let found = self.table.find(hash, |&i| {
             let i = i as usize;
             let (elo, start, len) = spans[i];
@@ -327,23 +337,46 @@ impl<S: Eq> Cache<S> {
                 && elo == lo
                 && len == must.len()
                 && &arena[start..start + len] == must
-                && &arena[start + len..start + len + info_words] == info
                 && states[i] == *state
         });
-        found.is_none()
+        let Some(&head) = found else {
+            self.head = NIL;
+            return true;
+        };
+        let mut e = head;
+        while e != NIL {
+            let (_, start, len) = self.spans[e as usize];
+            let from = start + len as usize;
+            let stored = &self.arena[from..from + self.info_words];
+            if stored.iter().zip(info).all(|(s, c)| s & !c == 0) {
+                return false;
+            }
+            e = self.chain[e as usize];
+        }
+        self.head = head;
+        true
     }
 
-    /// Memoises the configuration (known to be new).
+    /// Memoises the configuration, just found new by [`Cache::insert`] (or the first one).
     fn push(&mut self, hash: u64, lin: &Linearized, state: S) {
         let (lo, must, info) = lin.key();
         let i = self.states.len() as u32;
         self.hashes.push(hash);
         self.spans.push((lo, self.arena.len(), must.len() as u32));
+        self.chain.push(self.head);
         self.arena.extend_from_slice(must);
         self.arena.extend_from_slice(info);
         self.states.push(state);
-        let hashes = &self.hashes;
-        self.table.insert_unique(hash, i, |&j| hashes[j as usize]);
+        if self.head == NIL {
+            let hashes = &self.hashes;
+            self.table.insert_unique(hash, i, |&j| hashes[j as usize]);
+        } else {
+            let head = self.head;
+            if let Some(slot) = self.table.find_mut(hash, |&j| j == head) {
+                *slot = i;
+            }
+        }
+        self.head = NIL;
     }
 }
 
@@ -656,6 +689,10 @@ pub(crate) fn search<M: Model>(
     }
     let mut group_done = vec![0u32; group_size.len()];
     let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix(i ^ 0x5851_F42D)).collect();
+    // The memo hashes must ops only: configurations that differ in `info` ops share a chain.
+    let memo_zob: Vec<u64> = (0..n)
+        .map(|i| if ops[i].info { 0 } else { zobrist[i] })
+        .collect();
 
     let must_total = ops.iter().filter(|o| !o.info).count();
     let mut must_done = 0usize;
@@ -670,6 +707,8 @@ pub(crate) fn search<M: Model>(
         arena: Vec::new(),
         states: Vec::new(),
         info_words: bits.bits.len() - bits.must_words,
+        chain: Vec::new(),
+        head: NIL,
     };
     let parts = Projections::new(model, ops);
     if let Some(p) = parts.as_ref().filter(|_| n >= PART_FIRST_MIN_OPS) {
@@ -797,7 +836,7 @@ pub(crate) fn search<M: Model>(
                             p.is_dead(k, model.part_state_id(ctx, current, p.part_id[k as usize]));
                     }
                     bits.set(i);
-                    let new_zob = zob ^ zobrist[i];
+                    let new_zob = zob ^ memo_zob[i];
                     let hash = if memo {
                         new_zob ^ cache.hashes[state as usize] ^ zob
                     } else {
@@ -903,7 +942,7 @@ pub(crate) fn search<M: Model>(
                     cache.states.truncate(state as usize + 1);
                 }
                 bits.clear(i);
-                zob ^= zobrist[i];
+                zob ^= memo_zob[i];
                 if ops[i].info {
                     group_done[group[i] as usize] -= 1;
                 } else {
@@ -962,7 +1001,7 @@ pub(crate) fn search<M: Model>(
             }
         }
         bits.set(i);
-        let new_zob = zob ^ zobrist[i];
+        let new_zob = zob ^ memo_zob[i];
         let hash = if memo {
             new_zob ^ state_hash(&new_state)
         } else {

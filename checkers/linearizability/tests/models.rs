@@ -516,3 +516,37 @@ fn large_keyed_history_not_split_agrees_with_split() {
     }
     assert!(invalid >= 6, "{invalid} of 12 stale reads found");
 }
+
+/// Forty crashed writes of values no one reads, open through 200 sequential writes and
+/// reads: each may take effect in any gap, so without merging their values (they are
+/// indistinguishable) and pruning configurations with more of them linearized, every subset
+/// would be a distinct configuration. The one crashed write that is read is still found.
+#[test]
+fn crashed_writes_no_one_reads_do_not_blow_up() {
+    let mut spec: Vec<Spec> = (0..40u64)
+        .map(|i| (100 + i, "write", json!(1000 + i), "info", i, None))
+        .collect();
+    let mut at = 40;
+    for i in 0..100u64 {
+        spec.push((0, "write", json!(i), "ok", at, Some(at + 1)));
+        spec.push((0, "read", json!(i), "ok", at + 2, Some(at + 3)));
+        at += 4;
+    }
+    for (last, want) in [(json!(99), Verdict::Valid), (json!(1005), Verdict::Valid)] {
+        let mut spec = spec.clone();
+        spec.push((0, "read", last, "ok", at, Some(at + 1)));
+        let r = check(
+            &history(&spec),
+            ModelSpec::CasRegister,
+            &CheckOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(r.verdict, want);
+        assert!(r.stats.states < 20_000, "{} states", r.stats.states);
+    }
+    spec.push((0, "read", json!(2000), "ok", at, Some(at + 1)));
+    assert_eq!(
+        verdict(&history(&spec), ModelSpec::CasRegister),
+        Verdict::Invalid
+    );
+}
