@@ -550,3 +550,19 @@ fn crashed_writes_no_one_reads_do_not_blow_up() {
         Verdict::Invalid
     );
 }
+
+/// A counterexample whose state is a value no operation reads does not name one of the
+/// (merged) unread values as the one the register holds.
+#[test]
+fn unread_value_is_not_named_in_an_explanation() {
+    let ops = history(&[
+        (0, "write", json!(1), "ok", 0, Some(1)),
+        (0, "write", json!(2), "ok", 2, Some(3)),
+        (0, "read", json!(3), "ok", 4, Some(5)),
+    ]);
+    let r = check(&ops, ModelSpec::CasRegister, &CheckOptions::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let why = &r.counterexamples[0].explanation;
+    assert!(why.contains("a value no operation reads"), "{why}");
+    assert!(!why.contains("holds 1"), "{why}");
+}

@@ -3,7 +3,8 @@
 //! Values that no operation observes (no read returns them, no cas expects them) are
 //! indistinguishable: every read, cas and failed cas gives the same answer on any of them. So,
 //! once [`Model::prepare`] has seen the history, they are compiled as one value (shown as the
-//! first of them). Crashed writes of values nobody reads then become identical operations,
+//! first of them in a counterexample's state, and as "a value no operation reads" in its
+//! explanation). Crashed writes of values nobody reads then become identical operations,
 //! which the search linearizes in invocation order only, and the memo merges the states they
 //! leave: the difference between deciding a history with many crashed processes and not.
 
@@ -168,7 +169,12 @@ impl Model for Register {
 
     fn explain(&self, ctx: &RegisterCtx, state: &ValueId, op: &RegisterOp) -> String {
         let v = |id: ValueId| ctx.values.value(id).to_string();
-        let holds = v(*state);
+        // The merged value stands for every value no operation reads: name none of them.
+        let holds = if ctx.unobserved == Some(*state) {
+            "a value no operation reads".to_string()
+        } else {
+            v(*state)
+        };
         match *op {
             RegisterOp::Read(r) => {
                 format!("read returned {}, but the register holds {holds}", v(r))
