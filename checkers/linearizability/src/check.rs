@@ -241,6 +241,9 @@ fn compile<M: Model>(
 ) -> Result<Part<M>, ModelError> {
     members.sort_by_key(|&j| input[j].invoke_index);
     let mut ctx = model.new_ctx(opts);
+    let all: Vec<&Operation> = members.iter().map(|&j| &input[j]).collect();
+    model.prepare(&mut ctx, &all);
+    drop(all);
     let mut ops = Vec::with_capacity(members.len());
     let mut sources = Vec::with_capacity(members.len());
     for j in members {

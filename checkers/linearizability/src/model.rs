@@ -43,6 +43,10 @@ pub trait Model: Send + Sync {
     /// Called only for `ok` and `info` operations and for `fail` operations whose error is
     /// [`COMPARE_FAILED`]; see [`op_value`] for which value to use.
     fn compile(&self, ctx: &mut Self::Ctx, op: &Operation) -> Result<Self::Op, String>;
+    /// Sees every operation of the search (those [`Model::compile`] will get, and possibly
+    /// others) before any is compiled, e.g. to learn which values are ever observed. Optional:
+    /// a model must compile correctly without it.
+    fn prepare(&self, _ctx: &mut Self::Ctx, _ops: &[&Operation]) {}
     /// The initial state; called after every operation of the search has been compiled.
     fn init(&self, ctx: &mut Self::Ctx) -> Self::State;
     /// Applies `op` to `state`: the next state, or `None` if `op` cannot happen in `state`.

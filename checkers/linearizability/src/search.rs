@@ -62,6 +62,16 @@
 //!    projection on some part; on any part but `Y`'s it would equal `C`'s, which the
 //!    invariant forbids. So it is on `Y`'s part, and is caught by the dead-projection check:
 //!    projecting, the memo of whole configurations is never hit, and is not kept.
+//! 7. A part found dead first: the joint walk explores whichever part it gets stuck on first,
+//!    however hard, while another part may be dead in a few hundred steps (Porcupine's
+//!    c50-bad: key "0" alone takes 9.7 M configurations to refute, key "1" 439; the joint
+//!    search took 11 s). So before it, each part's ops are searched alone from the initial
+//!    state, smallest part first, for a few thousand steps (on histories of at least
+//!    [`PART_FIRST_MIN_OPS`] ops). A part whose ops are not
+//!    linearizable from there has a dead projection in the initial configuration, which is in
+//!    every configuration: by 2 the history is not linearizable, and that part's stuck point
+//!    is the counterexample. Parts found linearizable, or not decided within the steps, are
+//!    left to the joint search (it still decides the whole history).
 
 use crate::model::Model;
 use hashbrown::HashTable;
@@ -100,6 +110,7 @@ pub(crate) enum Abort {
 }
 
 /// Shared limits and counters of one check, across all partitions.
+#[derive(Clone, Copy)]
 pub(crate) struct Budget<'a> {
     pub deadline: Option<Instant>,
     pub memory_limit: Option<usize>,
@@ -291,23 +302,33 @@ impl Linearized {
 }
 
 /// Memo of configurations (linearized set, state): compact bitsets in one arena, hashed by
-/// Zobrist keys of the linearized ops combined with the state's hash.
+/// Zobrist keys of the linearized must ops combined with the state's hash.
+///
+/// Configurations with the same must ops and state but different `info` ops linearized are
+/// chained under one table slot, and one is pruned when an entry of its chain has a subset of
+/// its `info` ops linearized (subsumption): `info` ops precede nothing in real time and need
+/// never happen, so any completion of the configuration with more of them also completes the
+/// one with fewer (skip the extra ones). Without it, every subset of the crashed operations
+/// open at a point of the history is a distinct configuration (Knossos' blowup).
 struct Cache<S> {
     table: HashTable<u32>,
     hashes: Vec<u64>,
     /// Per entry: `lo`, start in `arena`, number of must words.
     spans: Vec<(u32, usize, u32)>,
+    /// Per entry: the next entry with the same must ops and state (`NIL` ends the chain).
+    chain: Vec<u32>,
     arena: Vec<u64>,
     states: Vec<S>,
     info_words: usize,
+    /// The chain head [`Cache::insert`] found for the configuration [`Cache::push`] adds next.
+    head: u32,
 }
 
 impl<S: Eq> Cache<S> {
-    /// True when the configuration is not memoised yet.
+    /// True when the configuration is neither memoised nor subsumed by a memoised one.
     fn insert(&mut self, hash: u64, lin: &Linearized, state: &S) -> bool {
         let (lo, must, info) = lin.key();
         let (hashes, spans, arena, states) = (&self.hashes, &self.spans, &self.arena, &self.states);
-        let info_words = self.info_words;
         let found = self.table.find(hash, |&i| {
             let i = i as usize;
             let (elo, start, len) = spans[i];
@@ -316,23 +337,46 @@ impl<S: Eq> Cache<S> {
                 && elo == lo
                 && len == must.len()
                 && &arena[start..start + len] == must
-                && &arena[start + len..start + len + info_words] == info
                 && states[i] == *state
         });
-        found.is_none()
+        let Some(&head) = found else {
+            self.head = NIL;
+            return true;
+        };
+        let mut e = head;
+        while e != NIL {
+            let (_, start, len) = self.spans[e as usize];
+            let from = start + len as usize;
+            let stored = &self.arena[from..from + self.info_words];
+            if stored.iter().zip(info).all(|(s, c)| s & !c == 0) {
+                return false;
+            }
+            e = self.chain[e as usize];
+        }
+        self.head = head;
+        true
     }
 
-    /// Memoises the configuration (known to be new).
+    /// Memoises the configuration, just found new by [`Cache::insert`] (or the first one).
     fn push(&mut self, hash: u64, lin: &Linearized, state: S) {
         let (lo, must, info) = lin.key();
         let i = self.states.len() as u32;
         self.hashes.push(hash);
         self.spans.push((lo, self.arena.len(), must.len() as u32));
+        self.chain.push(self.head);
         self.arena.extend_from_slice(must);
         self.arena.extend_from_slice(info);
         self.states.push(state);
-        let hashes = &self.hashes;
-        self.table.insert_unique(hash, i, |&j| hashes[j as usize]);
+        if self.head == NIL {
+            let hashes = &self.hashes;
+            self.table.insert_unique(hash, i, |&j| hashes[j as usize]);
+        } else {
+            let head = self.head;
+            if let Some(slot) = self.table.find_mut(hash, |&j| j == head) {
+                *slot = i;
+            }
+        }
+        self.head = NIL;
     }
 }
 
@@ -527,6 +571,69 @@ fn doomed_op<M: Model>(
     None
 }
 
+/// Steps each part's projection is searched alone before one search over a product model.
+const PART_FIRST_STEPS: u64 = 1 << 12;
+
+/// Ops from which a search over a product model first searches each part alone: below, the
+/// joint search is cheap, and the parts' searches (up to [`PART_FIRST_STEPS`] each, wasted on
+/// a valid history) would cost as much as it does (Porcupine's c10-ok: 337 ops, 1 ms).
+const PART_FIRST_MIN_OPS: usize = 512;
+
+/// Before one search over a product model: each part's ops searched alone from the initial
+/// state, smallest part first, for at most [`PART_FIRST_STEPS`] steps. A part whose ops are not
+/// linearizable has a dead projection in the initial configuration, so the history is not
+/// linearizable (point 7 of the module docs): its stuck point, in `ops`' indices, is returned.
+/// `Some(Ending::Aborted)` when the budget ran out; `None` when no part was found dead.
+fn dead_part_first<M: Model>(
+    model: &M,
+    ctx: &mut M::Ctx,
+    ops: &[SearchOp<M::Op>],
+    init: &M::State,
+    parts: &Projections,
+    budget: &Budget,
+    stats: &mut SearchStats,
+) -> Option<Ending<M::State>> {
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); parts.part_id.len()];
+    for (i, &k) in parts.part.iter().enumerate() {
+        members[k as usize].push(i);
+    }
+    members.sort_by_key(Vec::len);
+    // Progress is the joint search's to report.
+    let alone = Budget {
+        progress_done: None,
+        ..*budget
+    };
+    for member in members {
+        let sub: Vec<SearchOp<M::Op>> = member.iter().map(|&i| ops[i].clone()).collect();
+        let mut sub_stats = SearchStats::default();
+        let ending = search(
+            model,
+            ctx,
+            &sub,
+            init.clone(),
+            &alone,
+            &mut sub_stats,
+            Some(PART_FIRST_STEPS),
+        );
+        stats.states += sub_stats.states;
+        stats.doomed += sub_stats.doomed;
+        match ending {
+            Ending::NotLinearizable(stuck) => {
+                stats.dead_projections += 1;
+                stats.max_prefix = stats.max_prefix.max(stuck.prefix.len());
+                return Some(Ending::NotLinearizable(Stuck {
+                    prefix: stuck.prefix.iter().map(|&j| member[j]).collect(),
+                    blocked: member[stuck.blocked],
+                    state: stuck.state,
+                }));
+            }
+            Ending::Aborted => return Some(Ending::Aborted),
+            Ending::Linearizable | Ending::Paused => {}
+        }
+    }
+    None
+}
+
 /// Runs the search over `ops` (sorted by `call`) from `init`.
 pub(crate) fn search<M: Model>(
     model: &M,
@@ -582,6 +689,10 @@ pub(crate) fn search<M: Model>(
     }
     let mut group_done = vec![0u32; group_size.len()];
     let zobrist: Vec<u64> = (0..n as u64).map(|i| splitmix(i ^ 0x5851_F42D)).collect();
+    // The memo hashes must ops only: configurations that differ in `info` ops share a chain.
+    let memo_zob: Vec<u64> = (0..n)
+        .map(|i| if ops[i].info { 0 } else { zobrist[i] })
+        .collect();
 
     let must_total = ops.iter().filter(|o| !o.info).count();
     let mut must_done = 0usize;
@@ -596,7 +707,17 @@ pub(crate) fn search<M: Model>(
         arena: Vec::new(),
         states: Vec::new(),
         info_words: bits.bits.len() - bits.must_words,
+        chain: Vec::new(),
+        head: NIL,
     };
+    let parts = Projections::new(model, ops);
+    if let Some(p) = parts.as_ref().filter(|_| n >= PART_FIRST_MIN_OPS) {
+        match dead_part_first(model, ctx, ops, &init, p, budget, stats) {
+            Some(Ending::NotLinearizable(stuck)) => return Ending::NotLinearizable(stuck),
+            Some(_) => return Ending::Aborted,
+            None => {}
+        }
+    }
     // The current state is always a memoised one: `state` indexes the cache.
     let init_hash = state_hash(&init);
     cache.push(init_hash, &bits, init);
@@ -644,7 +765,7 @@ pub(crate) fn search<M: Model>(
     // Without ops that grow the state (monotone but not read-only), `Model::reachable` prunes
     // nothing the walk does not already find stuck: skip the scan.
     let grows = (0..n).any(|i| monotone[i] && !read_only[i]);
-    let mut parts = Projections::new(model, ops);
+    let mut parts = parts;
     // Projecting, the memo of whole configurations is never hit (a configuration reached again
     // has a dead projection on the part of the op just linearized, which is checked first; see
     // the module docs), so it is not kept: `cache.states` is then just the stack of states.
@@ -715,7 +836,7 @@ pub(crate) fn search<M: Model>(
                             p.is_dead(k, model.part_state_id(ctx, current, p.part_id[k as usize]));
                     }
                     bits.set(i);
-                    let new_zob = zob ^ zobrist[i];
+                    let new_zob = zob ^ memo_zob[i];
                     let hash = if memo {
                         new_zob ^ cache.hashes[state as usize] ^ zob
                     } else {
@@ -821,7 +942,7 @@ pub(crate) fn search<M: Model>(
                     cache.states.truncate(state as usize + 1);
                 }
                 bits.clear(i);
-                zob ^= zobrist[i];
+                zob ^= memo_zob[i];
                 if ops[i].info {
                     group_done[group[i] as usize] -= 1;
                 } else {
@@ -880,7 +1001,7 @@ pub(crate) fn search<M: Model>(
             }
         }
         bits.set(i);
-        let new_zob = zob ^ zobrist[i];
+        let new_zob = zob ^ memo_zob[i];
         let hash = if memo {
             new_zob ^ state_hash(&new_state)
         } else {

@@ -472,3 +472,97 @@ mod exact_values {
         }
     }
 }
+
+/// One search over a large keyed history (enough ops that each key is first searched alone)
+/// gives the split check's verdict, valid and with one stale read; the stale read's key is the
+/// counterexample's.
+#[test]
+fn large_keyed_history_not_split_agrees_with_split() {
+    let mut invalid = 0;
+    for seed in 0..12 {
+        for violation in [false, true] {
+            let ops = generate(&SynthConfig {
+                ops: 1200,
+                keys: 4,
+                processes: 8,
+                seed,
+                violation,
+                ..SynthConfig::default()
+            });
+            let mut verdicts = Vec::new();
+            for split in [true, false] {
+                let opts = CheckOptions {
+                    split,
+                    ..CheckOptions::default()
+                };
+                let r = check(&ops, ModelSpec::Kv, &opts).unwrap();
+                assert_ne!(r.verdict, Verdict::Unknown, "seed {seed} split={split}");
+                assert_eq!(
+                    r.verdict == Verdict::Invalid,
+                    !r.counterexamples.is_empty(),
+                    "seed {seed} split={split}"
+                );
+                verdicts.push(r.verdict);
+            }
+            assert_eq!(
+                verdicts[0], verdicts[1],
+                "seed {seed} violation={violation}"
+            );
+            if !violation {
+                assert_eq!(verdicts[0], Verdict::Valid, "seed {seed}");
+            }
+            invalid += usize::from(verdicts[0] == Verdict::Invalid);
+        }
+    }
+    assert!(invalid >= 6, "{invalid} of 12 stale reads found");
+}
+
+/// Forty crashed writes of values no one reads, open through 200 sequential writes and
+/// reads: each may take effect in any gap, so without merging their values (they are
+/// indistinguishable) and pruning configurations with more of them linearized, every subset
+/// would be a distinct configuration. The one crashed write that is read is still found.
+#[test]
+fn crashed_writes_no_one_reads_do_not_blow_up() {
+    let mut spec: Vec<Spec> = (0..40u64)
+        .map(|i| (100 + i, "write", json!(1000 + i), "info", i, None))
+        .collect();
+    let mut at = 40;
+    for i in 0..100u64 {
+        spec.push((0, "write", json!(i), "ok", at, Some(at + 1)));
+        spec.push((0, "read", json!(i), "ok", at + 2, Some(at + 3)));
+        at += 4;
+    }
+    for (last, want) in [(json!(99), Verdict::Valid), (json!(1005), Verdict::Valid)] {
+        let mut spec = spec.clone();
+        spec.push((0, "read", last, "ok", at, Some(at + 1)));
+        let r = check(
+            &history(&spec),
+            ModelSpec::CasRegister,
+            &CheckOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(r.verdict, want);
+        assert!(r.stats.states < 20_000, "{} states", r.stats.states);
+    }
+    spec.push((0, "read", json!(2000), "ok", at, Some(at + 1)));
+    assert_eq!(
+        verdict(&history(&spec), ModelSpec::CasRegister),
+        Verdict::Invalid
+    );
+}
+
+/// A counterexample whose state is a value no operation reads does not name one of the
+/// (merged) unread values as the one the register holds.
+#[test]
+fn unread_value_is_not_named_in_an_explanation() {
+    let ops = history(&[
+        (0, "write", json!(1), "ok", 0, Some(1)),
+        (0, "write", json!(2), "ok", 2, Some(3)),
+        (0, "read", json!(3), "ok", 4, Some(5)),
+    ]);
+    let r = check(&ops, ModelSpec::CasRegister, &CheckOptions::default()).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let why = &r.counterexamples[0].explanation;
+    assert!(why.contains("a value no operation reads"), "{why}");
+    assert!(!why.contains("holds 1"), "{why}");
+}

@@ -1,4 +1,12 @@
 //! `register` (read/write) and `cas-register` (read/write/cas), as in Knossos; initially `null`.
+//!
+//! Values that no operation observes (no read returns them, no cas expects them) are
+//! indistinguishable: every read, cas and failed cas gives the same answer on any of them. So,
+//! once [`Model::prepare`] has seen the history, they are compiled as one value (shown as the
+//! first of them in a counterexample's state, and as "a value no operation reads" in its
+//! explanation). Crashed writes of values nobody reads then become identical operations,
+//! which the search linearizes in invocation order only, and the memo merges the states they
+//! leave: the difference between deciding a history with many crashed processes and not.
 
 use crate::model::{
     cas_pair, compare_failed_needs_cas, is_compare_failed, no_function, op_value, result_known,
@@ -6,6 +14,7 @@ use crate::model::{
 };
 use crate::values::{Interner, ValueId};
 use faultline_history::Operation;
+use rustc_hash::FxHashSet;
 use serde_json::Value;
 
 /// A read/write register, with `cas` when `cas` is true (`cas-register`).
@@ -36,6 +45,21 @@ pub struct RegisterCtx {
     /// The value interner.
     pub values: Interner,
     opts: ModelOptions,
+    /// Values some operation observes, once [`Model::prepare`] has run.
+    observed: Option<FxHashSet<ValueId>>,
+    /// The one value every unobserved value is compiled as (the first one met).
+    unobserved: Option<ValueId>,
+}
+
+impl RegisterCtx {
+    /// The id `value` is compiled as when written: unobserved values all share one.
+    fn written(&mut self, value: &Value) -> ValueId {
+        let id = self.values.intern(value);
+        match &self.observed {
+            Some(seen) if !seen.contains(&id) => *self.unobserved.get_or_insert(id),
+            _ => id,
+        }
+    }
 }
 
 impl Model for Register {
@@ -55,7 +79,32 @@ impl Model for Register {
         RegisterCtx {
             values: Interner::default(),
             opts: opts.clone(),
+            observed: None,
+            unobserved: None,
         }
+    }
+
+    fn prepare(&self, ctx: &mut RegisterCtx, ops: &[&Operation]) {
+        let mut seen = FxHashSet::default();
+        if let Some(v) = &ctx.opts.initial {
+            seen.insert(ctx.values.intern(v));
+        }
+        seen.insert(Interner::NULL);
+        for op in ops {
+            let value = op_value(op);
+            match op.f.as_str() {
+                "read" if result_known(op) => {
+                    seen.insert(ctx.values.intern(value));
+                }
+                "cas" => {
+                    if let Ok((expected, _)) = cas_pair(self.name(), value) {
+                        seen.insert(ctx.values.intern(expected));
+                    }
+                }
+                _ => {}
+            }
+        }
+        ctx.observed = Some(seen);
     }
 
     fn compile(&self, ctx: &mut RegisterCtx, op: &Operation) -> Result<RegisterOp, String> {
@@ -71,14 +120,14 @@ impl Model for Register {
                     Ok(RegisterOp::Read(ctx.values.intern(value)))
                 }
             }
-            "write" => Ok(RegisterOp::Write(ctx.values.intern(value))),
+            "write" => Ok(RegisterOp::Write(ctx.written(value))),
             "cas" if self.cas => {
                 let (expected, new) = cas_pair(self.name(), value)?;
                 let expected = ctx.values.intern(expected);
                 if is_compare_failed(op) {
                     Ok(RegisterOp::CasFailed(expected))
                 } else {
-                    Ok(RegisterOp::Cas(expected, ctx.values.intern(new)))
+                    Ok(RegisterOp::Cas(expected, ctx.written(new)))
                 }
             }
             f => Err(no_function(self.name(), f)),
@@ -120,7 +169,12 @@ impl Model for Register {
 
     fn explain(&self, ctx: &RegisterCtx, state: &ValueId, op: &RegisterOp) -> String {
         let v = |id: ValueId| ctx.values.value(id).to_string();
-        let holds = v(*state);
+        // The merged value stands for every value no operation reads: name none of them.
+        let holds = if ctx.unobserved == Some(*state) {
+            "a value no operation reads".to_string()
+        } else {
+            v(*state)
+        };
         match *op {
             RegisterOp::Read(r) => {
                 format!("read returned {}, but the register holds {holds}", v(r))
