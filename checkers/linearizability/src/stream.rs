@@ -191,10 +191,12 @@ impl<M: Model> StreamChecker<M> {
         }
         let was_keyless = op.key.is_none();
         match (&op.key, &ev.key) {
-            (Some(a), Some(b)) if a != b => return Err(err(format!(
+            (Some(a), Some(b)) if a != b => {
+                return Err(err(format!(
                 "{} for process {p} has key {b} but its invoke has key {a}; expected the same key",
                 ev.kind
-            ))),
+            )))
+            }
             (None, Some(b)) => op.key = Some(b.clone()),
             _ => {}
         }
