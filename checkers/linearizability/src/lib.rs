@@ -29,6 +29,7 @@ pub mod model;
 pub mod models;
 pub mod report;
 mod search;
+pub mod stream;
 pub mod synth;
 pub mod values;
 
@@ -37,3 +38,4 @@ pub use check::{
 };
 pub use model::{Model, ModelOptions};
 pub use report::{Counterexample, OpView, Report, Stats};
+pub use stream::{Finding, SpecStream, StreamChecker, StreamError};

@@ -288,6 +288,7 @@ mod tests {
         "64",
         "--expect",
         "leader-change,effect",
+        "--stop-on-anomaly",
         "--client",
         "python3 'my client'.py",
         "--client-opt",

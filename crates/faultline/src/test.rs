@@ -143,6 +143,12 @@ pub struct TestArgs {
     /// every-fault (each fault had a visible effect).
     #[arg(long, value_delimiter = ',', value_name = "EFFECT")]
     expect: Vec<String>,
+    /// End the run as soon as the checker running alongside it finds an anomaly (a key not
+    /// linearizable: register workload): faults are healed, logs collected and reports
+    /// written as usual, and the verdict is invalid.
+    #[arg(long)]
+    #[serde(default)]
+    stop_on_anomaly: bool,
     /// Allow clock faults on existing hosts over SSH: they step the hosts' real clocks
     /// (Docker nodes never: they share this machine's clock and use faultline-clock).
     #[arg(long)]
@@ -407,6 +413,13 @@ impl Plan {
         Schedule::new(vec!["n1".into()], nemesis.clone(), 0)
             .map_err(|e| format!("--nemesis: {e}"))?;
         let workload = faultline_workloads::configure(&args.workload, &args.common())?;
+        if args.stop_on_anomaly && workload.stream_checker().is_none() {
+            return Err(format!(
+                "--stop-on-anomaly: the {} workload is checked after the run; only the register \
+                 workload (linearizability) is checked while it runs",
+                args.workload
+            ));
+        }
         // A --client program carries out the operations itself, whatever the family.
         if args.client.is_none() {
             workload.supports(&db.client())?;
@@ -571,13 +584,37 @@ fn run_once(
         history_path: run_dir.history_path(),
         progress: std::io::stderr().is_terminal(),
     };
+    // The workload's linearizability checker takes the history as it is written: an anomaly
+    // is printed when found, and may stop the run; the final verdict is its report.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (tap, streamed) = match plan.workload.stream_checker() {
+        Some(checker) => {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let stop = args.stop_on_anomaly.then_some(stop_tx);
+            let thread = std::thread::Builder::new()
+                .name("faultline-stream-check".into())
+                .spawn(move || check_while_running(checker, &rx, stop))
+                .map_err(|e| crash("cannot start the streamed checker", &e))?;
+            (Some(tx), Some(thread))
+        }
+        None => (None, None),
+    };
     let summary = runtime
-        .block_on(runner::run(&run_config, workload, nemesis, None))
+        .block_on(runner::run_tapped(
+            &run_config,
+            workload,
+            nemesis,
+            Some(stop_rx),
+            tap,
+        ))
         .map_err(|e| match e {
             runner::RunError::Config(m) => RunFailure::BadInput(m),
             runner::RunError::Generator(g) => RunFailure::BadInput(g.to_string()),
             other => crash("the run failed", &other),
         })?;
+    if summary.stopped {
+        eprintln!("faultline: --stop-on-anomaly: the run was stopped early; faults healed");
+    }
     let run_s = started.elapsed().as_secs_f64();
     if let Some(m) = program.map(|p| p.misbehaviour()).filter(|m| m.count > 0) {
         eprintln!(
@@ -599,12 +636,33 @@ fn run_once(
     let (events, lines) = faultline_history::read_jsonl(std::io::BufReader::new(history))
         .map_err(|e| crash("the recorded history is unreadable", &e))?;
     let ops = pair(&events, &lines).map_err(|e| crash("the recorded history does not pair", &e))?;
-    let checkers = plan.workload.check(&ops);
+    let streamed = streamed.map(|t| t.join());
+    let mut first_anomaly_s = None;
+    let checkers = match streamed {
+        Some(Ok(Streamed::Done(report, first))) => {
+            first_anomaly_s = first;
+            plan.workload.streamed_results(report)
+        }
+        // The stream could not take the history (it does not pair, which reading it again
+        // just did not find either) or the thread died: check it whole, as without a stream.
+        Some(Ok(Streamed::Unreadable(e))) => {
+            eprintln!("faultline: the streamed check stopped ({e}); checking the history whole");
+            plan.workload.check(&ops)
+        }
+        Some(Err(_)) => {
+            eprintln!("faultline: the streamed check panicked; checking the history whole");
+            plan.workload.check(&ops)
+        }
+        None => plan.workload.check(&ops),
+    };
     let check_s = check_started.elapsed().as_secs_f64();
 
     let mut results = report::Results::build(&events, &checkers, &config);
     results.durations.insert("run_s".into(), run_s);
     results.durations.insert("check_s".into(), check_s);
+    if let Some(t) = first_anomaly_s {
+        results.durations.insert("first_anomaly_s".into(), t);
+    }
     let written = report::write_results_json(&run_dir.path.join(report::RESULTS_FILE), &results)
         .and_then(|_| {
             report::write_junit(
@@ -652,6 +710,49 @@ fn run_once(
         run_dir.path.join(report::REPORT_FILE).display()
     );
     Ok(results.verdict)
+}
+
+/// How the checker that ran alongside the run ended.
+enum Streamed {
+    /// Its report, and when (s since the run started) it found its first anomaly.
+    Done(
+        Result<faultline_linearizability::Report, faultline_linearizability::ModelError>,
+        Option<f64>,
+    ),
+    /// An event it could not take.
+    Unreadable(faultline_linearizability::StreamError),
+}
+
+/// Feeds `checker` the run's events until the history closes. Each anomaly is printed on one
+/// line when found; the first one sends `stop` (`--stop-on-anomaly`).
+fn check_while_running(
+    mut checker: faultline_linearizability::SpecStream,
+    events: &std::sync::mpsc::Receiver<faultline_history::Event>,
+    stop: Option<tokio::sync::watch::Sender<bool>>,
+) -> Streamed {
+    let mut first = None;
+    for ev in events {
+        let found = match checker.push(&ev) {
+            Ok(f) => f,
+            Err(e) => return Streamed::Unreadable(e),
+        };
+        for f in found {
+            let t = f.time as f64 / 1e9;
+            first.get_or_insert(t);
+            let key = f.key.map_or_else(String::new, |k| format!(" key {k}"));
+            println!(
+                "anomaly at {t:.1} s (event {}): linearizability:{key}: {}",
+                f.event, f.counterexample.explanation
+            );
+            if let Some(stop) = &stop {
+                if !*stop.borrow() {
+                    println!("stopping the run (--stop-on-anomaly)");
+                    let _ = stop.send(true);
+                }
+            }
+        }
+    }
+    Streamed::Done(checker.finish(), first)
 }
 
 /// The `--client-opt`s as (key, value), or the one line that says which is wrong.
@@ -812,6 +913,18 @@ mod tests {
         .err()
         .unwrap();
         assert!(err.starts_with("--nemesis: clock rate 0.5"), "{err}");
+    }
+
+    #[test]
+    fn stop_on_anomaly_needs_a_workload_checked_while_it_runs() {
+        assert!(plan(&["--stop-on-anomaly", "--nodes", "3"]).is_ok());
+        let err = plan(&["--workload", "set", "--stop-on-anomaly", "--nodes", "3"])
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("--stop-on-anomaly: the set workload is checked after the run"),
+            "{err}"
+        );
     }
 
     #[test]

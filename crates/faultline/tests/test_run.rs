@@ -335,3 +335,100 @@ fn a_definition_with_a_mistake_is_one_line_naming_file_and_field_and_starts_noth
         assert!(!store.join("cluster.json").exists());
     }
 }
+
+/// `--stop-on-anomaly`: the checker running alongside the run finds etcd's stale serializable
+/// reads under a partition, and the run ends long before its time limit, invalid, with the
+/// stale read in results.json, faults healed, logs collected and nothing left running.
+#[test]
+fn stop_on_anomaly_ends_a_stale_read_run_early() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--db",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "5",
+            "--serializable-reads",
+            "--stop-on-anomaly",
+            "--time-limit",
+            "120",
+            "--seed",
+            "3",
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .expect("faultline runs");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(out.status.code(), Some(1), "invalid\n{context}");
+    let anomaly = stdout
+        .lines()
+        .find(|l| l.starts_with("anomaly at "))
+        .unwrap_or_else(|| panic!("the anomaly is printed when found\n{context}"));
+    assert!(anomaly.contains("linearizability: key "), "{anomaly}");
+    assert!(
+        stdout.contains("stopping the run (--stop-on-anomaly)"),
+        "{context}"
+    );
+
+    let run = std::fs::canonicalize(store.path().join("latest")).expect("store/latest exists");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "invalid");
+    let lin = &results["checkers"][0];
+    assert_eq!(lin["checker"], "linearizability");
+    assert_eq!(lin["verdict"], "invalid");
+    let stale = &lin["anomalies"][0]["detail"]["op"];
+    assert_eq!(stale["f"], "read", "a stale read: {stale}");
+    let first = results["durations"]["first_anomaly_s"]
+        .as_f64()
+        .expect("results.json says when the anomaly was found");
+    let run_s = results["durations"]["run_s"].as_f64().unwrap();
+    // The run stops within an op timeout (5 s) and the heal of the anomaly, far before 120 s.
+    assert!(first < run_s && run_s < 90.0, "{first} s, run {run_s} s");
+    assert!(took.as_secs() < 150, "the whole command took {took:?}");
+
+    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
+    let (events, _) =
+        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
+    let nemesis = |f: &str| {
+        events
+            .iter()
+            .filter(|e| e.process == faultline_history::Process::Nemesis && e.f == f)
+            .count()
+    };
+    assert_eq!(
+        nemesis("start-partition"),
+        nemesis("stop-partition"),
+        "every partition healed"
+    );
+    assert!(
+        std::fs::read_dir(run.join("logs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            > 0,
+        "node logs collected"
+    );
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["flags"]["stop_on_anomaly"], true);
+    assert!(test["command"]
+        .as_str()
+        .unwrap()
+        .contains("--stop-on-anomaly"));
+
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+}

@@ -107,11 +107,13 @@ impl Writer {
     }
 }
 
-/// Creates `path` and starts the writer thread; times count from `start`.
+/// Creates `path` and starts the writer thread; times count from `start`. Every event
+/// written is also sent to `tap`, if given (e.g. to a checker that runs while the test goes).
 pub(crate) fn start_writer(
     path: &Path,
     start: Instant,
     stats: Arc<Stats>,
+    tap: Option<mpsc::Sender<Event>>,
 ) -> io::Result<(Recorder, Writer)> {
     let file = File::create(path).map_err(|e| {
         io::Error::new(
@@ -122,7 +124,7 @@ pub(crate) fn start_writer(
     let (tx, rx) = mpsc::channel::<Record>();
     let thread = std::thread::Builder::new()
         .name("faultline-history".into())
-        .spawn(move || write_loop(rx, JsonlWriter::new(file), &stats))?;
+        .spawn(move || write_loop(rx, JsonlWriter::new(file), &stats, tap))?;
     Ok((Recorder { tx, start }, Writer { thread }))
 }
 
@@ -130,6 +132,7 @@ fn write_loop(
     rx: mpsc::Receiver<Record>,
     mut out: JsonlWriter<File>,
     stats: &Stats,
+    mut tap: Option<mpsc::Sender<Event>>,
 ) -> io::Result<u64> {
     // One event reused for every line, so its strings keep their capacity.
     let mut event = Event {
@@ -189,6 +192,10 @@ fn write_loop(
                     if let Err(e) = out.write(&event) {
                         error = Some(e);
                     }
+                }
+                // A tap that has gone (its reader ended) is simply no longer fed.
+                if tap.as_ref().is_some_and(|t| t.send(event.clone()).is_err()) {
+                    tap = None;
                 }
                 batch += 1;
                 // Check the flush deadline now and then while draining a busy channel.

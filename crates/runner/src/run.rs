@@ -116,6 +116,18 @@ pub async fn run(
     nemesis: Option<Nemesis>,
     stop: Option<watch::Receiver<bool>>,
 ) -> Result<RunSummary, RunError> {
+    run_tapped(config, workload, nemesis, stop, None).await
+}
+
+/// [`run`], also sending every event, as it is written to the history, to `tap` (e.g. a
+/// checker that runs while the test goes). The tap's channel closes when the history does.
+pub async fn run_tapped(
+    config: &RunConfig,
+    workload: Workload,
+    nemesis: Option<Nemesis>,
+    stop: Option<watch::Receiver<bool>>,
+    tap: Option<std::sync::mpsc::Sender<faultline_history::Event>>,
+) -> Result<RunSummary, RunError> {
     if config.nodes.is_empty() {
         return Err(RunError::Config("a run needs at least one node".into()));
     }
@@ -135,7 +147,7 @@ pub async fn run(
 
     let started = std::time::Instant::now();
     let stats = Arc::new(Stats::default());
-    let (recorder, writer) = start_writer(&config.history_path, started, stats.clone())?;
+    let (recorder, writer) = start_writer(&config.history_path, started, stats.clone(), tap)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(mut external) = stop {

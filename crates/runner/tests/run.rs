@@ -7,7 +7,7 @@ use common::register;
 use faultline_history::{pair, read_jsonl, Event, EventType, Outcome, Process};
 use faultline_nemesis::{NemesisConfig, NodeControl, NodeError, Schedule};
 use faultline_runner::{
-    run, Client, ClientFactory, Completion, Gen, Nemesis, Op, RunConfig, Workload,
+    run, run_tapped, Client, ClientFactory, Completion, Gen, Nemesis, Op, RunConfig, Workload,
 };
 use rand::Rng;
 use serde_json::{json, Value};
@@ -691,4 +691,26 @@ impl ProcessNumber for Event {
             Process::Nemesis => u64::MAX,
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tap_receives_every_event_as_written_and_closes_with_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), 4);
+    let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(json!(1))));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || rx.iter().collect::<Vec<Event>>());
+    let summary = run_tapped(
+        &cfg,
+        workload(register().limit(40), clients),
+        None,
+        None,
+        Some(tx),
+    )
+    .await
+    .unwrap();
+    // The channel closed when the history did: the reader ends.
+    let tapped = reader.join().unwrap();
+    assert_eq!(tapped.len() as u64, summary.events);
+    assert_eq!(tapped, history(&cfg.history_path));
 }

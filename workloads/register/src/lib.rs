@@ -14,7 +14,7 @@
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation, COMPARE_FAILED};
-use faultline_linearizability::{CheckOptions, ModelSpec};
+use faultline_linearizability::{CheckOptions, ModelError, ModelSpec, Report, SpecStream};
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op, PerKey};
 use faultline_workload_support::{
     at_rate, completion, connecting, namespace, parse_int, refuse, DbConn, Target,
@@ -91,15 +91,35 @@ pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
 
 /// Checks a register history: linearizability per key against `cas-register`.
 pub fn check(ops: &[Operation], opts: &Options) -> Vec<CheckerResult> {
-    let check_opts = CheckOptions {
-        time_limit: opts.check_time_limit,
-        ..CheckOptions::default()
-    };
-    let result = match faultline_linearizability::check(ops, ModelSpec::CasRegister, &check_opts) {
+    results(faultline_linearizability::check(
+        ops,
+        ModelSpec::CasRegister,
+        &check_options(opts),
+    ))
+}
+
+/// A checker that takes the history event by event while the run goes and ends with
+/// [`check`]'s verdict (see [`faultline_linearizability::stream`]); [`results`] turns what
+/// it finishes with into [`check`]'s results.
+pub fn stream_checker(opts: &Options) -> SpecStream {
+    SpecStream::new(ModelSpec::CasRegister, check_options(opts))
+}
+
+/// The workload's results from a linearizability report (or the error that the history
+/// does not fit the model).
+pub fn results(report: Result<Report, ModelError>) -> Vec<CheckerResult> {
+    let result = match report {
         Ok(report) => report.to_checker_result(),
         Err(e) => faultline_workload_support::unreadable("linearizability", e.to_string()),
     };
     vec![result]
+}
+
+fn check_options(opts: &Options) -> CheckOptions {
+    CheckOptions {
+        time_limit: opts.check_time_limit,
+        ..CheckOptions::default()
+    }
 }
 
 struct RegisterClient {

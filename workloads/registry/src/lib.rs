@@ -17,6 +17,7 @@
 //! ```
 
 use faultline_history::{CheckerResult, Operation};
+use faultline_linearizability::{ModelError, Report, SpecStream};
 use faultline_runner::{ClientFactory, Gen, Workload};
 use faultline_workload_bank as bank;
 use faultline_workload_counter as counter;
@@ -281,10 +282,17 @@ pub struct Configured {
     pub lease: Option<Duration>,
     clients: Box<ClientsFn>,
     check: Box<CheckFn>,
+    /// Workloads checked for linearizability alone: a checker for the history as it is
+    /// written, and how its report becomes `check`'s results.
+    streamed: Option<(Box<StreamFn>, ResultsFn)>,
 }
 
 /// A configured workload's client factory for a target.
 type ClientsFn = dyn Fn(Target) -> Arc<dyn ClientFactory> + Send + Sync;
+/// A configured workload's streamed linearizability checker.
+type StreamFn = dyn Fn() -> SpecStream + Send + Sync;
+/// How a streamed checker's report becomes the workload's results.
+type ResultsFn = fn(Result<Report, ModelError>) -> Vec<CheckerResult>;
 /// A configured workload's checkers.
 type CheckFn = dyn Fn(&[Operation]) -> Vec<CheckerResult> + Send + Sync;
 
@@ -310,6 +318,22 @@ impl Configured {
             lease: None,
             clients: Box::new(move |target| clients(target, &opts)),
             check: Box::new(move |ops| check(ops, &for_check)),
+            streamed: None,
+        }
+    }
+
+    /// A checker to feed the history while the run goes, when the workload's only checker
+    /// is linearizability; [`Configured::streamed_results`] turns its report into what
+    /// [`Configured::check`] returns for the whole history.
+    pub fn stream_checker(&self) -> Option<SpecStream> {
+        self.streamed.as_ref().map(|(make, _)| make())
+    }
+
+    /// [`Configured::check`]'s results from a finished [`Configured::stream_checker`].
+    pub fn streamed_results(&self, report: Result<Report, ModelError>) -> Vec<CheckerResult> {
+        match &self.streamed {
+            Some((_, results)) => results(report),
+            None => unreachable!("streamed_results without a stream_checker"),
         }
     }
 
@@ -370,15 +394,22 @@ fn configure_register(def: &'static WorkloadDef, c: &Common) -> Configured {
         ..d
     };
     let generator = register::generator(&o);
-    Configured::new(
-        def,
-        c,
-        o,
-        generator,
-        None,
-        register::clients,
-        register::check,
-    )
+    let for_stream = o.clone();
+    Configured {
+        streamed: Some((
+            Box::new(move || register::stream_checker(&for_stream)),
+            register::results,
+        )),
+        ..Configured::new(
+            def,
+            c,
+            o,
+            generator,
+            None,
+            register::clients,
+            register::check,
+        )
+    }
 }
 
 fn configure_set(def: &'static WorkloadDef, c: &Common) -> Configured {
