@@ -127,6 +127,17 @@ fn die_quietly_on_broken_pipe() {
     }
 }
 
+/// Turns transparent huge pages off for this process, as mimalloc's `allow_thp=0` does. A large
+/// check touches about 1 GB once, sparsely; with huge pages the kernel zeroes 2 MB per first
+/// touch, which cost 2 to 3 s of system time on the 1M-transaction history (1.1 s without).
+fn no_transparent_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,16 +164,5 @@ mod tests {
         assert!(m.contains("'x'") && m.contains("--concurrency"), "{m}");
         // A negative number is a value, judged by the command itself (one line too).
         assert!(Cli::try_parse_from(["faultline", "test", "--time-limit", "-1"]).is_ok());
-    }
-}
-
-/// Turns transparent huge pages off for this process, as mimalloc's `allow_thp=0` does. A large
-/// check touches about 1 GB once, sparsely; with huge pages the kernel zeroes 2 MB per first
-/// touch, which cost 2 to 3 s of system time on the 1M-transaction history (1.1 s without).
-fn no_transparent_huge_pages() {
-    #[cfg(target_os = "linux")]
-    // SAFETY: prctl with PR_SET_THP_DISABLE takes plain integers and touches no memory of ours.
-    unsafe {
-        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
 }
