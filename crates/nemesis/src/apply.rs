@@ -194,12 +194,10 @@ fn network_rules(
         Fault::Loss { nodes, percent, .. } => Ok(nodes
             .iter()
             .map(|n| {
-                let peers: Vec<String> = all
-                    .iter()
-                    .filter(|p| *p != n)
-                    .map(|p| addrs[p].clone())
-                    .collect();
-                (n.clone(), loss_rules(&peers, *percent))
+                (
+                    n.clone(),
+                    loss_rules(&peer_addrs(n, &all, &addrs), *percent),
+                )
             })
             .collect()),
         _ => Ok(BTreeMap::new()),
@@ -375,6 +373,14 @@ fn uses_netq(effect: NetemEffect, ctl: &dyn NodeControl) -> bool {
     !effect.netem_can() || !ctl.packet_faults_use_netem()
 }
 
+/// The addresses of every node in `all` but `node`: the peers its packet faults apply to.
+fn peer_addrs(node: &str, all: &[String], addrs: &BTreeMap<String, String>) -> Vec<String> {
+    all.iter()
+        .filter(|p| *p != node)
+        .map(|p| addrs[p].clone())
+        .collect()
+}
+
 /// The handler's queue rules on each of `nodes`: its packets to every other node.
 fn netq_rules_for(
     nodes: &[String],
@@ -384,14 +390,7 @@ fn netq_rules_for(
     let addrs = addrs(ctl, &all)?;
     Ok(nodes
         .iter()
-        .map(|n| {
-            let peers: Vec<String> = all
-                .iter()
-                .filter(|p| *p != n)
-                .map(|p| addrs[p].clone())
-                .collect();
-            (n.clone(), netq_rules(&peers))
-        })
+        .map(|n| (n.clone(), netq_rules(&peer_addrs(n, &all, &addrs))))
         .collect())
 }
 
