@@ -503,9 +503,39 @@ fn counterexample<M: Model>(
         .step(&mut part.ctx, &stuck.state, &blocked.op)
         .is_some();
     let clause = model.explain(&part.ctx, &stuck.state, &blocked.op);
-    let state = model.state_json(&part.ctx, &stuck.state);
+    let state = match stuck.overwrite {
+        // What the overwriter wrote, as the history has it (a value nobody reads is compiled
+        // as one shared value, whose name would be another op's).
+        Some(w) => written(&input[part.sources[w.overwriter]]),
+        None => model.state_json(&part.ctx, &stuck.state),
+    };
     let head = format!("{} cannot be linearized", op.describe());
-    let explanation = if possible {
+    let explanation = if let Some(w) = stuck.overwrite {
+        let over = view(w.overwriter).describe();
+        let others = if w.producers > 1 {
+            format!(
+                " The same holds for each of the {} other ways that value could have been \
+                 there.",
+                w.producers - 1
+            )
+        } else {
+            String::new()
+        };
+        match w.producer {
+            Some(p) => format!(
+                "{head}: the value it observed was written by {}, which completed before {over} \
+                 began, and that completed before this {} began: in any order the overwrite \
+                 comes between them, and nothing writes the value again.{others}",
+                view(p).describe(),
+                op.f
+            ),
+            None => format!(
+                "{head}: it observed the initial value, but {over} replaced it and completed \
+                 before this {} began, and nothing writes that value again.{others}",
+                op.f
+            ),
+        }
+    } else if possible {
         format!(
             "{head}: after the longest linearizable prefix ({d} ops) the state is {state}; it \
              can take effect there, but no order of the remaining concurrent operations then \
@@ -553,5 +583,15 @@ fn counterexample<M: Model>(
         state,
         concurrent,
         explanation,
+        real_time: stuck.overwrite.is_some(),
+    }
+}
+
+/// The value an operation that sets one leaves: a cas's new value, else its own value.
+fn written(op: &Operation) -> Value {
+    let value = crate::model::op_value(op);
+    match value.as_array().map(Vec::as_slice) {
+        Some([_, new]) if op.f == "cas" => new.clone(),
+        _ => value.clone(),
     }
 }

@@ -79,7 +79,8 @@ pub trait Model: Send + Sync {
     /// Why `op` cannot be applied to `state`, as a clause, e.g. "read returned 1, but the
     /// register holds 3".
     fn explain(&self, ctx: &Self::Ctx, state: &Self::State, op: &Self::Op) -> String;
-    /// The value a read-like op observed, as an id comparable with [`Model::produces`].
+    /// The value an op needs the state to hold to succeed (a read's result, a cas's expected
+    /// value), as an id comparable with [`Model::produces`].
     fn observes(&self, op: &Self::Op) -> Option<u64> {
         let _ = op;
         None
@@ -87,6 +88,36 @@ pub trait Model: Send + Sync {
     /// The value a write-like op leaves in the state, as an id comparable with [`Model::observes`].
     fn produces(&self, op: &Self::Op) -> Option<u64> {
         let _ = op;
+        None
+    }
+    /// The value an op's step compares the state with, equal or not (a read's result, a cas's
+    /// expected value, a failed cas's too), as an id comparable with [`Model::holds`].
+    /// Defaults to [`Model::observes`].
+    fn compares(&self, op: &Self::Op) -> Option<u64> {
+        self.observes(op)
+    }
+    /// The value `state` holds, as an id comparable with [`Model::observes`],
+    /// [`Model::compares`] and [`Model::produces`], when the state is nothing but one value (a
+    /// register). `None` (the default) for other models.
+    ///
+    /// Returning `Some` lets the search reason about values (see `LostValues` in search.rs): a
+    /// configuration is dead as soon as a value some remaining `ok` op observes has been
+    /// overwritten and no remaining op produces it again (with unique written values, the
+    /// common case, a write linearized too early is refuted at once instead of after every
+    /// order of the ops concurrent with it), and states holding values no remaining op compares
+    /// with are one state for the memo. So it must be exact: equal held values mean equal
+    /// states; an op's step depends on the state only through whether it holds the op's
+    /// [`Model::compares`] value; an op that observes `x` compares with `x` and steps only from
+    /// a state holding `x`; and a step leaves the held value unchanged or sets it to what the op
+    /// produces.
+    fn holds(&self, state: &Self::State) -> Option<u64> {
+        let _ = state;
+        None
+    }
+    /// The state holding `value` (an id as [`Model::holds`] gives), the inverse of
+    /// [`Model::holds`] where that is `Some`; `None` (the default) otherwise.
+    fn holding(&self, value: u64) -> Option<Self::State> {
+        let _ = value;
         None
     }
     /// The independent part (e.g. the key) `op` alone reads and writes, when the model's state

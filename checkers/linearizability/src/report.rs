@@ -68,7 +68,8 @@ pub struct Counterexample {
     pub key: Option<Value>,
     /// The operation that cannot be linearized after the longest prefix.
     pub op: OpView,
-    /// The longest linearizable prefix found, in linearization order.
+    /// The longest linearizable prefix found, in linearization order; when `real_time`, the
+    /// write of the value `op` observed and the operation that replaced it.
     pub prefix: Vec<OpView>,
     /// The model state after `prefix`.
     pub state: Value,
@@ -76,6 +77,10 @@ pub struct Counterexample {
     pub concurrent: Vec<OpView>,
     /// One sentence of why.
     pub explanation: String,
+    /// Real-time order alone refutes `op`: the value it observed was replaced by an operation
+    /// that began after the value's write completed and completed before `op` began.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub real_time: bool,
 }
 
 /// Figures about one check.

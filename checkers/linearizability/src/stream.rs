@@ -587,6 +587,7 @@ fn invalid_key<M: Model>(
             path.len()
         ),
         op,
+        real_time: false,
         prefix: path.iter().map(|&i| view(i)).collect(),
         state: json,
         concurrent,

@@ -87,7 +87,12 @@ struct StaleCandidate {
     get: usize,
     previous: Value,
     writer: usize,
+    /// The op that wrote `previous` (`None`: the initial value).
+    previous_writer: Option<usize>,
 }
+
+/// The latest write of a key: its op, the value it replaced, and the op that wrote that value.
+type LastWrite = Option<(usize, Value, Option<usize>)>;
 
 /// Generates a kv history (model `kv`) or a register history (model `cas-register`) as paired
 /// operations, sorted by invocation.
@@ -100,7 +105,7 @@ pub fn generate(cfg: &SynthConfig) -> Vec<Operation> {
         SynthKind::Register => Value::Null,
     };
     let mut values: Vec<Value> = vec![initial; keys];
-    let mut last_writer: Vec<Option<(usize, Value)>> = vec![None; keys];
+    let mut last_writer: Vec<LastWrite> = vec![None; keys];
     let mut ops: Vec<Operation> = Vec::with_capacity(cfg.ops);
     let mut pending: Vec<Option<Pending>> = (0..processes).map(|_| None).collect();
     let mut process_ids: Vec<u64> = (0..processes as u64).collect();
@@ -113,28 +118,29 @@ pub fn generate(cfg: &SynthConfig) -> Vec<Operation> {
         k: usize,
         i: usize,
         values: &mut [Value],
-        last_writer: &mut [Option<(usize, Value)>],
+        last_writer: &mut [LastWrite],
         candidates: &mut Vec<StaleCandidate>,
     ) {
         match op.f.as_str() {
             "get" | "read" => {
                 op.output = values[k].clone();
-                if let Some((writer, previous)) = &last_writer[k] {
+                if let Some((writer, previous, previous_writer)) = &last_writer[k] {
                     candidates.push(StaleCandidate {
                         get: i,
                         previous: previous.clone(),
                         writer: *writer,
+                        previous_writer: *previous_writer,
                     });
                 }
             }
             "put" | "write" => {
                 let old = std::mem::replace(&mut values[k], op.input.clone());
-                last_writer[k] = Some((i, old));
+                last_writer[k] = Some((i, old, last_writer[k].as_ref().map(|w| w.0)));
             }
             "cas" => {
                 if values[k] == op.input[0] {
                     let old = std::mem::replace(&mut values[k], op.input[1].clone());
-                    last_writer[k] = Some((i, old));
+                    last_writer[k] = Some((i, old, last_writer[k].as_ref().map(|w| w.0)));
                 } else {
                     op.error = Some(json!(faultline_history::COMPARE_FAILED));
                 }
@@ -144,7 +150,7 @@ pub fn generate(cfg: &SynthConfig) -> Vec<Operation> {
                 let mut s = old.as_str().unwrap_or_default().to_string();
                 s.push_str(op.input.as_str().unwrap_or_default());
                 values[k] = json!(s);
-                last_writer[k] = Some((i, old));
+                last_writer[k] = Some((i, old, last_writer[k].as_ref().map(|w| w.0)));
             }
         }
     }
@@ -185,7 +191,7 @@ pub fn generate(cfg: &SynthConfig) -> Vec<Operation> {
                         _ => {
                             // Expect the current value half the time, else an older one.
                             let expected = match &last_writer[k] {
-                                Some((_, old)) if rng.chance(0.5) => old.clone(),
+                                Some((_, old, _)) if rng.chance(0.5) => old.clone(),
                                 _ => values[k].clone(),
                             };
                             ("cas", json!([expected, i]))
@@ -256,13 +262,19 @@ pub fn generate(cfg: &SynthConfig) -> Vec<Operation> {
     }
 
     if cfg.violation {
-        // A get returning the value from before a write that completed before the get began.
+        // A get returning the value from before a write that completed before the get began,
+        // where that value's own write completed before the later write began (so no order
+        // of the two writes can make the read fresh again).
+        let before = |a: usize, b: usize| {
+            ops[a].outcome == Outcome::Ok
+                && ops[a]
+                    .complete_index
+                    .is_some_and(|c| c < ops[b].invoke_index)
+        };
         let stale = candidates.iter().skip(candidates.len() / 2).find(|c| {
-            let get = &ops[c.get];
-            let writer = &ops[c.writer];
-            get.outcome == Outcome::Ok
-                && writer.outcome == Outcome::Ok
-                && writer.complete_index.is_some_and(|w| w < get.invoke_index)
+            ops[c.get].outcome == Outcome::Ok
+                && before(c.writer, c.get)
+                && c.previous_writer.is_none_or(|p| before(p, c.writer))
         });
         if let Some(c) = stale {
             ops[c.get].output = c.previous.clone();

@@ -954,11 +954,18 @@ fn print_counterexample(c: &lin::Counterexample) {
     }
     println!("  cannot linearize: {}", c.op.describe());
     println!("  why: {}", c.explanation);
-    println!(
-        "  longest linearizable prefix ({} ops), leaving state {}:",
-        c.prefix.len(),
-        c.state
-    );
+    if c.real_time {
+        println!(
+            "  the write it needed and what replaced it, in real-time order (state {}):",
+            c.state
+        );
+    } else {
+        println!(
+            "  longest linearizable prefix ({} ops), leaving state {}:",
+            c.prefix.len(),
+            c.state
+        );
+    }
     const SHOWN: usize = 8;
     if c.prefix.len() > SHOWN {
         println!("    ... {} earlier ops", c.prefix.len() - SHOWN);
@@ -968,8 +975,14 @@ fn print_counterexample(c: &lin::Counterexample) {
     }
     if !c.concurrent.is_empty() {
         println!("  concurrent with it:");
-        for op in &c.concurrent {
+        // Crashed operations are concurrent with everything after them: show the nearest.
+        let mut near: Vec<&lin::OpView> = c.concurrent.iter().collect();
+        near.sort_by_key(|o| std::cmp::Reverse(o.invoke_index));
+        for op in near.iter().take(SHOWN).rev() {
             println!("    {}", op.describe());
+        }
+        if near.len() > SHOWN {
+            println!("    ... {} more (--json has them all)", near.len() - SHOWN);
         }
     }
 }

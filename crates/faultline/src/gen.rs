@@ -3,7 +3,7 @@
 //! --keys 1000 --processes 20 > big.jsonl && faultline check big.jsonl`), `register` a
 //! cas-register history with crashed processes (`--info-rate`), `append` a strict-serializable
 //! list-append history of transactions (`faultline gen append --ops 1000000 --keys 10 -o
-//! txns.jsonl && faultline check txns.jsonl`); `--violation` breaks kv and append.
+//! txns.jsonl && faultline check txns.jsonl`); `--violation` breaks any of them.
 
 use faultline_linearizability::synth::{events, generate, SynthConfig, SynthKind};
 use faultline_transactional::synth::{generate as generate_append, AppendConfig};
@@ -44,8 +44,8 @@ pub struct GenArgs {
     /// Share of operations that complete as `info` (0 to 1).
     #[arg(long, default_value_t = 0.0)]
     info_rate: f64,
-    /// Inject one violation: a stale read for kv (not linearizable), a read that misses a
-    /// completed append for append (not strict-serializable).
+    /// Inject one violation: a stale read for kv and register (not linearizable), a read that
+    /// misses a completed append for append (not strict-serializable).
     #[arg(long)]
     violation: bool,
     /// Write here instead of stdout.
@@ -106,9 +106,6 @@ pub fn run(args: GenArgs) -> ExitCode {
                 ExitCode::from(crate::EXIT_CRASH)
             }
         };
-    }
-    if args.violation && args.kind == "register" {
-        return bad("--violation: only kv histories can have one injected (for now)".into());
     }
     let ops = generate(&SynthConfig {
         ops: args.ops,

@@ -194,7 +194,7 @@ impl Model for Kv {
 
     fn observes(&self, op: &KvOp) -> Option<u64> {
         match *op {
-            KvOp::Get(v) => Some(v.into()),
+            KvOp::Get(v) | KvOp::Cas(v, _) => Some(v.into()),
             _ => None,
         }
     }

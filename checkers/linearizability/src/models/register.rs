@@ -196,9 +196,26 @@ impl Model for Register {
 
     fn observes(&self, op: &RegisterOp) -> Option<u64> {
         match *op {
-            RegisterOp::Read(v) => Some(v.into()),
+            RegisterOp::Read(v) | RegisterOp::Cas(v, _) => Some(v.into()),
             _ => None,
         }
+    }
+
+    fn compares(&self, op: &RegisterOp) -> Option<u64> {
+        match *op {
+            RegisterOp::Read(v) | RegisterOp::Cas(v, _) | RegisterOp::CasFailed(v) => {
+                Some(v.into())
+            }
+            RegisterOp::Write(_) | RegisterOp::ReadAny => None,
+        }
+    }
+
+    fn holds(&self, state: &ValueId) -> Option<u64> {
+        Some((*state).into())
+    }
+
+    fn holding(&self, value: u64) -> Option<ValueId> {
+        ValueId::try_from(value).ok()
     }
 
     fn produces(&self, op: &RegisterOp) -> Option<u64> {
