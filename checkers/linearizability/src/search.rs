@@ -299,11 +299,6 @@ impl Linearized {
         }
     }
 
-    /// Words a memo entry stores.
-    fn stored_words(&self) -> usize {
-        self.hi.max(self.lo) - self.lo + self.bits.len() - self.must_words
-    }
-
     /// The canonical compact form: `lo` and the words that follow it.
     #[inline]
     fn key(&self) -> (u32, &[u64], &[u64]) {
@@ -330,6 +325,9 @@ struct Cache<S> {
     hashes: Vec<u64>,
     /// Per entry: `lo`, start in `arena`, number of must words.
     spans: Vec<(u32, usize, u32)>,
+    /// Per entry: the first `info` word stored and how many (zero words at either end are not
+    /// stored); they follow the must words in `arena`.
+    info_spans: Vec<(u32, u32)>,
     /// Per entry: the next entry with the same must ops and state (`NIL` ends the chain).
     chain: Vec<u32>,
     arena: Vec<u64>,
@@ -340,9 +338,23 @@ struct Cache<S> {
     /// Per entry: crashed writes of spent values linearized, counted instead of named in the
     /// entry's `info` ops ([`LostValues`]).
     spent_writes: Vec<u32>,
-    info_words: usize,
     /// The chain head [`Cache::insert`] found for the configuration [`Cache::push`] adds next.
     head: u32,
+}
+
+impl<S> Cache<S> {
+    /// Bytes the memo holds, by capacity (the states' own heap excluded).
+    fn bytes(&self) -> usize {
+        self.table.capacity() * (4 + 1)
+            + self.hashes.capacity() * 8
+            + self.spans.capacity() * std::mem::size_of::<(u32, usize, u32)>()
+            + self.info_spans.capacity() * 8
+            + self.chain.capacity() * 4
+            + self.arena.capacity() * 8
+            + self.states.capacity() * std::mem::size_of::<S>()
+            + self.spent.capacity()
+            + self.spent_writes.capacity() * 4
+    }
 }
 
 impl<S: Eq> Cache<S> {
@@ -380,10 +392,14 @@ impl<S: Eq> Cache<S> {
         let mut e = head;
         while e != NIL {
             let (_, start, len) = self.spans[e as usize];
+            let (ilo, ilen) = self.info_spans[e as usize];
             let from = start + len as usize;
-            let stored = &self.arena[from..from + self.info_words];
+            let stored = &self.arena[from..from + ilen as usize];
             if self.spent_writes[e as usize] <= count
-                && stored.iter().zip(info).all(|(s, c)| s & !c == 0)
+                && stored
+                    .iter()
+                    .zip(&info[ilo as usize..])
+                    .all(|(s, c)| s & !c == 0)
             {
                 return false;
             }
@@ -409,7 +425,10 @@ impl<S: Eq> Cache<S> {
         self.spans.push((lo, self.arena.len(), must.len() as u32));
         self.chain.push(self.head);
         self.arena.extend_from_slice(must);
-        self.arena.extend_from_slice(info);
+        let ilo = info.iter().position(|&w| w != 0).unwrap_or(info.len());
+        let ihi = info.iter().rposition(|&w| w != 0).map_or(ilo, |h| h + 1);
+        self.info_spans.push((ilo as u32, (ihi - ilo) as u32));
+        self.arena.extend_from_slice(&info[ilo..ihi]);
         self.states.push(state);
         self.spent.push(spent);
         self.spent_writes.push(count);
@@ -619,6 +638,13 @@ struct LostValues {
     taken: Vec<bool>,
     /// The linearized `info` ops but the crashed plain writes of spent values, as bits.
     canon: Vec<u64>,
+    /// Per dense value: the crashed ops that observe it (a crashed cas from it).
+    info_observers: Vec<Vec<u32>>,
+    /// Bits of the crashed ops observing a value no remaining op produces: unless the state
+    /// holds that value they can never happen, linearized or not.
+    dormant: Vec<u64>,
+    /// The memo key's `info` bits, made by [`LostValues::make_key`].
+    key: Vec<u64>,
     /// The linearized crashed plain writes of spent values, counted: they all leave a spent
     /// state, so any one of them (invoked, as all linearized ones are) can stand for another.
     spent_writes: u32,
@@ -652,6 +678,9 @@ impl LostValues {
             info_bit: Vec::with_capacity(ops.len()),
             taken: vec![false; ops.len()],
             canon: vec![0; bits.bits.len() - bits.must_words],
+            info_observers: Vec::new(),
+            dormant: vec![0; bits.bits.len() - bits.must_words],
+            key: vec![0; bits.bits.len() - bits.must_words],
             spent_writes: 0,
         };
         for o in ops {
@@ -684,12 +713,16 @@ impl LostValues {
         v.differs = vec![0; v.ids.len()];
         v.observers = vec![0; v.ids.len()];
         v.info_writers = vec![Vec::new(); v.ids.len()];
-        for i in 0..ops.len() {
+        v.info_observers = vec![Vec::new(); v.ids.len()];
+        for (i, o) in ops.iter().enumerate() {
             if v.observer_of[i] != NIL {
                 v.observers[v.observer_of[i] as usize] += 1;
             }
             if v.info_write[i] {
                 v.info_writers[v.supply_of[i] as usize].push(i as u32);
+            }
+            if o.info && v.observer_of[i] != NIL {
+                v.info_observers[v.observer_of[i] as usize].push(i as u32);
             }
             if v.differs_of[i] != NIL {
                 v.differs[v.differs_of[i] as usize] += 1;
@@ -705,6 +738,11 @@ impl LostValues {
             }
         }
         v.lost = (0..v.ids.len()).filter(|&x| v.is_lost(x)).count() as u32;
+        for x in 0..v.ids.len() {
+            if v.supply[x] == 0 {
+                v.toggle_dormant(x);
+            }
+        }
         Some(v)
     }
 
@@ -785,6 +823,10 @@ impl LostValues {
                 (true, false) => self.lost -= 1,
                 _ => {}
             }
+            if !need && self.supply[x] == u32::from(!taken) {
+                // The last producer of x went (or came back).
+                self.toggle_dormant(x);
+            }
         }
     }
 
@@ -805,9 +847,41 @@ impl LostValues {
         }
     }
 
-    /// The canonical `info` part of a memo key: bits and count.
+    /// Bytes held, roughly (all sized by the ops and values at the start).
+    fn bytes(&self) -> usize {
+        self.need_of.len() * 4 * 6
+            + self.ids.len() * (8 + 4 * 6 + 24 + 16)
+            + self.taken.len()
+            + self.canon.len() * 8 * 3
+    }
+
+    fn toggle_dormant(&mut self, x: usize) {
+        for &o in &self.info_observers[x] {
+            let b = self.info_bit[o as usize] as usize;
+            self.dormant[b / 64] ^= 1u64 << (b % 64);
+        }
+    }
+
+    /// Makes the canonical `info` part of the memo key of a configuration whose state holds
+    /// `held`: the linearized crashed ops, but those that can never happen again either way
+    /// (dormant, unless observing `held`) and the crashed writes of spent values (counted).
+    fn make_key(&mut self, held: Option<u64>) {
+        for ((k, c), d) in self.key.iter_mut().zip(&self.canon).zip(&self.dormant) {
+            *k = c & !d;
+        }
+        if let Some(&h) = held.and_then(|h| self.dense.get(&h)) {
+            if self.supply[h as usize] == 0 {
+                for &o in &self.info_observers[h as usize] {
+                    let b = self.info_bit[o as usize] as usize;
+                    self.key[b / 64] |= self.canon[b / 64] & (1u64 << (b % 64));
+                }
+            }
+        }
+    }
+
+    /// The canonical `info` part of the memo key [`LostValues::make_key`] made: bits and count.
     fn canon_key(&self) -> (&[u64], u32) {
-        (&self.canon, self.spent_writes)
+        (&self.key, self.spent_writes)
     }
 
     /// Whether a state holding `held` is spent: no remaining op compares with its value.
@@ -1033,7 +1107,9 @@ const DOOM_SCAN: usize = 256;
 /// An op that must still be linearized but can no longer succeed from `state`, whatever order
 /// the ops that may go before it take: its return entry comes before any non-monotone op's
 /// call entry on its part (only monotone ops may go before it), and [`Model::reachable`] says
-/// no. Scans at most [`DOOM_SCAN`] entries of the list from the head.
+/// no. Scans at most [`DOOM_SCAN`] entries of the list from the head, and none past
+/// `info_block`, the invocation of a crashed op that is not monotone (crashed ops are not in
+/// the list).
 #[allow(clippy::too_many_arguments)]
 #[inline]
 fn doomed_op<M: Model>(
@@ -1044,6 +1120,7 @@ fn doomed_op<M: Model>(
     monotone: &[bool],
     part: Option<&[u32]>,
     next: &[u32],
+    info_block: u64,
     blocked_parts: &mut Vec<u32>,
 ) -> Option<usize> {
     blocked_parts.clear();
@@ -1052,6 +1129,11 @@ fn doomed_op<M: Model>(
     while e != NIL && scanned < DOOM_SCAN {
         scanned += 1;
         let i = (e as usize - 1) / 2;
+        let at = if e & 1 == 1 { ops[i].call } else { ops[i].ret };
+        if at > info_block {
+            // A crashed op that is not monotone could go before this entry.
+            return None;
+        }
         let blocked = |blocked_parts: &Vec<u32>| match part {
             None => !blocked_parts.is_empty(),
             Some(p) => blocked_parts.contains(&p[i]),
@@ -1152,23 +1234,50 @@ pub(crate) fn search<M: Model>(
         "too many operations in one search"
     );
     // Entry 0 is the head; op i has call entry 2i+1 and return entry 2i+2.
+    // `info` ops' call entries sit in a second list, headed by entry 2n+1, in invocation order:
+    // there can be thousands open at once (each crashed op stays open to the end), and the
+    // walks of the first list, done at every configuration, need not step over them.
+    let info_head = 2 * n as u32 + 1;
     let mut order: Vec<(u64, u32)> = Vec::with_capacity(2 * n);
+    let mut info_order: Vec<(u64, u32)> = Vec::new();
     for (i, o) in ops.iter().enumerate() {
-        order.push((o.call, 2 * i as u32 + 1));
-        if !o.info {
+        if o.info {
+            info_order.push((o.call, 2 * i as u32 + 1));
+        } else {
+            order.push((o.call, 2 * i as u32 + 1));
             order.push((o.ret, 2 * i as u32 + 2));
         }
     }
     order.sort_unstable();
-    let mut next = vec![NIL; 2 * n + 1];
-    let mut prev = vec![NIL; 2 * n + 1];
-    let mut last = HEAD;
-    for &(_, e) in &order {
-        next[last as usize] = e;
-        prev[e as usize] = last;
-        last = e;
+    info_order.sort_unstable();
+    let mut next = vec![NIL; 2 * n + 2];
+    let mut prev = vec![NIL; 2 * n + 2];
+    for (head, order) in [(HEAD, &order), (info_head, &info_order)] {
+        let mut last = head;
+        for &(_, e) in order {
+            next[last as usize] = e;
+            prev[e as usize] = last;
+            last = e;
+        }
     }
-    drop(order);
+    drop((order, info_order));
+    // The first return entry of the first list (`NIL` when none): every op still to be
+    // linearized that was invoked before it can go next.
+    let first_return = |next: &[u32]| {
+        let mut e = next[HEAD as usize];
+        while e != NIL && e & 1 == 1 {
+            e = next[e as usize];
+        }
+        e
+    };
+    // The invocation bound of the crashed ops that can go next, given the first return entry.
+    let info_limit_of = |ret_entry: u32| {
+        if ret_entry == NIL {
+            u64::MAX
+        } else {
+            ops[(ret_entry as usize - 1) / 2].ret
+        }
+    };
 
     // Symmetry groups of identical info ops: rank within the group, by invocation.
     let mut group = vec![u32::MAX; n];
@@ -1205,11 +1314,11 @@ pub(crate) fn search<M: Model>(
         table: HashTable::with_capacity(4 * n + 16),
         hashes: Vec::new(),
         spans: Vec::new(),
+        info_spans: Vec::new(),
         arena: Vec::new(),
         states: Vec::new(),
         spent: Vec::new(),
         spent_writes: Vec::new(),
-        info_words: bits.bits.len() - bits.must_words,
         chain: Vec::new(),
         head: NIL,
     };
@@ -1234,6 +1343,9 @@ pub(crate) fn search<M: Model>(
     };
     // The current state is always a memoised one: `state` indexes the cache.
     let (init_hash, init_spent) = memo_key(&lost, &init);
+    if let Some(l) = lost.as_mut() {
+        l.make_key(model.holds(&init));
+    }
     cache.push(
         init_hash,
         &bits,
@@ -1242,7 +1354,9 @@ pub(crate) fn search<M: Model>(
         lost.as_ref().map(LostValues::canon_key),
     );
     let mut state = 0u32;
-    let entry_bytes = std::mem::size_of::<M::State>() + 8 + 16;
+    // The list, the per-op tables and the bookkeeping, all sized by the ops.
+    let fixed_bytes =
+        n * (2 * 2 * 4 + 3 * 4 + 2 * 8 + 2 + 8) + lost.as_ref().map_or(0, |l| l.bytes());
     let mut bytes = 0usize;
     let mut bytes_reported = 0usize;
     let mut progress_reported = 0usize;
@@ -1297,24 +1411,25 @@ pub(crate) fn search<M: Model>(
     // Whether the current configuration has an op ready that needs the state to leave its
     // value (`LostValues::leaver_ready`), once asked.
     let mut leaver: Option<bool> = None;
-    // A configuration tries the ops that must happen first, then (a second walk of the same
-    // entries) the crashed ones: a configuration reached without a crashed op is then memoised
-    // before the same one with it, which the memo's subsumption prunes (see `Cache`).
+    // A configuration tries the ops that must happen first, then (a walk of the second list)
+    // the crashed ones: a configuration reached without a crashed op is then memoised before
+    // the same one with it, which the memo's subsumption prunes (see `Cache`).
     let mut info_pass = false;
+    // In the crashed pass: the first return entry of the first list, and its completion.
+    let mut pass_return = NIL;
+    let mut info_limit = u64::MAX;
     let has_info = ops.iter().any(|o| o.info);
     let mut iterations: u64 = 0;
     let ending = 'search: loop {
         iterations += 1;
         if iterations & (CHECK_EVERY - 1) == 0 {
+            // What the search holds, by the capacity of what it allocated (a vector that doubled
+            // holds twice what it uses), plus the states' own heap and the dead projections.
             let now = bytes
+                + fixed_bytes
                 + model.ctx_bytes(ctx)
                 + calls.capacity() * std::mem::size_of::<Frame>()
-                + if memo {
-                    0
-                } else {
-                    cache.states.capacity() * entry_bytes
-                }
-                + cache.table.capacity() * 5;
+                + cache.bytes();
             if now >= bytes_reported {
                 budget
                     .memory_used
@@ -1375,6 +1490,7 @@ pub(crate) fn search<M: Model>(
                         // The read may leave its value unused: recompute the state's key.
                         Some(l) => {
                             l.account(i, true);
+                            l.make_key(model.holds(&current));
                             let (h, spent) = memo_key(&lost, &current);
                             (new_zob ^ h, spent)
                         }
@@ -1413,7 +1529,7 @@ pub(crate) fn search<M: Model>(
                     state = cache.states.len() as u32;
                     configs += 1;
                     if memo {
-                        bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&current);
+                        bytes += model.heap_bytes(&current);
                         cache.push(
                             hash,
                             &bits,
@@ -1446,6 +1562,20 @@ pub(crate) fn search<M: Model>(
                 // longer succeed, this configuration is dead: no order of the ops that may go
                 // before it makes it possible (see `Model::reachable`).
                 if e != NIL && grows {
+                    // A crashed op that is not monotone may go before anything after its
+                    // invocation: the scan stops there.
+                    let mut info_block = u64::MAX;
+                    let mut f = next[info_head as usize];
+                    let mut scanned = 0;
+                    while f != NIL {
+                        let j = (f as usize - 1) / 2;
+                        if !monotone[j] || scanned == DOOM_SCAN {
+                            info_block = ops[j].call;
+                            break;
+                        }
+                        scanned += 1;
+                        f = next[f as usize];
+                    }
                     if let Some(x) = doomed_op(
                         model,
                         ctx,
@@ -1454,6 +1584,7 @@ pub(crate) fn search<M: Model>(
                         &monotone,
                         parts.as_ref().map(|p| p.part.as_slice()),
                         &next,
+                        info_block,
                         &mut blocked_parts,
                     ) {
                         stats.doomed += 1;
@@ -1467,8 +1598,17 @@ pub(crate) fn search<M: Model>(
         if !stuck && !info_pass && has_info && (entry == NIL || entry & 1 == 0) {
             // Every op that must happen was tried: now the crashed ones (see `info_pass`).
             info_pass = true;
-            entry = next[HEAD as usize];
+            pass_return = entry;
+            info_limit = info_limit_of(entry);
+            entry = next[info_head as usize];
             continue;
+        }
+        if info_pass
+            && !stuck
+            && (entry == NIL || (entry & 1 == 1 && ops[(entry as usize - 1) / 2].call > info_limit))
+        {
+            // No crashed op invoked in time is left: stuck at the first return entry.
+            entry = pass_return;
         }
         if stuck || entry == NIL || entry & 1 == 0 {
             // Stuck: `entry` completes an op that had to be linearized by now.
@@ -1543,6 +1683,10 @@ pub(crate) fn search<M: Model>(
                 if resume {
                     entry = next[e as usize];
                     info_pass = ops[i].info;
+                    if info_pass {
+                        pass_return = first_return(&next);
+                        info_limit = info_limit_of(pass_return);
+                    }
                     leaver = None;
                     break;
                 }
@@ -1620,6 +1764,9 @@ pub(crate) fn search<M: Model>(
         }
         bits.set(i);
         let new_zob = zob ^ memo_zob[i];
+        if let Some(l) = lost.as_mut() {
+            l.make_key(model.holds(&new_state));
+        }
         let (hash, spent) = if memo {
             let (h, spent) = memo_key(&lost, &new_state);
             (new_zob ^ h, spent)
@@ -1654,7 +1801,7 @@ pub(crate) fn search<M: Model>(
         state = cache.states.len() as u32;
         configs += 1;
         if memo {
-            bytes += entry_bytes + 8 * bits.stored_words() + model.heap_bytes(&new_state);
+            bytes += model.heap_bytes(&new_state);
             cache.push(
                 hash,
                 &bits,
