@@ -645,6 +645,17 @@ struct LostValues {
     dormant: Vec<u64>,
     /// The memo key's `info` bits, made by [`LostValues::make_key`].
     key: Vec<u64>,
+    /// Per `info` bit: its op, and the op's invocation (ascending: bits follow invocation).
+    info_ops: Vec<u32>,
+    info_calls: Vec<u64>,
+    /// Crashed plain writes of a value some remaining op observes, as `info` bits.
+    useful: Vec<u64>,
+    /// Crashed plain writes of a value no remaining op observes.
+    useless: Vec<u64>,
+    /// Crashed ops neither plain writes nor observers of a value (tried whatever the state).
+    other: Vec<u64>,
+    /// Linearized crashed ops.
+    taken_bits: Vec<u64>,
     /// The linearized crashed plain writes of spent values, counted: they all leave a spent
     /// state, so any one of them (invoked, as all linearized ones are) can stand for another.
     spent_writes: u32,
@@ -681,6 +692,12 @@ impl LostValues {
             info_observers: Vec::new(),
             dormant: vec![0; bits.bits.len() - bits.must_words],
             key: vec![0; bits.bits.len() - bits.must_words],
+            info_ops: Vec::new(),
+            info_calls: Vec::new(),
+            useful: vec![0; bits.bits.len() - bits.must_words],
+            useless: vec![0; bits.bits.len() - bits.must_words],
+            other: vec![0; bits.bits.len() - bits.must_words],
+            taken_bits: vec![0; bits.bits.len() - bits.must_words],
             spent_writes: 0,
         };
         for o in ops {
@@ -738,6 +755,30 @@ impl LostValues {
             }
         }
         v.lost = (0..v.ids.len()).filter(|&x| v.is_lost(x)).count() as u32;
+        for (i, o) in ops.iter().enumerate() {
+            if !o.info {
+                continue;
+            }
+            let b = v.info_bit[i] as usize;
+            if v.info_ops.len() <= b {
+                v.info_ops.resize(b + 1, 0);
+                v.info_calls.resize(b + 1, 0);
+            }
+            v.info_ops[b] = i as u32;
+            v.info_calls[b] = o.call;
+            let set = if v.info_write[i] {
+                if v.observers[v.supply_of[i] as usize] > 0 {
+                    &mut v.useful
+                } else {
+                    &mut v.useless
+                }
+            } else if v.observer_of[i] == NIL {
+                &mut v.other
+            } else {
+                continue;
+            };
+            set[b / 64] |= 1u64 << (b % 64);
+        }
         for x in 0..v.ids.len() {
             if v.supply[x] == 0 {
                 v.toggle_dormant(x);
@@ -789,16 +830,30 @@ impl LostValues {
                 self.canon[b as usize / 64] ^= 1u64 << (b % 64);
             }
             self.taken[i] = taken;
+            self.taken_bits[b as usize / 64] ^= 1u64 << (b % 64);
         }
-        for (x, count) in [
-            (self.differs_of[i], &mut self.differs),
-            (self.observer_of[i], &mut self.observers),
-        ] {
-            if x != NIL {
-                if taken {
-                    count[x as usize] -= 1;
-                } else {
-                    count[x as usize] += 1;
+        let d = self.differs_of[i];
+        if d != NIL {
+            if taken {
+                self.differs[d as usize] -= 1;
+            } else {
+                self.differs[d as usize] += 1;
+            }
+        }
+        let x = self.observer_of[i];
+        if x != NIL {
+            let x = x as usize;
+            if taken {
+                self.observers[x] -= 1;
+            } else {
+                self.observers[x] += 1;
+            }
+            if self.observers[x] == u32::from(!taken) {
+                // Its crashed writes became useless (or useful again).
+                for &w in &self.info_writers[x] {
+                    let b = self.info_bit[w as usize] as usize;
+                    self.useful[b / 64] ^= 1u64 << (b % 64);
+                    self.useless[b / 64] ^= 1u64 << (b % 64);
                 }
             }
         }
@@ -852,7 +907,7 @@ impl LostValues {
         self.need_of.len() * 4 * 6
             + self.ids.len() * (8 + 4 * 6 + 24 + 16)
             + self.taken.len()
-            + self.canon.len() * 8 * 3
+            + self.canon.len() * 8 * 8
     }
 
     fn toggle_dormant(&mut self, x: usize) {
@@ -921,6 +976,38 @@ impl LostValues {
             e = next[e as usize];
         }
         false
+    }
+
+    /// The crashed ops that can go next, by invocation, into `out`: those invoked by `limit`
+    /// and not linearized that can step from a state holding `held` and may be useful there
+    /// (a cas from `held`; a write of a value some remaining op observes; a write of one no
+    /// remaining op observes only when `leaver`, see the search). Every other crashed op would
+    /// be skipped by the walk anyway: this spares walking the thousands a long history leaves
+    /// open.
+    fn crashed_candidates(&self, held: Option<u64>, limit: u64, leaver: bool, out: &mut Vec<u32>) {
+        out.clear();
+        let bound = self.info_calls.partition_point(|&c| c <= limit);
+        for w in 0..bound.div_ceil(64) {
+            let mut word =
+                (self.useful[w] | self.other[w] | if leaver { self.useless[w] } else { 0 })
+                    & !self.taken_bits[w];
+            if (w + 1) * 64 > bound {
+                word &= (1u64 << (bound % 64)) - 1;
+            }
+            while word != 0 {
+                let b = w * 64 + word.trailing_zeros() as usize;
+                out.push(self.info_ops[b]);
+                word &= word - 1;
+            }
+        }
+        if let Some(&h) = held.and_then(|h| self.dense.get(&h)) {
+            for &o in &self.info_observers[h as usize] {
+                if !self.taken[o as usize] && (self.info_bit[o as usize] as usize) < bound {
+                    out.push(o);
+                }
+            }
+        }
+        out.sort_unstable();
     }
 
     /// Whether a value other than `held` is lost.
@@ -1418,6 +1505,10 @@ pub(crate) fn search<M: Model>(
     // In the crashed pass: the first return entry of the first list, and its completion.
     let mut pass_return = NIL;
     let mut info_limit = u64::MAX;
+    // With `LostValues`, the crashed pass walks the candidates it computes instead of the list.
+    let mut cands: Vec<u32> = Vec::new();
+    let mut cand_at = 0usize;
+    let cand_entry = |cands: &[u32], at: usize| cands.get(at).map_or(NIL, |&c| 2 * c + 1);
     let has_info = ops.iter().any(|o| o.info);
     let mut iterations: u64 = 0;
     let ending = 'search: loop {
@@ -1600,7 +1691,16 @@ pub(crate) fn search<M: Model>(
             info_pass = true;
             pass_return = entry;
             info_limit = info_limit_of(entry);
-            entry = next[info_head as usize];
+            entry = match lost.as_ref() {
+                Some(l) => {
+                    let held = model.holds(&cache.states[state as usize]);
+                    let ready = *leaver.get_or_insert_with(|| l.leaver_ready(&next, held));
+                    l.crashed_candidates(held, info_limit, ready, &mut cands);
+                    cand_at = 0;
+                    cand_entry(&cands, 0)
+                }
+                None => next[info_head as usize],
+            };
             continue;
         }
         if info_pass
@@ -1683,15 +1783,33 @@ pub(crate) fn search<M: Model>(
                 if resume {
                     entry = next[e as usize];
                     info_pass = ops[i].info;
+                    leaver = None;
                     if info_pass {
                         pass_return = first_return(&next);
                         info_limit = info_limit_of(pass_return);
+                        if let Some(l) = lost.as_ref() {
+                            let held = model.holds(&cache.states[state as usize]);
+                            let ready = *leaver.get_or_insert_with(|| l.leaver_ready(&next, held));
+                            l.crashed_candidates(held, info_limit, ready, &mut cands);
+                            cand_at = cands.partition_point(|&c| c <= i as u32);
+                            entry = cand_entry(&cands, cand_at);
+                        }
                     }
-                    leaver = None;
                     break;
                 }
             }
             continue;
+        }
+        // The next entry to try: the list's, or in the crashed pass the next candidate.
+        macro_rules! advance {
+            () => {
+                if info_pass && lost.is_some() {
+                    cand_at += 1;
+                    cand_entry(&cands, cand_at)
+                } else {
+                    next[entry as usize]
+                }
+            };
         }
         let i = (entry as usize - 1) / 2;
         let o = &ops[i];
@@ -1700,11 +1818,11 @@ pub(crate) fn search<M: Model>(
             || o.info != info_pass
             || (o.info && rank[i] != group_done[group[i] as usize])
         {
-            entry = next[entry as usize];
+            entry = advance!();
             continue;
         }
         let Some(new_state) = model.step(ctx, &cache.states[state as usize], &o.op) else {
-            entry = next[entry as usize];
+            entry = advance!();
             continue;
         };
         if let Some(l) = lost.as_mut() {
@@ -1723,7 +1841,7 @@ pub(crate) fn search<M: Model>(
                 // and none before that op needs the state to differ (see `LostValues`). So
                 // it is tried only when such an op could go next.
                 l.account(i, false);
-                entry = next[entry as usize];
+                entry = advance!();
                 continue;
             }
             if l.lost_besides(held) {
@@ -1746,7 +1864,7 @@ pub(crate) fn search<M: Model>(
                     }
                 }
                 l.account(i, false);
-                entry = next[entry as usize];
+                entry = advance!();
                 continue;
             }
         }
@@ -1758,7 +1876,7 @@ pub(crate) fn search<M: Model>(
                 model.part_state_id(ctx, &new_state, p.part_id[k as usize]),
             ) {
                 p.toggle(i, zobrist[i], false);
-                entry = next[entry as usize];
+                entry = advance!();
                 continue;
             }
         }
@@ -1790,7 +1908,7 @@ pub(crate) fn search<M: Model>(
             if let Some(p) = parts.as_mut() {
                 p.toggle(i, zobrist[i], false);
             }
-            entry = next[entry as usize];
+            entry = advance!();
             continue;
         }
         calls.push(Frame {
