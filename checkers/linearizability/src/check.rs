@@ -428,8 +428,9 @@ fn run<M: Model>(
         (
             Verdict::Unknown,
             Some(format!(
-                "{why}: {} of {} keys checked, longest linearized prefix {} ops",
-                stats.keys_done, stats.keys, stats.max_prefix
+                "{why}: {} of {} keys checked, longest linearized prefix {} ops, {} \
+                 configurations explored",
+                stats.keys_done, stats.keys, stats.max_prefix, stats.states
             )),
         )
     } else {
