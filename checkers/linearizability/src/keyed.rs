@@ -28,6 +28,21 @@ impl<M: Model> KeyedCtx<M> {
     }
 }
 
+impl<M: Model> Keyed<'_, M> {
+    /// The index of `op`'s key, a fresh one (with its own inner context) when new.
+    fn key_index(&self, ctx: &mut KeyedCtx<M>, op: &Operation) -> u32 {
+        let name = op.key.as_ref().map(canonical_string).unwrap_or_default();
+        let next = ctx.keys.len() as u32;
+        let k = *ctx.ids.entry(name).or_insert(next);
+        if k == next {
+            ctx.keys.push(op.key.clone());
+            ctx.ctxs.push(self.0.new_ctx(&ctx.opts));
+            ctx.state_ids.push(FxHashMap::default());
+        }
+        k
+    }
+}
+
 impl<M: Model> Model for Keyed<'_, M> {
     type Op = (u32, M::Op);
     /// Each key's state, by key index.
@@ -48,15 +63,21 @@ impl<M: Model> Model for Keyed<'_, M> {
         }
     }
 
-    fn compile(&self, ctx: &mut KeyedCtx<M>, op: &Operation) -> Result<Self::Op, String> {
-        let name = op.key.as_ref().map(canonical_string).unwrap_or_default();
-        let next = ctx.keys.len() as u32;
-        let k = *ctx.ids.entry(name).or_insert(next);
-        if k == next {
-            ctx.keys.push(op.key.clone());
-            ctx.ctxs.push(self.0.new_ctx(&ctx.opts));
-            ctx.state_ids.push(FxHashMap::default());
+    fn prepare(&self, ctx: &mut KeyedCtx<M>, ops: &[&Operation]) {
+        // Each key's model sees its own key's operations, as when the history is split.
+        let mut by_key: Vec<Vec<&Operation>> = Vec::new();
+        for &op in ops {
+            let k = self.key_index(ctx, op) as usize;
+            by_key.resize_with(ctx.keys.len(), Vec::new);
+            by_key[k].push(op);
         }
+        for (k, key_ops) in by_key.iter().enumerate() {
+            self.0.prepare(&mut ctx.ctxs[k], key_ops);
+        }
+    }
+
+    fn compile(&self, ctx: &mut KeyedCtx<M>, op: &Operation) -> Result<Self::Op, String> {
+        let k = self.key_index(ctx, op);
         Ok((k, self.0.compile(&mut ctx.ctxs[k as usize], op)?))
     }
 
