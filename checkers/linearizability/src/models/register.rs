@@ -182,7 +182,12 @@ impl Model for Register {
             RegisterOp::Cas(e, n) => format!(
                 "cas from {} to {} succeeded, but the register holds {holds}",
                 v(e),
-                v(n)
+                // The merged value stands for every value no operation reads: name none.
+                if ctx.unobserved == Some(n) {
+                    "a value no operation reads".to_string()
+                } else {
+                    v(n)
+                }
             ),
             RegisterOp::CasFailed(e) => format!(
                 "cas expecting {} failed its compare, but the register holds exactly {holds}",
