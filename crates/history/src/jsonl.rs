@@ -1,12 +1,20 @@
 //! JSON Lines I/O: the canonical on-disk form of a history, one [`Event`] a line.
 //!
 //! The writer buffers; the runner calls [`JsonlWriter::flush`] every 100 ms so a crash loses
-//! at most that much. The reader reuses one line buffer and parses each line with
+//! at most that much. [`JsonlReader`] reuses one line buffer and parses each line with
 //! `serde_json::from_slice`, so it allocates only what the events themselves hold.
+//! [`read_jsonl_ops`], what `faultline check` reads with, parses blocks of lines on the rayon
+//! pool and pairs them as they come, in file order; valid UTF-8 is validated once a block,
+//! and a line's fields are borrowed and its values built from their raw text, with the usual
+//! parse standing in whenever that fails, so results and errors are the serial reader's.
 
 use crate::import::ImportError;
 use crate::pairing::{PairError, Pairer};
-use crate::{Event, Operation};
+use crate::{Event, EventType, Operation, Process};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
 use std::io::{self, BufRead, BufWriter, Read, Write};
 use std::sync::mpsc;
 
@@ -77,6 +85,70 @@ fn parse_line_str(text: &str, line: u32) -> Result<Option<Event>, ImportError> {
             line,
             message: serde_message(&e),
         })
+}
+
+/// An [`Event`] as a line spells it, borrowing what it can: the fields a line's values are
+/// kept raw, to be built into [`Value`]s without serde_json's generic value visitor.
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    index: u64,
+    time: u64,
+    process: Process,
+    #[serde(rename = "type")]
+    kind: EventType,
+    #[serde(borrow)]
+    f: Cow<'a, str>,
+    #[serde(default, borrow)]
+    key: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    value: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    node: Option<Cow<'a, str>>,
+}
+
+/// The [`Value`] of a raw JSON value, as serde_json would build it; `None` if serde_json
+/// would not (e.g. nesting deeper than its recursion limit, which a raw value does not check).
+fn raw_value(raw: &RawValue) -> Option<Value> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'n') => Some(Value::Null),
+        Some(b't') => Some(Value::Bool(true)),
+        Some(b'f') => Some(Value::Bool(false)),
+        // A string without escapes is its text between the quotes.
+        Some(b'"') if !text.contains('\\') => text
+            .get(1..text.len() - 1)
+            .map(|s| Value::String(s.to_string())),
+        _ => serde_json::from_str(text).ok(),
+    }
+}
+
+/// [`parse_line`] on text known to be UTF-8, faster: fields are borrowed and values built from
+/// their raw text. Whenever this way fails, the line is parsed the usual way, so the result,
+/// and any error, is always `parse_line(text.as_bytes(), line)`'s.
+fn parse_line_fast(text: &str, line: u32) -> Result<Option<Event>, ImportError> {
+    let fast = serde_json::from_str::<RawEvent>(text).ok().and_then(|raw| {
+        let opt = |v: Option<&RawValue>| match v {
+            None => Some(None),
+            Some(v) => raw_value(v).map(Some),
+        };
+        Some(Event {
+            index: raw.index,
+            time: raw.time,
+            process: raw.process,
+            kind: raw.kind,
+            f: raw.f.into_owned(),
+            key: opt(raw.key)?,
+            value: opt(raw.value)?.unwrap_or(Value::Null),
+            error: opt(raw.error)?,
+            node: raw.node.map(Cow::into_owned),
+        })
+    });
+    match fast {
+        Some(ev) => Ok(Some(ev)),
+        None => parse_line_str(text, line),
+    }
 }
 
 /// A serde_json error as "column C: what", without serde's own "at line 1" suffix (each
@@ -291,7 +363,7 @@ fn parse_block(block: &[u8], first: u32) -> Parsed {
         let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |at| start + at);
         // A '\n' never splits a UTF-8 sequence, so each line of valid text is valid text.
         let parsed = match text.and_then(|t| t.get(start..end)) {
-            Some(line_text) => parse_line_str(line_text, line),
+            Some(line_text) => parse_line_fast(line_text, line),
             None => parse_line(&block[start..end], line),
         };
         match parsed {

@@ -299,7 +299,15 @@ fn pairable_events() -> impl Strategy<Value = Vec<Event>> {
         Just(json!(123456789012345678901234567890u128)),
         ".{0,8}".prop_map(Value::from),
         (any::<i32>(), any::<i32>()).prop_map(|(a, b)| json!([a, b])),
-        Just(json!({"a": [1, 2.50, "é\n"]})),
+        // Numbers keep their exact text (arbitrary_precision), escapes are decoded.
+        Just(
+            serde_json::from_str::<Value>(
+                r#"{"a": [1, 2.50, "é\n", true, false, "\\\"", 1e400, -0, -1.5E-7]}"#
+            )
+            .unwrap()
+        ),
+        // Deeper than serde_json's recursion limit: no reader may accept it.
+        Just((0..200).fold(json!(null), |v, _| json!([v]))),
     ];
     let kind = proptest::sample::select(vec![EventType::Ok, EventType::Fail, EventType::Info]);
     let step = (
