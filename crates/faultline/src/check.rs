@@ -450,7 +450,7 @@ pub(crate) fn run_checkers(config: &Path) -> Result<workloads::Configured, Strin
 
 /// The workload whose checkers a bare history gets when `--checker` does not say: sets,
 /// counters and banks by their functions and values; `None` for linearizability.
-fn recognise<'a>(ops: &[Operation], fs: &BTreeSet<&'a str>) -> Option<&'static str> {
+fn recognise(ops: &[Operation], fs: &BTreeSet<&str>) -> Option<&'static str> {
     let has = |f: &str| fs.contains(f);
     let read_outputs = || {
         ops.iter()
