@@ -358,9 +358,13 @@ pub(crate) fn load_within(
     let name = file.display().to_string();
     if !keep_events && is_jsonl(file, format, &name).map_err(|InputError(e)| e)? {
         let f = std::fs::File::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
-        match faultline_history::jsonl::read_jsonl_ops(
+        let opts = faultline_history::jsonl::ReadOptions {
+            expected_bytes: f.metadata().map_or(0, |m| m.len()),
+            ..faultline_history::jsonl::ReadOptions::new(memory_limit)
+        };
+        match faultline_history::jsonl::read_jsonl_ops_with(
             std::io::BufReader::with_capacity(1 << 20, f),
-            memory_limit,
+            &opts,
         ) {
             Ok(ops) => {
                 let history = import::History {
@@ -446,8 +450,8 @@ pub(crate) fn run_checkers(config: &Path) -> Result<workloads::Configured, Strin
 
 /// The workload whose checkers a bare history gets when `--checker` does not say: sets,
 /// counters and banks by their functions and values; `None` for linearizability.
-fn recognise(ops: &[Operation]) -> Option<&'static str> {
-    let has = |f: &str| ops.iter().any(|o| o.f == f);
+fn recognise(ops: &[Operation], fs: &BTreeSet<&str>) -> Option<&'static str> {
+    let has = |f: &str| fs.contains(f);
     let read_outputs = || {
         ops.iter()
             .filter(|o| o.f == "read" && o.outcome == faultline_history::Outcome::Ok)
@@ -569,13 +573,16 @@ fn check_file(
     let Loaded { history, ops } =
         load_within(&history_path, format, memory_limit, args.html.is_some())
             .map_err(InputError)?;
+    let ops = FreedAside(ops);
+    // The distinct f's, gathered once (in one pass over the operations) when first needed.
+    let fs = std::cell::LazyCell::new(|| functions(&ops));
     let config = config.filter(|_| history.format == Format::Jsonl);
     let workload: Option<String> = match (&args.checker, &config) {
         (Some(c), _) if c == LINEARIZABILITY => None,
         (Some(c), _) => Some(c.clone()),
         (None, Some(_)) => Some(String::new()),
         (None, None) if model.is_none() && history.format.default_model().is_none() => {
-            recognise(&ops).map(str::to_string)
+            recognise(&ops, &fs).map(str::to_string)
         }
         (None, None) => None,
     };
@@ -618,7 +625,8 @@ fn check_file(
         };
         return Ok((record, Checked::Workload(label, results), history.events));
     }
-    if model.is_none() && txn::is_transactional(&ops) {
+    // `txn::is_transactional`, from the f's already gathered.
+    if model.is_none() && fs.contains("txn") {
         // Only the HTML report needs the events; a million transactions' worth is big.
         let events = if args.html.is_some() {
             history.events
@@ -647,7 +655,7 @@ fn check_file(
     }
     let spec = model
         .or_else(|| history.format.default_model().and_then(lin::model_by_name))
-        .unwrap_or_else(|| infer_model(&ops));
+        .unwrap_or_else(|| infer_model(&fs));
 
     let mut opts = CheckOptions {
         split: !args.no_split,
@@ -793,8 +801,7 @@ fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool, Inp
 /// Mirrors what Knossos users would pass: queues, locks, sets and transactions have their own
 /// models; register-like histories get `cas-register` (a superset of `register`) and
 /// get/put/append histories get `kv`.
-fn infer_model(ops: &[Operation]) -> ModelSpec {
-    let fs: BTreeSet<&str> = ops.iter().map(|o| o.f.as_str()).collect();
+fn infer_model(fs: &BTreeSet<&str>) -> ModelSpec {
     let has = |f: &str| fs.contains(f);
     if has("acquire") || has("release") {
         ModelSpec::Mutex
@@ -810,6 +817,42 @@ fn infer_model(ops: &[Operation]) -> ModelSpec {
         ModelSpec::Kv
     } else {
         ModelSpec::CasRegister
+    }
+}
+
+/// The distinct `f`s of `ops`, in one pass.
+fn functions(ops: &[Operation]) -> BTreeSet<&str> {
+    let mut fs = BTreeSet::new();
+    // Operations mostly repeat a few f's: a recent one needs no look-up in the set.
+    let mut recent: [Option<&str>; 4] = [None; 4];
+    for (i, o) in ops.iter().enumerate() {
+        let f = o.f.as_str();
+        if !recent.contains(&Some(f)) {
+            fs.insert(f);
+            recent[i % recent.len()] = Some(f);
+        }
+    }
+    fs
+}
+
+/// A history's operations, freed on a thread of their own when there are many: a million
+/// take about 0.1 s to free, which would otherwise delay the verdict's output.
+struct FreedAside(Vec<Operation>);
+
+impl std::ops::Deref for FreedAside {
+    type Target = Vec<Operation>;
+    fn deref(&self) -> &Vec<Operation> {
+        &self.0
+    }
+}
+
+impl Drop for FreedAside {
+    fn drop(&mut self) {
+        let ops = std::mem::take(&mut self.0);
+        if ops.len() >= 100_000 {
+            // If no thread can be started, the closure and the operations drop here.
+            let _ = std::thread::Builder::new().spawn(move || drop(ops));
+        }
     }
 }
 

@@ -1,13 +1,22 @@
 //! JSON Lines I/O: the canonical on-disk form of a history, one [`Event`] a line.
 //!
 //! The writer buffers; the runner calls [`JsonlWriter::flush`] every 100 ms so a crash loses
-//! at most that much. The reader reuses one line buffer and parses each line with
+//! at most that much. [`JsonlReader`] reuses one line buffer and parses each line with
 //! `serde_json::from_slice`, so it allocates only what the events themselves hold.
+//! [`read_jsonl_ops`], what `faultline check` reads with, parses blocks of lines on the rayon
+//! pool and pairs them as they come, in file order; valid UTF-8 is validated once a block,
+//! and a line's fields are borrowed and its values built from their raw text, with the usual
+//! parse standing in whenever that fails, so results and errors are the serial reader's.
 
 use crate::import::ImportError;
 use crate::pairing::{PairError, Pairer};
-use crate::{Event, Operation};
-use std::io::{self, BufRead, BufWriter, Write};
+use crate::{Event, EventType, Operation, Process};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use std::borrow::Cow;
+use std::io::{self, BufRead, BufWriter, Read, Write};
+use std::sync::mpsc;
 
 /// Writes events as JSON Lines through an internal buffer.
 ///
@@ -62,6 +71,84 @@ pub fn parse_line(bytes: &[u8], line: u32) -> Result<Option<Event>, ImportError>
             line,
             message: serde_message(&e),
         })
+}
+
+/// [`parse_line`] on text known to be UTF-8, which serde_json then does not validate again:
+/// the same result as `parse_line(text.as_bytes(), line)`.
+fn parse_line_str(text: &str, line: u32) -> Result<Option<Event>, ImportError> {
+    if text.bytes().all(|b| b.is_ascii_whitespace()) {
+        return Ok(None);
+    }
+    serde_json::from_str::<Event>(text)
+        .map(Some)
+        .map_err(|e| ImportError {
+            line,
+            message: serde_message(&e),
+        })
+}
+
+/// An [`Event`] as a line spells it, borrowing what it can: the fields a line's values are
+/// kept raw, to be built into [`Value`]s without serde_json's generic value visitor.
+#[derive(Deserialize)]
+struct RawEvent<'a> {
+    index: u64,
+    time: u64,
+    process: Process,
+    #[serde(rename = "type")]
+    kind: EventType,
+    #[serde(borrow)]
+    f: Cow<'a, str>,
+    #[serde(default, borrow)]
+    key: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    value: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    error: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    node: Option<Cow<'a, str>>,
+}
+
+/// The [`Value`] of a raw JSON value, as serde_json would build it; `None` if serde_json
+/// would not (e.g. nesting deeper than its recursion limit, which a raw value does not check).
+fn raw_value(raw: &RawValue) -> Option<Value> {
+    let text = raw.get();
+    match text.as_bytes().first() {
+        Some(b'n') => Some(Value::Null),
+        Some(b't') => Some(Value::Bool(true)),
+        Some(b'f') => Some(Value::Bool(false)),
+        // A string without escapes is its text between the quotes.
+        Some(b'"') if !text.contains('\\') => text
+            .get(1..text.len() - 1)
+            .map(|s| Value::String(s.to_string())),
+        _ => serde_json::from_str(text).ok(),
+    }
+}
+
+/// [`parse_line`] on text known to be UTF-8, faster: fields are borrowed and values built from
+/// their raw text. Whenever this way fails, the line is parsed the usual way, so the result,
+/// and any error, is always `parse_line(text.as_bytes(), line)`'s.
+fn parse_line_fast(text: &str, line: u32) -> Result<Option<Event>, ImportError> {
+    let fast = serde_json::from_str::<RawEvent>(text).ok().and_then(|raw| {
+        let opt = |v: Option<&RawValue>| match v {
+            None => Some(None),
+            Some(v) => raw_value(v).map(Some),
+        };
+        Some(Event {
+            index: raw.index,
+            time: raw.time,
+            process: raw.process,
+            kind: raw.kind,
+            f: raw.f.into_owned(),
+            key: opt(raw.key)?,
+            value: opt(raw.value)?.unwrap_or(Value::Null),
+            error: opt(raw.error)?,
+            node: raw.node.map(Cow::into_owned),
+        })
+    });
+    match fast {
+        Some(ev) => Ok(Some(ev)),
+        None => parse_line_str(text, line),
+    }
 }
 
 /// A serde_json error as "column C: what", without serde's own "at line 1" suffix (each
@@ -199,8 +286,263 @@ pub enum ReadError {
 /// Reads a JSON Lines history and pairs it into operations as it goes, keeping no events:
 /// the memory a check needs is the operations' alone. A line that could take more than
 /// `memory_limit` bytes to parse (see [`PARSE_BYTES_PER_BYTE`]) is refused as soon as it is
-/// that long, before it is read whole.
+/// that long, before it is read whole. Lines are parsed in parallel (see
+/// [`read_jsonl_ops_with`]); the result is [`read_jsonl_ops_serial`]'s exactly.
 pub fn read_jsonl_ops<R: BufRead>(
+    input: R,
+    memory_limit: usize,
+) -> Result<Vec<Operation>, ReadError> {
+    read_jsonl_ops_with(input, &ReadOptions::new(memory_limit))
+}
+
+/// How [`read_jsonl_ops_with`] reads: its memory limit, block size and a size hint.
+#[derive(Clone, Debug)]
+pub struct ReadOptions {
+    /// Refuse a line that could take more than this many bytes to parse.
+    pub memory_limit: usize,
+    /// About how many bytes of whole lines each parallel parse task takes.
+    pub block_bytes: usize,
+    /// The input's size in bytes, if known (0 if not): room for its operations is reserved
+    /// up front instead of grown by copying.
+    pub expected_bytes: u64,
+}
+
+impl ReadOptions {
+    /// Blocks of [`DEFAULT_BLOCK_BYTES`], no size hint.
+    pub fn new(memory_limit: usize) -> Self {
+        ReadOptions {
+            memory_limit,
+            block_bytes: DEFAULT_BLOCK_BYTES,
+            expected_bytes: 0,
+        }
+    }
+}
+
+/// The block size [`read_jsonl_ops`] parses in parallel: big enough that a task's overhead
+/// is nil, small enough that the blocks in flight take a few MB.
+pub const DEFAULT_BLOCK_BYTES: usize = 1 << 20;
+
+/// How many blocks may be read ahead of the pairing: bounds the memory parsed events take.
+const BLOCKS_IN_FLIGHT: usize = 8;
+
+/// Fewest bytes of JSON Lines an operation takes (an invoke and a completion line), for
+/// reserving room from a size hint: an underestimate of the operations only costs one copy.
+const BYTES_PER_OP: u64 = 128;
+
+/// The error for a line longer than `memory_limit` allows.
+fn too_long(line: u32, memory_limit: usize) -> ImportError {
+    let max_line = memory_limit / PARSE_BYTES_PER_BYTE;
+    ImportError {
+        line,
+        message: format!(
+            "line is longer than {} MB: parsing it could take more than the memory limit of {} MB; raise --memory-limit to read it",
+            max_line >> 20,
+            memory_limit >> 20
+        ),
+    }
+}
+
+/// The events of one block of whole lines, and the error that ended it early, if any.
+struct Parsed {
+    events: Vec<(u32, Event)>,
+    error: Option<ImportError>,
+}
+
+/// What a pending block will deliver: its parse, or the panic of the task that parsed it.
+type Pending = mpsc::Receiver<std::thread::Result<Parsed>>;
+
+/// Parses a block of whole lines whose first is line `first`, up to its first bad line.
+/// The last line may lack its newline (the end of the input).
+fn parse_block(block: &[u8], first: u32) -> Parsed {
+    let mut events = Vec::with_capacity(block.len() / 64);
+    // Valid UTF-8 as a whole (the usual case) need not be validated again string by string.
+    let text = std::str::from_utf8(block).ok();
+    let mut line = first;
+    let mut start = 0;
+    while start < block.len() {
+        let end = memchr::memchr(b'\n', &block[start..]).map_or(block.len(), |at| start + at);
+        // A '\n' never splits a UTF-8 sequence, so each line of valid text is valid text.
+        let parsed = match text.and_then(|t| t.get(start..end)) {
+            Some(line_text) => parse_line_fast(line_text, line),
+            None => parse_line(&block[start..end], line),
+        };
+        match parsed {
+            Ok(Some(ev)) => events.push((line, ev)),
+            Ok(None) => {}
+            Err(e) => {
+                return Parsed {
+                    events,
+                    error: Some(e),
+                }
+            }
+        }
+        line = line.saturating_add(1);
+        start = end + 1;
+    }
+    Parsed {
+        events,
+        error: None,
+    }
+}
+
+/// A block already parsed: the events of `events` and then `error`.
+fn ready(events: Vec<(u32, Event)>, error: Option<ImportError>) -> Pending {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let _ = tx.send(Ok(Parsed { events, error }));
+    rx
+}
+
+/// Hands a block to the rayon pool to parse; the receiver delivers the result.
+fn spawn_parse(block: Vec<u8>, first: u32) -> Pending {
+    let (tx, rx) = mpsc::sync_channel(1);
+    rayon::spawn_fifo(move || {
+        let parsed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parse_block(&block, first)));
+        let _ = tx.send(parsed);
+    });
+    rx
+}
+
+/// The line numbers `n` newlines after line `line`, saturating as the serial reader does.
+fn advance(line: u32, n: usize) -> u32 {
+    u32::try_from(n).map_or(u32::MAX, |n| line.saturating_add(n))
+}
+
+/// [`read_jsonl_ops`] with its options. This thread reads blocks of whole lines; the rayon
+/// pool parses them, several at a time; one more thread pairs their events in file order as
+/// they arrive. At most [`BLOCKS_IN_FLIGHT`] blocks are read ahead of the pairing. The
+/// operations and the first error (reading, parsing or pairing, in file order) are those of
+/// [`read_jsonl_ops_serial`].
+pub fn read_jsonl_ops_with<R: BufRead>(
+    mut input: R,
+    opts: &ReadOptions,
+) -> Result<Vec<Operation>, ReadError> {
+    let memory_limit = opts.memory_limit;
+    // The longest line allowed, with its newline.
+    let limit = (memory_limit / PARSE_BYTES_PER_BYTE).max(1) + 1;
+    let block_bytes = opts.block_bytes.max(1);
+    let capacity = usize::try_from(opts.expected_bytes / BYTES_PER_OP).unwrap_or(0);
+    if rayon::current_thread_index().is_some() {
+        // On a pool thread, waiting for the pool's parse tasks could deadlock it.
+        return read_jsonl_ops_serial(input, memory_limit);
+    }
+    std::thread::scope(|scope| {
+        let (order, pending) = mpsc::sync_channel::<Pending>(BLOCKS_IN_FLIGHT);
+        let pairing = scope.spawn(move || pair_blocks(pending, capacity));
+        // Bytes read and not yet handed on: part of a line, or none.
+        let mut carry: Vec<u8> = Vec::new();
+        // The number of the first line in `carry`.
+        let mut line: u32 = 1;
+        loop {
+            let mut buf = std::mem::take(&mut carry);
+            // Whole lines end at `buf[..cut]`; the rest is a line still being read.
+            let mut cut = 0;
+            let mut failed = None;
+            let mut eof = false;
+            loop {
+                let before = buf.len();
+                let want = block_bytes
+                    .saturating_sub(before)
+                    .max(block_bytes / 2)
+                    .max(1);
+                buf.reserve(want);
+                match input.by_ref().take(want as u64).read_to_end(&mut buf) {
+                    Ok(0) => eof = true,
+                    Ok(_) => {}
+                    Err(e) => failed = Some(e),
+                }
+                if let Some(at) = memchr::memrchr(b'\n', &buf[before..]) {
+                    cut = before + at + 1;
+                }
+                if cut > 0 || eof || failed.is_some() || buf.len() - cut > limit {
+                    break;
+                }
+            }
+            if eof {
+                cut = buf.len();
+            }
+            // The first line longer than the limit, if any: only lines before it are kept.
+            let mut too_long_at = None;
+            if buf.len() > limit {
+                let mut start = 0;
+                let mut n = 0;
+                while start < buf.len() {
+                    let end =
+                        memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |at| start + at + 1);
+                    if end - start > limit {
+                        too_long_at = Some((start, advance(line, n)));
+                        break;
+                    }
+                    n += 1;
+                    start = end;
+                }
+            }
+            let next = match too_long_at {
+                Some((start, _)) => start.min(cut),
+                None => cut,
+            };
+            let rest = buf.split_off(next);
+            let newlines = memchr::memchr_iter(b'\n', &buf).count();
+            let first = line;
+            line = advance(line, newlines);
+            let error = match (too_long_at, failed) {
+                (Some((_, at)), _) => Some(too_long(at, memory_limit)),
+                (None, Some(e)) => Some(ImportError {
+                    line,
+                    message: format!("cannot read: {e}"),
+                }),
+                (None, None) => None,
+            };
+            let stop = error.is_some() || eof;
+            if !buf.is_empty() && order.send(spawn_parse(buf, first)).is_err() {
+                break;
+            }
+            if let Some(e) = error {
+                let _ = order.send(ready(Vec::new(), Some(e)));
+            }
+            if stop {
+                break;
+            }
+            carry = rest;
+        }
+        drop(order);
+        match pairing.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Pairs the events of the blocks `pending` delivers, in order, until a block's error.
+fn pair_blocks(
+    pending: mpsc::Receiver<Pending>,
+    capacity: usize,
+) -> Result<Vec<Operation>, ReadError> {
+    let mut pairer = Pairer::with_capacity(capacity);
+    for block in pending {
+        let parsed = match block.recv() {
+            Ok(Ok(parsed)) => parsed,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(mpsc::RecvError) => {
+                return Err(ReadError::Import(ImportError {
+                    line: 0,
+                    message: "internal error: a parse task vanished".into(),
+                }))
+            }
+        };
+        for (line, ev) in parsed.events {
+            pairer.push(ev, line).map_err(ReadError::Pair)?;
+        }
+        if let Some(e) = parsed.error {
+            return Err(ReadError::Import(e));
+        }
+    }
+    Ok(pairer.finish())
+}
+
+/// [`read_jsonl_ops`] on one thread, a line at a time: the reference the parallel reader is
+/// tested against (same operations, same first error), and no faster for small inputs.
+pub fn read_jsonl_ops_serial<R: BufRead>(
     mut input: R,
     memory_limit: usize,
 ) -> Result<Vec<Operation>, ReadError> {
@@ -227,14 +569,7 @@ pub fn read_jsonl_ops<R: BufRead>(
                 None => (chunk.len(), false),
             };
             if buf.len() + take > max_line.max(1) + 1 {
-                return Err(ReadError::Import(ImportError {
-                    line,
-                    message: format!(
-                        "line is longer than {} MB: parsing it could take more than the memory limit of {} MB; raise --memory-limit to read it",
-                        max_line >> 20,
-                        memory_limit >> 20
-                    ),
-                }));
+                return Err(ReadError::Import(too_long(line, memory_limit)));
             }
             buf.extend_from_slice(&chunk[..take]);
             input.consume(take);

@@ -1,7 +1,8 @@
 //! Pairing: turns a flat event list into client [`Operation`]s.
 
 use crate::{Event, EventType, Operation, Outcome, Process};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
 use std::fmt;
 
 /// Why a history cannot be paired: the 1-based line of the offending event and what is wrong.
@@ -64,15 +65,34 @@ pub fn pair(events: &[Event], lines: &[u32]) -> Result<Vec<Operation>, PairError
 #[derive(Debug, Default)]
 pub struct Pairer {
     ops: Vec<Operation>,
-    /// Per client process: (line, position in `ops`) of its open invocation.
-    open: HashMap<u64, (u32, usize)>,
-    /// Per client process: (time, line) of its latest event.
-    last_time: HashMap<u64, (u64, u32)>,
+    /// Per client process: its latest event and open invocation (one lookup an event).
+    procs: FxHashMap<u64, ProcState>,
+    /// How many processes have an invocation open.
+    open: usize,
     /// (index, line) of the latest event.
     prev_index: Option<(u64, u32)>,
 }
 
+/// What a [`Pairer`] knows of one client process.
+#[derive(Debug)]
+struct ProcState {
+    /// `time` of its latest event.
+    time: u64,
+    /// Line of its latest event.
+    line: u32,
+    /// (line, position in `ops`) of its open invocation.
+    open: Option<(u32, usize)>,
+}
+
 impl Pairer {
+    /// A pairer with room for `ops` operations before it must grow.
+    pub fn with_capacity(ops: usize) -> Self {
+        Pairer {
+            ops: Vec::with_capacity(ops),
+            ..Pairer::default()
+        }
+    }
+
     /// Takes the next event of the history, read from source line `line`. On a completion,
     /// returns the position (in [`Pairer::ops`]) of the operation it completed.
     pub fn push(&mut self, ev: Event, line: u32) -> Result<Option<usize>, PairError> {
@@ -90,24 +110,36 @@ impl Pairer {
         let Process::Client(p) = ev.process else {
             return Ok(None);
         };
-        if let Some(&(t, at)) = self.last_time.get(&p) {
-            if ev.time < t {
-                return Err(err(format!(
-                    "time {} for process {p} is earlier than its previous event's time {t} (line {at}); expected a process's times never to decrease",
-                    ev.time
-                )));
+        let state = match self.procs.entry(p) {
+            Entry::Occupied(seen) => {
+                let state = seen.into_mut();
+                let (t, at) = (state.time, state.line);
+                if ev.time < t {
+                    return Err(err(format!(
+                        "time {} for process {p} is earlier than its previous event's time {t} (line {at}); expected a process's times never to decrease",
+                        ev.time
+                    )));
+                }
+                state.time = ev.time;
+                state.line = line;
+                state
             }
-        }
-        self.last_time.insert(p, (ev.time, line));
+            Entry::Vacant(new) => new.insert(ProcState {
+                time: ev.time,
+                line,
+                open: None,
+            }),
+        };
 
         match ev.kind {
             EventType::Invoke => {
-                if let Some(&(at, _)) = self.open.get(&p) {
+                if let Some((at, _)) = state.open {
                     return Err(err(format!(
                         "a second invoke for process {p} while its invoke at line {at} is still open; expected a completion first"
                     )));
                 }
-                self.open.insert(p, (line, self.ops.len()));
+                state.open = Some((line, self.ops.len()));
+                self.open += 1;
                 self.ops.push(Operation {
                     process: p,
                     f: ev.f,
@@ -124,11 +156,12 @@ impl Pairer {
                 Ok(None)
             }
             kind => {
-                let Some((at, slot)) = self.open.remove(&p) else {
+                let Some((at, slot)) = state.open.take() else {
                     return Err(err(format!(
                         "{kind} for process {p} has no open invocation; expected an invoke for process {p} first"
                     )));
                 };
+                self.open -= 1;
                 let Some(op) = self.ops.get_mut(slot) else {
                     return Err(err("internal error: lost an open operation".into()));
                 };
@@ -164,12 +197,12 @@ impl Pairer {
 
     /// Whether client process `p` has an invocation still open.
     pub fn is_open(&self, p: u64) -> bool {
-        self.open.contains_key(&p)
+        self.procs.get(&p).is_some_and(|s| s.open.is_some())
     }
 
     /// How many invocations are still open.
     pub fn open_count(&self) -> usize {
-        self.open.len()
+        self.open
     }
 
     /// The operations, in invocation order (see [`pair`]).

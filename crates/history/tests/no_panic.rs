@@ -1,7 +1,11 @@
 //! Property tests: no input, however broken, makes an importer or the pairer panic; and
-//! JSON Lines round-trips any event.
+//! JSON Lines round-trips any event; and the parallel JSON Lines reader agrees with the serial
+//! one on any input.
 
 use faultline_history::import::{detect, import, Format};
+use faultline_history::jsonl::{
+    read_jsonl_ops, read_jsonl_ops_serial, read_jsonl_ops_with, ReadOptions, PARSE_BYTES_PER_BYTE,
+};
 use faultline_history::{pair, read_jsonl, write_jsonl, Event, EventType, Outcome, Process};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -283,5 +287,131 @@ proptest! {
         let text = String::from_utf8(bytes).unwrap();
         let h = import(&text, Some(Format::Jsonl)).unwrap();
         prop_assert_eq!(h.events, events);
+    }
+}
+
+/// A history that pairs: each step, process p invokes then completes, or completes the
+/// invocation it left open. Values cover the shapes a reader must keep exactly.
+fn pairable_events() -> impl Strategy<Value = Vec<Event>> {
+    let value = prop_oneof![
+        Just(Value::Null),
+        any::<i64>().prop_map(Value::from),
+        Just(json!(123456789012345678901234567890u128)),
+        ".{0,8}".prop_map(Value::from),
+        (any::<i32>(), any::<i32>()).prop_map(|(a, b)| json!([a, b])),
+        // Numbers keep their exact text (arbitrary_precision), escapes are decoded.
+        Just(
+            serde_json::from_str::<Value>(
+                r#"{"a": [1, 2.50, "é\n", true, false, "\\\"", 1e400, -0, -1.5E-7]}"#
+            )
+            .unwrap()
+        ),
+        // Deeper than serde_json's recursion limit: no reader may accept it.
+        Just((0..200).fold(json!(null), |v, _| json!([v]))),
+    ];
+    let kind = proptest::sample::select(vec![EventType::Ok, EventType::Fail, EventType::Info]);
+    let step = (
+        0u64..4,
+        kind,
+        any::<bool>(),
+        value,
+        proptest::option::of(0u8..3),
+    );
+    proptest::collection::vec(step, 0..40).prop_map(|steps| {
+        let mut events = Vec::new();
+        let mut open = std::collections::HashMap::new();
+        let mut next = 0u64;
+        for (p, done, complete, value, key) in steps {
+            let mut push = |kind, value: Value, key: Option<u8>| {
+                events.push(Event {
+                    index: next,
+                    time: next * 10,
+                    process: Process::Client(p),
+                    kind,
+                    f: "write".into(),
+                    key: key.map(Value::from),
+                    value,
+                    error: (kind == EventType::Info).then(|| json!("timed-out")),
+                    node: Some(format!("n{}", p + 1)),
+                });
+                next += 1;
+            };
+            if let Some(key) = open.remove(&p) {
+                push(done, value, key);
+            } else {
+                push(EventType::Invoke, value.clone(), key);
+                if complete {
+                    push(done, value, key);
+                } else {
+                    open.insert(p, key);
+                }
+            }
+        }
+        events
+    })
+}
+
+/// Byte-level damage: inserts (possibly invalid UTF-8, newlines, blanks, CRs) and deletes.
+fn byte_damage() -> impl Strategy<Value = Vec<(usize, Option<Vec<u8>>)>> {
+    let piece = prop_oneof![
+        proptest::collection::vec(any::<u8>(), 1..4),
+        proptest::sample::select(vec![
+            b"\n".to_vec(),
+            b"\n\n".to_vec(),
+            b"  \n".to_vec(),
+            b"\r".to_vec(),
+            vec![0xff],
+            vec![0xc3],
+            b"}".to_vec(),
+            b"\"".to_vec(),
+        ]),
+    ];
+    proptest::collection::vec((any::<usize>(), proptest::option::of(piece)), 0..4)
+}
+
+fn damage(mut bytes: Vec<u8>, edits: &[(usize, Option<Vec<u8>>)]) -> Vec<u8> {
+    for (at, edit) in edits {
+        let at = at % (bytes.len() + 1);
+        match edit {
+            Some(piece) => {
+                bytes.splice(at..at, piece.iter().copied());
+            }
+            None => {
+                let end = (at + 3).min(bytes.len());
+                bytes.drain(at..end);
+            }
+        }
+    }
+    bytes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+
+    /// The parallel reader gives exactly the serial reader's operations or first error, on
+    /// any block size (lines split across blocks), any line-length limit, and input damaged
+    /// anywhere: broken JSON, invalid UTF-8, blank lines, a missing final newline.
+    #[test]
+    fn parallel_reader_agrees_with_serial(
+        events in prop_oneof![pairable_events(), proptest::collection::vec(event_strategy(), 0..20)],
+        edits in byte_damage(),
+        cut_tail in 0usize..3,
+        block in 1usize..300,
+        line_limit in prop_oneof![Just(None), (1usize..200).prop_map(Some)],
+    ) {
+        let mut bytes = write_jsonl(&events, Vec::new()).unwrap();
+        bytes.truncate(bytes.len().saturating_sub(cut_tail));
+        let bytes = damage(bytes, &edits);
+        let memory_limit = line_limit.map_or(4096 << 20, |l| l * PARSE_BYTES_PER_BYTE);
+        let serial = read_jsonl_ops_serial(&bytes[..], memory_limit);
+        let opts = ReadOptions {
+            memory_limit,
+            block_bytes: block,
+            expected_bytes: bytes.len() as u64,
+        };
+        let parallel = read_jsonl_ops_with(&bytes[..], &opts);
+        prop_assert_eq!(&parallel, &serial);
+        // The default options too (one block for inputs this small).
+        prop_assert_eq!(read_jsonl_ops(&bytes[..], memory_limit), serial);
     }
 }
