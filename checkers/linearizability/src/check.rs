@@ -591,8 +591,8 @@ fn counterexample<M: Model>(
 /// The value an operation that sets one leaves: a cas's new value, else its own value.
 fn written(op: &Operation) -> Value {
     let value = crate::model::op_value(op);
-    match value.as_array().map(Vec::as_slice) {
-        Some([_, new]) if op.f == "cas" => new.clone(),
+    match crate::model::cas_pair(&op.f, value) {
+        Ok((_, new)) if op.f == "cas" => new.clone(),
         _ => value.clone(),
     }
 }

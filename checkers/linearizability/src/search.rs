@@ -592,6 +592,12 @@ fn state_hash<S: Hash>(s: &S) -> u64 {
     splitmix(h.finish())
 }
 
+/// Flips bit `b` of a bitset.
+#[inline]
+fn flip(words: &mut [u64], b: usize) {
+    words[b / 64] ^= 1u64 << (b % 64);
+}
+
 /// Bookkeeping of values for a model whose state is one value ([`Model::holds`]), over the ops
 /// not yet linearized:
 /// - lost values, that some remaining `ok` op observes and no remaining op produces: a
@@ -634,8 +640,6 @@ struct LostValues {
     info_write: Vec<bool>,
     /// Per op: its bit in the `info` words of [`Linearized`] (`NIL` for ops that must happen).
     info_bit: Vec<u32>,
-    /// Per op: linearized (kept for crashed plain writes only).
-    taken: Vec<bool>,
     /// The linearized `info` ops but the crashed plain writes of spent values, as bits.
     canon: Vec<u64>,
     /// Per dense value: the crashed ops that observe it (a crashed cas from it).
@@ -670,6 +674,8 @@ impl LostValues {
         bits: &Linearized,
     ) -> Option<LostValues> {
         model.holds(init)?;
+        let words = bits.bits.len() - bits.must_words;
+        let infos = ops.iter().filter(|o| o.info).count();
         let mut v = LostValues {
             need_of: Vec::with_capacity(ops.len()),
             supply_of: Vec::with_capacity(ops.len()),
@@ -687,27 +693,23 @@ impl LostValues {
             info_writers: Vec::new(),
             info_write: Vec::with_capacity(ops.len()),
             info_bit: Vec::with_capacity(ops.len()),
-            taken: vec![false; ops.len()],
-            canon: vec![0; bits.bits.len() - bits.must_words],
+            canon: vec![0; words],
             info_observers: Vec::new(),
-            dormant: vec![0; bits.bits.len() - bits.must_words],
-            key: vec![0; bits.bits.len() - bits.must_words],
-            info_ops: Vec::new(),
-            info_calls: Vec::new(),
-            useful: vec![0; bits.bits.len() - bits.must_words],
-            useless: vec![0; bits.bits.len() - bits.must_words],
-            other: vec![0; bits.bits.len() - bits.must_words],
-            taken_bits: vec![0; bits.bits.len() - bits.must_words],
+            dormant: vec![0; words],
+            key: vec![0; words],
+            info_ops: vec![0; infos],
+            info_calls: vec![0; infos],
+            useful: vec![0; words],
+            useless: vec![0; words],
+            other: vec![0; words],
+            taken_bits: vec![0; words],
             spent_writes: 0,
         };
         for o in ops {
-            let need = match model.observes(&o.op) {
-                Some(x) if !o.info => v.dense_of(x),
-                _ => NIL,
-            };
             let supply = model.produces(&o.op).map_or(NIL, |x| v.dense_of(x));
             let uses = model.compares(&o.op).map_or(NIL, |x| v.dense_of(x));
             let observer = model.observes(&o.op).map_or(NIL, |x| v.dense_of(x));
+            let need = if o.info { NIL } else { observer };
             let differs = if observer == NIL { uses } else { NIL };
             v.observer_of.push(observer);
             v.info_write.push(o.info && uses == NIL && supply != NIL);
@@ -760,10 +762,6 @@ impl LostValues {
                 continue;
             }
             let b = v.info_bit[i] as usize;
-            if v.info_ops.len() <= b {
-                v.info_ops.resize(b + 1, 0);
-                v.info_calls.resize(b + 1, 0);
-            }
             v.info_ops[b] = i as u32;
             v.info_calls[b] = o.call;
             let set = if v.info_write[i] {
@@ -777,7 +775,7 @@ impl LostValues {
             } else {
                 continue;
             };
-            set[b / 64] |= 1u64 << (b % 64);
+            flip(set, b);
         }
         for x in 0..v.ids.len() {
             if v.supply[x] == 0 {
@@ -827,10 +825,9 @@ impl LostValues {
                     self.spent_writes -= 1;
                 }
             } else {
-                self.canon[b as usize / 64] ^= 1u64 << (b % 64);
+                flip(&mut self.canon, b as usize);
             }
-            self.taken[i] = taken;
-            self.taken_bits[b as usize / 64] ^= 1u64 << (b % 64);
+            flip(&mut self.taken_bits, b as usize);
         }
         let d = self.differs_of[i];
         if d != NIL {
@@ -852,8 +849,8 @@ impl LostValues {
                 // Its crashed writes became useless (or useful again).
                 for &w in &self.info_writers[x] {
                     let b = self.info_bit[w as usize] as usize;
-                    self.useful[b / 64] ^= 1u64 << (b % 64);
-                    self.useless[b / 64] ^= 1u64 << (b % 64);
+                    flip(&mut self.useful, b);
+                    flip(&mut self.useless, b);
                 }
             }
         }
@@ -889,10 +886,9 @@ impl LostValues {
     /// from the canonical bits to the count (or back).
     fn respend(&mut self, x: usize, spent: bool) {
         for &w in &self.info_writers[x] {
-            let w = w as usize;
-            if self.taken[w] {
-                let b = self.info_bit[w] as usize;
-                self.canon[b / 64] ^= 1u64 << (b % 64);
+            if self.is_taken(w as usize) {
+                let b = self.info_bit[w as usize] as usize;
+                flip(&mut self.canon, b);
                 if spent {
                     self.spent_writes += 1;
                 } else {
@@ -906,15 +902,20 @@ impl LostValues {
     fn bytes(&self) -> usize {
         self.need_of.len() * 4 * 6
             + self.ids.len() * (8 + 4 * 6 + 24 + 16)
-            + self.taken.len()
             + self.canon.len() * 8 * 8
     }
 
     fn toggle_dormant(&mut self, x: usize) {
         for &o in &self.info_observers[x] {
-            let b = self.info_bit[o as usize] as usize;
-            self.dormant[b / 64] ^= 1u64 << (b % 64);
+            flip(&mut self.dormant, self.info_bit[o as usize] as usize);
         }
+    }
+
+    /// Whether crashed op `i` is linearized.
+    #[inline]
+    fn is_taken(&self, i: usize) -> bool {
+        let b = self.info_bit[i] as usize;
+        self.taken_bits[b / 64] & (1u64 << (b % 64)) != 0
     }
 
     /// Makes the canonical `info` part of the memo key of a configuration whose state holds
@@ -981,10 +982,18 @@ impl LostValues {
     /// The crashed ops that can go next, by invocation, into `out`: those invoked by `limit`
     /// and not linearized that can step from a state holding `held` and may be useful there
     /// (a cas from `held`; a write of a value some remaining op observes; a write of one no
-    /// remaining op observes only when `leaver`, see the search). Every other crashed op would
-    /// be skipped by the walk anyway: this spares walking the thousands a long history leaves
-    /// open.
-    fn crashed_candidates(&self, held: Option<u64>, limit: u64, leaver: bool, out: &mut Vec<u32>) {
+    /// remaining op observes only when [`LostValues::leaver_ready`], cached in `leaver`, see
+    /// the search). Every other crashed op would be skipped by the walk anyway: this spares
+    /// walking the thousands a long history leaves open.
+    fn crashed_candidates(
+        &self,
+        next: &[u32],
+        held: Option<u64>,
+        limit: u64,
+        leaver: &mut Option<bool>,
+        out: &mut Vec<u32>,
+    ) {
+        let leaver = *leaver.get_or_insert_with(|| self.leaver_ready(next, held));
         out.clear();
         let bound = self.info_calls.partition_point(|&c| c <= limit);
         for w in 0..bound.div_ceil(64) {
@@ -1002,7 +1011,7 @@ impl LostValues {
         }
         if let Some(&h) = held.and_then(|h| self.dense.get(&h)) {
             for &o in &self.info_observers[h as usize] {
-                if !self.taken[o as usize] && (self.info_bit[o as usize] as usize) < bound {
+                if !self.is_taken(o as usize) && (self.info_bit[o as usize] as usize) < bound {
                     out.push(o);
                 }
             }
@@ -1694,8 +1703,7 @@ pub(crate) fn search<M: Model>(
             entry = match lost.as_ref() {
                 Some(l) => {
                     let held = model.holds(&cache.states[state as usize]);
-                    let ready = *leaver.get_or_insert_with(|| l.leaver_ready(&next, held));
-                    l.crashed_candidates(held, info_limit, ready, &mut cands);
+                    l.crashed_candidates(&next, held, info_limit, &mut leaver, &mut cands);
                     cand_at = 0;
                     cand_entry(&cands, 0)
                 }
@@ -1789,8 +1797,7 @@ pub(crate) fn search<M: Model>(
                         info_limit = info_limit_of(pass_return);
                         if let Some(l) = lost.as_ref() {
                             let held = model.holds(&cache.states[state as usize]);
-                            let ready = *leaver.get_or_insert_with(|| l.leaver_ready(&next, held));
-                            l.crashed_candidates(held, info_limit, ready, &mut cands);
+                            l.crashed_candidates(&next, held, info_limit, &mut leaver, &mut cands);
                             cand_at = cands.partition_point(|&c| c <= i as u32);
                             entry = cand_entry(&cands, cand_at);
                         }
@@ -2072,17 +2079,22 @@ mod tests {
         search(&model, &mut ctx, ops, 0, &budget, &mut stats, None)
     }
 
-    #[test]
-    fn register_search_agrees_with_every_order() {
+    /// On `cases` histories drawn from `raws`: the search's verdict is the brute force's, the
+    /// real-time refutation fires only on invalid ones, and each verdict comes up at least
+    /// `min_each` times (else the property proves little).
+    fn agrees_with_every_order(
+        raws: impl Strategy<Value = Vec<(u8, u32, u32, u8, u8)>>,
+        cases: u32,
+        min_each: u32,
+    ) {
         let mut runner = TestRunner::new(Config {
-            cases: 4000,
+            cases,
             failure_persistence: None,
             ..Config::default()
         });
-        let op = (0u8..6, 0u32..5, 0u32..5, 0u8..10, 0u8..6);
         let counts = std::cell::Cell::new((0u32, 0u32));
         runner
-            .run(&prop::collection::vec(op, 1..=9), |raw| {
+            .run(&raws, |raw| {
                 let ops = history(&raw);
                 let model = Register { cas: true };
                 let expected = brute(&model, &ops);
@@ -2104,49 +2116,30 @@ mod tests {
             .unwrap();
         let (valid, invalid) = counts.get();
         assert!(
-            valid >= 400 && invalid >= 400,
+            valid >= min_each && invalid >= min_each,
             "{valid} valid, {invalid} invalid"
         );
     }
 
     #[test]
+    fn register_search_agrees_with_every_order() {
+        let op = (0u8..6, 0u32..5, 0u32..5, 0u8..10, 0u8..6);
+        agrees_with_every_order(prop::collection::vec(op, 1..=9), 4000, 400);
+    }
+
+    #[test]
     fn register_search_with_many_crashed_ops_agrees_with_every_order() {
         // Longer histories, half of them crashed: spent states, crashed writes counted in the
-        // memo and crashed ops that need not happen come into play.
-        let mut runner = TestRunner::new(Config {
-            cases: 30000,
-            failure_persistence: None,
-            ..Config::default()
-        });
+        // memo and crashed ops that need not happen come into play. (A loosened subsumption
+        // count in the memo fails this about every other run at this many cases, never at 1,500.)
         let op = (0u8..12, 0u32..4, 0u32..4, 0u8..16, 0u8..8);
-        let counts = std::cell::Cell::new((0u32, 0u32));
-        runner
-            .run(&prop::collection::vec(op, 8..=16), |raw| {
-                // Kinds 6 and up are crashed writes and cas.
-                let raw: Vec<_> = raw
-                    .into_iter()
-                    .map(|(k, a, b, s, l)| (if k >= 6 { 4 + k % 2 } else { k }, a, b, s, l))
-                    .collect();
-                let ops = history(&raw);
-                let model = Register { cas: true };
-                let expected = brute(&model, &ops);
-                prop_assert_eq!(
-                    matches!(run(&ops), Ending::Linearizable),
-                    expected,
-                    "{:#?}",
-                    ops
-                );
-                let (v, i) = counts.get();
-                counts.set(if expected { (v + 1, i) } else { (v, i + 1) });
-                Ok(())
-            })
-            .unwrap();
-        let (valid, invalid) = counts.get();
-        eprintln!("many crashed: {valid} valid, {invalid} invalid");
-        assert!(
-            valid >= 150 && invalid >= 150,
-            "{valid} valid, {invalid} invalid"
-        );
+        // Kinds 6 and up are crashed writes and cas.
+        let raws = prop::collection::vec(op, 8..=16).prop_map(|raw| {
+            raw.into_iter()
+                .map(|(k, a, b, s, l)| (if k >= 6 { 4 + k % 2 } else { k }, a, b, s, l))
+                .collect::<Vec<_>>()
+        });
+        agrees_with_every_order(raws, 30000, 150);
     }
 
     #[test]
