@@ -62,29 +62,32 @@ impl<W: Write> JsonlWriter<W> {
 
 /// Parses one JSON Lines line (without its newline). Blank lines give `Ok(None)`.
 pub fn parse_line(bytes: &[u8], line: u32) -> Result<Option<Event>, ImportError> {
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    serde_json::from_slice::<Event>(bytes)
-        .map(Some)
-        .map_err(|e| ImportError {
-            line,
-            message: serde_message(&e),
-        })
+    parsed(line, bytes.iter().all(u8::is_ascii_whitespace), || {
+        serde_json::from_slice(bytes)
+    })
 }
 
 /// [`parse_line`] on text known to be UTF-8, which serde_json then does not validate again:
 /// the same result as `parse_line(text.as_bytes(), line)`.
 fn parse_line_str(text: &str, line: u32) -> Result<Option<Event>, ImportError> {
-    if text.bytes().all(|b| b.is_ascii_whitespace()) {
+    parsed(line, text.bytes().all(|b| b.is_ascii_whitespace()), || {
+        serde_json::from_str(text)
+    })
+}
+
+/// A line's event: none if `blank`, else what `parse` gives, its error with the line number.
+fn parsed(
+    line: u32,
+    blank: bool,
+    parse: impl FnOnce() -> serde_json::Result<Event>,
+) -> Result<Option<Event>, ImportError> {
+    if blank {
         return Ok(None);
     }
-    serde_json::from_str::<Event>(text)
-        .map(Some)
-        .map_err(|e| ImportError {
-            line,
-            message: serde_message(&e),
-        })
+    parse().map(Some).map_err(|e| ImportError {
+        line,
+        message: serde_message(&e),
+    })
 }
 
 /// An [`Event`] as a line spells it, borrowing what it can: the fields a line's values are
