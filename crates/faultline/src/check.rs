@@ -14,6 +14,7 @@
 //! functions present). One line per file goes to stdout; `--json` prints one JSON array
 //! instead. The exit code is the worst verdict's, or 254 when any file could not be read.
 
+use faultline_core::options::seconds;
 use faultline_history::import::{self, Format};
 use faultline_history::jsonl::ReadError;
 use faultline_history::{pair, Event, Operation, Verdict};
@@ -176,13 +177,9 @@ pub fn run(args: CheckArgs) -> ExitCode {
         Ok(m) => m,
         Err(e) => return bad_args(&format!("--model: {e}")),
     };
-    let time_limit = match args.time_limit {
-        Some(s) if !(s.is_finite() && s > 0.0) => {
-            return bad_args(&format!(
-                "--time-limit: {s} is not a positive number of seconds"
-            ))
-        }
-        s => s.map(Duration::from_secs_f64),
+    let time_limit = match args.time_limit.map(|s| seconds("--time-limit", s)).transpose() {
+        Ok(t) => t,
+        Err(e) => return bad_args(&e),
     };
     if args.memory_limit == 0 {
         return bad_args("--memory-limit: must be at least 1 MB");
@@ -210,12 +207,8 @@ pub fn run(args: CheckArgs) -> ExitCode {
             }
         }
     }
-    if let Some(ttl) = args.lease_ttl {
-        if !(ttl.is_finite() && ttl > 0.0) {
-            return bad_args(&format!(
-                "--lease-ttl: {ttl} is not a positive number of seconds"
-            ));
-        }
+    if let Some(Err(e)) = args.lease_ttl.map(|s| seconds("--lease-ttl", s)) {
+        return bad_args(&e);
     }
     if args.html.is_some() && args.files.len() != 1 {
         return bad_args("--html: give exactly one history file");
@@ -431,23 +424,6 @@ fn recorded_consistency_model(config: &Path) -> Result<Option<txn::Model>, Strin
     }
 }
 
-/// The checkers of the run whose test.json is at `config`, as the run configured them.
-pub(crate) fn run_checkers(config: &Path) -> Result<workloads::Configured, String> {
-    let name = config.display();
-    let text = std::fs::read_to_string(config).map_err(|e| format!("{name}: cannot read: {e}"))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{name}:line {}: not JSON: {e}", e.line()))?;
-    if value.get("config_version").is_some() {
-        // Typed: the whole record must read, so a damaged test.json is caught here.
-        let typed = crate::config::read(config)?;
-        return workloads::configure(&typed.workload, &typed.common)
-            .map_err(|e| format!("{name}: {e}"));
-    }
-    // Written before test.json was typed: the registry reads the fields it needs.
-    workloads::from_test_json(&value)
-        .map_err(|e| format!("{name}: {}", e.trim_start_matches("test.json: ")))
-}
-
 /// The workload whose checkers a bare history gets when `--checker` does not say: sets,
 /// counters and banks by their functions and values; `None` for linearizability.
 fn recognise(ops: &[Operation], fs: &BTreeSet<&str>) -> Option<&'static str> {
@@ -551,6 +527,12 @@ fn check_file(
     } = *given;
     let (history_path, config) = locate(file);
     let name = file.display().to_string();
+    if file.is_dir() && !history_path.is_file() {
+        return Err(InputError(format!(
+            "{name}: a directory without {}: give a run directory (store/<test>/<timestamp>) or a history file",
+            faultline_report::HISTORY_FILE
+        )));
+    }
     // A run of a transactional workload is judged with the model its test.json records.
     let consistency_model = match &config {
         Some(c) => recorded_consistency_model(c)
@@ -595,7 +577,7 @@ fn check_file(
                         "{name}: --initial and --lease-ttl are for bare histories; a run is judged with what its test.json records"
                     )));
                 }
-                let run = run_checkers(config).map_err(InputError)?;
+                let run = faultline_core::checking::run_checkers(config).map_err(InputError)?;
                 (run.def.name.to_string(), run.check(&ops))
             }
             (w, _) => (
@@ -918,29 +900,9 @@ fn print_workload(record: &FileRecord, results: &[faultline_history::CheckerResu
         "{}\t{}\t{} ops\t{:.1} ms",
         record.file, record.verdict, record.ops, record.check_ms
     );
-    print_checker_lines(results);
+    crate::print::print_checker_lines(results);
 }
 
-/// One line per checker (verdict, anomaly count, why unknown), then its first anomalies:
-/// what `faultline test` and `faultline check` print for a workload's checkers.
-pub(crate) fn print_checker_lines(results: &[faultline_history::CheckerResult]) {
-    for c in results {
-        println!(
-            "  {:<18} {:<8} {} anomal{}{}",
-            c.checker,
-            c.verdict,
-            c.anomalies.len(),
-            if c.anomalies.len() == 1 { "y" } else { "ies" },
-            c.reason
-                .as_deref()
-                .map(|r| format!(" ({r})"))
-                .unwrap_or_default()
-        );
-        for a in c.anomalies.iter().take(3) {
-            println!("    {}: {}", a.kind, a.explanation);
-        }
-    }
-}
 
 /// A transactional verdict: the model, the anomaly kinds, the models ruled out, examples.
 fn print_txn(record: &FileRecord, r: &txn::Report) {

@@ -1,7 +1,6 @@
 //! `faultline cluster up|status|exec|down`: a test cluster outside of a test run.
 
-use faultline_cluster::{self as cluster, CleanupGuard, ClusterError, NodeSource, UpOptions};
-use faultline_control::HostsConfig;
+use faultline_cluster::{self as cluster, CleanupGuard, ClusterError, UpOptions};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -41,23 +40,23 @@ enum ClusterCommand {
 
 /// Arguments of `faultline cluster up`.
 #[derive(clap::Args)]
-pub(crate) struct UpArgs {
+struct UpArgs {
     /// The database: a built-in definition (etcd, redis) or the path of a db.toml or its
     /// directory (see docs/db-definition.md).
     #[arg(long, default_value = "etcd", value_name = "NAME|PATH")]
-    pub(crate) db: String,
+    db: String,
     /// A node count for a Docker cluster (n1..nN), or existing hosts: host1,host2[:port],...
     #[arg(long, default_value = "5")]
-    pub(crate) nodes: String,
+    nodes: String,
     /// The SSH user on existing hosts.
     #[arg(long, default_value = "root")]
-    pub(crate) ssh_user: String,
+    ssh_user: String,
     /// The SSH private key for existing hosts.
     #[arg(long)]
-    pub(crate) ssh_key: Option<PathBuf>,
+    ssh_key: Option<PathBuf>,
     /// The compose project name (default: faultline-<pid>-<random>).
     #[arg(long)]
-    pub(crate) name: Option<String>,
+    name: Option<String>,
 }
 
 /// Prints an error as one line and returns its exit code (254 bad input, 255 internal).
@@ -92,44 +91,16 @@ pub fn run(args: ClusterArgs) -> ExitCode {
     }
 }
 
-pub(crate) fn parse_up(args: UpArgs, state_dir: PathBuf) -> Result<UpOptions, ClusterError> {
-    let db = args.db;
-    let source = if let Ok(n) = args.nodes.trim().parse::<usize>() {
-        if args.ssh_key.is_some() {
-            return Err(ClusterError::BadArgs(
-                "--ssh-key is for existing hosts: give --nodes host1,host2,...".into(),
-            ));
-        }
-        NodeSource::Docker(n)
-    } else if args.nodes.trim().starts_with('-') {
-        return Err(ClusterError::BadArgs(format!(
-            "--nodes {}: expected a node count or host1,host2,...",
-            args.nodes
-        )));
-    } else {
-        let key_file = args.ssh_key.ok_or_else(|| {
-            ClusterError::BadArgs("--nodes lists hosts: give --ssh-key FILE too".into())
-        })?;
-        NodeSource::Hosts(HostsConfig {
-            hosts: args
-                .nodes
-                .split(',')
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect(),
-            user: args.ssh_user,
-            key_file,
-            known_hosts: state_dir.join("known_hosts"),
-            connect_timeout: Duration::from_secs(5),
-        })
+/// The cluster `args` describe, recorded under `state_dir`.
+fn parse_up(args: UpArgs, state_dir: PathBuf) -> Result<UpOptions, ClusterError> {
+    let flags = faultline_core::nodes::NodeFlags {
+        db: args.db,
+        nodes: args.nodes,
+        ssh_user: args.ssh_user,
+        ssh_key: args.ssh_key,
+        name: args.name,
     };
-    Ok(UpOptions {
-        db,
-        source,
-        state_dir,
-        project: args.name,
-        progress: true,
-    })
+    faultline_core::nodes::up_options(flags, state_dir)
 }
 
 fn run_up(args: UpArgs, state_dir: PathBuf) -> Result<(), ClusterError> {

@@ -59,8 +59,8 @@ pub fn run(args: GenArgs) -> ExitCode {
         eprintln!("faultline: {m}");
         ExitCode::from(crate::EXIT_BAD_ARGS)
     };
-    if args.ops == 0 || args.keys == 0 || args.processes == 0 {
-        return bad("--ops, --keys and --processes must be at least 1".into());
+    if let Err(e) = check_counts(&args) {
+        return bad(e);
     }
     if !(0.0..=1.0).contains(&args.info_rate) {
         return bad(format!(
@@ -75,9 +75,6 @@ pub fn run(args: GenArgs) -> ExitCode {
         ));
     }
     if args.kind == "append" {
-        if args.max_writes_per_key == 0 || args.max_txn_length == 0 {
-            return bad("--max-writes-per-key and --max-txn-length must be at least 1".into());
-        }
         let cfg = AppendConfig {
             txns: args.ops,
             processes: args.processes,
@@ -134,6 +131,27 @@ pub fn run(args: GenArgs) -> ExitCode {
             ExitCode::from(crate::EXIT_CRASH)
         }
     }
+}
+
+/// The most operations, keys or processes a generated history may have: beyond it memory,
+/// not the flag, is the limit, and a count near 2^64 overflowed an allocation (issue 18).
+const MOST: usize = 100_000_000;
+
+/// Every count flag is from 1 to [`MOST`] (processes and transaction lengths far fewer).
+fn check_counts(args: &GenArgs) -> Result<(), String> {
+    let counts = [
+        ("--ops", args.ops, MOST),
+        ("--keys", args.keys, MOST),
+        ("--processes", args.processes, 100_000),
+        ("--max-writes-per-key", args.max_writes_per_key, MOST),
+        ("--max-txn-length", args.max_txn_length, 10_000),
+    ];
+    for (flag, n, most) in counts {
+        if !(1..=most).contains(&n) {
+            return Err(format!("{flag}: {n} is not from 1 to {most}"));
+        }
+    }
+    Ok(())
 }
 
 /// Writes a list-append history event by event, without holding it in memory.

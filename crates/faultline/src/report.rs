@@ -14,6 +14,26 @@ pub struct ReportArgs {
     run_dir: PathBuf,
 }
 
+/// Whether `run_dir` is a run directory at all: one that exists and holds a history.
+fn readable_run_dir(run_dir: &std::path::Path) -> Result<(), String> {
+    let name = run_dir.display();
+    if !run_dir.exists() {
+        return Err(format!("{name}: no such run directory"));
+    }
+    if !run_dir.is_dir() {
+        return Err(format!(
+            "{name}: not a run directory (give store/<test>/<timestamp>)"
+        ));
+    }
+    if !run_dir.join(faultline_report::HISTORY_FILE).is_file() {
+        return Err(format!(
+            "{name}: not a run directory: it holds no {}",
+            faultline_report::HISTORY_FILE
+        ));
+    }
+    Ok(())
+}
+
 /// Whether the run's results.json holds checker results (absent, unreadable or empty: no).
 fn has_checker_results(run_dir: &std::path::Path) -> bool {
     std::fs::read_to_string(run_dir.join(faultline_report::RESULTS_FILE))
@@ -38,7 +58,7 @@ fn rerun_checkers(
             run_dir.display()
         ));
     }
-    let checkers = crate::check::run_checkers(&config)?;
+    let checkers = faultline_core::checking::run_checkers(&config)?;
     let loaded = crate::check::load(
         &run_dir.join(faultline_report::HISTORY_FILE),
         Some(faultline_history::import::Format::Jsonl),
@@ -46,8 +66,25 @@ fn rerun_checkers(
     Ok(checkers.check(&loaded.ops))
 }
 
+/// Warns, one line each, about the files of the run's definition and client program that
+/// changed since it ran (what test.json pins).
+fn warn_of_changes(run_dir: &std::path::Path) {
+    let Ok(config) = faultline_core::config::read(&run_dir.join(faultline_report::CONFIG_FILE))
+    else {
+        return;
+    };
+    for change in faultline_core::pin::changes(&config) {
+        eprintln!("faultline report: warning: {change}; the reproduce command would not run what this run ran");
+    }
+}
+
 /// Runs `faultline report`: exits with the run's verdict code, or 254 for unreadable input.
 pub fn run(args: ReportArgs) -> ExitCode {
+    if let Err(e) = readable_run_dir(&args.run_dir) {
+        eprintln!("faultline report: {e}");
+        return ExitCode::from(crate::EXIT_BAD_ARGS);
+    }
+    warn_of_changes(&args.run_dir);
     let fresh = if has_checker_results(&args.run_dir) {
         None
     } else {

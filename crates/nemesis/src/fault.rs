@@ -809,6 +809,34 @@ fn seconds(ms: u64) -> String {
     format!("{}.{:03}", ms / 1000, ms % 1000)
 }
 
+impl FaultClass {
+    /// Every class, in the order `faultline faults` lists them.
+    pub const ALL: [FaultClass; 7] = [
+        FaultClass::Partition,
+        FaultClass::Loss,
+        FaultClass::Pause,
+        FaultClass::Slow,
+        FaultClass::Kill,
+        FaultClass::Clock,
+        FaultClass::Netem,
+    ];
+
+    /// What a fault of this class does, in one line (`faultline faults`).
+    pub fn about(self) -> &'static str {
+        match self {
+            FaultClass::Partition => "cuts nodes off from each other with iptables (a grudge)",
+            FaultClass::Loss => "drops a share of the packets between nodes (iptables statistic)",
+            FaultClass::Pause => "SIGSTOPs the database process until healed",
+            FaultClass::Slow => "strobes SIGSTOP/SIGCONT on the database process",
+            FaultClass::Kill => "SIGKILLs the database process; healing restarts it",
+            FaultClass::Clock => "moves the database's clock (faultline-clock on Docker nodes)",
+            FaultClass::Netem => {
+                "delays, duplicates, reorders, corrupts or rate-limits packets to the peers"
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

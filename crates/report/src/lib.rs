@@ -35,6 +35,7 @@ mod drawing;
 mod escape;
 mod html;
 mod junit;
+pub mod markdown;
 mod results;
 mod store;
 

@@ -1,14 +1,14 @@
 //! `test.json`: one typed record of a `faultline test` run, which `test` writes and `check`
 //! and `report` read.
 //!
-//! It holds every `faultline test` flag as given ([`TestArgs`], defaults filled in, the seed
+//! It holds every `faultline test` flag as given ([`TestOptions`], defaults filled in, the seed
 //! fixed to this run's), the values the workload's checkers judge with (its initial value,
 //! a lock's lease), and what the run found out (nodes and addresses, notes). The reproduce
 //! command is rendered from the flags, so no flag can be forgotten: a flag added to
-//! [`TestArgs`] is in test.json and in the command by construction, and a test checks that
+//! [`TestOptions`] is in test.json and in the command by construction, and a test checks that
 //! every flag round-trips (flags -> test.json -> command -> parsed flags).
 
-use crate::test::TestArgs;
+use crate::options::TestOptions;
 use faultline_workloads::{Common, Configured};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -40,7 +40,7 @@ pub struct TestConfig {
     /// The command that repeats this run, rendered from `flags`.
     pub command: String,
     /// Every `faultline test` flag of this run (seed fixed, one run).
-    pub flags: TestArgs,
+    pub flags: TestOptions,
     /// The workload's options from the common arguments, at the top level under their own
     /// names: the workload registry rebuilds the run's checkers from them
     /// (`faultline_workloads::from_test_json`).
@@ -63,6 +63,14 @@ pub struct TestConfig {
     /// What the run expects its faults to do (`--expect`); `faultline report` judges with it.
     #[serde(default)]
     pub expect: Vec<String>,
+    /// What pins the `--client` program: each file its command names (the executable,
+    /// resolved through `PATH`, and any script argument) with its SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_files: Vec<crate::pin::PinnedFile>,
+    /// The definition as it ran, copied into the run directory's `definition/`: each file
+    /// with its SHA-256.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub definition_files: Vec<crate::pin::PinnedFile>,
     /// The faultline version that ran the test.
     pub faultline_version: String,
 }
@@ -92,7 +100,7 @@ impl CheckSpec {
 
 /// The flags of one run: `args` with the run's seed, and one run (a reproduce command
 /// repeats one run, not the series of `--test-count`).
-pub fn flags_for_run(args: &TestArgs, seed: u64) -> TestArgs {
+pub fn flags_for_run(args: &TestOptions, seed: u64) -> TestOptions {
     let mut flags = args.clone();
     flags.seed = Some(seed);
     flags.test_count = 1;
@@ -105,9 +113,9 @@ const LEADING_FLAGS: &[&str] = &["db", "workload", "nemesis"];
 
 /// The `faultline test` command line with exactly `flags`: every flag with a value, switches
 /// that are on; `None` and off are the defaults and are left out.
-pub fn reproduce_command(flags: &TestArgs) -> String {
+pub fn reproduce_command(flags: &TestOptions) -> String {
     let Ok(Value::Object(map)) = serde_json::to_value(flags) else {
-        unreachable!("TestArgs serializes to a map");
+        unreachable!("TestOptions serializes to a map");
     };
     let mut names: Vec<&String> = map.keys().collect();
     names.sort_by_key(|n| {
@@ -169,6 +177,40 @@ pub fn read(path: &Path) -> Result<TestConfig, String> {
     serde_json::from_value(value).map_err(|e| format!("{name}: {e}"))
 }
 
+/// A test.json for tests of other modules.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// The test.json of one run of `flags` on one node, seed 1.
+    pub(crate) fn config(flags: TestOptions) -> TestConfig {
+        let workload = faultline_workloads::configure(&flags.workload, &flags.common()).unwrap();
+        TestConfig {
+            config_version: CONFIG_VERSION,
+            name: "t".into(),
+            db: flags.db.clone(),
+            workload: flags.workload.clone(),
+            nemesis: vec![],
+            nodes: vec!["n1".into()],
+            node_addresses: BTreeMap::new(),
+            seed: 1,
+            command: reproduce_command(&flags),
+            common: workload.common.clone(),
+            check: CheckSpec::of(&workload),
+            flags,
+            nemesis_config: Value::Null,
+            notes: vec![],
+            clock_mechanism: None,
+            client: None,
+            client_options: None,
+            expect: vec![],
+            client_files: vec![],
+            definition_files: vec![],
+            faultline_version: "0".into(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,7 +220,7 @@ mod tests {
     #[command(name = "faultline-test")]
     struct Cli {
         #[command(flatten)]
-        args: TestArgs,
+        args: TestOptions,
     }
 
     /// Splits a command rendered by [`reproduce_command`] the way a POSIX shell would
@@ -216,7 +258,7 @@ mod tests {
         words
     }
 
-    fn parse(words: &[String]) -> TestArgs {
+    fn parse(words: &[String]) -> TestOptions {
         Cli::try_parse_from(
             std::iter::once("faultline-test".to_string()).chain(words.iter().cloned()),
         )
@@ -295,6 +337,8 @@ mod tests {
         "a=1",
         "--client-opt",
         "b={\"x\": [2, 3]}",
+        "--summary-markdown",
+        "/tmp/sum mary.md",
     ];
 
     #[test]
@@ -313,7 +357,7 @@ mod tests {
         let flags = flags_for_run(&args, 42);
         assert_eq!(flags, args, "seed 42 and one run were given");
         let json = serde_json::to_string_pretty(&flags).unwrap();
-        let back: TestArgs = serde_json::from_str(&json).unwrap();
+        let back: TestOptions = serde_json::from_str(&json).unwrap();
         assert_eq!(back, flags);
         let command = reproduce_command(&back);
         assert!(command.contains(" --allow-clock-changes"), "{command}");
@@ -326,13 +370,13 @@ mod tests {
     fn written(argv: &[&str], dir: &Path) -> (Configured, std::path::PathBuf) {
         let args = parse(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let workload =
-            faultline_workloads::configure(&args.workload_name(), &args.common()).unwrap();
+            faultline_workloads::configure(&args.workload, &args.common()).unwrap();
         let flags = flags_for_run(&args, 1);
         let config = TestConfig {
             config_version: CONFIG_VERSION,
             name: "t".into(),
             db: "etcd".into(),
-            workload: args.workload_name(),
+            workload: args.workload.clone(),
             nemesis: vec![],
             nodes: vec!["n1".into()],
             node_addresses: BTreeMap::new(),
@@ -347,6 +391,8 @@ mod tests {
             client: None,
             client_options: None,
             expect: vec![],
+            client_files: vec![],
+            definition_files: vec![],
             faultline_version: "0".into(),
         };
         let path = dir.join(format!("{}.json", argv.join("_").replace(['-', '/'], "")));
@@ -386,7 +432,7 @@ mod tests {
         ];
         for argv in cases {
             let (run, path) = written(argv, dir.path());
-            let again = crate::check::run_checkers(&path).unwrap();
+            let again = crate::checking::run_checkers(&path).unwrap();
             assert_eq!(again.def.name, run.def.name);
             assert_eq!(again.common, run.common, "{argv:?}");
             assert_eq!(again.initial, run.initial, "{argv:?}");

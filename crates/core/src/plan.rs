@@ -1,0 +1,366 @@
+//! The first phase of a test: [`Plan::new`] judges the options and the definition and decides
+//! everything that does not need a cluster (database, workload, nemesis, seed, name, notes),
+//! so every mistake is found before anything starts.
+
+use crate::options::TestOptions;
+use faultline_cluster::ClockMechanism;
+use faultline_db::Db;
+use faultline_nemesis::{ClockMode, ClockSource, FaultKind, NemesisConfig, Schedule};
+use faultline_workloads::Configured;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// What was decided from the options before anything started.
+pub struct Plan {
+    /// The options as given (the seed may still be `None`; [`Plan::seed`] is the one used).
+    pub options: TestOptions,
+    /// The database under test.
+    pub db: Arc<dyn Db>,
+    /// The workload, configured from the common options.
+    pub workload: Configured,
+    /// The nemesis's configuration.
+    pub nemesis: NemesisConfig,
+    /// Seconds of workload.
+    pub time_limit: Duration,
+    /// A request's timeout.
+    pub op_timeout: Duration,
+    /// The first run's seed (run `i` of `--test-count` uses `seed + i`).
+    pub seed: u64,
+    /// The test's name in the store.
+    pub name: String,
+    /// Things the user should know about this run, also kept in test.json.
+    pub notes: Vec<String>,
+    /// How clock faults reach the nodes' clocks.
+    pub clock: ClockMechanism,
+    /// Whether packet faults use netem (the nodes' kernel has it) or faultline's handler.
+    pub netem: bool,
+    /// The `--client-opt`s, parsed.
+    pub client_opts: Vec<(String, Value)>,
+}
+
+impl Plan {
+    /// Judges `options` (flags, definition, workload, faults) and plans the test, or says in
+    /// one line what is wrong.
+    pub fn new(options: TestOptions) -> Result<Plan, String> {
+        options.validate()?;
+        // A definition's mistakes are found before anything starts.
+        let db = faultline_db::open_db(&options.db).map_err(|e| format!("--db: {e}"))?;
+        let (time_limit, op_timeout, interval) = options.durations()?;
+        let clock = clock_mechanism(&options)?;
+        let (nemesis, notes) = nemesis(&options, clock, interval)?;
+        let workload = faultline_workloads::configure(&options.workload, &options.common())?;
+        if options.stop_on_anomaly && workload.stream_checker().is_none() {
+            return Err(format!(
+                "--stop-on-anomaly: the {} workload is checked after the run; only the register \
+                 workload (linearizability) is checked while it runs",
+                options.workload
+            ));
+        }
+        // A --client program carries out the operations itself, whatever the family.
+        if options.client.is_none() {
+            workload.supports(&db.client())?;
+        }
+        let client_opts = parse_client_opts(&options)?;
+        let seed = options.seed.unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0)
+        });
+        let name = options
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", db.name(), options.workload));
+        Ok(Plan {
+            options,
+            db,
+            workload,
+            nemesis,
+            time_limit,
+            op_timeout,
+            seed,
+            name,
+            notes,
+            clock,
+            netem: true,
+            client_opts,
+        })
+    }
+
+    /// Whether any clock fault was asked for.
+    pub fn wants_clock(&self) -> bool {
+        self.nemesis
+            .kinds
+            .iter()
+            .any(|k| matches!(k, FaultKind::Clock(_)))
+    }
+
+    /// Whether any fault would use netem where the kernel has it.
+    pub fn wants_netem(&self) -> bool {
+        self.nemesis.kinds.iter().any(|k| k.needs_netem())
+    }
+
+    /// The `--nemesis` names that need netem, as given.
+    pub fn netem_names(&self) -> Vec<String> {
+        self.nemesis
+            .kinds
+            .iter()
+            .filter_map(|k| match k {
+                FaultKind::Netem(kind, _) => Some(kind.name().to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The `--nemesis` names as given, or `none`.
+    pub fn nemesis_label(&self) -> String {
+        if self.nemesis.kinds.is_empty() {
+            "none".to_string()
+        } else {
+            self.options.nemesis.join(",")
+        }
+    }
+}
+
+/// How clock faults would reach the nodes: faultline-clock on Docker nodes, the real clock on
+/// hosts only with `--allow-clock-changes`.
+fn clock_mechanism(options: &TestOptions) -> Result<ClockMechanism, String> {
+    let wants_clock = options
+        .nemesis
+        .iter()
+        .any(|n| matches!(n.trim().parse(), Ok(FaultKind::Clock(_))));
+    if wants_clock {
+        ClockMechanism::choose(options.lists_hosts(), options.allow_clock_changes)
+    } else {
+        Ok(ClockMechanism::ClockTool)
+    }
+}
+
+/// The nemesis `--nemesis` and its knobs ask for, and the notes it needs.
+fn nemesis(
+    options: &TestOptions,
+    clock: ClockMechanism,
+    interval: Duration,
+) -> Result<(NemesisConfig, Vec<String>), String> {
+    let mut kinds = Vec::new();
+    for name in &options.nemesis {
+        let name = name.trim();
+        if name == "none" || name.is_empty() {
+            continue;
+        }
+        let kind: FaultKind = name.parse().map_err(|e| format!("--nemesis: {e}"))?;
+        // Stepping a host's real clock moves its wall clock only.
+        if let FaultKind::Clock(k) = kind {
+            if clock == ClockMechanism::HostClock
+                && (k.clock == ClockSource::Monotonic || k.mode == Some(ClockMode::Rate))
+            {
+                return Err(format!(
+                    "--nemesis {name}: on existing hosts clock faults step the real wall clock; \
+                     monotonic clocks and clock rates need faultline-clock (Docker nodes)"
+                ));
+            }
+        }
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    let mut notes = Vec::new();
+    if kinds.iter().any(|k| matches!(k, FaultKind::Clock(_))) {
+        notes.push(clock.note());
+    }
+    if kinds.iter().any(|k| matches!(k, FaultKind::Loss(_))) {
+        notes.push(
+            "loss drops packets with the iptables statistic match (random); it needs no netem"
+                .to_string(),
+        );
+    }
+    let nemesis = NemesisConfig {
+        kinds,
+        interval,
+        clock_max_offset_ms: options.clock_max_offset_ms.max(1),
+        clock_rate: options.clock_rate,
+        delay_ms: options.delay_ms,
+        delay_jitter_ms: options.delay_jitter_ms,
+        corrupt_percent: options.corrupt_percent,
+        bandwidth_kbit: options.bandwidth_kbit,
+        ..NemesisConfig::default()
+    };
+    // The schedule's own checks, as one line before any cluster starts.
+    Schedule::new(vec!["n1".into()], nemesis.clone(), 0).map_err(|e| format!("--nemesis: {e}"))?;
+    Ok((nemesis, notes))
+}
+
+/// The `--client-opt`s as (key, value), or the one line that says which is wrong.
+fn parse_client_opts(options: &TestOptions) -> Result<Vec<(String, Value)>, String> {
+    match &options.client {
+        Some(c) if c.trim().is_empty() => return Err("--client: the command is empty".into()),
+        None if !options.client_opt.is_empty() => {
+            return Err("--client-opt: only a --client program takes options".into())
+        }
+        _ => {}
+    }
+    options
+        .client_opt
+        .iter()
+        .map(|o| faultline_client_protocol::parse_client_opt(o))
+        .collect()
+}
+
+/// What the run says when the nodes have no netem: packet faults go through the handler.
+pub fn no_netem_note(names: &[String], error: &str) -> String {
+    // The remote's error quotes the whole probe script in backquotes: name it instead.
+    let error = match error
+        .split_once('`')
+        .and_then(|(a, rest)| Some((a, rest.split_once('`')?.1)))
+    {
+        Some((before, after)) => format!("{before}the probe{after}"),
+        None => error.to_string(),
+    };
+    let error = error.split_whitespace().collect::<Vec<_>>().join(" ");
+    format!(
+        "--nemesis {}: this kernel has no netem qdisc (tc qdisc ... netem failed: {error}); \
+         these faults go through faultline's NFQUEUE packet handler (faultline-netq) instead, \
+         on each target's packets to the other nodes",
+        names.join(",")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    use faultline_cluster::ClockMechanism;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: TestOptions,
+    }
+
+    fn plan(argv: &[&str]) -> Result<Plan, String> {
+        let args = Cli::try_parse_from(std::iter::once("test").chain(argv.iter().copied()))
+            .unwrap()
+            .args;
+        Plan::new(args)
+    }
+
+    #[test]
+    fn docker_nodes_use_faultline_clock_and_hosts_their_clock_only_when_allowed() {
+        let p = plan(&["--db", "redis", "--nemesis", "clock", "--nodes", "3"]).unwrap();
+        assert_eq!(p.clock, ClockMechanism::ClockTool);
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n.contains("faultline-clock's control page")));
+        let p = plan(&[
+            "--db",
+            "redis",
+            "--nemesis",
+            "clock",
+            "--nodes",
+            "3",
+            "--allow-clock-changes",
+        ])
+        .unwrap();
+        assert_eq!(p.clock, ClockMechanism::ClockTool);
+        let hosts = ["--nodes", "h1,h2,h3", "--ssh-key", "/k"];
+        let err = plan(&[&["--db", "redis", "--nemesis", "clock-bump"][..], &hosts].concat());
+        assert!(err.err().unwrap().contains("--allow-clock-changes"));
+        // etcd ignores the shim, but a real clock step reaches it.
+        let p = plan(
+            &[
+                &[
+                    "--db",
+                    "etcd",
+                    "--nemesis",
+                    "clock",
+                    "--allow-clock-changes",
+                ][..],
+                &hosts,
+            ]
+            .concat(),
+        )
+        .unwrap();
+        assert_eq!(p.clock, ClockMechanism::HostClock);
+        assert!(p.wants_clock());
+        assert!(p.notes.iter().any(|n| n.contains("hosts' real clocks")));
+        // Docker nodes reach etcd through its vDSO: every clock kind applies.
+        let p = plan(&[
+            "--db",
+            "etcd",
+            "--nemesis",
+            "clock,clock-bump-monotonic-primaries,clock-rate-wall",
+            "--nodes",
+            "3",
+        ])
+        .unwrap();
+        assert!(p.wants_clock());
+        assert_eq!(p.nemesis.kinds.len(), 3);
+        // A real host's clock can only be stepped: monotonic clocks and rates are refused.
+        for kind in ["clock-bump-monotonic", "clock-rate"] {
+            let err = plan(
+                &[
+                    &["--db", "etcd", "--nemesis", kind, "--allow-clock-changes"][..],
+                    &hosts,
+                ]
+                .concat(),
+            )
+            .err()
+            .unwrap();
+            assert!(
+                err.contains(kind) && err.contains("need faultline-clock"),
+                "{err}"
+            );
+        }
+        let err = plan(&[
+            "--nemesis",
+            "clock-rate",
+            "--clock-rate",
+            "0.5",
+            "--nodes",
+            "3",
+        ])
+        .err()
+        .unwrap();
+        assert!(err.starts_with("--nemesis: clock rate 0.5"), "{err}");
+    }
+
+    #[test]
+    fn stop_on_anomaly_needs_a_workload_checked_while_it_runs() {
+        assert!(plan(&["--stop-on-anomaly", "--nodes", "3"]).is_ok());
+        let err = plan(&["--workload", "set", "--stop-on-anomaly", "--nodes", "3"])
+            .err()
+            .unwrap();
+        assert!(
+            err.starts_with("--stop-on-anomaly: the set workload is checked after the run"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn netem_faults_are_named_and_loss_says_it_needs_no_netem() {
+        let p = plan(&["--nemesis", "loss", "--nodes", "3"]).unwrap();
+        assert!(!p.wants_netem());
+        assert!(p
+            .notes
+            .iter()
+            .any(|n| n.contains("iptables statistic") && n.contains("no netem")));
+        let p = plan(&["--nemesis", "delay-one,kill,reorder", "--nodes", "3"]).unwrap();
+        assert!(p.wants_netem());
+        assert_eq!(p.netem_names(), ["delay", "reorder"]);
+        let m = no_netem_note(
+            &p.netem_names(),
+            "n1: ssh root@10.0.0.2:22: `dev=$(ip ...); tc qdisc replace dev \"$dev\" root netem delay 1ms` \
+             exited with status 2: Error: Specified qdisc kind is unknown.\n",
+        );
+        assert_eq!(
+            m,
+            "--nemesis delay,reorder: this kernel has no netem qdisc (tc qdisc ... netem failed: \
+             n1: ssh root@10.0.0.2:22: the probe exited with status 2: Error: Specified qdisc kind is unknown.); \
+             these faults go through faultline's NFQUEUE packet handler (faultline-netq) instead, \
+             on each target's packets to the other nodes"
+        );
+    }
+}
