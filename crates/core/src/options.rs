@@ -318,6 +318,7 @@ mod tests {
     use clap::Parser;
 
     #[derive(Parser)]
+    #[command(allow_negative_numbers = true)]
     struct Cli {
         #[command(flatten)]
         options: TestOptions,

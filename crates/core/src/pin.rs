@@ -222,7 +222,8 @@ mod tests {
         let command = format!("sh '{}' --flag", script.display());
         let files = client_files(&command);
         assert_eq!(files.len(), 2, "{files:?}");
-        assert!(files[0].path.ends_with("/sh"), "{files:?}");
+        let sh = std::fs::canonicalize(on_path("sh").unwrap()).unwrap();
+        assert_eq!(files[0].path, sh.display().to_string(), "{files:?}");
         assert_eq!(
             files[1].path,
             std::fs::canonicalize(&script).unwrap().display().to_string()
