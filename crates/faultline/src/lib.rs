@@ -12,6 +12,7 @@ mod clean;
 mod cluster;
 mod gen;
 mod image;
+mod init;
 mod print;
 mod report;
 mod serve;
@@ -46,6 +47,8 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     /// Build the node image (no registry needed).
     Image(image::ImageArgs),
+    /// Write a working skeleton of a database definition for your system.
+    Init(init::InitArgs),
     /// Regenerate results.json, junit.xml and report.html of a run directory.
     Report(report::ReportArgs),
     /// Serve a store of runs on 127.0.0.1 to browse their reports.
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Gen(args) => gen::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Image(args) => image::run(args),
+        Command::Init(args) => init::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Clean(args) => clean::run(args),
