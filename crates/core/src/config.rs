@@ -369,8 +369,7 @@ mod tests {
     /// What `faultline test` writes for `argv`, as it writes it.
     fn written(argv: &[&str], dir: &Path) -> (Configured, std::path::PathBuf) {
         let args = parse(&argv.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        let workload =
-            faultline_workloads::configure(&args.workload, &args.common()).unwrap();
+        let workload = faultline_workloads::configure(&args.workload, &args.common()).unwrap();
         let flags = flags_for_run(&args, 1);
         let config = TestConfig {
             config_version: CONFIG_VERSION,

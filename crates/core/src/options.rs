@@ -199,7 +199,12 @@ impl TestOptions {
         }
         count("--concurrency", self.concurrency as u64, 1, 100_000)?;
         count("--test-count", u64::from(self.test_count), 1, 1_000_000)?;
-        count("--clock-max-offset-ms", self.clock_max_offset_ms, 1, 1e12 as u64)?;
+        count(
+            "--clock-max-offset-ms",
+            self.clock_max_offset_ms,
+            1,
+            1e12 as u64,
+        )?;
         count("--delay-ms", self.delay_ms, 0, 3_600_000)?;
         count("--delay-jitter-ms", self.delay_jitter_ms, 0, 3_600_000)?;
         count("--corrupt-percent", u64::from(self.corrupt_percent), 0, 100)?;
@@ -208,7 +213,11 @@ impl TestOptions {
             ("--key-count", self.key_count, 1_000_000),
             ("--min-txn-length", self.min_txn_length, 10_000),
             ("--max-txn-length", self.max_txn_length, 10_000),
-            ("--max-writes-per-key", self.max_writes_per_key, 1_000_000_000),
+            (
+                "--max-writes-per-key",
+                self.max_writes_per_key,
+                1_000_000_000,
+            ),
         ];
         for (flag, value, most) in txn {
             if let Some(v) = value {
@@ -288,7 +297,9 @@ fn within(flag: &str, v: f64, least: f64, most: f64) -> Result<(), String> {
     if v.is_finite() && v >= least && v <= most {
         Ok(())
     } else if least > 0.0 {
-        Err(format!("{flag}: {v} is not a positive number of at most {most}"))
+        Err(format!(
+            "{flag}: {v} is not a positive number of at most {most}"
+        ))
     } else {
         Err(format!("{flag}: {v} is not between {least} and {most}"))
     }
@@ -351,7 +362,10 @@ mod tests {
             ("--key-count", "0"),
         ] {
             let err = judged(&[flag, value]).unwrap_err();
-            assert!(err.starts_with(&format!("{flag}: ")), "{flag} {value}: {err}");
+            assert!(
+                err.starts_with(&format!("{flag}: ")),
+                "{flag} {value}: {err}"
+            );
             assert!(!err.contains('\n'));
         }
         assert!(judged(&["--time-limit", "31536000"]).is_ok());

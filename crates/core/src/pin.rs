@@ -204,7 +204,10 @@ fn differences(what: &str, then: &[PinnedFile], now: &[PinnedFile]) -> Vec<Strin
             Some(_) => {}
         }
     }
-    for new in now.iter().filter(|n| !then.iter().any(|o| o.path == n.path)) {
+    for new in now
+        .iter()
+        .filter(|n| !then.iter().any(|o| o.path == n.path))
+    {
         lines.push(format!("{what}: {} is new since this run", new.path));
     }
     lines
@@ -226,7 +229,10 @@ mod tests {
         assert_eq!(files[0].path, sh.display().to_string(), "{files:?}");
         assert_eq!(
             files[1].path,
-            std::fs::canonicalize(&script).unwrap().display().to_string()
+            std::fs::canonicalize(&script)
+                .unwrap()
+                .display()
+                .to_string()
         );
         assert_eq!(files[1].sha256, sha256_hex(b"print(1)\n"));
         assert_eq!(
@@ -270,7 +276,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let def = dir.path().join("db");
         std::fs::create_dir(&def).unwrap();
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dbs/redis-replicas");
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/dbs/redis-replicas");
         for e in std::fs::read_dir(&example).unwrap() {
             let p = e.unwrap().path();
             if p.is_file() {
@@ -304,8 +311,17 @@ mod tests {
         let lines = changes(&config);
         let name = script.file_name().unwrap().to_str().unwrap();
         assert_eq!(lines.len(), 2, "{lines:?}");
-        assert!(lines[0].starts_with(&format!("the definition --db {spec}: {name} changed since this run")), "{lines:?}");
-        assert!(lines[1].starts_with("the --client program: ") && lines[1].contains("client.py changed"), "{lines:?}");
+        assert!(
+            lines[0].starts_with(&format!(
+                "the definition --db {spec}: {name} changed since this run"
+            )),
+            "{lines:?}"
+        );
+        assert!(
+            lines[1].starts_with("the --client program: ")
+                && lines[1].contains("client.py changed"),
+            "{lines:?}"
+        );
     }
 
     fn defaults() -> crate::options::TestOptions {

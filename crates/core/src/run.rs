@@ -263,7 +263,13 @@ pub fn execute(
     };
     let summary = test
         .runtime
-        .block_on(runner::run_tapped(&run_config, workload, nemesis, Some(stop_rx), tap))
+        .block_on(runner::run_tapped(
+            &run_config,
+            workload,
+            nemesis,
+            Some(stop_rx),
+            tap,
+        ))
         .map_err(|e| match e {
             runner::RunError::Config(m) => Failure::BadInput(m),
             runner::RunError::Generator(g) => Failure::BadInput(g.to_string()),
@@ -346,7 +352,9 @@ pub fn judge(
 pub fn write_reports(dir: &RunDir, events: &[Event], results: &Results) -> Result<(), Failure> {
     let path = &dir.path;
     report::write_results_json(&path.join(report::RESULTS_FILE), results)
-        .and_then(|_| report::write_junit(&path.join(report::JUNIT_FILE), results, report::REPORT_FILE))
+        .and_then(|_| {
+            report::write_junit(&path.join(report::JUNIT_FILE), results, report::REPORT_FILE)
+        })
         .and_then(|_| {
             report::write_html(
                 &path.join(report::REPORT_FILE),

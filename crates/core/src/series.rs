@@ -57,7 +57,10 @@ pub fn tally(outcomes: &[RunOutcome]) -> String {
         .iter()
         .filter(|o| o.results.verdict == Verdict::Invalid)
         .count();
-    let firsts: Vec<f64> = outcomes.iter().filter_map(RunOutcome::first_anomaly_s).collect();
+    let firsts: Vec<f64> = outcomes
+        .iter()
+        .filter_map(RunOutcome::first_anomaly_s)
+        .collect();
     let when = match median(&firsts) {
         Some(m) => format!("first anomaly after a median of {m:.1} s"),
         None => "no run recorded when it first found an anomaly".to_string(),

@@ -46,7 +46,10 @@ fn builtins_with_primaries() -> Vec<String> {
 /// The lines `faultline faults` prints.
 pub(crate) fn fault_lines() -> Vec<String> {
     let primaries = builtins_with_primaries();
-    let mut lines = vec![format!("{:<26} {:<10} {:<58} APPLIES TO", "FAULT", "CLASS", "WHAT")];
+    let mut lines = vec![format!(
+        "{:<26} {:<10} {:<58} APPLIES TO",
+        "FAULT", "CLASS", "WHAT"
+    )];
     for name in FAULT_KIND_NAMES {
         let Ok(kind) = name.parse::<FaultKind>() else {
             continue;

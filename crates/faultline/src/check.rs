@@ -14,16 +14,14 @@
 //! functions present). One line per file goes to stdout; `--json` prints one JSON array
 //! instead. The exit code is the worst verdict's, or 254 when any file could not be read.
 
+use faultline_core::checking;
 use faultline_core::options::seconds;
 use faultline_history::import::{self, Format};
-use faultline_history::jsonl::ReadError;
-use faultline_history::{pair, Event, Operation, Verdict};
+use faultline_history::{Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
 use faultline_transactional as txn;
-use faultline_workloads::{self as workloads, Common};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -134,7 +132,7 @@ impl Checked {
         match self {
             Checked::Linear(r) => r.verdict,
             Checked::Txn(r) => r.verdict,
-            Checked::Workload(_, results) => worst_of(results),
+            Checked::Workload(_, results) => checking::worst_of(results),
         }
     }
 
@@ -155,76 +153,49 @@ impl Checked {
     }
 }
 
-/// The worst verdict of several checkers' (valid when there are none).
-fn worst_of(results: &[faultline_history::CheckerResult]) -> Verdict {
-    results
-        .iter()
-        .fold(Verdict::Valid, |w, r| w.worst(r.verdict))
+impl FileRecord {
+    /// What `--json` says of a file that could not be checked.
+    fn error(file: &Path, message: String) -> FileRecord {
+        FileRecord {
+            verdict: "error".into(),
+            format: None,
+            error: Some(message),
+            ..FileRecord::new(file.display().to_string(), Format::Jsonl, 0, 0.0)
+        }
+    }
+
+    /// A record with what every check fills in; the verdict is set by the caller.
+    fn new(file: String, format: Format, ops: usize, check_ms: f64) -> FileRecord {
+        FileRecord {
+            file,
+            format: Some(format.name()),
+            model: None,
+            verdict: String::new(),
+            ops,
+            check_ms: (check_ms * 1000.0).round() / 1000.0,
+            reason: None,
+            error: None,
+            counterexample: None,
+            stats: None,
+            consistency_model: None,
+            anomaly_types: None,
+            not: None,
+            also_not: None,
+            checkers: Vec::new(),
+        }
+    }
 }
 
 /// Runs `faultline check`.
 pub fn run(args: CheckArgs) -> ExitCode {
-    let format = match args.format.as_deref().map(str::parse::<Format>).transpose() {
-        Ok(f) => f,
-        Err(e) => return bad_args(&format!("--format: {e}")),
-    };
-    let model = match args
-        .model
-        .as_deref()
-        .map(str::parse::<ModelSpec>)
-        .transpose()
-    {
-        Ok(m) => m,
-        Err(e) => return bad_args(&format!("--model: {e}")),
-    };
-    let time_limit = match args.time_limit.map(|s| seconds("--time-limit", s)).transpose() {
-        Ok(t) => t,
+    let given = match Given::parse(&args) {
+        Ok(g) => g,
         Err(e) => return bad_args(&e),
     };
-    if args.memory_limit == 0 {
-        return bad_args("--memory-limit: must be at least 1 MB");
-    }
-    let consistency_model = match args.consistency_model.parse::<txn::Model>() {
-        Ok(m) => m,
-        Err(e) => return bad_args(&format!("--consistency-model: {e}")),
-    };
-    let initial = match args.initial.as_deref().map(serde_json::from_str::<Value>) {
-        None => None,
-        Some(Ok(v)) => Some(v),
-        Some(Err(e)) => return bad_args(&format!("--initial: not JSON: {e}")),
-    };
-    if let Some(name) = &args.checker {
-        if name != LINEARIZABILITY {
-            if let Err(e) = workloads::find(name) {
-                return bad_args(&format!(
-                    "--checker: {}",
-                    e.replace("--workload: unknown workload", "unknown checker")
-                        .replace(
-                            "expected one of: ",
-                            &format!("expected one of: {LINEARIZABILITY}, ")
-                        )
-                ));
-            }
-        }
-    }
-    if let Some(Err(e)) = args.lease_ttl.map(|s| seconds("--lease-ttl", s)) {
-        return bad_args(&e);
-    }
-    if args.html.is_some() && args.files.len() != 1 {
-        return bad_args("--html: give exactly one history file");
-    }
-
     let mut records = Vec::new();
     let mut worst = Verdict::Valid;
     let mut input_error = false;
     for file in &args.files {
-        let given = Given {
-            format,
-            model,
-            consistency_model,
-            initial: initial.as_ref(),
-            time_limit,
-        };
         let record = match check_file(file, &given, &args) {
             Ok((record, report, events)) => {
                 worst = worst.worst(report.verdict());
@@ -242,23 +213,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
             Err(InputError(message)) => {
                 input_error = true;
                 eprintln!("faultline: {message}");
-                FileRecord {
-                    file: file.display().to_string(),
-                    format: None,
-                    model: None,
-                    verdict: "error".into(),
-                    ops: 0,
-                    check_ms: 0.0,
-                    reason: None,
-                    error: Some(message),
-                    counterexample: None,
-                    stats: None,
-                    consistency_model: None,
-                    anomaly_types: None,
-                    not: None,
-                    also_not: None,
-                    checkers: Vec::new(),
-                }
+                FileRecord::error(file, message)
             }
         };
         records.push(record);
@@ -284,248 +239,74 @@ fn bad_args(message: &str) -> ExitCode {
     ExitCode::from(crate::EXIT_BAD_ARGS)
 }
 
-/// The checker named for linearizability (`--checker linearizability`).
-const LINEARIZABILITY: &str = "linearizability";
-
 /// The parsed flags that apply to every file.
-struct Given<'a> {
+struct Given {
     format: Option<Format>,
     model: Option<ModelSpec>,
     consistency_model: txn::Model,
-    initial: Option<&'a Value>,
+    initial: Option<Value>,
     time_limit: Option<Duration>,
 }
 
-/// A history read from disk: its events (with their lines) and its format.
-pub(crate) struct Loaded {
-    /// The imported history.
-    pub history: import::History,
-    /// The operations, paired.
-    pub ops: Vec<Operation>,
-}
-
-/// Reads, imports and pairs one history file. A JSON Lines history whose last line a crash
-/// tore (no newline, not an event) is read without it, with a one-line warning.
-pub(crate) fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String> {
-    let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
-    let mut text = String::from_utf8(bytes).map_err(|e| {
-        format!(
-            "{name}: not UTF-8 text (invalid byte at offset {})",
-            e.utf8_error().valid_up_to()
-        )
-    })?;
-    let jsonl = match format {
-        Some(f) => f == Format::Jsonl,
-        None => import::detect(&text) == Some(Format::Jsonl),
-    };
-    if jsonl {
-        let (kept, torn) = faultline_history::jsonl::without_torn_tail(text.as_bytes());
-        if let Some(e) = torn {
-            eprintln!(
-                "faultline: warning: {name}:line {}: torn last line dropped (a crash cut it: {}); checking the {} lines before it",
-                e.line,
-                e.message,
-                e.line - 1
-            );
-            let keep = kept.len();
-            text.truncate(keep);
+impl Given {
+    /// Every flag judged before any file is read: the first mistake as one line.
+    fn parse(args: &CheckArgs) -> Result<Given, String> {
+        let format = args
+            .format
+            .as_deref()
+            .map(str::parse::<Format>)
+            .transpose()
+            .map_err(|e| format!("--format: {e}"))?;
+        let model = args
+            .model
+            .as_deref()
+            .map(str::parse::<ModelSpec>)
+            .transpose()
+            .map_err(|e| format!("--model: {e}"))?;
+        let time_limit = args
+            .time_limit
+            .map(|s| seconds("--time-limit", s))
+            .transpose()?;
+        if args.memory_limit == 0 {
+            return Err("--memory-limit: must be at least 1 MB".into());
         }
-    }
-    let history = import::import(&text, format).map_err(|e| format!("{name}:{e}"))?;
-    drop(text);
-    let ops = pair(&history.events, &history.lines).map_err(|e| format!("{name}:{e}"))?;
-    Ok(Loaded { history, ops })
-}
-
-/// Like [`load`], but a JSON Lines history whose events are not needed (no `--html`) is
-/// streamed: events are paired as they are read and not kept, and no line may take more than
-/// `memory_limit` bytes to parse, so reading stays within the limit. A stream that fails on a
-/// file that does not end with a newline goes the whole-file way, which drops a torn last line.
-pub(crate) fn load_within(
-    file: &Path,
-    format: Option<Format>,
-    memory_limit: usize,
-    keep_events: bool,
-) -> Result<Loaded, String> {
-    let name = file.display().to_string();
-    if !keep_events && is_jsonl(file, format, &name).map_err(|InputError(e)| e)? {
-        let f = std::fs::File::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
-        let opts = faultline_history::jsonl::ReadOptions {
-            expected_bytes: f.metadata().map_or(0, |m| m.len()),
-            ..faultline_history::jsonl::ReadOptions::new(memory_limit)
-        };
-        match faultline_history::jsonl::read_jsonl_ops_with(
-            std::io::BufReader::with_capacity(1 << 20, f),
-            &opts,
-        ) {
-            Ok(ops) => {
-                let history = import::History {
-                    format: Format::Jsonl,
-                    events: Vec::new(),
-                    lines: Vec::new(),
-                };
-                return Ok(Loaded { history, ops });
-            }
-            Err(ReadError::Import(e))
-                if !ends_with_newline(file) && !e.message.starts_with("line is longer") => {}
-            Err(ReadError::Import(e)) => return Err(format!("{name}:{e}")),
-            Err(ReadError::Pair(e)) => return Err(format!("{name}:{e}")),
+        let consistency_model = args
+            .consistency_model
+            .parse::<txn::Model>()
+            .map_err(|e| format!("--consistency-model: {e}"))?;
+        let initial = args
+            .initial
+            .as_deref()
+            .map(serde_json::from_str::<Value>)
+            .transpose()
+            .map_err(|e| format!("--initial: not JSON: {e}"))?;
+        if let Some(name) = &args.checker {
+            checking::known_checker(name).map_err(|e| format!("--checker: {e}"))?;
         }
-    }
-    load(file, format)
-}
-
-/// Whether `file`'s last byte is a newline (a file a crash cut is not).
-fn ends_with_newline(file: &Path) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut last = [0u8; 1];
-    std::fs::File::open(file)
-        .and_then(|mut f| {
-            f.seek(SeekFrom::End(-1))?;
-            f.read_exact(&mut last)
+        if let Some(ttl) = args.lease_ttl {
+            seconds("--lease-ttl", ttl)?;
+        }
+        if args.html.is_some() && args.files.len() != 1 {
+            return Err("--html: give exactly one history file".into());
+        }
+        Ok(Given {
+            format,
+            model,
+            consistency_model,
+            initial,
+            time_limit,
         })
-        .is_ok_and(|()| last[0] == b'\n')
-}
-
-/// Where a file's history and its run's test.json are: a run directory holds both; a JSON
-/// Lines history may have test.json beside it.
-fn locate(file: &Path) -> (PathBuf, Option<PathBuf>) {
-    if file.is_dir() {
-        let config = file.join(faultline_report::CONFIG_FILE);
-        return (
-            file.join(faultline_report::HISTORY_FILE),
-            config.is_file().then_some(config),
-        );
-    }
-    let beside = file
-        .parent()
-        .map(|d| d.join(faultline_report::CONFIG_FILE))
-        .filter(|c| c.is_file());
-    (file.to_path_buf(), beside)
-}
-
-/// The consistency model the run whose test.json is at `config` was checked with, if it
-/// recorded one (`--consistency-model` of the transactional workloads).
-fn recorded_consistency_model(config: &Path) -> Result<Option<txn::Model>, String> {
-    let name = config.display();
-    let text = std::fs::read_to_string(config).map_err(|e| format!("{name}: cannot read: {e}"))?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{name}:line {}: not JSON: {e}", e.line()))?;
-    match value.get("consistency_model") {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(m)) => m
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("{name}: consistency_model: {e}")),
-        Some(other) => Err(format!(
-            "{name}: consistency_model: expected a model name, got {other}"
-        )),
     }
 }
 
-/// The workload whose checkers a bare history gets when `--checker` does not say: sets,
-/// counters and banks by their functions and values; `None` for linearizability.
-fn recognise(ops: &[Operation], fs: &BTreeSet<&str>) -> Option<&'static str> {
-    let has = |f: &str| fs.contains(f);
-    let read_outputs = || {
-        ops.iter()
-            .filter(|o| o.f == "read" && o.outcome == faultline_history::Outcome::Ok)
-            .map(|o| &o.output)
-    };
-    if has("transfer") && !has("txn") {
-        return Some("bank");
-    }
-    if has("add") {
-        if read_outputs().any(Value::is_array) {
-            return Some("set");
-        }
-        if read_outputs().any(|v| v.is_i64() || v.is_u64()) {
-            return Some("counter");
-        }
-    }
-    None
-}
-
-/// Runs the checkers of the workload `name` on a bare history: its own options, with the
-/// lease and initial value the flags give (bank: the total and accounts of `initial`, or the
-/// most common total of the reads).
-fn workload_checkers(
-    name: &str,
-    ops: &[Operation],
-    initial: Option<&Value>,
-    lease_ttl_s: Option<f64>,
-) -> Result<Vec<faultline_history::CheckerResult>, String> {
-    let unreadable = |checker: &str, e: faultline_history::InputError| {
-        faultline_workload_support::unreadable(checker, e.to_string())
-    };
-    match name {
-        "counter" => {
-            let initial = match initial {
-                None => 0,
-                Some(v) => v.as_i64().ok_or(format!(
-                    "--initial: a counter starts from an integer, got {v}"
-                ))?,
-            };
-            let opts = faultline_counter_checker::CounterOptions { initial };
-            Ok(vec![faultline_counter_checker::check(ops, &opts)
-                .unwrap_or_else(|e| {
-                    unreadable(faultline_counter_checker::CHECKER, e)
-                })])
-        }
-        "bank" => {
-            let mut opts = faultline_bank_checker::BankOptions::default();
-            if let Some(v) = initial {
-                let balances = v.as_object().filter(|m| m.values().all(Value::is_i64)).ok_or(
-                    format!("--initial: a bank starts from balances by account, such as {{\"a\":10,\"b\":10}}, got {v}"),
-                )?;
-                let total = balances
-                    .values()
-                    .filter_map(Value::as_i64)
-                    .try_fold(0i64, i64::checked_add)
-                    .ok_or("--initial: the balances' total is beyond 64 bits")?;
-                opts.total = Some(total);
-                opts.accounts = Some(balances.keys().cloned().collect());
-            }
-            Ok(vec![faultline_bank_checker::check(ops, &opts)
-                .unwrap_or_else(|e| {
-                    unreadable(faultline_bank_checker::CHECKER, e)
-                })])
-        }
-        _ => {
-            if let Some(v) = initial {
-                let empty_set = name == "set" && v.as_array().is_some_and(Vec::is_empty);
-                let register_null = name == "register" && v.is_null();
-                if !(empty_set || register_null) {
-                    return Err(format!(
-                        "--initial: the {name} checkers start from the workload's own initial value; \
-                         for a register's, use --checker linearizability --model cas-register"
-                    ));
-                }
-            }
-            let common = Common {
-                lease_ttl_s,
-                ..Common::default()
-            };
-            Ok(workloads::configure(name, &common)?.check(ops))
-        }
-    }
-}
-
-/// Reads, imports, pairs and checks one file (or run directory).
+/// Reads, imports, pairs and checks one file (or run directory): with a workload's checkers
+/// (a run's own, `--checker`, or recognised), the transactional checker, or linearizability.
 fn check_file(
     file: &Path,
     given: &Given,
     args: &CheckArgs,
 ) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
-    let Given {
-        format,
-        model,
-        consistency_model,
-        initial,
-        time_limit,
-    } = *given;
-    let (history_path, config) = locate(file);
+    let (history_path, config) = checking::locate(file);
     let name = file.display().to_string();
     if file.is_dir() && !history_path.is_file() {
         return Err(InputError(format!(
@@ -535,126 +316,166 @@ fn check_file(
     }
     // A run of a transactional workload is judged with the model its test.json records.
     let consistency_model = match &config {
-        Some(c) => recorded_consistency_model(c)
+        Some(c) => checking::recorded_consistency_model(c)
             .map_err(InputError)?
-            .unwrap_or(consistency_model),
-        None => consistency_model,
+            .unwrap_or(given.consistency_model),
+        None => given.consistency_model,
     };
-    if model.is_none()
+    if given.model.is_none()
         && args.html.is_none()
         && args.checker.is_none()
-        && format.is_none_or(|f| f == Format::Jsonl)
+        && given.format.is_none_or(|f| f == Format::Jsonl)
     {
         if let Some(checked) =
-            stream_txn_jsonl(&history_path, &name, consistency_model, time_limit)?
+            stream_txn_jsonl(&history_path, &name, consistency_model, given.time_limit)?
         {
             return Ok(checked);
         }
     }
     let memory_limit = (args.memory_limit as usize).saturating_mul(1 << 20);
-    let Loaded { history, ops } =
-        load_within(&history_path, format, memory_limit, args.html.is_some())
-            .map_err(InputError)?;
-    let ops = FreedAside(ops);
+    let loaded = checking::load_within(
+        &history_path,
+        given.format,
+        memory_limit,
+        args.html.is_some(),
+    )
+    .map_err(InputError)?;
+    let config = config.filter(|_| loaded.history.format == Format::Jsonl);
+    let ops = FreedAside(loaded.ops);
+    let history = loaded.history;
     // The distinct f's, gathered once (in one pass over the operations) when first needed.
-    let fs = std::cell::LazyCell::new(|| functions(&ops));
-    let config = config.filter(|_| history.format == Format::Jsonl);
+    let fs = std::cell::LazyCell::new(|| checking::functions(&ops));
     let workload: Option<String> = match (&args.checker, &config) {
-        (Some(c), _) if c == LINEARIZABILITY => None,
+        (Some(c), _) if c == checking::LINEARIZABILITY => None,
         (Some(c), _) => Some(c.clone()),
         (None, Some(_)) => Some(String::new()),
-        (None, None) if model.is_none() && history.format.default_model().is_none() => {
-            recognise(&ops, &fs).map(str::to_string)
+        (None, None) if given.model.is_none() && history.format.default_model().is_none() => {
+            checking::recognise(&ops, &fs).map(str::to_string)
         }
         (None, None) => None,
     };
     if let Some(workload) = workload {
-        let started = Instant::now();
-        let (label, results) = match (workload.as_str(), &config) {
-            ("", Some(config)) => {
-                if initial.is_some() || args.lease_ttl.is_some() {
-                    return Err(InputError(format!(
-                        "{name}: --initial and --lease-ttl are for bare histories; a run is judged with what its test.json records"
-                    )));
-                }
-                let run = faultline_core::checking::run_checkers(config).map_err(InputError)?;
-                (run.def.name.to_string(), run.check(&ops))
-            }
-            (w, _) => (
-                w.to_string(),
-                workload_checkers(w, &ops, initial, args.lease_ttl)
-                    .map_err(|e| InputError(format!("{name}: {e}")))?,
-            ),
-        };
-        let check_ms = started.elapsed().as_secs_f64() * 1e3;
-        let verdict = worst_of(&results);
-        let record = FileRecord {
-            file: name,
-            format: Some(history.format.name()),
-            model: None,
-            verdict: verdict.to_string(),
-            ops: ops.len(),
-            check_ms: (check_ms * 1000.0).round() / 1000.0,
-            reason: results.iter().find_map(|r| r.reason.clone()),
-            error: None,
-            counterexample: None,
-            stats: None,
-            consistency_model: None,
-            anomaly_types: None,
-            not: None,
-            also_not: None,
-            checkers: results.clone(),
-        };
-        return Ok((record, Checked::Workload(label, results), history.events));
+        let (record, checked) = check_workload(
+            &name,
+            &workload,
+            config.as_deref(),
+            given,
+            args,
+            history.format,
+            &ops,
+        )?;
+        return Ok((record, checked, history.events));
     }
     // `txn::is_transactional`, from the f's already gathered.
-    if model.is_none() && fs.contains("txn") {
-        // Only the HTML report needs the events; a million transactions' worth is big.
-        let events = if args.html.is_some() {
-            history.events
-        } else {
-            Vec::new()
-        };
-        let opts = txn::Options {
-            model: consistency_model,
-            time_limit,
-            ..txn::Options::default()
-        };
-        let started = Instant::now();
-        let report = txn::check(&ops, &opts).map_err(|e| {
-            let line = history
-                .lines
-                .get(e.event as usize)
-                .map_or(String::new(), |l| format!("line {l}:"));
-            InputError(format!(
-                "{name}:{line} txn invoked at event {}: {}",
-                e.event, e.message
-            ))
-        })?;
-        let check_ms = started.elapsed().as_secs_f64() * 1e3;
-        let record = txn_record(name, history.format, &report, check_ms);
-        return Ok((record, Checked::Txn(report), events));
+    if given.model.is_none() && fs.contains("txn") {
+        return check_txn(&name, history, &ops, consistency_model, given, args);
     }
-    let spec = model
+    let spec = given
+        .model
         .or_else(|| history.format.default_model().and_then(lin::model_by_name))
-        .unwrap_or_else(|| infer_model(&fs));
+        .unwrap_or_else(|| checking::infer_model(&fs));
+    let (record, report) = check_linear(&name, &history, &ops, spec, given, args)?;
+    Ok((record, Checked::Linear(report), history.events))
+}
 
+/// A workload's checkers on `ops`: the run's own when `workload` is empty (rebuilt from the
+/// test.json at `config`), else those `--checker` names or the history's functions show.
+fn check_workload(
+    name: &str,
+    workload: &str,
+    config: Option<&Path>,
+    given: &Given,
+    args: &CheckArgs,
+    format: Format,
+    ops: &[Operation],
+) -> Result<(FileRecord, Checked), InputError> {
+    let started = Instant::now();
+    let (label, results) = match (workload, config) {
+        ("", Some(config)) => {
+            if given.initial.is_some() || args.lease_ttl.is_some() {
+                return Err(InputError(format!(
+                    "{name}: --initial and --lease-ttl are for bare histories; a run is judged with what its test.json records"
+                )));
+            }
+            let run = checking::run_checkers(config).map_err(InputError)?;
+            (run.def.name.to_string(), run.check(ops))
+        }
+        (w, _) => (
+            w.to_string(),
+            checking::workload_checkers(w, ops, given.initial.as_ref(), args.lease_ttl)
+                .map_err(|e| InputError(format!("{name}: {e}")))?,
+        ),
+    };
+    let check_ms = started.elapsed().as_secs_f64() * 1e3;
+    let record = FileRecord {
+        verdict: checking::worst_of(&results).to_string(),
+        reason: results.iter().find_map(|r| r.reason.clone()),
+        checkers: results.clone(),
+        ..FileRecord::new(name.to_string(), format, ops.len(), check_ms)
+    };
+    Ok((record, Checked::Workload(label, results)))
+}
+
+/// The transactional checker on a history of transactions.
+fn check_txn(
+    name: &str,
+    history: import::History,
+    ops: &[Operation],
+    consistency_model: txn::Model,
+    given: &Given,
+    args: &CheckArgs,
+) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
+    let opts = txn::Options {
+        model: consistency_model,
+        time_limit: given.time_limit,
+        ..txn::Options::default()
+    };
+    let started = Instant::now();
+    let report = txn::check(ops, &opts).map_err(|e| {
+        let line = history
+            .lines
+            .get(e.event as usize)
+            .map_or(String::new(), |l| format!("line {l}:"));
+        InputError(format!(
+            "{name}:{line} txn invoked at event {}: {}",
+            e.event, e.message
+        ))
+    })?;
+    let check_ms = started.elapsed().as_secs_f64() * 1e3;
+    let record = txn_record(name.to_string(), history.format, &report, check_ms);
+    // Only the HTML report needs the events; a million transactions' worth is big.
+    let events = if args.html.is_some() {
+        history.events
+    } else {
+        Vec::new()
+    };
+    Ok((record, Checked::Txn(report), events))
+}
+
+/// The linearizability search of `ops` against `spec`, with a progress bar on a terminal.
+fn check_linear(
+    name: &str,
+    history: &import::History,
+    ops: &[Operation],
+    spec: ModelSpec,
+    given: &Given,
+    args: &CheckArgs,
+) -> Result<(FileRecord, Report), InputError> {
     let mut opts = CheckOptions {
         split: !args.no_split,
-        time_limit,
-        memory_limit: Some(memory_limit),
+        time_limit: given.time_limit,
+        memory_limit: Some((args.memory_limit as usize).saturating_mul(1 << 20)),
         ..CheckOptions::default()
     };
     // Knossos reads a nil read as "unknown result": follow it for the histories it wrote.
     opts.model.nil_read_matches_any = history.format == Format::JepsenEdn;
-    opts.model.initial = initial.cloned();
+    opts.model.initial = given.initial.clone();
     let progress = Arc::new(Progress::default());
     opts.progress = Some(progress.clone());
-
     let done = Arc::new(AtomicBool::new(false));
-    let bar = (!args.json).then(|| spawn_progress_bar(&name, progress, done.clone()));
+    let bar = (!args.json).then(|| spawn_progress_bar(name, progress, done.clone()));
     let started = Instant::now();
-    let result = lin::check(&ops, spec, &opts);
+    let result = lin::check(ops, spec, &opts);
     let check_ms = started.elapsed().as_secs_f64() * 1e3;
     done.store(true, Ordering::Relaxed);
     if let Some(bar) = bar {
@@ -662,23 +483,15 @@ fn check_file(
     }
     let report = result.map_err(|e| InputError(format!("{name}: {e}")))?;
     let record = FileRecord {
-        file: name,
-        format: Some(history.format.name()),
         model: Some(spec.name()),
         verdict: report.verdict.to_string(),
-        ops: ops.len(),
-        check_ms: (check_ms * 1000.0).round() / 1000.0,
         reason: report.reason.clone(),
-        error: None,
         counterexample: report.counterexamples.first().cloned(),
         stats: Some(report.stats.clone()),
-        consistency_model: None,
-        anomaly_types: None,
-        not: None,
-        also_not: None,
         checkers: vec![report.to_checker_result()],
+        ..FileRecord::new(name.to_string(), history.format, ops.len(), check_ms)
     };
-    Ok((record, Checked::Linear(report), history.events))
+    Ok((record, report))
 }
 
 /// A JSON Lines history of transactions, checked as it streams from the file: the events are
@@ -750,71 +563,6 @@ fn txn_record(file: String, format: Format, report: &txn::Report, check_ms: f64)
         also_not: Some(report.also_not.clone()),
         checkers: vec![report.to_checker_result()],
     }
-}
-
-/// Whether `file` is JSON Lines (named so, or detected from its first line), judged from its
-/// first 64 KiB: a first line longer than that which opens a JSON object counts as JSON Lines,
-/// so that a huge line is refused by the streamed reader instead of being read whole.
-fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool, InputError> {
-    if let Some(f) = format {
-        return Ok(f == Format::Jsonl);
-    }
-    use std::io::Read;
-    let mut head = Vec::with_capacity(64 << 10);
-    std::fs::File::open(file)
-        .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
-        .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
-    let start = head
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(head.len());
-    let first = &head[start..];
-    match first.iter().position(|&b| b == b'\n') {
-        Some(end) => Ok(std::str::from_utf8(&first[..end])
-            .is_ok_and(|line| import::detect(line) == Some(Format::Jsonl))),
-        None => Ok(head.len() == 64 << 10
-            && first.starts_with(b"{")
-            && first[1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'"')),
-    }
-}
-
-/// The model a history's functions imply, when neither `--model` nor the format names one.
-///
-/// Mirrors what Knossos users would pass: queues, locks, sets and transactions have their own
-/// models; register-like histories get `cas-register` (a superset of `register`) and
-/// get/put/append histories get `kv`.
-fn infer_model(fs: &BTreeSet<&str>) -> ModelSpec {
-    let has = |f: &str| fs.contains(f);
-    if has("acquire") || has("release") {
-        ModelSpec::Mutex
-    } else if has("enqueue") || has("dequeue") {
-        ModelSpec::FifoQueue
-    } else if has("txn") {
-        ModelSpec::MultiRegister
-    } else if has("add") && !has("read") {
-        // Reads would make it a set or counter history, which `recognise` gives their
-        // own checkers; adds alone are a set's.
-        ModelSpec::Set
-    } else if has("get") || has("put") || has("append") {
-        ModelSpec::Kv
-    } else {
-        ModelSpec::CasRegister
-    }
-}
-
-/// The distinct `f`s of `ops`, in one pass.
-fn functions(ops: &[Operation]) -> BTreeSet<&str> {
-    let mut fs = BTreeSet::new();
-    // Operations mostly repeat a few f's: a recent one needs no look-up in the set.
-    let mut recent: [Option<&str>; 4] = [None; 4];
-    for (i, o) in ops.iter().enumerate() {
-        let f = o.f.as_str();
-        if !recent.contains(&Some(f)) {
-            fs.insert(f);
-            recent[i % recent.len()] = Some(f);
-        }
-    }
-    fs
 }
 
 /// A history's operations, freed on a thread of their own when there are many: a million
@@ -902,7 +650,6 @@ fn print_workload(record: &FileRecord, results: &[faultline_history::CheckerResu
     );
     crate::print::print_checker_lines(results);
 }
-
 
 /// A transactional verdict: the model, the anomaly kinds, the models ruled out, examples.
 fn print_txn(record: &FileRecord, r: &txn::Report) {

@@ -59,7 +59,7 @@ fn rerun_checkers(
         ));
     }
     let checkers = faultline_core::checking::run_checkers(&config)?;
-    let loaded = crate::check::load(
+    let loaded = faultline_core::checking::load(
         &run_dir.join(faultline_report::HISTORY_FILE),
         Some(faultline_history::import::Format::Jsonl),
     )?;

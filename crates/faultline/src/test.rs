@@ -34,12 +34,17 @@ fn reproduce(run_dir: &std::path::Path, given: &TestOptions) -> Result<TestOptio
         .map_err(|e| e.to_string())?
         .options;
     if *given != defaults {
-        return Err("--reproduce: give no other test flag (the run's test.json has them all)".into());
+        return Err(
+            "--reproduce: give no other test flag (the run's test.json has them all)".into(),
+        );
     }
     let config = faultline_core::config::read(&run_dir.join(faultline_report::CONFIG_FILE))
         .map_err(|e| format!("--reproduce: {e}"))?;
     for change in faultline_core::pin::changes(&config) {
-        eprintln!("faultline: warning: --reproduce {}: {change}", run_dir.display());
+        eprintln!(
+            "faultline: warning: --reproduce {}: {change}",
+            run_dir.display()
+        );
     }
     Ok(config.flags)
 }
@@ -123,13 +128,19 @@ fn print_plan(plan: &Plan) {
     println!("nodes      {}", o.nodes);
     println!("workload   {} ({} workers)", o.workload, o.concurrency);
     println!("nemesis    {}", plan.nemesis_label());
-    println!("time limit {} s, {} run(s), first seed {}", o.time_limit, o.test_count, plan.seed);
+    println!(
+        "time limit {} s, {} run(s), first seed {}",
+        o.time_limit, o.test_count, plan.seed
+    );
     println!("store      {}", o.store.join(&plan.name).display());
     for note in &plan.notes {
         println!("note       {note}");
     }
     let flags = faultline_core::config::flags_for_run(o, plan.seed);
-    println!("command    {}", faultline_core::config::reproduce_command(&flags));
+    println!(
+        "command    {}",
+        faultline_core::config::reproduce_command(&flags)
+    );
 }
 
 /// One run's counts, checkers, findings in context, fault effects and verdict.

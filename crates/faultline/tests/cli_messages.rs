@@ -41,7 +41,10 @@ fn check_and_report_say_what_a_directory_lacks() {
         "{err}"
     );
     let err = refused(&["report", &d], dir.path());
-    assert!(err.contains("not a run directory: it holds no history.jsonl"), "{err}");
+    assert!(
+        err.contains("not a run directory: it holds no history.jsonl"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -50,7 +53,10 @@ fn every_test_flag_is_judged_before_anything_starts() {
     let store = state.path().join("store");
     let s = store.display().to_string();
     let err = refused(&["test", "--name", "../../x", "--store", &s], state.path());
-    assert!(err.contains("--name \"../../x\": a test name is one store directory name"), "{err}");
+    assert!(
+        err.contains("--name \"../../x\": a test name is one store directory name"),
+        "{err}"
+    );
     let err = refused(
         &["test", "--nodes", "99999999999999999999999", "--store", &s],
         state.path(),
@@ -67,7 +73,15 @@ fn every_test_flag_is_judged_before_anything_starts() {
         assert!(err.starts_with(&format!("faultline: {flag}: ")), "{err}");
     }
     let err = refused(
-        &["test", "--workload", "lock", "--lease-ttl", "1e20", "--store", &s],
+        &[
+            "test",
+            "--workload",
+            "lock",
+            "--lease-ttl",
+            "1e20",
+            "--store",
+            &s,
+        ],
         state.path(),
     );
     assert!(err.starts_with("faultline: --lease-ttl: "), "{err}");
@@ -138,12 +152,23 @@ fn the_catalogues_list_every_fault_and_workload() {
     let o = faultline(&["faults"], state.path());
     let out = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0));
-    for name in ["partition-bridge", "clock-rate-monotonic", "corrupt", "kill"] {
-        assert!(out.lines().any(|l| l.starts_with(&format!("{name} "))), "{name}: {out}");
+    for name in [
+        "partition-bridge",
+        "clock-rate-monotonic",
+        "corrupt",
+        "kill",
+    ] {
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name}: {out}"
+        );
     }
     let o = faultline(&["workloads"], state.path());
     let out = String::from_utf8_lossy(&o.stdout);
     for name in ["register", "lock-fenced", "append", "wr"] {
-        assert!(out.lines().any(|l| l.starts_with(&format!("{name} "))), "{name}: {out}");
+        assert!(
+            out.lines().any(|l| l.starts_with(&format!("{name} "))),
+            "{name}: {out}"
+        );
     }
 }

@@ -28,7 +28,11 @@ fn numeric(arg: &clap::Arg) -> bool {
         return false;
     };
     let alone = || clap::Command::new("x").arg(arg.clone().required(false));
-    let takes = |v: &str| alone().try_get_matches_from(["x", &format!("--{long}={v}")]).is_ok();
+    let takes = |v: &str| {
+        alone()
+            .try_get_matches_from(["x", &format!("--{long}={v}")])
+            .is_ok()
+    };
     takes("1") && !takes("x")
 }
 
@@ -57,7 +61,19 @@ fn bases(path: &[String], history: &Path, dir: &Path) -> Vec<Vec<String>> {
         "check" => vec![s(&[&h])],
         "gen" => ["kv", "register", "append"]
             .iter()
-            .map(|k| s(&[k, "--ops", "30", "--keys", "3", "--processes", "3", "-o", "/dev/null"]))
+            .map(|k| {
+                s(&[
+                    k,
+                    "--ops",
+                    "30",
+                    "--keys",
+                    "3",
+                    "--processes",
+                    "3",
+                    "-o",
+                    "/dev/null",
+                ])
+            })
             .collect(),
         "serve" => vec![s(&["--store", &d])],
         _ => vec![vec![]],
@@ -88,7 +104,12 @@ fn run(argv: &[String], state: &Path) -> (i32, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     (status.map_or(0, |s| s.code().unwrap_or(-1)), err)
 }
 
@@ -140,7 +161,12 @@ fn no_numeric_flag_of_any_command_panics_on_any_value() {
                         argv.join(" ")
                     );
                     if code == 254 {
-                        assert_eq!(err.lines().count(), 1, "faultline {}: {err}", argv.join(" "));
+                        assert_eq!(
+                            err.lines().count(),
+                            1,
+                            "faultline {}: {err}",
+                            argv.join(" ")
+                        );
                         assert!(err.starts_with("faultline"), "{err}");
                         assert!(err.len() < 600, "faultline {}: {err}", argv.join(" "));
                     }
@@ -149,5 +175,8 @@ fn no_numeric_flag_of_any_command_panics_on_any_value() {
         }
     }
     // test, check, gen and serve have numeric flags; more commands may get them.
-    assert!(tried > 200, "only {tried} runs: are the numeric flags found?");
+    assert!(
+        tried > 200,
+        "only {tried} runs: are the numeric flags found?"
+    );
 }

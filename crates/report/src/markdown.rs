@@ -39,7 +39,11 @@ pub fn summary(results: &Results, run_dir: &Path) -> String {
         what.push(format!("seed {seed}"));
     }
     if !what.is_empty() {
-        md += &format!("{}; run directory `{}`\n\n", what.join(", "), run_dir.display());
+        md += &format!(
+            "{}; run directory `{}`\n\n",
+            what.join(", "),
+            run_dir.display()
+        );
     }
     if let Some(why) = &results.verdict_reason {
         md += &format!("{}\n\n", inline(why));
@@ -157,15 +161,26 @@ mod tests {
 
     #[test]
     fn an_invalid_run_shows_its_verdict_anomalies_and_reproduce_command() {
-        let md = summary(&results(vec![checker(Verdict::Invalid, 7)]), Path::new("store/x/1"));
+        let md = summary(
+            &results(vec![checker(Verdict::Invalid, 7)]),
+            Path::new("store/x/1"),
+        );
         assert!(md.starts_with("## ❌ etcd-register: **invalid**\n"), "{md}");
         assert!(md.contains("database `etcd`, workload `register`, nemesis `partition`, seed 42; run directory `store/x/1`"), "{md}");
         assert!(md.contains("| linearizability | invalid | 7 |"), "{md}");
-        assert_eq!(md.matches("- **nonlinearizable** (linearizability): ").count(), 5, "{md}");
+        assert_eq!(
+            md.matches("- **nonlinearizable** (linearizability): ")
+                .count(),
+            5,
+            "{md}"
+        );
         // A table cell or list item stays one line, its pipes escaped.
         assert!(md.contains("read 0 \\| saw a stale value\n"), "{md}");
         assert!(md.contains("- ... and 2 more (see report.html)"), "{md}");
-        assert!(md.contains("```sh\nfaultline test --db etcd --seed 42\n```"), "{md}");
+        assert!(
+            md.contains("```sh\nfaultline test --db etcd --seed 42\n```"),
+            "{md}"
+        );
     }
 
     #[test]
@@ -177,6 +192,9 @@ mod tests {
         r.verdict_reason = Some("the run could not start: n2 not ready".into());
         let md = summary(&r, Path::new("d"));
         assert!(md.starts_with("## ❔ etcd-register: **unknown**"), "{md}");
-        assert!(md.contains("the run could not start: n2 not ready\n"), "{md}");
+        assert!(
+            md.contains("the run could not start: n2 not ready\n"),
+            "{md}"
+        );
     }
 }
