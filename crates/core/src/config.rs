@@ -66,13 +66,23 @@ pub struct TestConfig {
     /// What pins the `--client` program: each file its command names (the executable,
     /// resolved through `PATH`, and any script argument) with its SHA-256.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub client_files: Vec<crate::pin::PinnedFile>,
+    pub client_files: Vec<PinnedFile>,
     /// The definition as it ran, copied into the run directory's `definition/`: each file
     /// with its SHA-256.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub definition_files: Vec<crate::pin::PinnedFile>,
+    pub definition_files: Vec<PinnedFile>,
     /// The faultline version that ran the test.
     pub faultline_version: String,
+}
+
+/// A file and its SHA-256 (lowercase hex).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PinnedFile {
+    /// For a client file, its absolute path; for a definition file, its path under
+    /// `definition/` (`db.toml`, `start.sh`, `files/etc/app.conf`).
+    pub path: String,
+    /// The SHA-256 of its contents.
+    pub sha256: String,
 }
 
 /// What a workload's checkers need beyond the history: recorded so that `faultline check`

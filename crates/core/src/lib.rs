@@ -6,7 +6,7 @@
 //! # #[derive(Parser)] struct Cli { #[command(flatten)] options: faultline_core::TestOptions }
 //! let options = Cli::parse().options;
 //! let plan = faultline_core::Plan::new(options).expect("flags");  // judge every flag: nothing started
-//! let mut test = faultline_core::Test::start(plan).expect("cluster");  // cluster up
+//! let test = faultline_core::Test::start(plan).expect("cluster");  // cluster up
 //! let outcome = test.run(0).expect("run");  // run, collect, judge, report
 //! println!("{}: {}", outcome.results.verdict, outcome.run_dir.display());
 //! test.finish();  // heal, take the cluster down

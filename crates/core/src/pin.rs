@@ -4,23 +4,13 @@
 //! are recorded in test.json, and [`changes`] says which of them differ now, so re-checking
 //! or reproducing a run after editing a script says so.
 
+pub use crate::config::PinnedFile;
 use crate::config::TestConfig;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// The directory of a run that holds its copy of the definition.
 pub const DEFINITION_DIR: &str = "definition";
-
-/// A file and its SHA-256 (lowercase hex).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PinnedFile {
-    /// For a client file, its absolute path; for a definition file, its path under
-    /// `definition/` (`db.toml`, `start.sh`, `files/etc/app.conf`).
-    pub path: String,
-    /// The SHA-256 of its contents.
-    pub sha256: String,
-}
 
 /// The SHA-256 of `bytes` in lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {

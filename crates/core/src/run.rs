@@ -37,13 +37,27 @@ impl RunOutcome {
     }
 }
 
+impl Test {
+    /// Run `index` of the test (seed `seed + index`): after the first, the cluster is healed
+    /// and must be ready again; a run that cannot start is a run of its own, unknown.
+    pub fn run(&self, index: u32) -> Result<RunOutcome, Failure> {
+        let seed = self.plan.seed.wrapping_add(u64::from(index));
+        if index > 0 {
+            if let Err(why) = self.recover() {
+                return not_started(self, seed, &why);
+            }
+        }
+        run_once(self, seed, index == 0)
+    }
+}
+
 fn crash(what: &str, e: &dyn std::fmt::Display) -> Failure {
     Failure::Crash(format!("{what}: {e}"))
 }
 
 /// One run with `seed`: prepare, execute, collect, judge, report. On the first run a client
 /// program that cannot speak the protocol is bad input; on a later one the run is unknown.
-pub(crate) fn run(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> {
+fn run_once(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> {
     let program = match start_program(test, first) {
         Ok(p) => p,
         Err(Failure::BadInput(why)) if !first => return not_started(test, seed, &why),
@@ -74,7 +88,7 @@ pub(crate) fn run(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Fai
 
 /// A run that could not start (`why`): its own directory with test.json and reports whose
 /// verdict is unknown, saying why.
-pub(crate) fn not_started(test: &Test, seed: u64, why: &str) -> Result<RunOutcome, Failure> {
+fn not_started(test: &Test, seed: u64, why: &str) -> Result<RunOutcome, Failure> {
     eprintln!("faultline: run with seed {seed} could not start: {why}");
     let (dir, config) = prepare(test, seed, None)?;
     let mut results = Results::build(&[], &[], &config);

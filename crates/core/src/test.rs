@@ -1,11 +1,10 @@
 //! A test with its cluster up: [`Test::start`] brings the nodes up (cleaned up on every exit
-//! path by the cluster crate's guard), [`Test::run`] carries out one run on them (the phases
-//! are in [`crate::run`]), [`Test::recover`] waits for the cluster between runs, and
+//! path by the cluster crate's guard), `Test::run` (in [`crate::run`]) carries out one run on
+//! them, [`Test::recover`] waits for the cluster between runs, and
 //! [`Test::finish`] heals and takes it down.
 
 use crate::nodes::{up_options, NodeFlags};
 use crate::plan::{no_netem_note, Plan};
-use crate::run::RunOutcome;
 use crate::Failure;
 use faultline_cluster::{self as cluster, CleanupGuard, ClusterControl, NodeSource, UpOptions};
 use faultline_control::Node;
@@ -58,18 +57,6 @@ impl Test {
             guard,
             runtime,
         })
-    }
-
-    /// Run `index` of the test (seed `seed + index`): after the first, the cluster is healed
-    /// and must be ready again; a run that cannot start is a run of its own, unknown.
-    pub fn run(&mut self, index: u32) -> Result<RunOutcome, Failure> {
-        let seed = self.plan.seed.wrapping_add(u64::from(index));
-        if index > 0 {
-            if let Err(why) = self.recover() {
-                return crate::run::not_started(self, seed, &why);
-            }
-        }
-        crate::run::run(self, seed, index == 0)
     }
 
     /// Between runs: undoes every fault, starts a database process a fault left down, and

@@ -77,7 +77,7 @@ pub fn run(args: TestArgs) -> ExitCode {
     }
     let count = plan.options.test_count;
     let summary_file = plan.options.summary_markdown.clone();
-    let mut test = match Test::start(plan) {
+    let test = match Test::start(plan) {
         Ok(t) => t,
         Err(f) => return fail(&f),
     };
