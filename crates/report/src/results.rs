@@ -91,6 +91,10 @@ pub struct Stats {
 impl Results {
     /// Builds the results of a run from its history, its checker results and its configuration.
     pub fn build(events: &[Event], checkers: &[CheckerResult], config: &Value) -> Results {
+        // A report holds the first part of a long value, never all of it.
+        let events = &*crate::bounded_events(events);
+        let checkers: Vec<CheckerResult> = checkers.iter().map(crate::bounded_checker).collect();
+        let checkers = checkers.as_slice();
         let mut verdict = if checkers.is_empty() {
             Verdict::Unknown
         } else {
