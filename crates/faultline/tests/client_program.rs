@@ -266,7 +266,7 @@ fn sigterm_during_a_run_kills_every_client_process_even_one_that_left_its_sessio
     let store = tempfile::tempdir().expect("temp dir");
     let dir = tempfile::tempdir().expect("temp dir");
     let client = stuck_client(dir.path(), true);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args([
             "test",
             "--db",
