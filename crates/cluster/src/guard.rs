@@ -226,7 +226,9 @@ impl Inner {
         // Containers that are about to be removed take their faults with them.
         if self.keep_cluster || !docker {
             problems.extend(restore_nodes(&plan.nodes));
-            cleaned.push(format!("faults undone on {} node(s)", plan.nodes.len()));
+            if !plan.nodes.is_empty() {
+                cleaned.push(format!("faults undone on {} node(s)", plan.nodes.len()));
+            }
         }
         if !self.keep_cluster {
             if let Some((project, file)) = &plan.project {
