@@ -7,6 +7,7 @@
 //! ([`locate`]).
 
 use faultline_history::import::{self, Format};
+use faultline_history::input::Source;
 use faultline_history::jsonl::ReadError;
 use faultline_history::{pair, CheckerResult, Operation, Verdict};
 use faultline_linearizability::ModelSpec;
@@ -74,7 +75,21 @@ pub struct Loaded {
 /// tore (no newline, not an event) is read without it, with a one-line warning.
 pub fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String> {
     let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let source = Source::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    load_source(&source, &name, format, usize::MAX)
+}
+
+/// [`load`] of an input already opened, refusing an operation that could take more than
+/// `memory_limit` bytes to read.
+pub fn load_source(
+    source: &Source,
+    name: &str,
+    format: Option<Format>,
+    memory_limit: usize,
+) -> Result<Loaded, String> {
+    let bytes = source
+        .bytes()
+        .map_err(|e| format!("{name}: cannot read: {e}"))?;
     let mut text = String::from_utf8(bytes).map_err(|e| {
         format!(
             "{name}: not UTF-8 text (invalid byte at offset {})",
@@ -91,34 +106,38 @@ pub fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String> {
             eprintln!(
                 "faultline: warning: {name}:line {}: torn last line dropped (a crash cut it: {}); checking the {} lines before it",
                 e.line,
-                e.message,
+                faultline_history::value::clip(&e.message),
                 e.line - 1
             );
             let keep = kept.len();
             text.truncate(keep);
         }
     }
-    let history = import::import(&text, format).map_err(|e| format!("{name}:{e}"))?;
+    let history =
+        import::import_within(&text, format, memory_limit).map_err(|e| format!("{name}:{e}"))?;
     drop(text);
     let ops = pair(&history.events, &history.lines).map_err(|e| format!("{name}:{e}"))?;
     Ok(Loaded { history, ops })
 }
 
-/// Like [`load`], but a JSON Lines history whose events are not needed (no `--html`) is
-/// streamed: events are paired as they are read and not kept, and no line may take more than
-/// `memory_limit` bytes to parse, so reading stays within the limit. A stream that fails on a
-/// file that does not end with a newline goes the whole-file way, which drops a torn last line.
+/// Like [`load_source`], but a JSON Lines history whose events are not needed (no `--html`)
+/// is streamed: events are paired as they are read and not kept, and no line may take more
+/// than `memory_limit` bytes to parse, so reading stays within the limit. A stream that fails
+/// on an input that does not end with a newline goes the whole-file way, which drops a torn
+/// last line.
 pub fn load_within(
-    file: &Path,
+    source: &Source,
+    name: &str,
     format: Option<Format>,
     memory_limit: usize,
     keep_events: bool,
 ) -> Result<Loaded, String> {
-    let name = file.display().to_string();
-    if !keep_events && is_jsonl(file, format, &name)? {
-        let f = std::fs::File::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    if !keep_events && is_jsonl(source, format, name)? {
+        let f = source
+            .reader()
+            .map_err(|e| format!("{name}: cannot read: {e}"))?;
         let opts = faultline_history::jsonl::ReadOptions {
-            expected_bytes: f.metadata().map_or(0, |m| m.len()),
+            expected_bytes: source.len_hint(),
             ..faultline_history::jsonl::ReadOptions::new(memory_limit)
         };
         match faultline_history::jsonl::read_jsonl_ops_with(
@@ -134,29 +153,21 @@ pub fn load_within(
                 return Ok(Loaded { history, ops });
             }
             Err(ReadError::Import(e))
-                if !ends_with_newline(file) && !e.message.starts_with("line is longer") => {}
+                if !source.ends_with_newline() && !e.message.starts_with("line is longer") => {}
             Err(ReadError::Import(e)) => return Err(format!("{name}:{e}")),
             Err(ReadError::Pair(e)) => return Err(format!("{name}:{e}")),
         }
     }
-    load(file, format)
-}
-
-/// Whether `file`'s last byte is a newline (a file a crash cut is not).
-pub fn ends_with_newline(file: &Path) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut last = [0u8; 1];
-    std::fs::File::open(file)
-        .and_then(|mut f| {
-            f.seek(SeekFrom::End(-1))?;
-            f.read_exact(&mut last)
-        })
-        .is_ok_and(|()| last[0] == b'\n')
+    load_source(source, name, format, memory_limit)
 }
 
 /// Where a file's history and its run's test.json are: a run directory holds both; a JSON
 /// Lines history may have test.json beside it.
 pub fn locate(file: &Path) -> (PathBuf, Option<PathBuf>) {
+    if file.as_os_str() == faultline_history::input::STDIN || !file.is_file() && !file.is_dir() {
+        // Standard input, a pipe or a FIFO: nothing is beside it.
+        return (file.to_path_buf(), None);
+    }
     if file.is_dir() {
         let config = file.join(faultline_report::CONFIG_FILE);
         return (
@@ -281,15 +292,17 @@ pub fn workload_checkers(
 /// Whether `file` is JSON Lines (named so, or detected from its first line), judged from its
 /// first 64 KiB: a first line longer than that which opens a JSON object counts as JSON Lines,
 /// so that a huge line is refused by the streamed reader instead of being read whole.
-pub fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool, String> {
+pub fn is_jsonl(source: &Source, format: Option<Format>, name: &str) -> Result<bool, String> {
     if let Some(f) = format {
         return Ok(f == Format::Jsonl);
     }
-    use std::io::Read;
-    let mut head = Vec::with_capacity(64 << 10);
-    std::fs::File::open(file)
-        .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
+    let mut head = source
+        .head(64 << 10)
         .map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let whole_head = head.len() == 64 << 10;
+    if head.starts_with(faultline_history::input::BOM) {
+        head.drain(..faultline_history::input::BOM.len());
+    }
     let start = head
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -298,7 +311,7 @@ pub fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool,
     match first.iter().position(|&b| b == b'\n') {
         Some(end) => Ok(std::str::from_utf8(&first[..end])
             .is_ok_and(|line| import::detect(line) == Some(Format::Jsonl))),
-        None => Ok(head.len() == 64 << 10
+        None => Ok(whole_head
             && first.starts_with(b"{")
             && first[1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'"')),
     }

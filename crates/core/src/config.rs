@@ -349,6 +349,7 @@ mod tests {
         "b={\"x\": [2, 3]}",
         "--summary-markdown",
         "/tmp/sum mary.md",
+        "--allow-outside-files",
     ];
 
     #[test]

@@ -150,6 +150,11 @@ pub struct TestOptions {
     /// (Docker nodes never: they share this machine's clock and use faultline-clock).
     #[arg(long, help_heading = FAULTS)]
     pub allow_clock_changes: bool,
+    /// Let a --db definition upload files from outside its directory (a [[files]] source,
+    /// or a symlink beside db.toml, whose real path leaves it); refused otherwise.
+    #[arg(long, help_heading = CLUSTER)]
+    #[serde(default)]
+    pub allow_outside_files: bool,
     /// Also write a short Markdown summary of the run (verdict, anomalies, what each fault
     /// did, the reproduce command) to this file, e.g. $GITHUB_STEP_SUMMARY.
     #[arg(long, value_name = "FILE", help_heading = OUTPUT)]

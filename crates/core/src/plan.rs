@@ -45,6 +45,7 @@ impl Plan {
     pub fn new(options: TestOptions) -> Result<Plan, String> {
         options.validate()?;
         // A definition's mistakes are found before anything starts.
+        faultline_db::definition::set_allow_outside_files(options.allow_outside_files);
         let db = faultline_db::open_db(&options.db).map_err(|e| format!("--db: {e}"))?;
         let (time_limit, op_timeout, interval) = options.durations()?;
         let clock = clock_mechanism(&options)?;

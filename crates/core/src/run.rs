@@ -71,6 +71,7 @@ fn run_once(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> 
     let check_started = Instant::now();
     let (events, checkers, first_anomaly_s) = judge(test, &dir, executed.streamed)?;
     let mut results = Results::build(&events, &checkers, &config);
+    results.client_misbehaviour = executed.misbehaviour.and_then(|m| m.verdict_note());
     results.durations.insert("run_s".into(), run_s);
     let check_s = check_started.elapsed().as_secs_f64();
     results.durations.insert("check_s".into(), check_s);
@@ -139,7 +140,7 @@ fn probe_program(command: &str, test: &Test) -> Result<ProgramClients, Failure> 
     let node = test.nodes.first().map_or("n1", |n| n.name.as_str());
     let started = Instant::now();
     test.runtime
-        .block_on(program.probe(node))
+        .block_on(program.probe(node, plan.op_timeout))
         .map_err(|e| Failure::BadInput(format!("--client {command:?}: {e}")))?;
     // Every instance's start counts against the op timeout of the op it opens for.
     let took = started.elapsed();
@@ -231,6 +232,8 @@ pub struct Executed {
     pub summary: RunSummary,
     /// The checker that ran alongside, if the workload has one.
     pub streamed: Option<std::thread::JoinHandle<Streamed>>,
+    /// How the `--client` program misbehaved, when there was one.
+    pub misbehaviour: Option<faultline_client_protocol::Misbehaviour>,
 }
 
 /// Workers and nemesis until the time limit, the final heal and phase; the workload's
@@ -292,7 +295,8 @@ pub fn execute(
     if summary.stopped {
         eprintln!("faultline: --stop-on-anomaly: the run was stopped early; faults healed");
     }
-    if let Some(m) = program.map(|p| p.misbehaviour()).filter(|m| m.count > 0) {
+    let misbehaviour = program.map(|p| p.misbehaviour());
+    if let Some(m) = misbehaviour.clone().filter(|m| m.count > 0) {
         eprintln!(
             "faultline: the --client program misbehaved {} time(s), each recorded as info (all in {}); first: {}",
             m.count,
@@ -300,7 +304,11 @@ pub fn execute(
             m.first.unwrap_or_default()
         );
     }
-    Ok(Executed { summary, streamed })
+    Ok(Executed {
+        summary,
+        streamed,
+        misbehaviour,
+    })
 }
 
 /// The nemesis of the run with `seed`, or none when no fault was asked for.

@@ -41,6 +41,9 @@ impl Test {
         up.state_dir = cluster::state::runs_dir(&state_root).join(&project);
         up.project = Some(project.clone());
         let guard = CleanupGuard::new(plan.options.keep_cluster);
+        if plan.options.client.is_some() {
+            cluster::on_interrupt(Box::new(faultline_client_protocol::kill_all_instances));
+        }
         guard.track_path(up.state_dir.clone());
         cluster::state::private_dir(&up.state_dir)
             .and_then(|()| cluster::state::Owner::this_process(&project)?.write(&up.state_dir))

@@ -12,11 +12,14 @@
 //! history of transactions goes to the transactional checker (`--consistency-model`); any
 //! other is searched against a model (given, implied by the format, or inferred from the
 //! functions present). One line per file goes to stdout; `--json` prints one JSON array
-//! instead. The exit code is the worst verdict's, or 254 when any file could not be read.
+//! instead. The exit code is the worst outcome's: invalid (1), then bad input (254, a file
+//! that could not be read), then unknown (2), then valid (0); see [`exit_code`]. Each input
+//! is read once: `-` is standard input, and a pipe or FIFO is read whole when opened.
 
 use faultline_core::checking;
 use faultline_core::options::seconds;
 use faultline_history::import::{self, Format};
+use faultline_history::input::Source;
 use faultline_history::{Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
 use faultline_transactional as txn;
@@ -227,10 +230,18 @@ pub fn run(args: CheckArgs) -> ExitCode {
             }
         }
     }
-    if input_error {
-        ExitCode::from(crate::EXIT_BAD_ARGS)
-    } else {
-        ExitCode::from(worst.exit_code() as u8)
+    ExitCode::from(exit_code(worst, input_error))
+}
+
+/// The exit code of a check of several inputs, the worst outcome winning: invalid (1) beats
+/// bad input (254), which beats unknown (2), which beats valid (0). An invalid history is a
+/// finding whatever else went wrong; an input that could not be read may hide one, so it
+/// outranks unknown and valid.
+fn exit_code(worst: Verdict, input_error: bool) -> u8 {
+    match (worst, input_error) {
+        (Verdict::Invalid, _) => 1,
+        (_, true) => crate::EXIT_BAD_ARGS,
+        (v, false) => v.exit_code() as u8,
     }
 }
 
@@ -279,7 +290,8 @@ impl Given {
             .as_deref()
             .map(serde_json::from_str::<Value>)
             .transpose()
-            .map_err(|e| format!("--initial: not JSON: {e}"))?;
+            .map_err(|e| format!("--initial: not JSON: {e}"))?
+            .map(faultline_history::value::canonical);
         if let Some(name) = &args.checker {
             checking::known_checker(name).map_err(|e| format!("--checker: {e}"))?;
         }
@@ -314,6 +326,8 @@ fn check_file(
             faultline_report::HISTORY_FILE
         )));
     }
+    let source = Source::open(&history_path)
+        .map_err(|e| InputError(format!("{}: cannot read: {e}", history_path.display())))?;
     // A run of a transactional workload is judged with the model its test.json records.
     let consistency_model = match &config {
         Some(c) => checking::recorded_consistency_model(c)
@@ -327,14 +341,15 @@ fn check_file(
         && given.format.is_none_or(|f| f == Format::Jsonl)
     {
         if let Some(checked) =
-            stream_txn_jsonl(&history_path, &name, consistency_model, given.time_limit)?
+            stream_txn_jsonl(&source, &name, consistency_model, given.time_limit)?
         {
             return Ok(checked);
         }
     }
     let memory_limit = (args.memory_limit as usize).saturating_mul(1 << 20);
     let loaded = checking::load_within(
-        &history_path,
+        &source,
+        &name,
         given.format,
         memory_limit,
         args.html.is_some(),
@@ -498,19 +513,15 @@ fn check_linear(
 /// never all in memory, only the compact transactions (a million transactions' events would
 /// take gigabytes). `None` when the file is not JSON Lines with `txn` operations near its top.
 fn stream_txn_jsonl(
-    file: &Path,
+    source: &Source,
     name: &str,
     consistency_model: txn::Model,
     time_limit: Option<Duration>,
 ) -> Result<Option<(FileRecord, Checked, Vec<Event>)>, InputError> {
-    use std::io::{BufReader, Read};
-    let open =
-        || std::fs::File::open(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")));
-    let mut head = Vec::with_capacity(64 * 1024);
-    open()?
-        .take(64 * 1024)
-        .read_to_end(&mut head)
-        .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+    use std::io::BufReader;
+    let cannot = |e: std::io::Error| InputError(format!("{name}: cannot read: {e}"));
+    let open = || source.reader().map_err(cannot);
+    let head = source.head(64 * 1024).map_err(cannot)?;
     let head_text = String::from_utf8_lossy(&head);
     if import::detect(&head_text) != Some(Format::Jsonl) {
         return Ok(None);

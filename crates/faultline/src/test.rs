@@ -174,6 +174,9 @@ fn print_run(o: &RunOutcome) {
     if let Some(why) = &results.verdict_reason {
         println!("  {why}");
     }
+    if let Some(note) = &results.client_misbehaviour {
+        println!("  {note}");
+    }
     println!(
         "{}: {}",
         results.verdict,
