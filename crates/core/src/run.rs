@@ -69,7 +69,11 @@ fn run_once(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> 
     let run_s = started.elapsed().as_secs_f64();
     collect(test, &dir);
     let check_started = Instant::now();
-    let (events, checkers, first_anomaly_s) = judge(test, &dir, executed.streamed)?;
+    let Judged {
+        events,
+        checkers,
+        first_anomaly_s,
+    } = judge(test, &dir, executed.streamed)?;
     let mut results = Results::build(&events, &checkers, &config);
     results.client_misbehaviour = executed.misbehaviour.and_then(|m| m.verdict_note());
     results.durations.insert("run_s".into(), run_s);
@@ -339,14 +343,24 @@ pub fn collect(test: &Test, dir: &RunDir) {
     }
 }
 
+/// What [`judge`] gives: the recorded history, the checkers' results, and when the first
+/// anomaly was found (s since the run started), when the streamed checker knows.
+pub struct Judged {
+    /// The history's events.
+    pub events: Vec<Event>,
+    /// The workload's checkers' results.
+    pub checkers: Vec<CheckerResult>,
+    /// When the streamed checker found its first anomaly.
+    pub first_anomaly_s: Option<f64>,
+}
+
 /// The recorded history and the workload's checkers' results: the streamed checker's report
-/// when it ran to the end, else the registry's checkers on the whole history. Also when the
-/// first anomaly was found (s since the run started), when the streamed checker knows.
+/// when it ran to the end, else the registry's checkers on the whole history.
 pub fn judge(
     test: &Test,
     dir: &RunDir,
     streamed: Option<std::thread::JoinHandle<Streamed>>,
-) -> Result<(Vec<Event>, Vec<CheckerResult>, Option<f64>), Failure> {
+) -> Result<Judged, Failure> {
     let workload = &test.plan.workload;
     let history = std::fs::File::open(dir.history_path())
         .map_err(|e| crash("cannot reopen the history", &e))?;
@@ -367,7 +381,11 @@ pub fn judge(
         }
         None => (workload.check(&ops), None),
     };
-    Ok((events, checkers, first))
+    Ok(Judged {
+        events,
+        checkers,
+        first_anomaly_s: first,
+    })
 }
 
 /// results.json, junit.xml and report.html in the run's directory.

@@ -19,7 +19,7 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
-    Some(if v.len() % 2 == 0 {
+    Some(if v.len() & 1 == 0 {
         (v[mid - 1] + v[mid]) / 2.0
     } else {
         v[mid]
