@@ -99,6 +99,9 @@ pub struct UpOptions {
     pub project: Option<String>,
     /// Show progress on stderr.
     pub progress: bool,
+    /// The run asks for storage faults: nodes get /dev/fuse and SYS_ADMIN, and faultline-fs
+    /// is mounted over the database's data directories. Never otherwise.
+    pub storage: bool,
 }
 
 /// One node as recorded in the state file.
@@ -293,7 +296,7 @@ fn io_err(path: &Path, e: std::io::Error) -> ClusterError {
 /// Checks the arguments of [`up`] before anything is created.
 pub fn validate(opts: &UpOptions) -> Result<(), ClusterError> {
     // A definition's mistakes are found before anything starts.
-    open_db(&opts.db)?;
+    open_storage_db(opts)?;
     match &opts.source {
         NodeSource::Docker(0) => Err(ClusterError::BadArgs("--nodes must be at least 1".into())),
         NodeSource::Docker(n) if *n > MAX_NODES => Err(ClusterError::BadArgs(format!(
@@ -329,6 +332,16 @@ pub fn open_db(spec: &str) -> Result<Arc<dyn Db>, ClusterError> {
     faultline_db::open_db(spec).map_err(|e| ClusterError::BadArgs(format!("--db: {e}")))
 }
 
+/// The database of `opts`, with faultline-fs over its data directories when the run asks
+/// for storage faults.
+fn open_storage_db(opts: &UpOptions) -> Result<Arc<dyn Db>, ClusterError> {
+    if !opts.storage {
+        return open_db(&opts.db);
+    }
+    faultline_db::open_db_with_faultfs(&opts.db)
+        .map_err(|e| ClusterError::BadArgs(format!("--db: {e}")))
+}
+
 /// `--db` as the state file records it: a definition's path made absolute, so `status` and
 /// `down` find it from any directory.
 fn db_record(spec: &str) -> String {
@@ -351,7 +364,7 @@ pub fn up(opts: &UpOptions, guard: &CleanupGuard) -> Result<Cluster, ClusterErro
         NodeSource::Docker(n) => docker_up(opts, *n, guard, start)?,
         NodeSource::Hosts(h) => hosts_up(opts, h, guard)?,
     };
-    let db = open_db(&opts.db)?;
+    let db = open_storage_db(opts)?;
     guard.track_db(db.clone());
     say(
         opts.progress,
@@ -442,7 +455,7 @@ fn docker_up(
     let dir = dir.canonicalize().map_err(|e| io_err(&dir, e))?;
     guard.track_path(dir.clone());
     let compose_path = dir.join("docker-compose.yml");
-    std::fs::write(&compose_path, compose::compose_file(n))
+    std::fs::write(&compose_path, compose::compose_file_for(n, opts.storage))
         .map_err(|e| io_err(&compose_path, e))?;
     let key_file = dir.join("id_ed25519");
     let out = run_tracked(
@@ -656,6 +669,7 @@ mod tests {
             state_dir: dir.to_path_buf(),
             project: None,
             progress: false,
+            storage: false,
         }
     }
 

@@ -9,19 +9,36 @@
 use crate::daemon::Daemon;
 use crate::definition::{ClientFamily, Definition};
 use crate::{Db, DbError, ProcessState};
-use faultline_control::{quote, Node};
+use faultline_control::{faults, quote, Node};
 use std::time::{Duration, Instant};
 
 /// A database run from its definition.
 #[derive(Clone, Debug)]
 pub struct DefinedDb {
     def: Definition,
+    /// Mount faultline-fs over the data directories (runs with storage faults only).
+    faultfs: bool,
 }
 
 impl DefinedDb {
     /// The database `def` describes.
     pub fn new(def: Definition) -> Self {
-        DefinedDb { def }
+        DefinedDb {
+            def,
+            faultfs: false,
+        }
+    }
+
+    /// The same database with faultline-fs mounted over its data directories at setup (and
+    /// unmounted at teardown), so storage faults can drop what was not fsynced.
+    pub fn with_faultfs(mut self) -> Self {
+        self.faultfs = true;
+        self
+    }
+
+    /// Whether setup mounts faultline-fs over the data directories.
+    pub fn uses_faultfs(&self) -> bool {
+        self.faultfs
     }
 
     /// Its definition.
@@ -89,6 +106,10 @@ impl DefinedDb {
     }
 
     fn wipe_data(&self, node: &Node) -> Result<(), DbError> {
+        if self.faultfs {
+            node.remote.run(&faults::faultfs_mount_cmd(&self.def.data_dirs))?;
+            return Ok(());
+        }
         if self.def.data_dirs.is_empty() {
             return Ok(());
         }
@@ -181,6 +202,9 @@ impl Db for DefinedDb {
     fn teardown(&self, node: &Node) -> Result<(), DbError> {
         for d in self.daemons().iter().rev() {
             d.stop(node, "TERM")?;
+        }
+        if self.faultfs {
+            node.remote.run(&faults::faultfs_unmount_cmd())?;
         }
         let mut dirs: Vec<String> = self.def.data_dirs.iter().map(|d| quote(d)).collect();
         dirs.push(quote(&self.def.node_dir()));

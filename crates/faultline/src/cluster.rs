@@ -129,6 +129,7 @@ pub(crate) fn parse_up(args: UpArgs, state_dir: PathBuf) -> Result<UpOptions, Cl
         state_dir,
         project: args.name,
         progress: true,
+        storage: false,
     })
 }
 

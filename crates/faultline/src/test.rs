@@ -236,6 +236,8 @@ pub fn run(args: TestArgs) -> ExitCode {
     up.state_dir = cluster::state::runs_dir(&state_root).join(&project);
     up.project = Some(project.clone());
     up.progress = true;
+    // Only a run with a storage fault mounts faultline-fs (and gives nodes FUSE and SYS_ADMIN).
+    up.storage = plan.nemesis.kinds.iter().any(|k| k.needs_faultfs());
     if let NodeSource::Hosts(h) = &mut up.source {
         h.known_hosts = state_root.join("known_hosts");
     }
