@@ -100,7 +100,8 @@ pub struct UpOptions {
     /// Show progress on stderr.
     pub progress: bool,
     /// The run asks for storage faults: nodes get /dev/fuse and SYS_ADMIN, and faultline-fs
-    /// is mounted over the database's data directories. Never otherwise.
+    /// is mounted over the database's data directories (what setup wrote counts as durable).
+    /// Never otherwise.
     pub storage: bool,
 }
 
@@ -332,6 +333,18 @@ pub fn open_db(spec: &str) -> Result<Arc<dyn Db>, ClusterError> {
     faultline_db::open_db(spec).map_err(|e| ClusterError::BadArgs(format!("--db: {e}")))
 }
 
+/// Counts what the database's setup and start wrote as durable: a run starts from a disk a
+/// kernel would have written back long ago, and storage faults test what the database does
+/// from then on, not how it was created.
+fn storage_synced(nodes: &[Node]) -> Result<(), ClusterError> {
+    let sync = faultline_control::faults::faultfs_ctl_cmd("sync");
+    faultline_db::on_all(nodes, |node| {
+        node.remote.run(&sync)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
 /// The database of `opts`, with faultline-fs over its data directories when the run asks
 /// for storage faults.
 fn open_storage_db(opts: &UpOptions) -> Result<Arc<dyn Db>, ClusterError> {
@@ -372,6 +385,9 @@ pub fn up(opts: &UpOptions, guard: &CleanupGuard) -> Result<Cluster, ClusterErro
         &format!("setting up {} on {} nodes", db.name(), nodes.len()),
     );
     faultline_db::setup_all(db.as_ref(), &nodes, Duration::from_secs(90))?;
+    if opts.storage {
+        storage_synced(&nodes)?;
+    }
     say(
         opts.progress,
         start,

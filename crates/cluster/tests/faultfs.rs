@@ -9,8 +9,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
+use std::io::Read;
 use std::io::Write;
-use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::os::unix::fs::FileExt;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -22,10 +24,15 @@ fn build(dir: &Path, mutant: bool) -> PathBuf {
         .args(["--cflags", "--libs", "fuse3"])
         .output()
         .expect("pkg-config runs");
-    assert!(flags.status.success(), "pkg-config fuse3: install libfuse3-dev");
+    assert!(
+        flags.status.success(),
+        "pkg-config fuse3: install libfuse3-dev"
+    );
     let flags = String::from_utf8(flags.stdout).unwrap();
     let mut gcc = Command::new("gcc");
-    gcc.args(["-O2", "-Wall", "-Werror", "-o"]).arg(&out).arg(&src);
+    gcc.args(["-O2", "-Wall", "-Werror", "-o"])
+        .arg(&out)
+        .arg(&src);
     gcc.args(flags.split_whitespace()).arg("-lpthread");
     if mutant {
         gcc.arg("-DFAULTFS_MUTANT_FDATASYNC");
@@ -37,7 +44,6 @@ fn build(dir: &Path, mutant: bool) -> PathBuf {
 
 /// A mounted faultline-fs, unmounted when dropped (also when a test panics).
 struct Mount {
-    bin: PathBuf,
     backing: PathBuf,
     at: PathBuf,
     _dir: tempfile::TempDir,
@@ -50,15 +56,31 @@ impl Mount {
         let (backing, at) = (dir.path().join("backing"), dir.path().join("mnt"));
         fs::create_dir(&backing).unwrap();
         fs::create_dir(&at).unwrap();
-        let st = Command::new(&bin).arg("mount").arg(&backing).arg(&at).status().unwrap();
-        assert!(st.success(), "faultline-fs could not mount (needs /dev/fuse and root)");
-        Mount { bin, backing, at, _dir: dir }
+        let st = Command::new(&bin)
+            .arg("mount")
+            .arg(&backing)
+            .arg(&at)
+            .status()
+            .unwrap();
+        assert!(
+            st.success(),
+            "faultline-fs could not mount (needs /dev/fuse and root)"
+        );
+        Mount {
+            backing,
+            at,
+            _dir: dir,
+        }
     }
 
+    /// One command over the control socket (what `faultline-fs ctl` does, without a process).
     fn ctl(&self, cmd: &str) -> String {
-        let out = Command::new(&self.bin).arg("ctl").arg(&self.backing).arg(cmd).output().unwrap();
-        assert!(out.status.success(), "ctl {cmd}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
+        let mut sock = UnixStream::connect(self.backing.join("ctl")).expect("control socket");
+        sock.write_all(cmd.as_bytes()).unwrap();
+        sock.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut out = String::new();
+        sock.read_to_string(&mut out).unwrap();
+        out
     }
 }
 
@@ -170,7 +192,13 @@ fn perform(m: &Mount, op: &Op, model: &Model) {
     let exists = |p: (usize, usize)| model.get(p).is_some();
     let open = |p| OpenOptions::new().write(true).open(path(m, p)).unwrap();
     match op {
-        Op::Create(p) => drop(OpenOptions::new().write(true).create(true).open(path(m, *p)).unwrap()),
+        Op::Create(p) => drop(
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .open(path(m, *p))
+                .unwrap(),
+        ),
         Op::Write(p, off, bytes) if exists(*p) => open(*p).write_all_at(bytes, *off).unwrap(),
         Op::Append(p, bytes) if exists(*p) => {
             let mut f = OpenOptions::new().append(true).open(path(m, *p)).unwrap();
@@ -201,7 +229,9 @@ fn compare(m: &Mount, model: &Model) -> Result<(), String> {
         seen.sort();
         let want: Vec<String> = model.now[d].keys().map(|n| NAMES[*n].to_string()).collect();
         if seen != want {
-            return Err(format!("directory {dir:?} holds {seen:?}, the model {want:?}"));
+            return Err(format!(
+                "directory {dir:?} holds {seen:?}, the model {want:?}"
+            ));
         }
         for (n, ino) in &model.now[d] {
             let got = fs::read(path(m, (d, *n))).map_err(|e| format!("read: {e}"))?;
@@ -226,7 +256,11 @@ fn random_path(rng: &mut ChaCha8Rng) -> (usize, usize) {
 
 fn random_bytes(rng: &mut ChaCha8Rng) -> Vec<u8> {
     // mostly small, sometimes spanning several 4 KiB pages
-    let len = if rng.random_bool(0.2) { rng.random_range(1..9000) } else { rng.random_range(1..64) };
+    let len = if rng.random_bool(0.2) {
+        rng.random_range(1..9000)
+    } else {
+        rng.random_range(1..64)
+    };
     let b: u8 = rng.random();
     (0..len).map(|i| b.wrapping_add(i as u8)).collect()
 }
@@ -274,7 +308,10 @@ fn run(m: &Mount, seed: u64, sequences: usize) -> Result<(), String> {
             model.apply(op);
             if matches!(op, Op::Lose) || k + 1 == ops.len() {
                 compare(m, &model).map_err(|e| {
-                    format!("seed {seed}, sequence {s}, after step {k}: {e}\nsteps: {:#?}", &ops[..=k])
+                    format!(
+                        "seed {seed}, sequence {s}, after step {k}: {e}\nsteps: {:#?}",
+                        &ops[..=k]
+                    )
                 })?;
             }
         }
@@ -283,14 +320,22 @@ fn run(m: &Mount, seed: u64, sequences: usize) -> Result<(), String> {
 }
 
 fn seed() -> u64 {
-    std::env::var("FAULTFS_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
-            as u64
-    })
+    std::env::var("FAULTFS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+        })
 }
 
 fn sequences() -> usize {
-    std::env::var("FAULTFS_SEQUENCES").ok().and_then(|s| s.parse().ok()).unwrap_or(10_000)
+    std::env::var("FAULTFS_SEQUENCES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10_000)
 }
 
 #[test]

@@ -61,6 +61,14 @@ pub fn faultfs_mount_cmd(dirs: &[String]) -> String {
     cmd
 }
 
+/// Lets the disks of every faultline-fs mount work again (ends a `disk-error`); the mounts
+/// stay, so a kept cluster's database keeps its files. Nothing to do without mounts.
+pub fn heal_storage_cmd() -> String {
+    format!(
+        "for b in {FAULTFS_DIR}/*; do [ -S \"$b/ctl\" ] && {FAULTFS_TOOL} ctl \"$b\" heal >/dev/null; done; true"
+    )
+}
+
 /// Sends `command` (`drop`, `stats`, `sync`, `fail EIO`, `fail ENOSPC`, `heal`) to every
 /// faultline-fs mount on the node; prints `<backing dir>: <answer>` per mount, and fails when
 /// the node has none.
@@ -260,8 +268,8 @@ fn quote(s: &str) -> String {
 
 /// Undoes every fault on one node: ends the `slow` and clock-strobe loops, heals the network
 /// (iptables, the packet handler and netem), resumes daemons, resets the clock (the shim's
-/// offset, faultline-clock's wall clocks and rates, and a real host's clock if a fault moved it).
-/// Tries every step even if one fails, and returns the first failure.
+/// offset, faultline-clock's wall clocks and rates, and a real host's clock if a fault moved it),
+/// and lets faultline-fs disks work again. Tries every step even if one fails, and returns the first failure.
 pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
     let timeout = Duration::from_secs(20);
     let mut first = None;
@@ -273,6 +281,7 @@ pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
         resume_all_cmd(),
         reset_clock_cmd(),
         reset_host_clock_cmd(),
+        heal_storage_cmd(),
     ] {
         if let Err(e) = remote.run_with(&cmd, b"", timeout) {
             first.get_or_insert(e);

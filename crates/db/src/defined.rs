@@ -107,7 +107,8 @@ impl DefinedDb {
 
     fn wipe_data(&self, node: &Node) -> Result<(), DbError> {
         if self.faultfs {
-            node.remote.run(&faults::faultfs_mount_cmd(&self.def.data_dirs))?;
+            node.remote
+                .run(&faults::faultfs_mount_cmd(&self.def.data_dirs))?;
             return Ok(());
         }
         if self.def.data_dirs.is_empty() {
@@ -203,9 +204,9 @@ impl Db for DefinedDb {
         for d in self.daemons().iter().rev() {
             d.stop(node, "TERM")?;
         }
-        if self.faultfs {
-            node.remote.run(&faults::faultfs_unmount_cmd())?;
-        }
+        // Always: `faultline clean` tears a crashed run's database down without knowing
+        // whether it had storage faults, and the command does nothing without mounts.
+        node.remote.run(&faults::faultfs_unmount_cmd())?;
         let mut dirs: Vec<String> = self.def.data_dirs.iter().map(|d| quote(d)).collect();
         dirs.push(quote(&self.def.node_dir()));
         node.remote.run(&format!("rm -rf {}", dirs.join(" ")))?;

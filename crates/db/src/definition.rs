@@ -45,7 +45,10 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
     (
         "etcd-no-fsync",
         &[
-            ("db.toml", include_str!("../../../dbs/etcd-no-fsync/db.toml")),
+            (
+                "db.toml",
+                include_str!("../../../dbs/etcd-no-fsync/db.toml"),
+            ),
             ("start.sh", include_str!("../../../dbs/etcd/start.sh")),
             (
                 "is-primary.sh",

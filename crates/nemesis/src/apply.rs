@@ -425,9 +425,9 @@ pub fn probe_netem(ctl: &dyn NodeControl, node: &str) -> Result<(), NodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeSet;
     use crate::storage::{DiskErrno, StorageAction};
     use crate::FaultKind;
+    use std::collections::BTreeSet;
     use std::sync::Mutex;
 
     /// How a [`Fake`] reaches clocks and packets.
@@ -608,11 +608,20 @@ mod tests {
         };
         let resolved = apply_start(&fault, &ctl).unwrap();
         let log = ctl.log();
-        let kills: Vec<usize> = (0..log.len()).filter(|&i| log[i].1.starts_with("kill -KILL")).collect();
-        let drops: Vec<usize> = (0..log.len()).filter(|&i| log[i].1.contains("ctl \"$b\" drop")).collect();
+        let kills: Vec<usize> = (0..log.len())
+            .filter(|&i| log[i].1.starts_with("kill -KILL"))
+            .collect();
+        let drops: Vec<usize> = (0..log.len())
+            .filter(|&i| log[i].1.contains("ctl \"$b\" drop"))
+            .collect();
         assert_eq!((kills.len(), drops.len()), (3, 3), "{log:?}");
-        assert!(kills.iter().max() < drops.iter().min(), "a node came back before all lost power: {log:?}");
-        let Fault::Storage { outcome, .. } = &resolved else { panic!() };
+        assert!(
+            kills.iter().max() < drops.iter().min(),
+            "a node came back before all lost power: {log:?}"
+        );
+        let Fault::Storage { outcome, .. } = &resolved else {
+            panic!()
+        };
         assert_eq!(outcome.keys().collect::<Vec<_>>(), ["n1", "n2", "n3"]);
         let v = serde_json::to_value(&resolved).unwrap();
         assert_eq!(v["fault"], "storage");
@@ -621,7 +630,10 @@ mod tests {
         apply_stop(&resolved, &ctl2).unwrap();
         let log = ctl2.log();
         assert_eq!(log.iter().filter(|(_, c)| c == "START-DB").count(), 3);
-        assert!(log[3..].iter().all(|(_, c)| c.starts_with("kill -0 ")), "{log:?}");
+        assert!(
+            log[3..].iter().all(|(_, c)| c.starts_with("kill -0 ")),
+            "{log:?}"
+        );
     }
 
     #[test]
@@ -630,14 +642,19 @@ mod tests {
         let fault = Fault::Storage {
             nodes: vec!["n2".into()],
             primaries: false,
-            action: StorageAction::DiskError { errno: DiskErrno::ENOSPC },
+            action: StorageAction::DiskError {
+                errno: DiskErrno::ENOSPC,
+            },
             outcome: Default::default(),
         };
         let resolved = apply_start(&fault, &ctl).unwrap();
         apply_stop(&resolved, &ctl).unwrap();
         let log = ctl.log();
         assert_eq!(log.len(), 2);
-        assert!(log[0].0 == "n2" && log[0].1.contains("ctl \"$b\" fail ENOSPC"), "{log:?}");
+        assert!(
+            log[0].0 == "n2" && log[0].1.contains("ctl \"$b\" fail ENOSPC"),
+            "{log:?}"
+        );
         assert!(log[1].1.contains("ctl \"$b\" heal"), "{log:?}");
     }
 

@@ -3,8 +3,8 @@
 
 use crate::grudge::{Grudge, PartitionSpec};
 use crate::storage::{StorageAction, StorageKind};
-use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -272,7 +272,10 @@ impl FromStr for FaultKind {
             "disk-error" => FaultKind::Storage(StorageKind::DiskError, targets),
             // The whole data center loses power: every node, at once.
             "power-cut" if matches!(targets, None | Some(Targets::Spec(NodeSpec::All))) => {
-                FaultKind::Storage(StorageKind::LoseUnfsynced, Some(Targets::Spec(NodeSpec::All)))
+                FaultKind::Storage(
+                    StorageKind::LoseUnfsynced,
+                    Some(Targets::Spec(NodeSpec::All)),
+                )
             }
             _ => return Err(unknown()),
         };

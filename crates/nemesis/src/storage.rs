@@ -121,14 +121,16 @@ pub fn inflict(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyErro
     let (done, errors) = match action {
         StorageAction::LoseUnfsynced => {
             // Every target loses power before any comes back: kill all, then drop.
-            let (_, mut errors) = each(nodes, |n| ctl.signal_db(n, DbSignal::Kill).map(|_| String::new()));
+            let (_, mut errors) = each(nodes, |n| {
+                ctl.signal_db(n, DbSignal::Kill).map(|_| String::new())
+            });
             let (done, more) = each(nodes, |n| ctl.exec(n, &faultfs_ctl_cmd("drop")));
             errors.extend(more);
             (done, errors)
         }
-        StorageAction::DiskError { errno } => {
-            each(nodes, |n| ctl.exec(n, &faultfs_ctl_cmd(&format!("fail {}", errno.name()))))
-        }
+        StorageAction::DiskError { errno } => each(nodes, |n| {
+            ctl.exec(n, &faultfs_ctl_cmd(&format!("fail {}", errno.name())))
+        }),
     };
     *outcome = done;
     result(errors)
