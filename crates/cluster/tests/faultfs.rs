@@ -196,6 +196,7 @@ fn perform(m: &Mount, op: &Op, model: &Model) {
             OpenOptions::new()
                 .write(true)
                 .create(true)
+                .truncate(false)
                 .open(path(m, *p))
                 .unwrap(),
         ),

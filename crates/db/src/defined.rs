@@ -271,3 +271,66 @@ impl Db for DefinedDb {
         self.def.packages.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_control::{ControlError, ExecOutput, Remote};
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    /// Records every command and answers each with success.
+    #[derive(Debug, Default)]
+    struct Recording(Mutex<Vec<String>>);
+
+    impl Remote for Recording {
+        fn exec(&self, cmd: &str, _: &[u8], _: Duration) -> Result<ExecOutput, ControlError> {
+            self.0.lock().unwrap().push(cmd.to_string());
+            Ok(ExecOutput {
+                status: 0,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            })
+        }
+        fn upload(&self, _: &Path, _: &str) -> Result<(), ControlError> {
+            Ok(())
+        }
+        fn download(&self, _: &str, _: &Path) -> Result<(), ControlError> {
+            Ok(())
+        }
+        fn target(&self) -> String {
+            "n1".into()
+        }
+    }
+
+    fn setup_commands(db: &DefinedDb) -> Vec<String> {
+        let remote = Arc::new(Recording::default());
+        let node = Node {
+            name: "n1".into(),
+            address: "10.0.0.1".into(),
+            remote: remote.clone(),
+        };
+        db.setup(&node, std::slice::from_ref(&node)).unwrap();
+        let cmds = remote.0.lock().unwrap().clone();
+        cmds
+    }
+
+    #[test]
+    fn only_a_run_with_storage_faults_mounts_faultline_fs_before_the_daemons_start() {
+        let def = crate::definition::load("etcd").unwrap();
+        let plain = setup_commands(&DefinedDb::new(def.clone()));
+        let mount = format!("{} mount", faults::FAULTFS_TOOL);
+        assert!(
+            !plain
+                .iter()
+                .any(|c| c.contains(&mount) || c.contains("fuse")),
+            "{plain:#?}"
+        );
+        let storage = setup_commands(&DefinedDb::new(def).with_faultfs());
+        let mounted = storage.iter().position(|c| c.contains(&mount));
+        let started = storage.iter().position(|c| c.contains(".start"));
+        assert!(mounted.is_some() && mounted < started, "{storage:#?}");
+        let m = &storage[mounted.unwrap()];
+        assert!(m.contains("/var/lib/faultline/etcd"), "{m}");
+    }
+}
