@@ -34,6 +34,7 @@ fn bench_up(c: &mut Criterion) {
                         state_dir: dir.path().to_path_buf(),
                         project: None,
                         progress: false,
+                        storage: false,
                     };
                     let guard = CleanupGuard::new(false);
                     let start = Instant::now();

@@ -33,7 +33,19 @@ pub fn node_names(n: usize) -> Vec<String> {
 
 /// The compose file for `n` nodes.
 pub fn compose_file(n: usize) -> String {
+    compose_file_for(n, false)
+}
+
+/// What nodes of a run with storage faults get besides: the FUSE device and the one
+/// capability mounting it needs (faultline-fs over the data directories).
+const STORAGE_NODE: &str = "  devices: [/dev/fuse]\n  cap_add: [NET_ADMIN, SYS_ADMIN]\n";
+
+/// The compose file for `n` nodes; with `storage`, each node may mount faultline-fs.
+pub fn compose_file_for(n: usize, storage: bool) -> String {
     let mut s = String::from(HEADER);
+    if storage {
+        s = s.replace("  cap_add: [NET_ADMIN]\n", STORAGE_NODE);
+    }
     for name in node_names(n) {
         s.push_str(&format!("  {name}:\n    <<: *node\n    hostname: {name}\n"));
     }
@@ -64,5 +76,16 @@ mod tests {
         assert!(!settings.contains("SYS_TIME"));
         assert!(!settings.contains("cap_add: [NET_ADMIN, "));
         assert!(f.contains("  n3:\n") && !f.contains("  n4:\n"));
+        assert!(!settings.contains("SYS_ADMIN") && !settings.contains("/dev/fuse"));
+    }
+
+    #[test]
+    fn only_runs_with_storage_faults_get_fuse_and_sys_admin() {
+        let plain = compose_file_for(3, false);
+        assert_eq!(plain, compose_file(3));
+        assert!(!plain.contains("fuse") && !plain.contains("SYS_ADMIN"));
+        let storage = compose_file_for(3, true);
+        assert!(storage.contains("  devices: [/dev/fuse]\n  cap_add: [NET_ADMIN, SYS_ADMIN]\n"));
+        assert!(!storage.contains("privileged: true") && !storage.contains("SYS_TIME"));
     }
 }

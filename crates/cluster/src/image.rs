@@ -24,6 +24,12 @@ pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
 const CLOCKSHIM_C: &str = include_str!("../../../image/clockshim.c");
 const CLOCKVDSO_C: &str = include_str!("../../../image/clockvdso.c");
 const NETQ_C: &str = include_str!("../../../image/netq.c");
+const FAULTFS_C: &str = include_str!("../../../image/faultfs.c");
+/// How `image/faultfs.c` is compiled: against Debian's libfuse3 (libfuse3-dev on the host,
+/// fuse3 in the image).
+pub const FAULTFS_CFLAGS: &[&str] = &["-O2", "-Wall", "-Wextra", "-I/usr/include/fuse3"];
+/// What faultline-fs links with (after its source).
+pub const FAULTFS_LIBS: &[&str] = &["-lfuse3", "-lpthread"];
 /// How `image/clockvdso.c` (faultline-clock) is compiled: its injected functions are copied
 /// into other processes as one block, so they may not call out (no stack protector, no
 /// jump tables) and must not start with CET landing pads they would not need.
@@ -88,6 +94,7 @@ pub fn recipe_hash_for(extra: &[String]) -> String {
         CLOCKSHIM_C,
         CLOCKVDSO_C,
         NETQ_C,
+        FAULTFS_C,
         NODE_INIT,
         SSHD_CONFIG,
     ];
@@ -339,18 +346,27 @@ fn customize(rootfs: &Path, work: &Path, tag: &str) -> Result<(), ClusterError> 
             out.stderr_text()
         )));
     }
-    for (name, source, flags, dest) in [
+    for (name, source, flags, dest, libs) in [
         (
             "clockvdso.c",
             CLOCKVDSO_C,
             CLOCK_TOOL_CFLAGS,
             faultline_control::faults::CLOCK_TOOL,
+            &[][..],
         ),
         (
             "netq.c",
             NETQ_C,
             NETQ_CFLAGS,
             faultline_control::faults::NETQ_TOOL,
+            &[][..],
+        ),
+        (
+            "faultfs.c",
+            FAULTFS_C,
+            FAULTFS_CFLAGS,
+            faultline_control::faults::FAULTFS_TOOL,
+            FAULTFS_LIBS,
         ),
     ] {
         let src = work.join(name);
@@ -361,7 +377,8 @@ fn customize(rootfs: &Path, work: &Path, tag: &str) -> Result<(), ClusterError> 
                 .args(flags)
                 .arg("-o")
                 .arg(&out_path)
-                .arg(&src),
+                .arg(&src)
+                .args(libs),
             Duration::from_secs(120),
         )?;
         if out.status != 0 {

@@ -99,6 +99,10 @@ pub struct UpOptions {
     pub project: Option<String>,
     /// Show progress on stderr.
     pub progress: bool,
+    /// The run asks for storage faults: nodes get /dev/fuse and SYS_ADMIN, and faultline-fs
+    /// is mounted over the database's data directories (what setup wrote counts as durable).
+    /// Never otherwise.
+    pub storage: bool,
 }
 
 /// One node as recorded in the state file.
@@ -293,7 +297,7 @@ fn io_err(path: &Path, e: std::io::Error) -> ClusterError {
 /// Checks the arguments of [`up`] before anything is created.
 pub fn validate(opts: &UpOptions) -> Result<(), ClusterError> {
     // A definition's mistakes are found before anything starts.
-    let db = open_db(&opts.db)?;
+    let db = open_storage_db(opts)?;
     if matches!(opts.source, NodeSource::Docker(_)) {
         match db.check_packages(&image::packages()) {
             Err(e) => return Err(ClusterError::BadArgs(format!("--db: {e}"))),
@@ -336,6 +340,28 @@ pub fn open_db(spec: &str) -> Result<Arc<dyn Db>, ClusterError> {
     faultline_db::open_db(spec).map_err(|e| ClusterError::BadArgs(format!("--db: {e}")))
 }
 
+/// Counts what the database's setup and start wrote as durable: a run starts from a disk a
+/// kernel would have written back long ago, and storage faults test what the database does
+/// from then on, not how it was created.
+fn storage_synced(nodes: &[Node]) -> Result<(), ClusterError> {
+    let sync = faultline_control::faults::faultfs_ctl_cmd("sync");
+    faultline_db::on_all(nodes, |node| {
+        node.remote.run(&sync)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// The database of `opts`, with faultline-fs over its data directories when the run asks
+/// for storage faults.
+fn open_storage_db(opts: &UpOptions) -> Result<Arc<dyn Db>, ClusterError> {
+    if !opts.storage {
+        return open_db(&opts.db);
+    }
+    faultline_db::open_db_with_faultfs(&opts.db)
+        .map_err(|e| ClusterError::BadArgs(format!("--db: {e}")))
+}
+
 /// `--db` as the state file records it: a definition's path made absolute, so `status` and
 /// `down` find it from any directory.
 fn db_record(spec: &str) -> String {
@@ -358,7 +384,7 @@ pub fn up(opts: &UpOptions, guard: &CleanupGuard) -> Result<Cluster, ClusterErro
         NodeSource::Docker(n) => docker_up(opts, *n, guard, start)?,
         NodeSource::Hosts(h) => hosts_up(opts, h, guard)?,
     };
-    let db = open_db(&opts.db)?;
+    let db = open_storage_db(opts)?;
     guard.track_db(db.clone());
     say(
         opts.progress,
@@ -366,6 +392,9 @@ pub fn up(opts: &UpOptions, guard: &CleanupGuard) -> Result<Cluster, ClusterErro
         &format!("setting up {} on {} nodes", db.name(), nodes.len()),
     );
     faultline_db::setup_all(db.as_ref(), &nodes)?;
+    if opts.storage {
+        storage_synced(&nodes)?;
+    }
     say(
         opts.progress,
         start,
@@ -449,7 +478,7 @@ fn docker_up(
     let dir = dir.canonicalize().map_err(|e| io_err(&dir, e))?;
     guard.track_path(dir.clone());
     let compose_path = dir.join("docker-compose.yml");
-    std::fs::write(&compose_path, compose::compose_file(n))
+    std::fs::write(&compose_path, compose::compose_file_for(n, opts.storage))
         .map_err(|e| io_err(&compose_path, e))?;
     let key_file = dir.join("id_ed25519");
     let out = run_tracked(
@@ -663,6 +692,7 @@ mod tests {
             state_dir: dir.to_path_buf(),
             project: None,
             progress: false,
+            storage: false,
         }
     }
 

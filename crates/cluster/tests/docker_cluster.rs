@@ -44,6 +44,7 @@ fn bring_up(
         state_dir: dir.to_path_buf(),
         project: Some(project.clone()),
         progress: true,
+        storage: false,
     };
     let start = Instant::now();
     let cluster = up(&opts, guard).unwrap_or_else(|e| panic!("{db} cluster up: {e}"));

@@ -30,6 +30,56 @@ pub const PID_DIR: &str = "/var/lib/faultline/run";
 /// Where supervised daemons write their logs (`<name>.log`).
 pub const LOG_DIR: &str = "/var/log/faultline";
 
+/// faultline-fs (`image/faultfs.c`): the FUSE file system storage faults mount over a
+/// definition's data directories; it keeps what was not fsynced undoable and drops it on
+/// command.
+pub const FAULTFS_TOOL: &str = "/usr/local/sbin/faultline-fs";
+/// The backing directories of faultline-fs mounts on a node: `<n>/root` holds the files of
+/// the n-th data directory, `<n>/trash` inodes a durable entry may still name, `<n>/ctl` the
+/// control socket.
+pub const FAULTFS_DIR: &str = "/var/lib/faultline/fs";
+
+/// Unmounts every faultline-fs mount on the node (its daemon then exits) and removes the
+/// backing directories.
+pub fn faultfs_unmount_cmd() -> String {
+    format!(
+        "awk '$3 == \"fuse.faultline\" {{ print $2 }}' /proc/mounts | \
+           while read -r m; do umount \"$m\" 2>/dev/null || umount -l \"$m\"; done; \
+         rm -rf {FAULTFS_DIR}"
+    )
+}
+
+/// Mounts a fresh faultline-fs over each of `dirs` (emptied), after removing any earlier one.
+pub fn faultfs_mount_cmd(dirs: &[String]) -> String {
+    let mut cmd = format!("{} && mkdir -p {FAULTFS_DIR}", faultfs_unmount_cmd());
+    for (i, dir) in dirs.iter().enumerate() {
+        let d = crate::quote(dir);
+        cmd.push_str(&format!(
+            " && rm -rf {d} && mkdir -p {FAULTFS_DIR}/{i} {d} && {FAULTFS_TOOL} mount {FAULTFS_DIR}/{i} {d}"
+        ));
+    }
+    cmd
+}
+
+/// Lets the disks of every faultline-fs mount work again (ends a `disk-error`); the mounts
+/// stay, so a kept cluster's database keeps its files. Nothing to do without mounts.
+pub fn heal_storage_cmd() -> String {
+    format!(
+        "for b in {FAULTFS_DIR}/*; do [ -S \"$b/ctl\" ] && {FAULTFS_TOOL} ctl \"$b\" heal >/dev/null; done; true"
+    )
+}
+
+/// Sends `command` (`drop`, `stats`, `sync`, `fail EIO`, `fail ENOSPC`, `heal`) to every
+/// faultline-fs mount on the node; prints `<backing dir>: <answer>` per mount, and fails when
+/// the node has none.
+pub fn faultfs_ctl_cmd(command: &str) -> String {
+    format!(
+        "found=0; for b in {FAULTFS_DIR}/*; do [ -S \"$b/ctl\" ] || continue; found=1; \
+           printf '%s: ' \"$b\"; {FAULTFS_TOOL} ctl \"$b\" {command} || exit 1; done; \
+         [ $found = 1 ] || {{ echo 'no faultline-fs mount here: storage faults need the cluster set up for them' >&2; exit 1; }}"
+    )
+}
+
 /// Removes faultline's iptables chain and its jumps; other rules stay as they are.
 pub fn heal_network_cmd() -> String {
     let c = IPTABLES_CHAIN;
@@ -218,8 +268,8 @@ fn quote(s: &str) -> String {
 
 /// Undoes every fault on one node: ends the `slow` and clock-strobe loops, heals the network
 /// (iptables, the packet handler and netem), resumes daemons, resets the clock (the shim's
-/// offset, faultline-clock's wall clocks and rates, and a real host's clock if a fault moved it).
-/// Tries every step even if one fails, and returns the first failure.
+/// offset, faultline-clock's wall clocks and rates, and a real host's clock if a fault moved it),
+/// and lets faultline-fs disks work again. Tries every step even if one fails, and returns the first failure.
 pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
     let timeout = Duration::from_secs(20);
     let mut first = None;
@@ -231,6 +281,7 @@ pub fn restore_node(remote: &dyn Remote) -> Result<(), ControlError> {
         resume_all_cmd(),
         reset_clock_cmd(),
         reset_host_clock_cmd(),
+        heal_storage_cmd(),
     ] {
         if let Err(e) = remote.run_with(&cmd, b"", timeout) {
             first.get_or_insert(e);

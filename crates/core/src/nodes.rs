@@ -65,6 +65,7 @@ pub fn up_options(flags: NodeFlags, state_dir: PathBuf) -> Result<UpOptions, Clu
         state_dir,
         project: flags.name,
         progress: true,
+        storage: false,
     })
 }
 

@@ -135,6 +135,8 @@ fn cluster_options(plan: &Plan, state_root: &std::path::Path) -> Result<UpOption
     };
     let mut up = up_options(flags, PathBuf::new())?;
     up.progress = true;
+    // Only a run with a storage fault mounts faultline-fs (and gives nodes FUSE and SYS_ADMIN).
+    up.storage = plan.nemesis.kinds.iter().any(|k| k.needs_faultfs());
     if let NodeSource::Hosts(h) = &mut up.source {
         h.known_hosts = state_root.join("known_hosts");
     }

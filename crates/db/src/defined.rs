@@ -9,7 +9,7 @@
 use crate::daemon::Daemon;
 use crate::definition::{ClientFamily, Definition};
 use crate::{Db, DbError, ProcessState};
-use faultline_control::{quote, Node};
+use faultline_control::{faults, quote, Node};
 use std::time::{Duration, Instant};
 
 /// The longest one run of a definition's readiness check may take.
@@ -23,12 +23,29 @@ const READY_POLL: Duration = Duration::from_millis(200);
 #[derive(Clone, Debug)]
 pub struct DefinedDb {
     def: Definition,
+    /// Mount faultline-fs over the data directories (runs with storage faults only).
+    faultfs: bool,
 }
 
 impl DefinedDb {
     /// The database `def` describes.
     pub fn new(def: Definition) -> Self {
-        DefinedDb { def }
+        DefinedDb {
+            def,
+            faultfs: false,
+        }
+    }
+
+    /// The same database with faultline-fs mounted over its data directories at setup (and
+    /// unmounted at teardown), so storage faults can drop what was not fsynced.
+    pub fn with_faultfs(mut self) -> Self {
+        self.faultfs = true;
+        self
+    }
+
+    /// Whether setup mounts faultline-fs over the data directories.
+    pub fn uses_faultfs(&self) -> bool {
+        self.faultfs
     }
 
     /// Its definition.
@@ -109,6 +126,11 @@ impl DefinedDb {
     }
 
     fn wipe_data(&self, node: &Node) -> Result<(), DbError> {
+        if self.faultfs {
+            node.remote
+                .run(&faults::faultfs_mount_cmd(&self.def.data_dirs))?;
+            return Ok(());
+        }
         if self.def.data_dirs.is_empty() {
             return Ok(());
         }
@@ -208,6 +230,9 @@ impl Db for DefinedDb {
         for d in self.daemons().iter().rev() {
             d.stop(node, "TERM")?;
         }
+        // Always: `faultline clean` tears a crashed run's database down without knowing
+        // whether it had storage faults, and the command does nothing without mounts.
+        node.remote.run(&faults::faultfs_unmount_cmd())?;
         let mut dirs: Vec<String> = self.def.data_dirs.iter().map(|d| quote(d)).collect();
         dirs.push(quote(&self.def.node_dir()));
         node.remote.run(&format!("rm -rf {}", dirs.join(" ")))?;
@@ -274,5 +299,68 @@ impl Db for DefinedDb {
 
     fn check_packages(&self, skip: &[&str]) -> Result<Option<String>, String> {
         crate::packages::check(&self.def.origin, &self.def.packages, skip)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_control::{ControlError, ExecOutput, Remote};
+    use std::path::Path;
+    use std::sync::{Arc, Mutex};
+
+    /// Records every command and answers each with success.
+    #[derive(Debug, Default)]
+    struct Recording(Mutex<Vec<String>>);
+
+    impl Remote for Recording {
+        fn exec(&self, cmd: &str, _: &[u8], _: Duration) -> Result<ExecOutput, ControlError> {
+            self.0.lock().unwrap().push(cmd.to_string());
+            Ok(ExecOutput {
+                status: 0,
+                stdout: Vec::new(),
+                stderr: Vec::new(),
+            })
+        }
+        fn upload(&self, _: &Path, _: &str) -> Result<(), ControlError> {
+            Ok(())
+        }
+        fn download(&self, _: &str, _: &Path) -> Result<(), ControlError> {
+            Ok(())
+        }
+        fn target(&self) -> String {
+            "n1".into()
+        }
+    }
+
+    fn setup_commands(db: &DefinedDb) -> Vec<String> {
+        let remote = Arc::new(Recording::default());
+        let node = Node {
+            name: "n1".into(),
+            address: "10.0.0.1".into(),
+            remote: remote.clone(),
+        };
+        db.setup(&node, std::slice::from_ref(&node)).unwrap();
+        let cmds = remote.0.lock().unwrap().clone();
+        cmds
+    }
+
+    #[test]
+    fn only_a_run_with_storage_faults_mounts_faultline_fs_before_the_daemons_start() {
+        let def = crate::definition::load("etcd").unwrap();
+        let plain = setup_commands(&DefinedDb::new(def.clone()));
+        let mount = format!("{} mount", faults::FAULTFS_TOOL);
+        assert!(
+            !plain
+                .iter()
+                .any(|c| c.contains(&mount) || c.contains("fuse")),
+            "{plain:#?}"
+        );
+        let storage = setup_commands(&DefinedDb::new(def).with_faultfs());
+        let mounted = storage.iter().position(|c| c.contains(&mount));
+        let started = storage.iter().position(|c| c.contains(".start"));
+        assert!(mounted.is_some() && mounted < started, "{storage:#?}");
+        let m = &storage[mounted.unwrap()];
+        assert!(m.contains("/var/lib/faultline/etcd"), "{m}");
     }
 }

@@ -63,6 +63,31 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
             ("ready.sh", include_str!("../../../dbs/redis/ready.sh")),
         ],
     ),
+    (
+        "redis-fsync-always",
+        &[
+            (
+                "db.toml",
+                include_str!("../../../dbs/redis-fsync-always/db.toml"),
+            ),
+            ("setup.sh", include_str!("../../../dbs/redis/setup.sh")),
+            ("ready.sh", include_str!("../../../dbs/redis/ready.sh")),
+        ],
+    ),
+    (
+        "etcd-no-fsync",
+        &[
+            (
+                "db.toml",
+                include_str!("../../../dbs/etcd-no-fsync/db.toml"),
+            ),
+            ("start.sh", include_str!("../../../dbs/etcd/start.sh")),
+            (
+                "is-primary.sh",
+                include_str!("../../../dbs/etcd/is-primary.sh"),
+            ),
+        ],
+    ),
 ];
 
 /// Where the definition's directory goes on every node: `$FAULTLINE_DIR`.

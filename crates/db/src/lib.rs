@@ -163,6 +163,19 @@ pub fn open_db(spec: &str) -> Result<Arc<dyn Db>, String> {
     Ok(Arc::new(DefinedDb::new(definition::load(spec)?)))
 }
 
+/// [`open_db`] whose setup mounts faultline-fs over the data directories (for runs with
+/// storage faults), or one line when the definition has no data directory to mount.
+pub fn open_db_with_faultfs(spec: &str) -> Result<Arc<dyn Db>, String> {
+    let def = definition::load(spec)?;
+    if def.data_dirs.is_empty() {
+        return Err(format!(
+            "{}: setup.data_dirs is empty: storage faults need the directories where the database keeps its data",
+            def.origin
+        ));
+    }
+    Ok(Arc::new(DefinedDb::new(def).with_faultfs()))
+}
+
 /// Sets `db` up on all nodes at once, then waits until it is ready, at most its
 /// [`Db::ready_timeout`].
 pub fn setup_all(db: &dyn Db, nodes: &[Node]) -> Result<(), DbError> {

@@ -126,6 +126,7 @@ fn each_packet_fault_changes_what_the_peer_receives_and_heals_clean() {
         state_dir: dir.path().join("state"),
         project: None,
         progress: false,
+        storage: false,
     };
     let cluster: Cluster = faultline_cluster::up(&opts, &guard).expect("cluster up");
     let ctl = Control {

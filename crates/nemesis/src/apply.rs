@@ -225,8 +225,12 @@ fn resolve(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
 
 /// Inflicts `fault`; returns it resolved (see [`ApplyError::resolved`] for a failure).
 pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
-    let resolved = resolve(fault, ctl)?;
-    inflict(&resolved, ctl).map_err(|mut e| {
+    let mut resolved = resolve(fault, ctl)?;
+    let inflicted = match resolved {
+        Fault::Storage { .. } => crate::storage::inflict(&mut resolved, ctl),
+        _ => inflict(&resolved, ctl),
+    };
+    inflicted.map_err(|mut e| {
         e.resolved = Some(Box::new(resolved.clone()));
         e
     })?;
@@ -290,7 +294,7 @@ fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             ctl.exec(n, &netem_start_command(&addr, *effect)).map(drop)
         })?,
         Fault::Netem { .. } => {}
-        Fault::Partition { .. } | Fault::Loss { .. } => {}
+        Fault::Partition { .. } | Fault::Loss { .. } | Fault::Storage { .. } => {}
     }
     if let Fault::Netem { nodes, effect, .. } = resolved {
         if uses_netq(*effect, ctl) {
@@ -365,6 +369,7 @@ pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError
             let addr = ctl.addr(n)?;
             ctl.exec(n, &netem_stop_command(&addr)).map(drop)
         }),
+        Fault::Storage { .. } => crate::storage::heal(fault, ctl),
     }
 }
 
@@ -420,6 +425,8 @@ pub fn probe_netem(ctl: &dyn NodeControl, node: &str) -> Result<(), NodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::{DiskErrno, StorageAction};
+    use crate::FaultKind;
     use std::collections::BTreeSet;
     use std::sync::Mutex;
 
@@ -585,6 +592,70 @@ mod tests {
                 ("n3".to_string(), "START-DB".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn a_power_cut_kills_every_target_before_any_drop_records_it_and_heals_by_restarting() {
+        let ctl = Fake::new(3);
+        let kind: FaultKind = "power-cut".parse().unwrap();
+        assert_eq!(kind, "lose-unfsynced-all".parse().unwrap());
+        assert!(kind.needs_faultfs() && !FaultKind::Kill(None).needs_faultfs());
+        let fault = Fault::Storage {
+            nodes: ctl.nodes(),
+            primaries: false,
+            action: StorageAction::LoseUnfsynced,
+            outcome: Default::default(),
+        };
+        let resolved = apply_start(&fault, &ctl).unwrap();
+        let log = ctl.log();
+        let kills: Vec<usize> = (0..log.len())
+            .filter(|&i| log[i].1.starts_with("kill -KILL"))
+            .collect();
+        let drops: Vec<usize> = (0..log.len())
+            .filter(|&i| log[i].1.contains("ctl \"$b\" drop"))
+            .collect();
+        assert_eq!((kills.len(), drops.len()), (3, 3), "{log:?}");
+        assert!(
+            kills.iter().max() < drops.iter().min(),
+            "a node came back before all lost power: {log:?}"
+        );
+        let Fault::Storage { outcome, .. } = &resolved else {
+            panic!()
+        };
+        assert_eq!(outcome.keys().collect::<Vec<_>>(), ["n1", "n2", "n3"]);
+        let v = serde_json::to_value(&resolved).unwrap();
+        assert_eq!(v["fault"], "storage");
+        assert_eq!(v["action"], "lose-unfsynced");
+        let ctl2 = Fake::new(3);
+        apply_stop(&resolved, &ctl2).unwrap();
+        let log = ctl2.log();
+        assert_eq!(log.iter().filter(|(_, c)| c == "START-DB").count(), 3);
+        assert!(
+            log[3..].iter().all(|(_, c)| c.starts_with("kill -0 ")),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    fn a_disk_error_fails_the_targets_disks_until_healed() {
+        let ctl = Fake::new(3);
+        let fault = Fault::Storage {
+            nodes: vec!["n2".into()],
+            primaries: false,
+            action: StorageAction::DiskError {
+                errno: DiskErrno::ENOSPC,
+            },
+            outcome: Default::default(),
+        };
+        let resolved = apply_start(&fault, &ctl).unwrap();
+        apply_stop(&resolved, &ctl).unwrap();
+        let log = ctl.log();
+        assert_eq!(log.len(), 2);
+        assert!(
+            log[0].0 == "n2" && log[0].1.contains("ctl \"$b\" fail ENOSPC"),
+            "{log:?}"
+        );
+        assert!(log[1].1.contains("ctl \"$b\" heal"), "{log:?}");
     }
 
     #[test]

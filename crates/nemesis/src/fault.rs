@@ -2,7 +2,9 @@
 //! targets ([`Fault`]), and the shell commands that inflict and heal it on a node.
 
 use crate::grudge::{Grudge, PartitionSpec};
+use crate::storage::{StorageAction, StorageKind};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -26,6 +28,9 @@ pub enum FaultKind {
     /// their peers: a netem qdisc where the kernel has netem, else (and always for corrupt)
     /// faultline's NFQUEUE handler (`image/netq.c`).
     Netem(NetemKind, Option<Targets>),
+    /// A storage fault through faultline-fs (`lose-unfsynced`, `power-cut`, `disk-error`):
+    /// only these make a run mount it (see [`crate::storage`]).
+    Storage(StorageKind, Option<Targets>),
 }
 
 /// Which packet effect a `delay`, `duplicate`, `reorder`, `corrupt` or `bandwidth` fault asks for.
@@ -182,6 +187,9 @@ pub const FAULT_KIND_NAMES: &[&str] = &[
     "reorder",
     "corrupt",
     "bandwidth",
+    "lose-unfsynced",
+    "power-cut",
+    "disk-error",
 ];
 
 /// A `--nemesis` name that is not a fault kind.
@@ -260,6 +268,15 @@ impl FromStr for FaultKind {
             "reorder" => FaultKind::Netem(NetemKind::Reorder, targets),
             "corrupt" => FaultKind::Netem(NetemKind::Corrupt, targets),
             "bandwidth" => FaultKind::Netem(NetemKind::Bandwidth, targets),
+            "lose-unfsynced" => FaultKind::Storage(StorageKind::LoseUnfsynced, targets),
+            "disk-error" => FaultKind::Storage(StorageKind::DiskError, targets),
+            // The whole data center loses power: every node, at once.
+            "power-cut" if matches!(targets, None | Some(Targets::Spec(NodeSpec::All))) => {
+                FaultKind::Storage(
+                    StorageKind::LoseUnfsynced,
+                    Some(Targets::Spec(NodeSpec::All)),
+                )
+            }
             _ => return Err(unknown()),
         };
         Ok(kind)
@@ -277,7 +294,14 @@ impl FaultKind {
             FaultKind::Kill(_) => FaultClass::Kill,
             FaultKind::Clock(_) => FaultClass::Clock,
             FaultKind::Netem(..) => FaultClass::Netem,
+            FaultKind::Storage(..) => FaultClass::Storage,
         }
+    }
+
+    /// Whether this kind is a storage fault: the run then mounts faultline-fs, and its nodes
+    /// get /dev/fuse and SYS_ADMIN.
+    pub fn needs_faultfs(self) -> bool {
+        matches!(self, FaultKind::Storage(..))
     }
 
     /// Whether this kind is a packet fault (netem where the kernel has it, else the NFQUEUE handler).
@@ -307,6 +331,8 @@ pub enum FaultClass {
     /// all: an interface has one root qdisc (and a node one packet handler), so two such
     /// faults on a node would replace each other.
     Netem,
+    /// Lost un-fsynced writes and failing disks (faultline-fs).
+    Storage,
 }
 
 impl FaultClass {
@@ -320,6 +346,7 @@ impl FaultClass {
             FaultClass::Kill => "kill",
             FaultClass::Clock => "clock",
             FaultClass::Netem => "netem",
+            FaultClass::Storage => "storage",
         }
     }
 
@@ -333,6 +360,7 @@ impl FaultClass {
             FaultClass::Kill => "start-kill",
             FaultClass::Clock => "start-clock",
             FaultClass::Netem => "start-netem",
+            FaultClass::Storage => "start-storage",
         }
     }
 
@@ -346,6 +374,7 @@ impl FaultClass {
             FaultClass::Kill => "stop-kill",
             FaultClass::Clock => "stop-clock",
             FaultClass::Netem => "stop-netem",
+            FaultClass::Storage => "stop-storage",
         }
     }
 }
@@ -475,6 +504,21 @@ pub enum Fault {
         #[serde(flatten)]
         effect: NetemEffect,
     },
+    /// A storage fault on each target, through faultline-fs.
+    Storage {
+        /// The nodes whose storage fails.
+        nodes: Vec<String>,
+        /// `nodes` are the primaries, filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
+        /// What happens to their storage.
+        #[serde(flatten)]
+        action: StorageAction,
+        /// Per node, what faultline-fs answered when the fault started (what it dropped, the
+        /// error it now injects), filled in when applied.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        outcome: BTreeMap<String, String>,
+    },
 }
 
 /// What a netem fault does to each outgoing packet of its targets.
@@ -575,6 +619,7 @@ impl Fault {
             Fault::Kill { .. } => FaultClass::Kill,
             Fault::Clock { .. } => FaultClass::Clock,
             Fault::Netem { .. } => FaultClass::Netem,
+            Fault::Storage { .. } => FaultClass::Storage,
         }
     }
 
@@ -591,7 +636,8 @@ impl Fault {
             | Fault::Slow { nodes, .. }
             | Fault::Kill { nodes, .. }
             | Fault::Clock { nodes, .. }
-            | Fault::Netem { nodes, .. } => nodes.clone(),
+            | Fault::Netem { nodes, .. }
+            | Fault::Storage { nodes, .. } => nodes.clone(),
         }
     }
 
@@ -611,6 +657,9 @@ impl Fault {
                 nodes, primaries, ..
             }
             | Fault::Netem {
+                nodes, primaries, ..
+            }
+            | Fault::Storage {
                 nodes, primaries, ..
             } => Some((nodes, *primaries)),
         }

@@ -7,12 +7,14 @@
 //!   fault with its targets) and the shell commands each fault runs on a node;
 //! - [`schedule`]: a seeded schedule of start/stop operations, with overlapping faults when
 //!   several kinds are asked for and a final heal of every active fault;
-//! - [`apply`]: the seam through which faults reach nodes, the [`NodeControl`] trait.
+//! - [`apply`]: the seam through which faults reach nodes, the [`NodeControl`] trait;
+//! - [`storage`]: storage faults through faultline-fs (lost un-fsynced writes, disk errors).
 
 pub mod apply;
 pub mod fault;
 pub mod grudge;
 pub mod schedule;
+pub mod storage;
 
 pub use apply::{
     apply_start, apply_stop, probe_netem, ApplyError, ClockChange, DbSignal, NodeControl, NodeError,
@@ -23,3 +25,4 @@ pub use fault::{
 };
 pub use grudge::{Grudge, PartitionSpec};
 pub use schedule::{NemesisConfig, NemesisOp, Schedule, ScheduleError};
+pub use storage::{DiskErrno, StorageAction, StorageKind};

@@ -13,6 +13,7 @@ use crate::fault::{
     NodeSpec, Targets,
 };
 use crate::grudge::PartitionSpec;
+use crate::storage::{DiskErrno, StorageAction, StorageKind};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -373,6 +374,25 @@ impl Schedule {
                     nodes,
                     primaries,
                     effect,
+                }
+            }
+            FaultKind::Storage(kind, t) => {
+                let action = match kind {
+                    StorageKind::LoseUnfsynced => StorageAction::LoseUnfsynced,
+                    StorageKind::DiskError => StorageAction::DiskError {
+                        errno: if self.rng.random_bool(0.5) {
+                            DiskErrno::EIO
+                        } else {
+                            DiskErrno::ENOSPC
+                        },
+                    },
+                };
+                let (nodes, primaries) = self.targets(t);
+                Fault::Storage {
+                    nodes,
+                    primaries,
+                    action,
+                    outcome: Default::default(),
                 }
             }
         }
