@@ -129,6 +129,12 @@ pub struct TestArgs {
     /// [default: strict-serializable].
     #[arg(long, value_name = "MODEL")]
     consistency_model: Option<String>,
+    /// SQL databases (postgres, mysql families): every transaction's isolation level,
+    /// read-uncommitted, read-committed, repeatable-read or serializable [default: the
+    /// database's]; append and wr then default --consistency-model to what it promises.
+    #[arg(long, value_name = "LEVEL")]
+    #[serde(default)]
+    isolation: Option<faultline_workloads::Isolation>,
     /// Where runs are stored: <store>/<test-name>/<timestamp>/.
     #[arg(long, default_value = "store")]
     store: PathBuf,
@@ -175,6 +181,7 @@ impl TestArgs {
             max_writes_per_key: self.max_writes_per_key,
             read_fraction: self.read_fraction,
             consistency_model: self.consistency_model.clone(),
+            isolation: self.isolation,
         }
     }
 }
@@ -424,6 +431,7 @@ impl Plan {
         if args.client.is_none() {
             workload.supports(&db.client())?;
         }
+        let workload = workload.for_client(&db.client())?;
         let client_opts = parse_client_opts(args)?;
         let seed = args.seed.unwrap_or_else(|| {
             SystemTime::now()
