@@ -9,6 +9,8 @@ base=/var/lib/faultline/postgres
 mkdir -p "$base"
 chown postgres:postgres "$base"
 chmod 700 "$base"
+# The postgres user must be able to stand in its working directory.
+cd "$base"
 [ "$FAULTLINE_NODE" = "$FAULTLINE_FIRST_NODE" ] || exit 0
 setpriv --reuid=postgres --regid=postgres --init-groups \
   "$bin/initdb" -D "$base/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
