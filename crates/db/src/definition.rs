@@ -39,7 +39,10 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
             ("setup.sh", include_str!("../../../dbs/postgres/setup.sh")),
             ("start.sh", include_str!("../../../dbs/postgres/start.sh")),
             ("ready.sh", include_str!("../../../dbs/postgres/ready.sh")),
-            ("promote.sh", include_str!("../../../dbs/postgres/promote.sh")),
+            (
+                "promote.sh",
+                include_str!("../../../dbs/postgres/promote.sh"),
+            ),
         ],
     ),
     (
@@ -54,11 +57,17 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
     (
         "postgres-sync",
         &[
-            ("db.toml", include_str!("../../../dbs/postgres-sync/db.toml")),
+            (
+                "db.toml",
+                include_str!("../../../dbs/postgres-sync/db.toml"),
+            ),
             ("setup.sh", include_str!("../../../dbs/postgres/setup.sh")),
             ("start.sh", include_str!("../../../dbs/postgres/start.sh")),
             ("ready.sh", include_str!("../../../dbs/postgres/ready.sh")),
-            ("promote.sh", include_str!("../../../dbs/postgres/promote.sh")),
+            (
+                "promote.sh",
+                include_str!("../../../dbs/postgres/promote.sh"),
+            ),
         ],
     ),
 ];

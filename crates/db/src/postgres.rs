@@ -50,7 +50,11 @@ impl PgSession {
     /// Runs `sql` (one statement or several separated by `;`) and returns the rows of
     /// every result, each column as text (`None`: SQL NULL).
     pub async fn query(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, SqlFailure> {
-        let messages = self.client.simple_query(sql).await.map_err(|e| failure(&e))?;
+        let messages = self
+            .client
+            .simple_query(sql)
+            .await
+            .map_err(|e| failure(&e))?;
         Ok(messages
             .iter()
             .filter_map(|m| match m {

@@ -224,10 +224,18 @@ mod tests {
     #[test]
     fn at_commit_only_rollbacks_are_fail() {
         for s in ["40001", "40P01", "40002", "23505", "23514"] {
-            assert!(outcome("n1", Phase::Commit, &server(s)).is_definite(), "{s}");
+            assert!(
+                outcome("n1", Phase::Commit, &server(s)).is_definite(),
+                "{s}"
+            );
         }
-        for s in ["40003", "08006", "08003", "57P01", "57P02", "XX000", "53100"] {
-            assert!(!outcome("n1", Phase::Commit, &server(s)).is_definite(), "{s}");
+        for s in [
+            "40003", "08006", "08003", "57P01", "57P02", "XX000", "53100",
+        ] {
+            assert!(
+                !outcome("n1", Phase::Commit, &server(s)).is_definite(),
+                "{s}"
+            );
         }
         for f in [SqlFailure::Connection("reset".into()), SqlFailure::Timeout] {
             assert!(!outcome("n1", Phase::Commit, &f).is_definite(), "{f}");

@@ -52,7 +52,11 @@ fn every_workload_is_valid(db: &str, isolation: &str, model: &str) {
     for workload in ["register", "set", "counter", "bank", "append", "wr"] {
         let store = tempfile::tempdir().expect("temp dir");
         let run = run(store.path(), db, workload, &["--isolation", isolation]);
-        assert!(oks(&run) > 10, "{db} {workload}: few oks in {}", run.display());
+        assert!(
+            oks(&run) > 10,
+            "{db} {workload}: few oks in {}",
+            run.display()
+        );
         let config = test_json(&run);
         assert_eq!(config["isolation"], isolation, "{db} {workload}");
         if matches!(workload, "append" | "wr") {

@@ -27,14 +27,21 @@ pub(crate) async fn create(
             "INSERT INTO {} (id, balance) VALUES {values} ON CONFLICT (id) DO NOTHING",
             t.name
         ),
-        Dialect::Mysql => format!("INSERT IGNORE INTO {} (id, balance) VALUES {values}", t.name),
+        Dialect::Mysql => format!(
+            "INSERT IGNORE INTO {} (id, balance) VALUES {values}",
+            t.name
+        ),
     };
     c.query(&insert).await?;
     c.commit().await
 }
 
 /// Every account's balance, by account id.
-async fn balances(c: &mut SqlConn, t: &Table, which: &str) -> Result<BTreeMap<u64, i64>, ClientError> {
+async fn balances(
+    c: &mut SqlConn,
+    t: &Table,
+    which: &str,
+) -> Result<BTreeMap<u64, i64>, ClientError> {
     let rows = c
         .query(&format!("SELECT id, balance FROM {}{which}", t.name))
         .await?;
@@ -76,10 +83,14 @@ pub(crate) async fn transfer(
         }
     }
     let name = &t.name;
-    c.query(&format!("UPDATE {name} SET balance = balance - {amount} WHERE id = {from}"))
-        .await?;
-    c.query(&format!("UPDATE {name} SET balance = balance + {amount} WHERE id = {to}"))
-        .await?;
+    c.query(&format!(
+        "UPDATE {name} SET balance = balance - {amount} WHERE id = {from}"
+    ))
+    .await?;
+    c.query(&format!(
+        "UPDATE {name} SET balance = balance + {amount} WHERE id = {to}"
+    ))
+    .await?;
     c.commit().await.map(Ok)
 }
 

@@ -27,7 +27,11 @@ impl RegisterSql {
     }
 
     /// The key's value, `None` when it has none.
-    pub(crate) async fn read(&self, c: &mut SqlConn, key: &str) -> Result<Option<i64>, ClientError> {
+    pub(crate) async fn read(
+        &self,
+        c: &mut SqlConn,
+        key: &str,
+    ) -> Result<Option<i64>, ClientError> {
         self.table.begin(c).await?;
         let rows = c.query(&self.select(c, key, false)).await?;
         c.commit().await?;
@@ -35,7 +39,12 @@ impl RegisterSql {
     }
 
     /// Sets the key's value.
-    pub(crate) async fn write(&self, c: &mut SqlConn, key: &str, value: i64) -> Result<(), ClientError> {
+    pub(crate) async fn write(
+        &self,
+        c: &mut SqlConn,
+        key: &str,
+        value: i64,
+    ) -> Result<(), ClientError> {
         self.table.begin(c).await?;
         let (t, k) = (&self.table.name, literal(c.dialect(), key));
         let upsert = match c.dialect() {
@@ -72,8 +81,11 @@ impl RegisterSql {
             return Ok(false);
         }
         let k = literal(c.dialect(), key);
-        c.query(&format!("UPDATE {} SET v = {new} WHERE k = {k}", self.table.name))
-            .await?;
+        c.query(&format!(
+            "UPDATE {} SET v = {new} WHERE k = {k}",
+            self.table.name
+        ))
+        .await?;
         c.commit().await?;
         Ok(true)
     }

@@ -24,9 +24,9 @@ use faultline_workload_counter as counter;
 use faultline_workload_lock as lock;
 use faultline_workload_register as register;
 use faultline_workload_set as set;
-use faultline_workload_support::{ClientFamily, DbKind, NodeAddr, Target};
 /// A SQL transaction isolation level (`--isolation`).
 pub use faultline_workload_support::Isolation;
+use faultline_workload_support::{ClientFamily, DbKind, NodeAddr, Target};
 use faultline_workload_txn as txn;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

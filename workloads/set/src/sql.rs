@@ -23,6 +23,11 @@ pub(crate) async fn read(c: &mut SqlConn, t: &Table) -> Result<Vec<i64>, ClientE
     let rows = c.query(&format!("SELECT e FROM {}", t.name)).await?;
     c.commit().await?;
     rows.iter()
-        .map(|r| parse_int(&t.name, r.first().cloned().flatten().as_deref().unwrap_or("")))
+        .map(|r| {
+            parse_int(
+                &t.name,
+                r.first().cloned().flatten().as_deref().unwrap_or(""),
+            )
+        })
         .collect()
 }

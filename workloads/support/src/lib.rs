@@ -137,7 +137,11 @@ impl Target {
             .iter()
             .map(|n| (n.name.clone(), n.address.clone()))
             .collect();
-        DbConn::Sql(sql::SqlConn::new(target, (node.to_string(), address), &nodes))
+        DbConn::Sql(sql::SqlConn::new(
+            target,
+            (node.to_string(), address),
+            &nodes,
+        ))
     }
 }
 

@@ -126,12 +126,19 @@ impl SqlConn {
     }
 
     /// A session on `address`, or `None` when the primary query says it is not primary.
-    async fn open_on(&self, address: &str, timeout: Duration) -> Result<Option<Session>, SqlFailure> {
+    async fn open_on(
+        &self,
+        address: &str,
+        timeout: Duration,
+    ) -> Result<Option<Session>, SqlFailure> {
         let t = &self.target;
         let mut session = match t.dialect {
-            Dialect::Postgres => Session::Pg(PgSession::connect(address, &t.client, timeout).await?),
+            Dialect::Postgres => {
+                Session::Pg(PgSession::connect(address, &t.client, timeout).await?)
+            }
             Dialect::Mysql => Session::My(
-                faultline_db::mysql::MySession::connect(address, &t.client, t.isolation, timeout).await?,
+                faultline_db::mysql::MySession::connect(address, &t.client, t.isolation, timeout)
+                    .await?,
             ),
         };
         if let SqlPrimary::Query(q) = &t.client.primary {
@@ -186,7 +193,10 @@ impl SqlConn {
     pub async fn rollback(&mut self) {
         self.in_txn = false;
         if let Some((_, s)) = self.session.as_mut() {
-            if bounded(self.target.timeout, s.query("ROLLBACK")).await.is_err() {
+            if bounded(self.target.timeout, s.query("ROLLBACK"))
+                .await
+                .is_err()
+            {
                 self.session = None;
             }
         }
@@ -294,7 +304,10 @@ impl Table {
 
     /// Makes sure the table exists, then begins a transaction.
     pub async fn begin(&self, c: &mut SqlConn) -> Result<(), ClientError> {
-        let ddl = format!("CREATE TABLE IF NOT EXISTS {} ({})", self.name, self.columns);
+        let ddl = format!(
+            "CREATE TABLE IF NOT EXISTS {} ({})",
+            self.name, self.columns
+        );
         self.schema.ensure(c, &[ddl]).await?;
         c.begin().await
     }
@@ -382,10 +395,17 @@ mod tests {
         let mut c = unreachable_conn(SqlPrimary::Any);
         let e = c.begin().await.unwrap_err();
         assert!(e.is_definite(), "{e:?}");
-        assert_eq!(c.served_by().as_deref(), Some("n2"), "the worker's own node");
+        assert_eq!(
+            c.served_by().as_deref(),
+            Some("n2"),
+            "the worker's own node"
+        );
         let mut q = unreachable_conn(SqlPrimary::Query("SELECT true".into()));
         let e = q.begin().await.unwrap_err();
-        assert!(e.history_error().starts_with("no primary found: n2: "), "{e:?}");
+        assert!(
+            e.history_error().starts_with("no primary found: n2: "),
+            "{e:?}"
+        );
         let mut f = unreachable_conn(SqlPrimary::Fixed);
         assert!(f.begin().await.unwrap_err().is_definite());
         assert_eq!(f.served_by().as_deref(), Some("n1"), "the first node");
