@@ -126,6 +126,12 @@ pub struct TestOptions {
     /// [default: strict-serializable].
     #[arg(long, value_name = "MODEL", help_heading = CHECKING)]
     pub consistency_model: Option<String>,
+    /// SQL databases (postgres, mysql families): every transaction's isolation level,
+    /// read-uncommitted, read-committed, repeatable-read or serializable [default: the
+    /// database's]; append and wr then default --consistency-model to what it promises.
+    #[arg(long, value_name = "LEVEL", help_heading = WORKLOAD)]
+    #[serde(default)]
+    pub isolation: Option<faultline_workloads::Isolation>,
     /// Where runs are stored: <store>/<test-name>/<timestamp>/.
     #[arg(long, default_value = "store", help_heading = OUTPUT)]
     pub store: PathBuf,
@@ -176,6 +182,7 @@ impl TestOptions {
             max_writes_per_key: self.max_writes_per_key,
             read_fraction: self.read_fraction,
             consistency_model: self.consistency_model.clone(),
+            isolation: self.isolation,
         }
     }
 

@@ -62,6 +62,8 @@ impl Plan {
         if options.client.is_none() {
             workload.supports(&db.client())?;
         }
+        // What the database family promises at the chosen isolation decides the default model.
+        let workload = workload.for_client(&db.client())?;
         let client_opts = parse_client_opts(&options)?;
         let seed = options.seed.unwrap_or_else(|| {
             SystemTime::now()

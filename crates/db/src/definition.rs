@@ -4,6 +4,7 @@
 //!
 //! Every mistake is one line, `FILE: FIELD: expected ..., found ...`.
 
+use crate::sql::{SqlClient, SqlPrimary};
 use crate::DbKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -88,6 +89,44 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
             ),
         ],
     ),
+    (
+        "postgres",
+        &[
+            ("db.toml", include_str!("../../../dbs/postgres/db.toml")),
+            ("setup.sh", include_str!("../../../dbs/postgres/setup.sh")),
+            ("start.sh", include_str!("../../../dbs/postgres/start.sh")),
+            ("ready.sh", include_str!("../../../dbs/postgres/ready.sh")),
+            (
+                "promote.sh",
+                include_str!("../../../dbs/postgres/promote.sh"),
+            ),
+        ],
+    ),
+    (
+        "mariadb",
+        &[
+            ("db.toml", include_str!("../../../dbs/mariadb/db.toml")),
+            ("setup.sh", include_str!("../../../dbs/mariadb/setup.sh")),
+            ("ready.sh", include_str!("../../../dbs/mariadb/ready.sh")),
+        ],
+    ),
+    // The same files with synchronous replication (its setup command says so).
+    (
+        "postgres-sync",
+        &[
+            (
+                "db.toml",
+                include_str!("../../../dbs/postgres-sync/db.toml"),
+            ),
+            ("setup.sh", include_str!("../../../dbs/postgres/setup.sh")),
+            ("start.sh", include_str!("../../../dbs/postgres/start.sh")),
+            ("ready.sh", include_str!("../../../dbs/postgres/ready.sh")),
+            (
+                "promote.sh",
+                include_str!("../../../dbs/postgres/promote.sh"),
+            ),
+        ],
+    ),
 ];
 
 /// Where the definition's directory goes on every node: `$FAULTLINE_DIR`.
@@ -167,6 +206,10 @@ pub enum ClientFamily {
         /// Where commands go.
         primary: RedisPrimary,
     },
+    /// The PostgreSQL wire protocol (`tokio-postgres`).
+    Postgres(SqlClient),
+    /// The MySQL wire protocol (`mysql_async`): MySQL, MariaDB and what speaks it.
+    Mysql(SqlClient),
     /// No built-in client (`--client`).
     None,
 }
@@ -193,6 +236,8 @@ impl ClientFamily {
         match self {
             ClientFamily::Etcd { .. } => Some(DbKind::Etcd),
             ClientFamily::Redis { .. } => Some(DbKind::Redis),
+            ClientFamily::Postgres(_) => Some(DbKind::Postgres),
+            ClientFamily::Mysql(_) => Some(DbKind::Mysql),
             ClientFamily::None => None,
         }
     }
@@ -664,15 +709,70 @@ fn parse_client(c: &Fields) -> Result<ClientFamily, String> {
                 primary,
             })
         }
+        "postgres" => Ok(ClientFamily::Postgres(parse_sql_client(c, "postgres")?)),
+        "mysql" => Ok(ClientFamily::Mysql(parse_sql_client(c, "root")?)),
         "none" => {
             c.only(&["family"])?;
             Ok(ClientFamily::None)
         }
         other => Err(c.err(
             "family",
-            format!("expected \"etcd\", \"redis\" or \"none\", found {other:?}"),
+            format!(
+                "expected \"etcd\", \"redis\", \"postgres\", \"mysql\" or \"none\", found {other:?}"
+            ),
         )),
     }
+}
+
+/// A SQL family's `[client]`: port, user (default `default_user`), password, database
+/// (default: the user's name) and primary (`any`, `fixed` or `query` with `primary_query`).
+fn parse_sql_client(c: &Fields, default_user: &str) -> Result<SqlClient, String> {
+    c.only(&[
+        "family",
+        "port",
+        "user",
+        "password",
+        "database",
+        "primary",
+        "primary_query",
+    ])?;
+    let port = c
+        .port("port")?
+        .ok_or_else(|| c.err("port", "missing; expected the client port"))?;
+    let user = c.string("user")?.unwrap_or_else(|| default_user.into());
+    let database = c.string("database")?.unwrap_or_else(|| user.clone());
+    let mode = c.string("primary")?.unwrap_or_else(|| "any".into());
+    let query = c.string("primary_query")?;
+    let primary = match (mode.as_str(), query) {
+        ("any", None) => SqlPrimary::Any,
+        ("fixed", None) => SqlPrimary::Fixed,
+        ("query", Some(q)) => SqlPrimary::Query(q),
+        ("query", None) => {
+            return Err(c.err(
+                "primary_query",
+                "missing; expected the SQL that returns true on the primary",
+            ))
+        }
+        ("any" | "fixed", Some(_)) => {
+            return Err(c.err(
+                "primary_query",
+                format!("only for primary = \"query\", not {mode:?}"),
+            ))
+        }
+        (other, _) => {
+            return Err(c.err(
+                "primary",
+                format!("expected \"any\", \"fixed\" or \"query\", found {other:?}"),
+            ))
+        }
+    };
+    Ok(SqlClient {
+        port,
+        user,
+        password: c.string("password")?,
+        database,
+        primary,
+    })
 }
 
 impl Definition {
@@ -770,7 +870,7 @@ primary = "any"
         assert!(redis.clock_shim() && redis.clock.is_some());
         assert!(load("mysql")
             .unwrap_err()
-            .starts_with("unknown database \"mysql\": expected one of etcd, redis"));
+            .starts_with("unknown database \"mysql\": expected one of etcd, redis, redis-fsync-always"));
     }
 
     #[test]
@@ -817,8 +917,8 @@ primary = "any"
     #[test]
     fn mistakes_are_one_line_naming_file_and_field() {
         let cases = [
-            (GOOD.replace("family = \"redis\"", "family = \"mysql\""),
-             "db.toml: client.family: expected \"etcd\", \"redis\" or \"none\", found \"mysql\""),
+            (GOOD.replace("family = \"redis\"", "family = \"mongodb\""),
+             "db.toml: client.family: expected \"etcd\", \"redis\", \"postgres\", \"mysql\" or \"none\", found \"mongodb\""),
             (GOOD.replace("port = 7000\nprimary", "port = 70000\nprimary"),
              "db.toml: client.port: expected a port number (1 to 65535), found 70000"),
             (GOOD.replace("[[daemons]]\nname = \"kv\"\nstart = \"kv --port $FAULTLINE_PORT_CLIENT\"\n", ""),
@@ -845,6 +945,54 @@ primary = "any"
             let e = err(&text);
             assert!(e.starts_with(expected), "{e}\n  expected: {expected}");
             assert!(!e.contains('\n'), "{e}");
+        }
+    }
+
+    #[test]
+    fn sql_clients_read_with_their_defaults_and_mistakes_are_named() {
+        let sql = |client: &str| {
+            let text = GOOD.replace(
+                "family = \"redis\"\nport = 7000\nprimary = \"any\"\n",
+                client,
+            );
+            parse("db.toml", &text, Some(Path::new(".")), vec![]).map(|d| d.client)
+        };
+        assert_eq!(
+            sql("family = \"postgres\"\nport = 5432\n"),
+            Ok(ClientFamily::Postgres(SqlClient {
+                port: 5432,
+                user: "postgres".into(),
+                password: None,
+                database: "postgres".into(),
+                primary: SqlPrimary::Any,
+            }))
+        );
+        let my = "family = \"mysql\"\nport = 3306\nuser = \"app\"\npassword = \"pw\"\n\
+                  primary = \"query\"\nprimary_query = \"SELECT @@read_only = 0\"\n";
+        assert_eq!(
+            sql(my),
+            Ok(ClientFamily::Mysql(SqlClient {
+                port: 3306,
+                user: "app".into(),
+                password: Some("pw".into()),
+                database: "app".into(),
+                primary: SqlPrimary::Query("SELECT @@read_only = 0".into()),
+            }))
+        );
+        let cases = [
+            ("family = \"postgres\"\nport = 1\nprimary = \"query\"\n",
+             "db.toml: client.primary_query: missing; expected the SQL that returns true on the primary"),
+            ("family = \"postgres\"\nport = 1\nprimary_query = \"SELECT true\"\n",
+             "db.toml: client.primary_query: only for primary = \"query\", not \"any\""),
+            ("family = \"mysql\"\nport = 1\nprimary = \"leader\"\n",
+             "db.toml: client.primary: expected \"any\", \"fixed\" or \"query\", found \"leader\""),
+            ("family = \"mysql\"\n", "db.toml: client.port: missing; expected the client port"),
+            ("family = \"postgres\"\nport = 1\nmaster_name = \"x\"\n",
+             "db.toml: client.master_name: unknown field"),
+        ];
+        for (client, expected) in cases {
+            let e = sql(client).unwrap_err();
+            assert!(e.starts_with(expected), "{e}\n  expected: {expected}");
         }
     }
 

@@ -10,11 +10,15 @@ pub mod daemon;
 pub mod defined;
 pub mod definition;
 pub mod etcd;
+pub mod mysql;
+pub mod postgres;
 pub mod packages;
 pub mod redis;
+pub mod sql;
 
 pub use defined::DefinedDb;
 pub use definition::{ClientFamily, Definition, RedisPrimary};
+pub use sql::{Isolation, SqlClient, SqlPrimary};
 
 use faultline_control::{ControlError, Node};
 use std::fmt;
@@ -31,11 +35,31 @@ pub enum DbKind {
     Etcd,
     /// RESP (built in: Redis 7.0 with replicas and a Sentinel on every node).
     Redis,
+    /// The PostgreSQL wire protocol (built in: PostgreSQL 15, a primary and streaming
+    /// replicas).
+    Postgres,
+    /// The MySQL wire protocol (built in: MariaDB 10.11, a primary and replicas).
+    Mysql,
 }
 
 impl DbKind {
     /// Every protocol family, for help texts.
-    pub const ALL: [DbKind; 2] = [DbKind::Etcd, DbKind::Redis];
+    pub const ALL: [DbKind; 4] = [DbKind::Etcd, DbKind::Redis, DbKind::Postgres, DbKind::Mysql];
+
+    /// The built-in definition that speaks this family.
+    pub fn builtin(self) -> &'static str {
+        match self {
+            DbKind::Etcd => "etcd",
+            DbKind::Redis => "redis",
+            DbKind::Postgres => "postgres",
+            DbKind::Mysql => "mariadb",
+        }
+    }
+
+    /// Whether this is a SQL family (transactions, `--isolation`).
+    pub fn is_sql(self) -> bool {
+        matches!(self, DbKind::Postgres | DbKind::Mysql)
+    }
 }
 
 impl fmt::Display for DbKind {
@@ -43,6 +67,8 @@ impl fmt::Display for DbKind {
         f.write_str(match self {
             DbKind::Etcd => "etcd",
             DbKind::Redis => "redis",
+            DbKind::Postgres => "postgres",
+            DbKind::Mysql => "mysql",
         })
     }
 }
@@ -53,7 +79,11 @@ impl FromStr for DbKind {
         match s {
             "etcd" => Ok(DbKind::Etcd),
             "redis" => Ok(DbKind::Redis),
-            _ => Err(format!("unknown database {s:?}: expected etcd or redis")),
+            "postgres" => Ok(DbKind::Postgres),
+            "mysql" => Ok(DbKind::Mysql),
+            _ => Err(format!(
+                "unknown database {s:?}: expected etcd, redis, postgres or mysql"
+            )),
         }
     }
 }
@@ -150,9 +180,10 @@ pub trait Db: Send + Sync {
     }
 }
 
-/// The built-in database that speaks this protocol family (`dbs/etcd`, `dbs/redis`).
+/// The built-in database that speaks this protocol family (`dbs/etcd`, `dbs/redis`,
+/// `dbs/postgres`, `dbs/mariadb`).
 pub fn new_db(kind: DbKind) -> Arc<dyn Db> {
-    let def = definition::builtin(&kind.to_string())
+    let def = definition::builtin(kind.builtin())
         .expect("a built-in definition per protocol family")
         .expect("the built-in definitions parse (a unit test checks)");
     Arc::new(DefinedDb::new(def))
@@ -297,7 +328,10 @@ mod tests {
             assert_eq!(kind.to_string().parse::<DbKind>(), Ok(kind));
         }
         let err = "mongodb".parse::<DbKind>().unwrap_err();
-        assert_eq!(err, "unknown database \"mongodb\": expected etcd or redis");
+        assert_eq!(
+            err,
+            "unknown database \"mongodb\": expected etcd, redis, postgres or mysql"
+        );
     }
 
     #[test]

@@ -10,7 +10,12 @@
 //!   transaction that compares their mod revisions (retried when another transfer got in
 //!   first); a read is one range over the accounts' prefix, served at a single revision;
 //! - Redis: a transfer is a Lua script (check, DECRBY, INCRBY: atomic on the primary); a
-//!   read is one MGET on the primary.
+//!   read is one MGET on the primary;
+//! - SQL (PostgreSQL, MySQL): a row per account in the run's own table; a transfer is one
+//!   transaction at the chosen isolation level (read both, refuse or update both), a read
+//!   one SELECT of every row.
+
+mod sql;
 
 use async_trait::async_trait;
 use faultline_bank_checker::BankOptions;
@@ -18,6 +23,7 @@ use faultline_history::{CheckerResult, Operation};
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_workload_support::etcd::{self as etcd, EtcdConn};
 use faultline_workload_support::redis::RedisPrimary;
+use faultline_workload_support::sql::Table;
 use faultline_workload_support::{
     at_rate, completion, namespace, parse_int, refuse, unreadable, ClientError, DbConn, Target,
 };
@@ -100,11 +106,11 @@ pub fn final_generator() -> Gen {
 pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
     Arc::new(Factory {
         target,
-        bank: Bank {
-            prefix: namespace(&opts.namespace, NAME),
-            accounts: opts.accounts.max(2),
-            initial: opts.initial_balance,
-        },
+        bank: Bank::new(
+            namespace(&opts.namespace, NAME),
+            opts.accounts.max(2),
+            opts.initial_balance,
+        ),
         ready: OnceCell::new(),
     })
 }
@@ -132,9 +138,20 @@ struct Bank {
     prefix: String,
     accounts: u32,
     initial: i64,
+    /// The SQL families' table.
+    table: Table,
 }
 
 impl Bank {
+    fn new(prefix: String, accounts: u32, initial: i64) -> Bank {
+        Bank {
+            table: sql::table(&prefix),
+            prefix,
+            accounts,
+            initial,
+        }
+    }
+
     fn key(&self, account: u64) -> String {
         format!("{}/{account}", self.prefix)
     }
@@ -163,6 +180,7 @@ impl Bank {
                 }
                 r.query::<i64>(&cmd).await.map(|_| ())
             }
+            DbConn::Sql(c) => sql::create(c, &self.table, self.accounts, self.initial).await,
         }
     }
 }
@@ -218,6 +236,7 @@ impl BankClient {
         match &mut self.conn {
             DbConn::Etcd(c) => etcd_transfer(c, &kf, &kt, amount).await,
             DbConn::Redis(r) => redis_transfer(r, &kf, &kt, amount).await,
+            DbConn::Sql(c) => sql::transfer(c, &self.bank.table, from, to, amount).await,
         }
     }
 
@@ -244,6 +263,14 @@ impl BankClient {
                 for (name, v) in names.iter().zip(values) {
                     let balance = v.map(|s| parse_int(&self.bank.key(0), &s)).transpose()?;
                     balances.insert(name.clone(), json!(balance));
+                }
+            }
+            DbConn::Sql(c) => {
+                for name in &names {
+                    balances.insert(name.clone(), Value::Null);
+                }
+                for (id, balance) in sql::read(c, &self.bank.table).await? {
+                    balances.insert(id.to_string(), json!(balance));
                 }
             }
         }
@@ -398,11 +425,7 @@ mod tests {
     }
 
     fn bank() -> Bank {
-        Bank {
-            prefix: "b".into(),
-            accounts: 2,
-            initial: 10,
-        }
+        Bank::new("b".into(), 2, 10)
     }
 
     fn ranges(a: (&str, i64, i64), b: (&str, i64, i64)) -> Reply {

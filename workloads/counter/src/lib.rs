@@ -6,10 +6,13 @@
 //!   that revision; retried when another add got in first); a read is a get (0 when absent);
 //! - Redis: INCRBY and GET on the primary.
 
+mod sql;
+
 use async_trait::async_trait;
 use faultline_counter_checker::CounterOptions;
 use faultline_history::{CheckerResult, Operation};
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
+use faultline_workload_support::sql::Table;
 use faultline_workload_support::{
     at_rate, completion, connecting, namespace, parse_int, refuse, unreadable, ClientError, DbConn,
     Target,
@@ -65,10 +68,12 @@ pub fn final_generator() -> Gen {
 /// The clients for `target`: each worker adds to and reads the workload's one counter.
 pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
     let key = namespace(&opts.namespace, NAME);
+    let table = sql::table(&key);
     connecting(target, move |conn, _node| {
         Box::new(CounterClient {
             conn,
             key: key.clone(),
+            table: table.clone(),
         })
     })
 }
@@ -88,6 +93,8 @@ pub fn check(ops: &[Operation], _opts: &Options) -> Vec<CheckerResult> {
 struct CounterClient {
     conn: DbConn,
     key: String,
+    /// The SQL families' table.
+    table: Table,
 }
 
 impl CounterClient {
@@ -125,6 +132,7 @@ impl CounterClient {
                 .query::<i64>(redis::cmd("INCRBY").arg(key).arg(delta))
                 .await
                 .map(|_| ()),
+            DbConn::Sql(c) => sql::add(c, &self.table, delta).await,
         }
     }
 
@@ -136,6 +144,7 @@ impl CounterClient {
                 r.query::<Option<String>>(redis::cmd("GET").arg(key))
                     .await?
             }
+            DbConn::Sql(c) => return sql::read(c, &self.table).await,
         };
         stored.map_or(Ok(0), |s| parse_int(key, &s))
     }
@@ -220,6 +229,7 @@ mod tests {
         let mut c = CounterClient {
             conn: DbConn::Etcd(conn),
             key: "c".into(),
+            table: sql::table("c"),
         };
         assert_eq!(
             c.invoke(&Op::new("add", json!(2))).await,
@@ -259,6 +269,7 @@ mod tests {
         let mut c = CounterClient {
             conn: DbConn::Etcd(conn),
             key: "c".into(),
+            table: sql::table("c"),
         };
         assert!(
             matches!(
@@ -308,6 +319,7 @@ mod tests {
         let mut c = CounterClient {
             conn: DbConn::Redis(conn),
             key: "c".into(),
+            table: sql::table("c"),
         };
         assert_eq!(
             c.invoke(&Op::new("add", json!(3))).await,

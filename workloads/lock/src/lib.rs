@@ -381,6 +381,9 @@ async fn redis_keepalive(
     }
 }
 
+/// What a lock client on a SQL database answers: it has no lock there (yet).
+const NO_SQL: &str = "unsupported: the lock workloads have no SQL client";
+
 impl LockClient {
     fn granted(&self, token: i64, renewals: &Renewals, began: Instant) -> Completion {
         Completion::Ok(renewals.stamp(json!({ "token": token, "holder": self.holder }), began))
@@ -483,6 +486,8 @@ impl LockClient {
                     Err(e) => completion(&e),
                 }
             }
+            // The registry lists no SQL family for the lock workloads.
+            DbConn::Sql(_) => refuse(NO_SQL),
         }
     }
 
@@ -523,6 +528,7 @@ impl LockClient {
                 )
                 .await
                 .map(|()| true),
+            DbConn::Sql(_) => return refuse(NO_SQL),
         };
         match written {
             Ok(true) => Completion::Ok(renewals.stamp(record, began)),
@@ -554,6 +560,7 @@ impl LockClient {
             (DbConn::Etcd(_), None) => Err(ClientError::Rejected(
                 "held without an etcd lock key".into(),
             )),
+            (DbConn::Sql(_), _) => return refuse(NO_SQL),
         };
         if matches!(&released, Err(e) if e.is_definite()) {
             // Nothing happened: still held, keepalive still running; the next release retries.

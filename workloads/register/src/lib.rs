@@ -10,7 +10,11 @@
 //!
 //! - etcd: read is a range (linearizable, or serializable with
 //!   [`Options::serializable_reads`]), write a put, cas a transaction comparing the value;
-//! - Redis: GET and SET on the primary, cas a Lua script (atomic on the primary).
+//! - Redis: GET and SET on the primary, cas a Lua script (atomic on the primary);
+//! - SQL (PostgreSQL, MySQL): a row per key in the run's own table, one transaction per
+//!   operation; cas locks the row (`SELECT ... FOR UPDATE`), compares and updates.
+
+mod sql;
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation, COMPARE_FAILED};
@@ -81,9 +85,11 @@ pub fn generator(opts: &Options) -> Gen {
 /// The clients for `target`: each worker reads and writes under the workload's namespace.
 pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
     let namespace = namespace(&opts.namespace, NAME);
+    let sql = sql::RegisterSql::new(&namespace);
     connecting(target, move |conn, _node| {
         Box::new(RegisterClient {
             conn,
+            sql: sql.clone(),
             namespace: namespace.clone(),
         })
     })
@@ -125,6 +131,7 @@ fn check_options(opts: &Options) -> CheckOptions {
 struct RegisterClient {
     conn: DbConn,
     namespace: String,
+    sql: sql::RegisterSql,
 }
 
 const REDIS_CAS: &str = r"
@@ -151,6 +158,12 @@ impl RegisterClient {
         let stored = match &mut self.conn {
             DbConn::Etcd(c) => c.client.get(key).await,
             DbConn::Redis(r) => r.query::<Option<String>>(redis::cmd("GET").arg(key)).await,
+            DbConn::Sql(c) => {
+                return match self.sql.read(c, key).await {
+                    Ok(v) => Completion::Ok(json!(v)),
+                    Err(e) => completion(&e),
+                }
+            }
         };
         match stored.and_then(|s| register_value(key, s)) {
             Ok(v) => Completion::Ok(v),
@@ -162,6 +175,7 @@ impl RegisterClient {
         let done = match &mut self.conn {
             DbConn::Etcd(c) => c.client.put(key, &value.to_string()).await,
             DbConn::Redis(r) => r.query::<()>(redis::cmd("SET").arg(key).arg(value)).await,
+            DbConn::Sql(c) => self.sql.write(c, key, value).await,
         };
         match done {
             Ok(()) => Completion::Ok(json!(value)),
@@ -182,6 +196,7 @@ impl RegisterClient {
                     .await
                     .map(|n| n == 1)
             }
+            DbConn::Sql(c) => self.sql.cas(c, key, expected, new).await,
         };
         match swapped {
             Ok(true) => Completion::Ok(json!([expected, new])),
@@ -201,7 +216,11 @@ impl Client for RegisterClient {
         let Some(key) = op.key.as_ref() else {
             return refuse("bad-op: register ops need a key");
         };
-        let key = format!("{}/{}", self.namespace, key);
+        // SQL keys live in the run's own table; the others under the namespace.
+        let key = match self.conn {
+            DbConn::Sql(_) => key.to_string(),
+            _ => format!("{}/{}", self.namespace, key),
+        };
         match (op.f.as_ref(), &op.value) {
             ("read", _) => self.read(&key).await,
             ("write", v) => match v.as_i64() {
@@ -294,6 +313,7 @@ mod tests {
             RegisterClient {
                 conn: DbConn::Etcd(conn),
                 namespace: "ns".into(),
+                sql: sql::RegisterSql::new("ns"),
             },
         )
     }
@@ -374,6 +394,7 @@ mod tests {
         let mut c = RegisterClient {
             conn: DbConn::Etcd(conn),
             namespace: "ns".into(),
+            sql: sql::RegisterSql::new("ns"),
         };
         for o in [
             op("read", Value::Null),
@@ -401,6 +422,7 @@ mod tests {
         let mut c = RegisterClient {
             conn: DbConn::Redis(conn),
             namespace: "ns".into(),
+            sql: sql::RegisterSql::new("ns"),
         };
         assert_eq!(
             c.invoke(&op("read", Value::Null)).await,
@@ -448,6 +470,7 @@ mod tests {
         let mut c = RegisterClient {
             conn: DbConn::Redis(conn),
             namespace: "ns".into(),
+            sql: sql::RegisterSql::new("ns"),
         };
         let mut keyless = op("read", Value::Null);
         keyless.key = None;

@@ -24,6 +24,8 @@ use faultline_workload_counter as counter;
 use faultline_workload_lock as lock;
 use faultline_workload_register as register;
 use faultline_workload_set as set;
+/// A SQL transaction isolation level (`--isolation`).
+pub use faultline_workload_support::Isolation;
 use faultline_workload_support::{ClientFamily, DbKind, NodeAddr, Target};
 use faultline_workload_txn as txn;
 use serde::{Deserialize, Serialize};
@@ -70,6 +72,10 @@ pub struct Common {
     /// (`--consistency-model`); `None`: strict-serializable.
     #[serde(default)]
     pub consistency_model: Option<String>,
+    /// The SQL families' transaction isolation level (`--isolation`); `None`: the
+    /// database's default.
+    #[serde(default)]
+    pub isolation: Option<Isolation>,
 }
 
 impl Default for Common {
@@ -85,6 +91,7 @@ impl Default for Common {
             max_writes_per_key: None,
             read_fraction: None,
             consistency_model: None,
+            isolation: None,
         }
     }
 }
@@ -125,12 +132,15 @@ pub struct WorkloadDef {
     configure: fn(&'static WorkloadDef, &Common) -> Configured,
 }
 
+/// The protocol families of the workloads every built-in client family runs.
+const EVERY_FAMILY: &[DbKind] = &[DbKind::Etcd, DbKind::Redis, DbKind::Postgres, DbKind::Mysql];
+
 /// Every workload `faultline test --workload` knows, in help order.
 pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: register::NAME,
         about: "read, write and cas on many keys; linearizability per key (cas-register)",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &["linearizability"],
         takes_lease: false,
         takes_txn: false,
@@ -139,7 +149,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: set::NAME,
         about: "unique adds and reads of one set; set-full",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &["set-full"],
         takes_lease: false,
         takes_txn: false,
@@ -148,7 +158,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: counter::NAME,
         about: "increments and reads of one counter; reads within the adds' bounds",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &["counter"],
         takes_lease: false,
         takes_txn: false,
@@ -157,7 +167,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: bank::NAME,
         about: "transfers between accounts and reads of all balances; totals conserved",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &["bank"],
         takes_lease: false,
         takes_txn: false,
@@ -184,7 +194,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: txn::APPEND_NAME,
         about: "list-append transactions (append, read whole lists); Elle-class anomalies for a consistency model",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &[faultline_transactional::CHECKER],
         takes_lease: false,
         takes_txn: true,
@@ -193,7 +203,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: txn::WR_NAME,
         about: "rw-register transactions (write, read single values); Elle-class anomalies for a consistency model",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &[faultline_transactional::CHECKER],
         takes_lease: false,
         takes_txn: true,
@@ -359,7 +369,35 @@ impl Configured {
             nodes: nodes.to_vec(),
             request_timeout: Duration::from_secs_f64(self.common.op_timeout_s),
             serializable_reads: self.common.serializable_reads,
+            isolation: self.common.isolation,
         }
+    }
+
+    /// The workload for a database whose client family is `client`: `--isolation` only for
+    /// the SQL families, and a transactional workload's consistency model, when none was
+    /// given, the one the isolation level promises on that family (recorded in test.json
+    /// as if given, so `faultline check` judges the same way).
+    pub fn for_client(self, client: &ClientFamily) -> Result<Configured, String> {
+        let Some(isolation) = self.common.isolation else {
+            return Ok(self);
+        };
+        let kind = match client.kind() {
+            Some(kind) if kind.is_sql() => kind,
+            other => {
+                let family = other.map_or_else(|| "none".to_string(), |k| k.to_string());
+                return Err(format!(
+                    "--isolation: only the SQL client families (postgres, mysql) take it, not {family}"
+                ));
+            }
+        };
+        if !self.def.takes_txn || self.common.consistency_model.is_some() {
+            return Ok(self);
+        }
+        let common = Common {
+            consistency_model: Some(isolation.promised_model(kind).to_string()),
+            ..self.common.clone()
+        };
+        configure(self.def.name, &common)
     }
 
     /// The workload's own clients for `target`.

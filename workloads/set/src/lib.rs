@@ -6,12 +6,17 @@
 //!   so concurrent adds never conflict); a read is one range over the prefix, which etcd
 //!   serves at a single revision (linearizable, or serializable with
 //!   [`Options::serializable_reads`]);
-//! - Redis: SADD and SMEMBERS on the primary found through Sentinel.
+//! - Redis: SADD and SMEMBERS on the primary found through Sentinel;
+//! - SQL (PostgreSQL, MySQL): a row per element in the run's own table, an add one INSERT
+//!   transaction, a read one SELECT of every row.
+
+mod sql;
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation};
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_set_checker::SetOptions;
+use faultline_workload_support::sql::Table;
 use faultline_workload_support::{
     at_rate, completion, connecting, namespace, parse_int, refuse, unreadable, ClientError, DbConn,
     Target,
@@ -72,10 +77,12 @@ pub fn final_generator() -> Gen {
 /// The clients for `target`: each worker adds to and reads the workload's one set.
 pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
     let namespace = namespace(&opts.namespace, NAME);
+    let table = sql::table(&namespace);
     connecting(target, move |conn, _node| {
         Box::new(SetClient {
             conn,
             namespace: namespace.clone(),
+            table: table.clone(),
         })
     })
 }
@@ -98,6 +105,8 @@ pub fn check(ops: &[Operation], opts: &Options) -> Vec<CheckerResult> {
 struct SetClient {
     conn: DbConn,
     namespace: String,
+    /// The SQL families' table.
+    table: Table,
 }
 
 impl SetClient {
@@ -112,6 +121,7 @@ impl SetClient {
                 .query::<i64>(redis::cmd("SADD").arg(&self.namespace).arg(element))
                 .await
                 .map(|_| ()),
+            DbConn::Sql(c) => sql::add(c, &self.table, element).await,
         }
     }
 
@@ -125,6 +135,11 @@ impl SetClient {
                 .map(|kv| kv.key.strip_prefix(&prefix).unwrap_or(&kv.key).to_string())
                 .collect(),
             DbConn::Redis(r) => r.query(redis::cmd("SMEMBERS").arg(&self.namespace)).await?,
+            DbConn::Sql(c) => {
+                let mut elements = sql::read(c, &self.table).await?;
+                elements.sort_unstable();
+                return Ok(elements);
+            }
         };
         let mut elements = members
             .iter()
@@ -222,6 +237,7 @@ mod tests {
         let mut c = SetClient {
             conn: DbConn::Etcd(conn),
             namespace: "s".into(),
+            table: sql::table("s"),
         };
         assert_eq!(
             c.invoke(&Op::new("add", json!(10))).await,
@@ -274,6 +290,7 @@ mod tests {
         let mut c = SetClient {
             conn: DbConn::Redis(conn),
             namespace: "s".into(),
+            table: sql::table("s"),
         };
         assert_eq!(
             c.invoke(&Op::new("add", json!(3))).await,

@@ -1,8 +1,9 @@
 //! What every faultline workload shares.
 //!
 //! - [`NodeAddr`] and [`Target`]: which database, which nodes, and how to reach them;
-//! - [`DbConn`]: one worker's connection, to an etcd member ([`etcd`]) or to the Redis
-//!   primary found through Sentinel ([`redis`]);
+//! - [`DbConn`]: one worker's connection, to an etcd member ([`etcd`]), to the Redis
+//!   primary found through Sentinel ([`redis`]), or to a SQL database ([`sql`]:
+//!   PostgreSQL or MySQL, one explicit transaction per operation);
 //! - [`completion`]: turns a database error into the history's `fail` (definitely not
 //!   applied) or `info` (may have been applied), never the other way round;
 //! - helpers the workloads' `check` functions share;
@@ -13,9 +14,12 @@
 pub mod etcd;
 pub mod fake;
 pub mod redis;
+pub mod sql;
 pub mod testing;
 
-pub use faultline_db::{ClientError, ClientFamily, DbKind, RedisPrimary as RedisMode};
+pub use faultline_db::{
+    ClientError, ClientFamily, DbKind, Isolation, RedisPrimary as RedisMode, SqlClient,
+};
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Verdict};
@@ -55,6 +59,9 @@ pub struct Target {
     /// etcd only: read from the member's local state (possibly stale) instead of through
     /// the leader.
     pub serializable_reads: bool,
+    /// SQL families only: every transaction's isolation level (`--isolation`); `None`: the
+    /// database's default.
+    pub isolation: Option<Isolation>,
 }
 
 impl Target {
@@ -107,11 +114,34 @@ impl Target {
                 };
                 Ok(DbConn::Redis(conn.with_names(names)))
             }
+            ClientFamily::Postgres(c) => Ok(self.sql(sql::Dialect::Postgres, c, node, address)),
+            ClientFamily::Mysql(c) => Ok(self.sql(sql::Dialect::Mysql, c, node, address)),
             ClientFamily::None => Err(
                 "the database has no built-in client (client.family = \"none\"): give --client"
                     .to_string(),
             ),
         }
+    }
+}
+
+impl Target {
+    fn sql(&self, dialect: sql::Dialect, c: &SqlClient, node: &str, address: String) -> DbConn {
+        let target = sql::SqlTarget {
+            dialect,
+            client: c.clone(),
+            isolation: self.isolation,
+            timeout: self.request_timeout,
+        };
+        let nodes: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .map(|n| (n.name.clone(), n.address.clone()))
+            .collect();
+        DbConn::Sql(sql::SqlConn::new(
+            target,
+            (node.to_string(), address),
+            &nodes,
+        ))
     }
 }
 
@@ -145,6 +175,8 @@ pub enum DbConn {
     Etcd(etcd::EtcdConn),
     /// A client of the current Redis primary.
     Redis(redis::RedisPrimary),
+    /// A client of a SQL database (PostgreSQL or MySQL protocol).
+    Sql(sql::SqlConn),
 }
 
 impl DbConn {
@@ -154,6 +186,7 @@ impl DbConn {
         match self {
             DbConn::Etcd(_) => None,
             DbConn::Redis(r) => r.served_by(),
+            DbConn::Sql(s) => s.served_by(),
         }
     }
 }
@@ -266,6 +299,7 @@ mod tests {
             nodes: vec![NodeAddr::new("n1", "10.0.0.1")],
             request_timeout: Duration::from_secs(1),
             serializable_reads: false,
+            isolation: None,
         };
         assert_eq!(t.address_of("n1"), "10.0.0.1");
         assert_eq!(t.address_of("10.9.9.9"), "10.9.9.9");

@@ -20,6 +20,12 @@
 //!   read the values at the commit's revision, so the reads are answered from them.
 //! - Redis: one Lua script on the primary (atomic there) runs the micro-operations in order:
 //!   RPUSH and LRANGE for list-append, SET and GET for rw-register.
+//! - SQL (PostgreSQL, MySQL): one transaction at the chosen isolation level (`--isolation`),
+//!   a row per key in the run's own table; reads select, appends upsert with a
+//!   concatenation, writes upsert (see `sql.rs`). A serialization failure or deadlock is a
+//!   definite `fail`; a lost connection or timeout at COMMIT `info`.
+
+mod sql;
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation};
@@ -27,6 +33,7 @@ use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_transactional::Model;
 use faultline_workload_support::etcd::{self as etcd, EtcdConn};
 use faultline_workload_support::redis::RedisPrimary;
+use faultline_workload_support::sql::Table;
 use faultline_workload_support::{
     at_rate, completion, connecting, namespace, refuse, unreadable, ClientError, DbConn, Target,
 };
@@ -203,6 +210,7 @@ pub fn generator(opts: &Options) -> Gen {
 pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
     let namespace = namespace(&opts.namespace, opts.kind.write_f());
     let (kind, serializable_reads) = (opts.kind, target.serializable_reads);
+    let table = sql::table(&namespace);
     connecting(target, move |conn, _node| {
         Box::new(TxnClient {
             conn,
@@ -210,6 +218,7 @@ pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
                 namespace: namespace.clone(),
                 kind,
                 serializable_reads,
+                table: table.clone(),
             },
         })
     })
@@ -349,6 +358,8 @@ struct Txns {
     namespace: String,
     kind: Kind,
     serializable_reads: bool,
+    /// The SQL families' table.
+    table: Table,
 }
 
 /// The history's completed value: the micro-operations with each read's result.
@@ -566,6 +577,7 @@ impl Client for TxnClient {
         let result = match &mut self.conn {
             DbConn::Etcd(c) => self.txn.etcd(c, &mops).await,
             DbConn::Redis(r) => self.txn.redis(r, &mops).await,
+            DbConn::Sql(c) => sql::run(c, &self.txn.table, self.txn.kind, &mops).await,
         };
         match result {
             Ok(reads) => Completion::Ok(completed(self.txn.kind, &mops, reads)),
@@ -677,6 +689,7 @@ mod tests {
                 namespace: "t".into(),
                 kind,
                 serializable_reads,
+                table: sql::table("t"),
             },
         }
     }
