@@ -566,3 +566,19 @@ fn unread_value_is_not_named_in_an_explanation() {
     assert!(why.contains("a value no operation reads"), "{why}");
     assert!(!why.contains("holds 1"), "{why}");
 }
+
+/// Issue 18: an empty history is no evidence: unknown, offline and streamed alike.
+#[test]
+fn an_empty_history_is_unknown() {
+    for model in [ModelSpec::CasRegister, ModelSpec::Kv, ModelSpec::Set] {
+        let r = faultline_linearizability::check(&[], model, &CheckOptions::default()).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown, "{model:?}");
+        assert_eq!(
+            r.reason.as_deref(),
+            Some(faultline_linearizability::NO_OPERATIONS)
+        );
+        let stream = faultline_linearizability::SpecStream::new(model, CheckOptions::default());
+        let s = stream.finish().unwrap();
+        assert_eq!(s.verdict, Verdict::Unknown, "{model:?}");
+    }
+}

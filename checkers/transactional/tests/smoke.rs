@@ -41,3 +41,28 @@ fn synth_valid_and_stale() {
         eprintln!("serializable: {:?}", r.verdict);
     }
 }
+
+/// Issue 18: `--checker append` on a register history said valid. A history with no
+/// transactions is no evidence: unknown, saying why.
+#[test]
+fn no_transactions_is_unknown() {
+    use faultline_history::testing::event;
+    use faultline_history::{EventType, Process};
+    let evs = vec![
+        event(
+            0,
+            0,
+            Process::Client(0),
+            EventType::Invoke,
+            "write",
+            1.into(),
+        ),
+        event(1, 1, Process::Client(0), EventType::Ok, "write", 1.into()),
+    ];
+    let lines: Vec<u32> = (1..=2).collect();
+    for ops in [pair(&evs, &lines).unwrap(), Vec::new()] {
+        let r = check(&ops, &Options::default()).unwrap();
+        assert_eq!(r.verdict, Verdict::Unknown);
+        assert!(r.reason.unwrap().contains("no transactions"));
+    }
+}

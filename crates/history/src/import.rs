@@ -911,13 +911,15 @@ fn json_extent_exceeds(bytes: &[u8], max: usize) -> bool {
 fn partial_from_json(v: Value, line: u32) -> Result<Partial, ImportError> {
     let m = match v {
         Value::Object(m) => m,
-        other => return fail(
-            line,
-            format!(
+        other => {
+            return fail(
+                line,
+                format!(
                 "found {} where an operation belongs; expected an object such as {ELLE_EXAMPLE}",
                 crate::value::shown(&other)
             ),
-        ),
+            )
+        }
     };
     let mut value = None;
     let mut key = None;
