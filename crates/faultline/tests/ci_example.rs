@@ -191,7 +191,10 @@ fn job_env(dir: &Path) -> BTreeMap<String, String> {
         ("FAULTLINE_TIME_LIMIT", "5".into()),
         ("FAULTLINE_TEST_COUNT", "2".into()),
         ("CARGO_TARGET_DIR", target.display().to_string()),
-        ("FAULTLINE_STATE_DIR", dir.join("state").display().to_string()),
+        (
+            "FAULTLINE_STATE_DIR",
+            dir.join("state").display().to_string(),
+        ),
         (
             "PATH",
             format!("{}:{}", stub.display(), std::env::var("PATH").unwrap()),
@@ -256,7 +259,10 @@ fn the_workflow_has_the_documented_steps() {
     let upload = steps.iter().find(|s| s.name == "Keep the store").unwrap();
     assert!(upload.always && upload.uses.as_deref() == Some("actions/upload-artifact@v4"));
     assert_eq!(upload.with["path"], "${{ env.FAULTLINE_STORE }}");
-    let junit = steps.iter().find(|s| s.name == "Publish junit.xml").unwrap();
+    let junit = steps
+        .iter()
+        .find(|s| s.name == "Publish junit.xml")
+        .unwrap();
     assert!(junit.always);
     assert_eq!(
         junit.with["report_paths"],
@@ -273,10 +279,7 @@ fn the_workflow_has_the_documented_steps() {
 #[test]
 fn the_verdict_step_fails_the_job_unless_valid() {
     let (_, steps) = workflow();
-    let verdict: Vec<Step> = steps
-        .into_iter()
-        .filter(|s| s.name == "Verdict")
-        .collect();
+    let verdict: Vec<Step> = steps.into_iter().filter(|s| s.name == "Verdict").collect();
     for (code, want, says) in [
         (Some(0), 0, "valid"),
         (Some(1), 1, "invalid"),
@@ -318,7 +321,11 @@ fn the_github_workflow_runs_and_leaves_the_store_junit_and_summary() {
         .trim()
         .parse()
         .unwrap();
-    assert!((0..=2).contains(&code), "faultline exited {code}\n{}", job.log);
+    assert!(
+        (0..=2).contains(&code),
+        "faultline exited {code}\n{}",
+        job.log
+    );
     let want = if code == 0 { 0 } else { 1 };
     assert_eq!(status(&job, "Verdict"), Some(want), "{}", job.log);
 
@@ -327,7 +334,10 @@ fn the_github_workflow_runs_and_leaves_the_store_junit_and_summary() {
     let mut verdicts = Vec::new();
     for run in &runs {
         let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
-        assert!(junit.contains("<testsuite") && junit.contains("<testcase"), "{junit}");
+        assert!(
+            junit.contains("<testsuite") && junit.contains("<testcase"),
+            "{junit}"
+        );
         let results: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap())
                 .unwrap();
@@ -354,5 +364,8 @@ fn the_github_workflow_runs_and_leaves_the_store_junit_and_summary() {
         summary.contains("faultline test"),
         "no reproduce command:\n{summary}"
     );
-    assert!(verdicts.iter().any(|v| v == worst), "{verdicts:?} vs exit {code}");
+    assert!(
+        verdicts.iter().any(|v| v == worst),
+        "{verdicts:?} vs exit {code}"
+    );
 }

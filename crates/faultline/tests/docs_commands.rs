@@ -172,7 +172,10 @@ fn block_commands(file: &str, body: &[(usize, &str)], forced: bool, plan: &mut D
             k += 1;
         }
         let (line, exit) = match comment_start(&joined) {
-            Some(c) => (joined[..c].trim().to_string(), exit_from_comment(&joined[c + 1..])),
+            Some(c) => (
+                joined[..c].trim().to_string(),
+                exit_from_comment(&joined[c + 1..]),
+            ),
             None => (joined.trim().to_string(), 0),
         };
         let mut expected_lines = Vec::new();
@@ -265,8 +268,11 @@ fn workdir(base: &Path, name: &str) -> PathBuf {
         r#"{"workload":"register","op_timeout_s":5.0}"#,
     )
     .unwrap();
-    std::os::unix::fs::symlink("etcd-register/20261130T054553.678Z", dir.join("store/latest"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        "etcd-register/20261130T054553.678Z",
+        dir.join("store/latest"),
+    )
+    .unwrap();
     dir
 }
 
@@ -305,7 +311,10 @@ fn run_command(command: &str, dir: &Path, deny: &Path) -> (Option<i32>, String) 
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    (status, std::fs::read_to_string(&out_file).unwrap_or_default())
+    (
+        status,
+        std::fs::read_to_string(&out_file).unwrap_or_default(),
+    )
 }
 
 /// Runs a document's plan in `dir`; returns one line per command that did not do as documented.
@@ -369,7 +378,10 @@ fn every_documented_command_that_needs_no_cluster_runs_as_written() {
         failures.len(),
         failures.join("\n\n")
     );
-    assert!(ran >= 20, "only {ran} commands ran: is the extraction broken?");
+    assert!(
+        ran >= 20,
+        "only {ran} commands ran: is the extraction broken?"
+    );
 }
 
 /// The pages the README and issue 22 promise exist, and each starts with a runnable example:
@@ -401,10 +413,16 @@ fn each_docs_page_exists_and_starts_with_an_example() {
             continue;
         }
         let head = text.split("\n## ").next().unwrap();
-        assert!(head.contains("```"), "docs/{page} does not start with an example");
+        assert!(
+            head.contains("```"),
+            "docs/{page} does not start with an example"
+        );
     }
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    assert!(readme.lines().count() <= 160, "README.md has grown past a first read");
+    assert!(
+        readme.lines().count() <= 160,
+        "README.md has grown past a first read"
+    );
 }
 
 /// The runner fails on a command the docs get wrong: a wrong exit status, an error message
