@@ -10,8 +10,10 @@
 //!   word is `valid`, `invalid` or `unknown` says 0, 1 or 2; otherwise 0.
 //! - Which commands run is decided by the subcommand: `check`, `gen`, `report`, `init`,
 //!   `faults`, `workloads` and `help` run, and any command with `--help`, `-h` or `--version`;
-//!   `test`, `cluster`, `image`, `serve` and `clean` do not (they need Docker or run until
-//!   stopped). Any other word after `faultline` is an error (a typo in the docs).
+//!   `test` runs with `--dry-run` added (every flag and the definition judged, nothing started),
+//!   which must exit 0 whatever verdict the document gives the real run, and its shown output
+//!   is not compared; `cluster`, `image`, `serve` and `clean` do not run (they need Docker or
+//!   run until stopped). Any other word after `faultline` is an error (a typo in the docs).
 //! - `<!-- no-run -->` on the line before a block: none of its commands run.
 //! - `<!-- run -->` before a block: all of its commands run, whatever the subcommand: they are
 //!   meant to fail on bad input before anything starts. `docker`, `docker-compose` and
@@ -39,7 +41,8 @@ const RUN: &[&str] = &[
     "workloads",
     "help",
 ];
-/// Subcommands whose commands need a cluster, Docker or an interrupt: shown, not run.
+/// Subcommands whose commands need a cluster, Docker or an interrupt: shown, not run (`test`
+/// runs with `--dry-run`).
 const SHOWN: &[&str] = &["test", "cluster", "image", "serve", "clean"];
 /// The longest a documented command may take.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(120);
@@ -190,16 +193,27 @@ fn block_commands(file: &str, body: &[(usize, &str)], forced: bool, plan: &mut D
             Ok(r) => r || forced,
             Err(e) => {
                 plan.errors.push(format!("{place}: {e}"));
-                false
+                continue;
             }
         };
-        plan.commands.push(DocCommand {
-            place,
-            line,
-            exit,
-            expected_lines,
-            runs,
-        });
+        let command = if !runs && line.split_whitespace().nth(1) == Some("test") {
+            DocCommand {
+                place,
+                line: format!("{line} --dry-run"),
+                exit: 0,
+                expected_lines: Vec::new(),
+                runs: true,
+            }
+        } else {
+            DocCommand {
+                place,
+                line,
+                exit,
+                expected_lines,
+                runs,
+            }
+        };
+        plan.commands.push(command);
     }
 }
 
@@ -446,7 +460,9 @@ faultline check never-run.jsonl
 ```
 
 ```sh
-faultline test --workload register       # shown, not run
+faultline test --workload register       # invalid: run with --dry-run, which exits 0
+faultline test --workload registr        # a typo: the dry run says so
+faultline serve --port 0                 # shown, not run
 faultline gen register --ops 10 --keys 1 --processes 2 -o ok.jsonl
 faultline check ok.jsonl                 # valid
 ```
@@ -463,6 +479,8 @@ faultline check ok.jsonl                 # valid
         [
             "faultline check missing.jsonl",
             "faultline check missing.jsonl",
+            "faultline test --workload register --dry-run",
+            "faultline test --workload registr --dry-run",
             "faultline gen register --ops 10 --keys 1 --processes 2 -o ok.jsonl",
             "faultline check ok.jsonl",
         ]
@@ -471,10 +489,11 @@ faultline check ok.jsonl                 # valid
     let deny = deny_dir(base.path());
     let dir = workdir(base.path(), "wrong");
     let failures = run_plan(&plan, &dir, &deny);
-    assert_eq!(failures.len(), 3, "{failures:#?}");
+    assert_eq!(failures.len(), 4, "{failures:#?}");
     assert!(failures[0].contains("`faultline chek` is no subcommand"));
     assert!(failures[1].contains("wrong.md:line 2: `faultline check missing.jsonl` exited with Some(254), the document says 0"));
     assert!(failures[2].contains("did not print the line the document shows"));
+    assert!(failures[3].contains("wrong.md:line 18: `faultline test --workload registr --dry-run` exited with Some(254)"));
 }
 
 #[test]
