@@ -357,7 +357,7 @@ fn the_github_workflow_runs_and_leaves_the_store_junit_and_summary() {
         _ => "unknown",
     };
     assert!(
-        summary.contains(worst),
+        summary.contains(&format!("**{worst}**")),
         "the summary does not say {worst}:\n{summary}"
     );
     assert!(
