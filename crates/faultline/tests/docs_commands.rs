@@ -134,10 +134,13 @@ fn marker(lines: &[&str], fence: usize) -> Option<String> {
         .map(|m| m.trim().to_string())
 }
 
+/// Numbered lines of a block: (index in the document, text without the fence's indent).
+type NumberedLines<'a> = Vec<(usize, &'a str)>;
+
 /// The fenced blocks of a Markdown text: (index of the opening fence, the lines inside).
-fn fenced_blocks<'a>(lines: &[&'a str]) -> Vec<(usize, Vec<(usize, &'a str)>)> {
+fn fenced_blocks<'a>(lines: &[&'a str]) -> Vec<(usize, NumberedLines<'a>)> {
     let mut blocks = Vec::new();
-    let mut open: Option<(usize, String, Vec<(usize, &str)>)> = None;
+    let mut open: Option<(usize, String, NumberedLines)> = None;
     for (i, line) in lines.iter().enumerate() {
         let t = line.trim_start();
         match &mut open {
@@ -493,7 +496,9 @@ faultline check ok.jsonl                 # valid
     assert!(failures[0].contains("`faultline chek` is no subcommand"));
     assert!(failures[1].contains("wrong.md:line 2: `faultline check missing.jsonl` exited with Some(254), the document says 0"));
     assert!(failures[2].contains("did not print the line the document shows"));
-    assert!(failures[3].contains("wrong.md:line 18: `faultline test --workload registr --dry-run` exited with Some(254)"));
+    assert!(failures[3].contains(
+        "wrong.md:line 18: `faultline test --workload registr --dry-run` exited with Some(254)"
+    ));
 }
 
 #[test]
