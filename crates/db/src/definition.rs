@@ -141,8 +141,8 @@ impl ClientFamily {
     }
 }
 
-/// The definition `spec` names: a built-in name, or (containing a `/` or ending in
-/// `.toml`) a path to a `db.toml` or its directory. Errors are one line.
+/// The definition `spec` names: a path to a `db.toml` or its directory (when it exists, or
+/// looks like a path), else a built-in name. Errors are one line.
 pub fn load(spec: &str) -> Result<Definition, String> {
     if is_path(spec) {
         return load_path(Path::new(spec));
@@ -150,16 +150,22 @@ pub fn load(spec: &str) -> Result<Definition, String> {
     builtin(spec).ok_or_else(|| {
         let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
         format!(
-            "unknown database {spec:?}: expected one of {}, or a path to a db.toml (containing a /)",
+            "unknown database {spec:?}: expected one of {}, or the path of a db.toml or of its directory (no such file or directory)",
             names.join(", ")
         )
     })?
 }
 
-/// Whether `--db SPEC` is a path (it contains a `/`, ends in `.toml`, or is `.` or `..`)
-/// rather than a built-in name.
+/// Whether `--db SPEC` is a path rather than a built-in name: an existing file or directory
+/// always is (a directory `mydb` beside you wins over a built-in of that name), and so is
+/// anything that looks like one (a `/`, a `.toml` ending, `.` or `..`), so a mistyped path
+/// says it cannot be read rather than that no database has that name.
 pub fn is_path(spec: &str) -> bool {
-    spec.contains('/') || spec.ends_with(".toml") || spec == "." || spec == ".."
+    Path::new(spec).exists()
+        || spec.contains('/')
+        || spec.ends_with(".toml")
+        || spec == "."
+        || spec == ".."
 }
 
 /// The built-in definition called `name`, if there is one.
@@ -710,6 +716,21 @@ primary = "any"
         assert!(load("mysql")
             .unwrap_err()
             .starts_with("unknown database \"mysql\": expected one of etcd, redis"));
+    }
+
+    #[test]
+    fn an_existing_directory_named_without_a_slash_is_a_path_not_a_builtin_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("etcd");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(dir.join("db.toml"), GOOD).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        std::env::set_current_dir(tmp.path()).unwrap();
+        let mine = load("etcd");
+        std::env::set_current_dir(cwd).unwrap();
+        let mine = mine.unwrap();
+        assert_eq!(mine.name, "kv", "the directory wins over the built-in etcd");
+        assert!(is_path("etcd/") && !is_path("no-such-db-here"));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod cluster;
 mod config;
 mod gen;
 mod image;
+mod init;
 mod report;
 mod serve;
 mod test;
@@ -45,6 +46,8 @@ enum Command {
     Cluster(cluster::ClusterArgs),
     /// Build the node image (no registry needed).
     Image(image::ImageArgs),
+    /// Write a working skeleton of a database definition for your system.
+    Init(init::InitArgs),
     /// Regenerate results.json, junit.xml and report.html of a run directory.
     Report(report::ReportArgs),
     /// Serve a store of runs on 127.0.0.1 to browse their reports.
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
         Command::Gen(args) => gen::run(args),
         Command::Cluster(args) => cluster::run(args),
         Command::Image(args) => image::run(args),
+        Command::Init(args) => init::run(args),
         Command::Report(args) => report::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Clean(args) => clean::run(args),

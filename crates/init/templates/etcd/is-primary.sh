@@ -1,0 +1,7 @@
+#!/bin/sh
+# Exits 0 when this member is the Raft leader: its member_id equals the leader it reports.
+s=$(ETCDCTL_API=3 etcdctl --endpoints="http://127.0.0.1:$FAULTLINE_PORT_CLIENT" \
+  --dial-timeout=1s --command-timeout=1s endpoint status -w json) || exit 1
+m=$(printf '%s' "$s" | grep -o '"member_id":[0-9]*' | head -n 1 | cut -d: -f2)
+l=$(printf '%s' "$s" | grep -o '"leader":[0-9]*' | head -n 1 | cut -d: -f2)
+[ -n "$m" ] && [ "$m" = "$l" ]
