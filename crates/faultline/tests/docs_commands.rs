@@ -202,7 +202,11 @@ fn block_commands(file: &str, body: &[(usize, &str)], forced: bool, plan: &mut D
         let command = if !runs && line.split_whitespace().nth(1) == Some("test") {
             DocCommand {
                 place,
-                line: format!("{line} --dry-run"),
+                line: if line.split_whitespace().any(|w| w == "--dry-run") {
+                    line
+                } else {
+                    format!("{line} --dry-run")
+                },
                 exit: 0,
                 expected_lines: Vec::new(),
                 runs: true,
