@@ -165,6 +165,9 @@ impl std::str::FromStr for ModelSpec {
     }
 }
 
+/// Why a history with no operations is unknown, not valid: an empty history is no evidence.
+pub const NO_OPERATIONS: &str = "the history holds no operations, so there was nothing to check";
+
 /// Checks `ops` against the built-in model `spec`.
 pub fn check(
     ops: &[Operation],
@@ -219,6 +222,10 @@ pub fn check_model<M: Model>(
     };
     report.model = model.name().to_string();
     report.stats.ops = ops.len();
+    if ops.is_empty() {
+        report.verdict = Verdict::Unknown;
+        report.reason = Some(NO_OPERATIONS.to_string());
+    }
     report.stats.elapsed_ms = started.elapsed().as_millis() as u64;
     Ok(report)
 }

@@ -35,6 +35,7 @@ pub mod values;
 
 pub use check::{
     check, check_model, model_by_name, CheckOptions, ModelError, ModelSpec, Progress, MODEL_NAMES,
+    NO_OPERATIONS,
 };
 pub use model::{Model, ModelOptions};
 pub use report::{Counterexample, OpView, Report, Stats};

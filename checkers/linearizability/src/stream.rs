@@ -295,6 +295,11 @@ impl<M: Model> StreamChecker<M> {
                     stats.keys_done, stats.keys
                 )),
             )
+        } else if stats.ops == 0 {
+            (
+                Verdict::Unknown,
+                Some(crate::check::NO_OPERATIONS.to_string()),
+            )
         } else {
             (Verdict::Valid, None)
         };

@@ -317,6 +317,13 @@ pub fn check_parsed(
         }
     }
 
+    if h.txns.is_empty() {
+        // No transaction is no evidence: a history of other operations says nothing here.
+        unknown.push(
+            "the history holds no transactions (f \"txn\"), so there was nothing to check"
+                .to_string(),
+        );
+    }
     let types: Vec<&str> = counts.keys().map(String::as_str).collect();
     let (not, also_not) = models::boundary(&types);
     let proscribed = model.proscribed();

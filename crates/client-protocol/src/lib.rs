@@ -24,11 +24,15 @@
 //! // Workload { clients: Arc::new(clients), .. } then faultline_runner::run(..)
 //! ```
 
+pub mod contract;
 pub mod message;
+mod tracking;
 
 pub use message::{parse_client_opt, Answer, PROTOCOL_VERSION};
+pub use tracking::kill_all_instances;
 
 use async_trait::async_trait;
+use contract::Commitments;
 use faultline_runner::{Client, ClientFactory, Completion, Op};
 use message::{
     close_message, invoke_message, open_message, parse_answer, parse_open_answer, quote,
@@ -39,7 +43,8 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
+use tokio::task::JoinHandle;
 use tokio::time::timeout;
 
 /// How long an instance may take to exit after `close` and the end of its stdin.
@@ -50,6 +55,13 @@ pub const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// The longest stderr line logged whole; longer ones are logged in pieces.
 const MAX_LOG_LINE_BYTES: usize = 4096;
+
+/// The most stderr lines (or pieces of lines) an instance gets in the run's log; the rest
+/// is read and counted, and one line says how much was dropped.
+pub const MAX_STDERR_LOG_LINES: u64 = 1000;
+
+/// How long `close` waits for the last of an instance's stderr after it ended.
+const STDERR_DRAIN: Duration = Duration::from_secs(1);
 
 /// How long faultline waits to deliver `close` to an instance that may not be reading.
 const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_millis(200);
@@ -88,10 +100,25 @@ pub struct ProgramClients {
 /// What the program's instances did wrong in a run, for the one line the run ends with.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Misbehaviour {
-    /// Malformed answers, exits without an answer, and unanswered invokes (all `info`).
+    /// Malformed answers, `ok`s that contradict their operation, exits without an answer,
+    /// and unanswered opens and invokes (all `info`).
     pub count: u64,
     /// The first of them, as its log line says it.
     pub first: Option<String>,
+}
+
+impl Misbehaviour {
+    /// What the verdict must say about a run whose client misbehaved (`None`: it did not).
+    pub fn verdict_note(&self) -> Option<String> {
+        (self.count > 0).then(|| {
+            format!(
+                "the --client program misbehaved {} time(s), each recorded as info so no database is blamed for it; \
+                 a client that misbehaves may be wrong elsewhere too: fix it before trusting an invalid verdict (first: {})",
+                self.count,
+                self.first.as_deref().unwrap_or("?")
+            )
+        })
+    }
 }
 
 impl ProgramClients {
@@ -120,9 +147,22 @@ impl ProgramClients {
     }
 
     /// Opens and closes one instance (as process 0, on `node`) to show the program speaks
-    /// the protocol before a run depends on it: `Err` says in one line why it does not.
-    pub async fn probe(&self, node: &str) -> Result<(), String> {
-        let mut client = self.open_process(node, 0).await?;
+    /// the protocol before a run depends on it: `Err` says in one line why it does not. An
+    /// instance that does not answer `open` within `op_timeout` is killed (with everything
+    /// it started) and is such an error.
+    pub async fn probe(&self, node: &str, op_timeout: Duration) -> Result<(), String> {
+        let mut client = match timeout(op_timeout, self.open_process(node, 0)).await {
+            Ok(opened) => opened?,
+            Err(_) => {
+                // The open was dropped, and the instance with it: its processes are gone.
+                let problem = format!(
+                    "no answer to open within the op timeout ({:.1} s); killed",
+                    op_timeout.as_secs_f64()
+                );
+                warn(&self.misbehaviour, &format!("client process 0: {problem}"));
+                return Err(problem);
+            }
+        };
         client.close().await;
         Ok(())
     }
@@ -134,38 +174,37 @@ impl ProgramClients {
 
     fn spawn(&self, process: u64) -> Result<Instance, String> {
         let label: Arc<str> = Arc::from(format!("client process {process}"));
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(&*self.command)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| format!("cannot start client {:?}: {e}", &*self.command))?;
+        let (mut child, marker) = tracking::start(|marker| {
+            let child = Command::new("sh")
+                .arg("-c")
+                .arg(&*self.command)
+                .env(tracking::MARKER_VAR, marker)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .process_group(0)
+                .spawn()
+                .map_err(|e| format!("cannot start client {:?}: {e}", &*self.command))?;
+            let pgid = child.id().map_or(0, |id| id as i32);
+            Ok((child, pgid))
+        })?;
         let pgid = child.id().map_or(0, |id| id as i32);
         let (Some(stdin), Some(stdout), Some(stderr)) =
             (child.stdin.take(), child.stdout.take(), child.stderr.take())
         else {
+            tracking::kill_instance(&marker, pgid);
             return Err("client started without its pipes".into());
         };
-        let who = label.clone();
-        tokio::spawn(async move {
-            let mut reader = BufReader::new(stderr);
-            let mut buf = Vec::new();
-            while let Ok(Read::Line | Read::TooLong) =
-                read_line_bounded(&mut reader, &mut buf, MAX_LOG_LINE_BYTES).await
-            {
-                let text = String::from_utf8_lossy(&buf);
-                tracing::info!("{who} stderr: {}", text.trim_end());
-            }
-        });
+        let stderr_log = tokio::spawn(log_stderr(stderr, label.clone(), MAX_STDERR_LOG_LINES));
         Ok(Instance {
             misbehaviour: self.misbehaviour.clone(),
             label,
             child,
             pgid,
+            marker,
+            stderr_log: Some(stderr_log),
+            commitments: Commitments::default(),
             stdin: Some(stdin),
             stdout: BufReader::new(stdout),
             buf: Vec::new(),
@@ -231,6 +270,12 @@ struct Instance {
     label: Arc<str>,
     child: Child,
     pgid: i32,
+    /// Names the instance in its processes' environment (see `tracking`).
+    marker: String,
+    /// The task logging its stderr, awaited briefly at close for its last lines.
+    stderr_log: Option<JoinHandle<()>>,
+    /// What its earlier answers committed it to (the lock it holds).
+    commitments: Commitments,
     stdin: Option<ChildStdin>,
     stdout: BufReader<ChildStdout>,
     buf: Vec<u8>,
@@ -286,12 +331,25 @@ impl Instance {
         }
     }
 
-    /// SIGKILL to the instance's whole process group.
+    /// SIGKILL to the instance's whole process group and every process it started, even
+    /// one that left the group (see `tracking`).
     fn kill_group(&self) {
-        if self.pgid > 0 {
-            // SAFETY: kill(2) with a negative pid signals a process group; no memory is touched.
-            unsafe {
-                libc::kill(-self.pgid, libc::SIGKILL);
+        tracking::kill_instance(&self.marker, self.pgid);
+    }
+
+    /// The completion of an `ok` answer to invoke `id`: its value as the history records
+    /// it, or `info` quoting `line` when the answer contradicts what was asked (the
+    /// client's lie must not become the database's anomaly).
+    fn ok(&mut self, id: u64, op: &Op, value: Option<Value>, line: &str) -> Completion {
+        let answered = value.unwrap_or_else(|| op.value.clone());
+        match contract::recorded(&op.f, &op.value, &answered, &mut self.commitments) {
+            Ok(v) => Completion::Ok(v),
+            Err(why) => {
+                let q = quote(line);
+                self.warn(format!("ok contradicts invoke {id} ({}): {why}: {q}", op.f));
+                self.info(format!(
+                    "client misbehaved: ok contradicts the operation: {why}: {q}"
+                ))
             }
         }
     }
@@ -302,11 +360,7 @@ impl Instance {
 
     /// The one log line about something this instance did wrong, counted for the run.
     fn warn(&mut self, what: String) {
-        let line = format!("{}: {what}", self.label);
-        tracing::warn!("{line}");
-        let mut m = lock(&self.misbehaviour);
-        m.count += 1;
-        m.first.get_or_insert(line);
+        warn(&self.misbehaviour, &format!("{}: {what}", self.label));
         self.logged = true;
     }
 }
@@ -351,8 +405,11 @@ impl Client for Instance {
             Ok(answer) => {
                 self.awaiting = None;
                 match answer {
-                    Answer::Ok(value) => Completion::Ok(value.unwrap_or_else(|| op.value.clone())),
-                    Answer::Fail(e) => Completion::Fail(Value::String(e)),
+                    Answer::Ok(value) => self.ok(id, op, value, &line),
+                    Answer::Fail(e) => {
+                        contract::failed(&op.f, &mut self.commitments);
+                        Completion::Fail(Value::String(e))
+                    }
                     Answer::Info(e) => Completion::Info(Value::String(e)),
                 }
             }
@@ -393,6 +450,9 @@ impl Client for Instance {
         // Whatever the instance started and left behind goes with it.
         self.kill_group();
         self.finished = true;
+        if let Some(task) = self.stderr_log.take() {
+            let _ = timeout(STDERR_DRAIN, task).await;
+        }
     }
 }
 
@@ -408,6 +468,39 @@ impl Drop for Instance {
 
 fn lock(m: &Mutex<Misbehaviour>) -> MutexGuard<'_, Misbehaviour> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Logs `line` (one warning) and counts it in `misbehaviour`.
+fn warn(misbehaviour: &Mutex<Misbehaviour>, line: &str) {
+    tracing::warn!("{line}");
+    let mut m = lock(misbehaviour);
+    m.count += 1;
+    m.first.get_or_insert_with(|| line.to_string());
+}
+
+/// Logs an instance's stderr, one log line per line, the first `max_lines` only; then one
+/// line saying how many lines and bytes were dropped.
+async fn log_stderr(stderr: ChildStderr, who: Arc<str>, max_lines: u64) {
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    let (mut logged, mut dropped, mut dropped_bytes) = (0u64, 0u64, 0u64);
+    while let Ok(Read::Line | Read::TooLong) =
+        read_line_bounded(&mut reader, &mut buf, MAX_LOG_LINE_BYTES).await
+    {
+        if logged < max_lines {
+            logged += 1;
+            let text = String::from_utf8_lossy(&buf);
+            tracing::info!("{who} stderr: {}", text.trim_end());
+        } else {
+            dropped += 1;
+            dropped_bytes += buf.len() as u64;
+        }
+    }
+    if dropped > 0 {
+        tracing::warn!(
+            "{who} stderr: {dropped} more lines ({dropped_bytes} bytes) not logged: at most {max_lines} lines per client process"
+        );
+    }
 }
 
 /// What [`read_line_bounded`] found.

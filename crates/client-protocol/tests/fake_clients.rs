@@ -464,7 +464,7 @@ fn the_probe_says_in_one_line_why_a_program_cannot_be_a_client() {
     ];
     for (clients, want) in cases {
         with_log(|| async {
-            let got = clients.probe("n1").await;
+            let got = clients.probe("n1", Duration::from_secs(10)).await;
             match want {
                 None => assert_eq!(got, Ok(())),
                 Some(w) => {
@@ -537,4 +537,157 @@ fn the_runner_opens_one_instance_per_process_and_a_new_one_after_info() {
         .collect();
     opened.sort_unstable();
     assert_eq!(opened, processes, "one instance per process, told its id");
+}
+
+#[test]
+fn an_ok_that_contradicts_its_operation_is_info_quoting_it_and_counted() {
+    let fake = Fake::new();
+    let lies = fake.clients(
+        ANSWERS,
+        &[("ANSWER", r#"{"type":"ok","id":ID,"value":1001}"#)],
+    );
+    let log = with_log(|| async {
+        let mut c = lies.open_process("n1", 4).await.unwrap();
+        let got = c.invoke(&op("write", 1, json!(1))).await;
+        let Completion::Info(Value::String(e)) = got else {
+            panic!("recorded as {got:?}")
+        };
+        assert!(
+            e.starts_with("client misbehaved: ok contradicts the operation: asked to write 1, answered ok with 1001: "),
+            "{e}"
+        );
+        assert!(
+            e.contains(r#""{\"type\":\"ok\",\"id\":1,\"value\":1001}""#),
+            "quotes the answer: {e}"
+        );
+        c.close().await;
+    });
+    let m = lies.misbehaviour();
+    assert_eq!(m.count, 1);
+    let note = m.verdict_note().unwrap();
+    assert!(
+        note.contains("misbehaved 1 time(s)") && note.contains("no database is blamed"),
+        "{note}"
+    );
+    let warnings = log.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].contains("client process 4: ok contradicts invoke 1 (write)"),
+        "{}",
+        warnings[0]
+    );
+
+    // The same value written another way is no lie; the history keeps the invoked value.
+    let fake = Fake::new();
+    let honest = fake.clients(
+        ANSWERS,
+        &[("ANSWER", r#"{"type":"ok","id":ID,"value":1.0}"#)],
+    );
+    with_log(|| async {
+        let mut c = honest.open_process("n1", 0).await.unwrap();
+        assert_eq!(
+            c.invoke(&op("write", 1, json!(1))).await,
+            Completion::Ok(json!(1))
+        );
+        c.close().await;
+    });
+    assert_eq!(honest.misbehaviour().count, 0);
+    assert_eq!(honest.misbehaviour().verdict_note(), None);
+}
+
+/// Starts a grandchild in a session of its own (pid in `$PIDS`), then never answers `open`.
+const SILENT_WITH_ESCAPEE: &str = r#"
+import os, subprocess, sys, time
+child = subprocess.Popen(["setsid", "sleep", "3600"])
+open(os.environ["PIDS"], "a").write("%d\n%d\n" % (os.getpid(), child.pid))
+sys.stdin.readline()
+time.sleep(3600)
+"#;
+
+#[test]
+fn a_probe_that_gets_no_answer_to_open_ends_within_the_op_timeout_and_kills_everything() {
+    let fake = Fake::new();
+    let pids = fake.path("pids");
+    let clients = fake.clients(SILENT_WITH_ESCAPEE, &[("PIDS", pids.to_str().unwrap())]);
+    let log = with_log(|| async {
+        let started = Instant::now();
+        let e = clients
+            .probe("n1", Duration::from_secs(4))
+            .await
+            .unwrap_err();
+        let took = started.elapsed();
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+        assert_eq!(e, "no answer to open within the op timeout (4.0 s); killed");
+    });
+    let pids = fake.pids();
+    assert_eq!(pids.len(), 2, "the client started");
+    // `setsid sleep` left the instance's process group and session; it dies all the same.
+    eventually_dead(&pids);
+    assert_eq!(clients.misbehaviour().count, 1);
+    assert_eq!(log.warnings().len(), 1, "{}", log.text());
+}
+
+/// Opens, starts a grandchild in a session of its own (pid in `$PIDS`), serves nothing.
+const ESCAPES: &str = r#"
+import json, os, subprocess, sys, time
+child = subprocess.Popen(["setsid", "sleep", "3600"])
+open(os.environ["PIDS"], "a").write("%d\n%d\n" % (os.getpid(), child.pid))
+sys.stdin.readline()
+print(json.dumps({"type": "open_ok"}), flush=True)
+sys.stdin.readline()
+"#;
+
+#[test]
+fn a_process_that_left_the_instances_session_dies_with_the_instance() {
+    for close in [true, false] {
+        let fake = Fake::new();
+        let pids = fake.path("pids");
+        let clients = fake.clients(ESCAPES, &[("PIDS", pids.to_str().unwrap())]);
+        with_log(|| async {
+            let mut c = clients.open_process("n1", 1).await.unwrap();
+            if close {
+                c.close().await;
+            }
+        });
+        let pids = fake.pids();
+        assert_eq!(pids.len(), 2);
+        eventually_dead(&pids);
+    }
+}
+
+/// Writes `$LINES` lines to stderr, then opens.
+const CHATTY: &str = r#"
+import json, os, sys
+for i in range(int(os.environ["LINES"])):
+    sys.stderr.write("line %d of noise\n" % i)
+sys.stderr.flush()
+sys.stdin.readline()
+print(json.dumps({"type": "open_ok"}), flush=True)
+sys.stdin.readline()
+"#;
+
+#[test]
+fn a_clients_stderr_in_the_log_is_capped_with_a_note_of_what_was_dropped() {
+    let fake = Fake::new();
+    let clients = fake.clients(CHATTY, &[("LINES", "5000")]);
+    let log = with_log(|| async {
+        let mut c = clients.open_process("n1", 6).await.unwrap();
+        c.close().await;
+    });
+    let text = log.text();
+    let logged = text
+        .lines()
+        .filter(|l| l.contains("client process 6 stderr: line "))
+        .count();
+    assert_eq!(
+        logged as u64,
+        faultline_client_protocol::MAX_STDERR_LOG_LINES
+    );
+    assert!(text.contains("client process 6 stderr: line 999 of noise"));
+    assert!(!text.contains("line 1000 of noise"));
+    assert!(
+        text.contains("client process 6 stderr: 4000 more lines (72000 bytes) not logged: at most 1000 lines per client process"),
+        "{}",
+        text.lines().last().unwrap_or("")
+    );
 }

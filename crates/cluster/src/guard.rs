@@ -74,10 +74,17 @@ fn signal_name(signal: i32) -> &'static str {
 fn handle_signal(signal: i32) -> ! {
     let _handling = HANDLING.lock().unwrap_or_else(|p| p.into_inner());
     set_interrupted(signal);
-    eprintln!(
-        "faultline: interrupted by {}: cleaning up",
-        signal_name(signal)
-    );
+    clean_after_signal(signal);
+    std::process::exit(128 + signal);
+}
+
+/// Everything a signal's cleanup does, said in the run's log (faultline.log) as well as on
+/// stderr: that the run was interrupted, and what was cleaned (each hook, each guard's
+/// cleanup, logs its own part).
+fn clean_after_signal(signal: i32) {
+    let name = signal_name(signal);
+    eprintln!("faultline: interrupted by {name}: cleaning up");
+    tracing::warn!("interrupted by {name}: the run stops here; cleaning up");
     for hook in HOOKS.lock().unwrap_or_else(|p| p.into_inner()).iter() {
         hook();
     }
@@ -89,13 +96,23 @@ fn handle_signal(signal: i32) -> ! {
         .iter()
         .filter_map(Weak::upgrade)
         .collect();
+    let mut problems = Vec::new();
     for g in guards {
         // A cleanup the main thread has begun holds the guard's lock: this waits for it.
-        for problem in g.cleanup() {
-            eprintln!("faultline: cleanup: {problem}");
-        }
+        problems.extend(g.cleanup());
     }
-    std::process::exit(128 + signal);
+    for problem in &problems {
+        eprintln!("faultline: cleanup: {problem}");
+    }
+    tracing::warn!(
+        "interrupted by {name}: cleanup finished ({}); exiting with {}",
+        if problems.is_empty() {
+            "no problems".to_string()
+        } else {
+            format!("problems: {}", problems.join("; "))
+        },
+        128 + signal
+    );
 }
 
 /// If a signal arrived, waits until its cleanup is done and returns 128 + the signal (the
@@ -205,17 +222,23 @@ impl Inner {
         let plan = self.plan.lock().unwrap_or_else(|p| p.into_inner());
         let mut problems = Vec::new();
         let docker = plan.project.is_some();
+        let mut cleaned = Vec::new();
         // Containers that are about to be removed take their faults with them.
         if self.keep_cluster || !docker {
             problems.extend(restore_nodes(&plan.nodes));
+            if !plan.nodes.is_empty() {
+                cleaned.push(format!("faults undone on {} node(s)", plan.nodes.len()));
+            }
         }
         if !self.keep_cluster {
             if let Some((project, file)) = &plan.project {
                 problems.extend(compose_down(project, file));
+                cleaned.push(format!("cluster {project} taken down"));
             } else if let Some(db) = &plan.db {
                 if let Err(e) = faultline_db::teardown_all(db.as_ref(), &plan.nodes) {
                     problems.push(format!("database teardown: {e}"));
                 }
+                cleaned.push(format!("{} torn down", db.name()));
             }
             for path in &plan.paths {
                 let r = if path.is_dir() {
@@ -228,8 +251,13 @@ impl Inner {
                         problems.push(format!("removing {}: {e}", path.display()));
                     }
                 }
+                cleaned.push(format!("removed {}", path.display()));
             }
         }
+        if cleaned.is_empty() {
+            cleaned.push("nothing to undo".into());
+        }
+        tracing::info!("cleanup: {}", cleaned.join(", "));
         problems
     }
 }
@@ -381,6 +409,51 @@ mod tests {
         g.track_path(kept.clone());
         assert!(g.cleanup().is_empty());
         assert!(kept.exists(), "keep_cluster removed the cluster's files");
+    }
+
+    /// The log as a test sees it.
+    #[derive(Clone, Default)]
+    struct Log(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Log {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_signal_says_in_the_log_that_the_run_was_interrupted_and_what_was_cleaned() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = file_in(dir.path(), "record");
+        let g = CleanupGuard::new(false);
+        g.track_path(f.clone());
+        let log = Log::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || clean_after_signal(libc::SIGINT));
+        assert!(!f.exists());
+        let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            text.contains("interrupted by SIGINT: the run stops here"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("cleanup: removed {}", f.display())),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "interrupted by SIGINT: cleanup finished (no problems); exiting with 130"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

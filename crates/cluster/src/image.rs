@@ -220,8 +220,10 @@ pub fn build_image_for(
 
     let work = WorkDir::create()?;
     let rootfs = work.path.join("rootfs");
-    let log_path = work.path.join("debootstrap.log");
+    // Beside the cache, not in the scratch directory: an error names it, so it must stay.
+    let log_path = cache.join(format!("debootstrap-{}.log", tag.replace([':', '/'], "-")));
     debootstrap(&rootfs, &debs, &log_path, &bar, &extra)?;
+    let _ = std::fs::remove_file(&log_path);
     bar.set_position(DEBOOTSTRAP_LINES);
     bar.set_message("compiling the clock shim");
     customize(&rootfs, &work.path, &tag)?;
@@ -277,8 +279,13 @@ fn debootstrap(
         text
     });
     let stdout = child.stdout.take().expect("stdout is piped");
+    // debootstrap says what failed on stdout ("E: Couldn't find these debs: ...").
+    let mut last_error = None;
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let _ = writeln!(log, "{line}");
+        if line.starts_with("E: ") {
+            last_error = Some(line.clone());
+        }
         if let Some(msg) = line.strip_prefix("I: ") {
             if bar.position() + 1 < DEBOOTSTRAP_LINES {
                 bar.inc(1);
@@ -291,10 +298,9 @@ fn debootstrap(
     let stderr = err_thread.join().unwrap_or_default();
     let _ = log.write_all(stderr.as_bytes());
     if !status.success() {
-        let last = stderr
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
+        let last = last_error
+            .as_deref()
+            .or_else(|| stderr.lines().rev().find(|l| !l.trim().is_empty()))
             .unwrap_or("no error output");
         return Err(ClusterError::Build(format!(
             "debootstrap {SUITE} from {mirror} failed: {last} (full log: {})",

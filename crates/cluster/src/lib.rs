@@ -293,7 +293,14 @@ fn io_err(path: &Path, e: std::io::Error) -> ClusterError {
 /// Checks the arguments of [`up`] before anything is created.
 pub fn validate(opts: &UpOptions) -> Result<(), ClusterError> {
     // A definition's mistakes are found before anything starts.
-    open_db(&opts.db)?;
+    let db = open_db(&opts.db)?;
+    if matches!(opts.source, NodeSource::Docker(_)) {
+        match db.check_packages(&image::packages()) {
+            Err(e) => return Err(ClusterError::BadArgs(format!("--db: {e}"))),
+            Ok(Some(unchecked)) => eprintln!("faultline: note: {unchecked}"),
+            Ok(None) => {}
+        }
+    }
     match &opts.source {
         NodeSource::Docker(0) => Err(ClusterError::BadArgs("--nodes must be at least 1".into())),
         NodeSource::Docker(n) if *n > MAX_NODES => Err(ClusterError::BadArgs(format!(
@@ -358,7 +365,7 @@ pub fn up(opts: &UpOptions, guard: &CleanupGuard) -> Result<Cluster, ClusterErro
         start,
         &format!("setting up {} on {} nodes", db.name(), nodes.len()),
     );
-    faultline_db::setup_all(db.as_ref(), &nodes, Duration::from_secs(90))?;
+    faultline_db::setup_all(db.as_ref(), &nodes)?;
     say(
         opts.progress,
         start,

@@ -12,6 +12,13 @@ use crate::{Db, DbError, ProcessState};
 use faultline_control::{quote, Node};
 use std::time::{Duration, Instant};
 
+/// The longest one run of a definition's readiness check may take.
+const MAX_READY_CHECK: Duration = Duration::from_secs(10);
+/// The shortest time a readiness check is given, even right at the deadline.
+const MIN_READY_CHECK: Duration = Duration::from_millis(100);
+/// The pause between readiness checks.
+const READY_POLL: Duration = Duration::from_millis(200);
+
 /// A database run from its definition.
 #[derive(Clone, Debug)]
 pub struct DefinedDb {
@@ -88,6 +95,19 @@ impl DefinedDb {
         }
     }
 
+    /// The error of a node that did not become ready within `timeout`.
+    fn not_ready(&self, node: &Node, timeout: Duration, why: String) -> DbError {
+        Self::node_error(
+            node,
+            format!(
+                "{} not ready after {:.1} s ([ready] timeout_s): {why} (logs: {})",
+                self.def.name,
+                timeout.as_secs_f64(),
+                self.log_files().join(", ")
+            ),
+        )
+    }
+
     fn wipe_data(&self, node: &Node) -> Result<(), DbError> {
         if self.def.data_dirs.is_empty() {
             return Ok(());
@@ -149,33 +169,39 @@ impl Db for DefinedDb {
     }
 
     fn await_ready(&self, nodes: &[Node], timeout: Duration) -> Result<(), DbError> {
-        let timeout = timeout.max(self.def.ready_timeout);
         let deadline = Instant::now() + timeout;
         let check = self.with_env(&self.def.ready);
         crate::on_all(nodes, |node| loop {
-            let out = node.remote.exec(&check, b"", Duration::from_secs(10))?;
-            if out.status == 0 {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
+            // No check outlives the deadline: the last one gets what is left of it.
+            let left = deadline.saturating_duration_since(Instant::now());
+            let out = node
+                .remote
+                .exec(&check, b"", left.clamp(MIN_READY_CHECK, MAX_READY_CHECK));
+            let done = Instant::now() >= deadline;
+            let out = match out {
+                Ok(out) if out.status == 0 => return Ok(()),
+                Ok(out) => out,
+                Err(e) if done => return Err(self.not_ready(node, timeout, e.to_string())),
+                Err(e) => return Err(e.into()),
+            };
+            if done {
                 let err = out.stderr_text();
-                let logs: Vec<String> = self.log_files();
-                return Err(Self::node_error(
-                    node,
-                    format!(
-                        "{} not ready after {timeout:?}: ready.command exited with status {}{} (logs: {})",
-                        self.def.name,
-                        out.status,
-                        err.lines()
-                            .last()
-                            .map(|l| format!(": {}", l.trim()))
-                            .unwrap_or_default(),
-                        logs.join(", ")
-                    ),
-                ));
+                let why = format!(
+                    "ready.command exited with status {}{}",
+                    out.status,
+                    err.lines()
+                        .last()
+                        .map(|l| format!(": {}", l.trim()))
+                        .unwrap_or_default(),
+                );
+                return Err(self.not_ready(node, timeout, why));
             }
-            std::thread::sleep(Duration::from_millis(200));
+            std::thread::sleep(left.min(READY_POLL));
         })
+    }
+
+    fn ready_timeout(&self) -> Duration {
+        self.def.ready_timeout
     }
 
     fn teardown(&self, node: &Node) -> Result<(), DbError> {
@@ -244,5 +270,9 @@ impl Db for DefinedDb {
 
     fn packages(&self) -> Vec<String> {
         self.def.packages.clone()
+    }
+
+    fn check_packages(&self, skip: &[&str]) -> Result<Option<String>, String> {
+        crate::packages::check(&self.def.origin, &self.def.packages, skip)
     }
 }

@@ -7,8 +7,40 @@
 use crate::DbKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use toml::{Table, Value};
+
+/// Whether a definition may upload files from outside its directory (the process-wide
+/// choice of `faultline test --allow-outside-files`).
+static ALLOW_OUTSIDE_FILES: AtomicBool = AtomicBool::new(false);
+
+/// Lets (or again forbids) definitions read in this process upload files whose real path
+/// is outside the definition's directory. Only an explicit command-line flag should call it.
+pub fn set_allow_outside_files(allow: bool) {
+    ALLOW_OUTSIDE_FILES.store(allow, Ordering::SeqCst);
+}
+
+/// Reads the file at `path` (relative to `dir`, the definition's directory) after resolving
+/// every symlink on the way: a real path outside `dir` is refused unless
+/// [`set_allow_outside_files`] allowed it. The error is the reason, without file or field.
+fn read_inside(dir: &Path, path: &Path) -> Result<Vec<u8>, String> {
+    let cannot = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
+    let real = path.canonicalize().map_err(cannot)?;
+    let home = dir
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", dir.display()))?;
+    if !real.starts_with(&home) && !ALLOW_OUTSIDE_FILES.load(Ordering::SeqCst) {
+        return Err(format!(
+            "{} is {}, outside the definition's directory {}: a definition's files stay in \
+             its directory (give --allow-outside-files to allow it)",
+            path.display(),
+            real.display(),
+            home.display()
+        ));
+    }
+    std::fs::read(&real).map_err(cannot)
+}
 
 /// The built-in definitions: name, then each file of `dbs/<name>/` (`db.toml` first).
 pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
@@ -204,8 +236,7 @@ pub fn load_path(path: &Path) -> Result<Definition, String> {
         .collect();
     names.sort();
     for p in names {
-        let contents =
-            std::fs::read(&p).map_err(|e| format!("{origin}: cannot read {}: {e}", p.display()))?;
+        let contents = read_inside(&dir, &p).map_err(|e| format!("{origin}: {e}"))?;
         let name = p
             .file_name()
             .unwrap_or_default()
@@ -464,8 +495,7 @@ pub fn parse(
             return Err(f.err("source", "a built-in definition cannot upload local files"));
         };
         let path = dir.join(&source);
-        let contents = std::fs::read(&path)
-            .map_err(|e| f.err("source", format!("cannot read {}: {e}", path.display())))?;
+        let contents = read_inside(dir, &path).map_err(|e| f.err("source", e))?;
         files.push(UploadFile {
             source: path,
             contents,
@@ -809,6 +839,59 @@ primary = "any"
         assert_eq!(names, ["server", "setup.sh"]);
         let missing = load_path(&dir.path().join("nope.toml")).unwrap_err();
         assert!(missing.contains("nope.toml: cannot read"), "{missing}");
+    }
+
+    #[test]
+    fn a_definition_never_reads_outside_its_directory_unless_allowed() {
+        let outside = tempfile::tempdir().unwrap();
+        let secret = outside.path().join("secret");
+        std::fs::write(&secret, b"root:x:0:0\n").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("defs").join("kv");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("ok"), b"inside").unwrap();
+        let up = "../".repeat(dir.components().count());
+        let relative = format!(
+            "{up}{}",
+            secret.display().to_string().trim_start_matches('/')
+        );
+        let source = |s: &str| format!("{GOOD}[[files]]\nsource = {s:?}\ndest = \"/etc/kv\"\n");
+        let write = |text: String| std::fs::write(dir.join("db.toml"), text).unwrap();
+        let outside_rule = "outside the definition's directory";
+        for s in [secret.display().to_string(), relative] {
+            write(source(&s));
+            let e = load_path(&dir).unwrap_err();
+            assert!(
+                e.contains("db.toml: files[0].source: ") && e.contains(outside_rule),
+                "{e}"
+            );
+            assert!(
+                e.contains("--allow-outside-files") && !e.contains('\n'),
+                "{e}"
+            );
+        }
+        // A symlink as a source, and one beside db.toml (uploaded to $FAULTLINE_DIR).
+        std::os::unix::fs::symlink(&secret, dir.join("link")).unwrap();
+        write(source("link"));
+        let e = load_path(&dir).unwrap_err();
+        assert!(e.contains(outside_rule), "{e}");
+        write(source("ok"));
+        let e = load_path(&dir).unwrap_err();
+        assert!(e.contains("link is ") && e.contains(outside_rule), "{e}");
+        // A symlink that stays inside is fine.
+        std::fs::remove_file(dir.join("link")).unwrap();
+        std::os::unix::fs::symlink(dir.join("ok"), dir.join("link")).unwrap();
+        write(source("link"));
+        assert_eq!(load_path(&dir).unwrap().files[0].contents, b"inside");
+        // Allowed explicitly, the outside file is read.
+        std::fs::remove_file(dir.join("link")).unwrap();
+        std::os::unix::fs::symlink(&secret, dir.join("link")).unwrap();
+        write(source(&secret.display().to_string()));
+        set_allow_outside_files(true);
+        let d = load_path(&dir);
+        set_allow_outside_files(false);
+        let d = d.unwrap();
+        assert_eq!(d.files[0].contents, b"root:x:0:0\n");
     }
 
     proptest::proptest! {

@@ -10,6 +10,7 @@ pub mod daemon;
 pub mod defined;
 pub mod definition;
 pub mod etcd;
+pub mod packages;
 pub mod redis;
 
 pub use defined::DefinedDb;
@@ -104,8 +105,11 @@ pub trait Db: Send + Sync {
     /// Writes the configuration for `node` (a member of `nodes`) and starts the server.
     fn setup(&self, node: &Node, nodes: &[Node]) -> Result<(), DbError>;
     /// Waits until every node serves requests (and, for Redis, replication and Sentinel
-    /// are in place), or `timeout` passes.
+    /// are in place), or `timeout` passes: never longer.
     fn await_ready(&self, nodes: &[Node], timeout: Duration) -> Result<(), DbError>;
+    /// How long every node has to become ready after setup (a definition's
+    /// `[ready] timeout_s`).
+    fn ready_timeout(&self) -> Duration;
     /// Stops the server and wipes its data and configuration.
     fn teardown(&self, node: &Node) -> Result<(), DbError>;
     /// Kills the server with SIGKILL.
@@ -138,6 +142,12 @@ pub trait Db: Send + Sync {
     fn packages(&self) -> Vec<String> {
         Vec::new()
     }
+    /// Checks [`Db::packages`] (but those in `skip`) against this machine's `apt-cache`
+    /// before an image is built: `Err` names the file and field of one that cannot be
+    /// installed; `Ok(Some(why))` when this machine cannot tell.
+    fn check_packages(&self, _skip: &[&str]) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// The built-in database that speaks this protocol family (`dbs/etcd`, `dbs/redis`).
@@ -153,10 +163,11 @@ pub fn open_db(spec: &str) -> Result<Arc<dyn Db>, String> {
     Ok(Arc::new(DefinedDb::new(definition::load(spec)?)))
 }
 
-/// Sets `db` up on all nodes at once, then waits until it is ready.
-pub fn setup_all(db: &dyn Db, nodes: &[Node], timeout: Duration) -> Result<(), DbError> {
+/// Sets `db` up on all nodes at once, then waits until it is ready, at most its
+/// [`Db::ready_timeout`].
+pub fn setup_all(db: &dyn Db, nodes: &[Node]) -> Result<(), DbError> {
     on_all(nodes, |node| db.setup(node, nodes))?;
-    db.await_ready(nodes, timeout)
+    db.await_ready(nodes, db.ready_timeout())
 }
 
 /// Tears `db` down on all nodes at once; returns the first failure.

@@ -12,9 +12,12 @@
 //! history of transactions goes to the transactional checker (`--consistency-model`); any
 //! other is searched against a model (given, implied by the format, or inferred from the
 //! functions present). One line per file goes to stdout; `--json` prints one JSON array
-//! instead. The exit code is the worst verdict's, or 254 when any file could not be read.
+//! instead. The exit code is the worst outcome's: invalid (1), then bad input (254, a file
+//! that could not be read), then unknown (2), then valid (0); see [`exit_code`]. Each input
+//! is read once: `-` is standard input, and a pipe or FIFO is read whole when opened.
 
 use faultline_history::import::{self, Format};
+use faultline_history::input::Source;
 use faultline_history::jsonl::ReadError;
 use faultline_history::{pair, Event, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
@@ -193,7 +196,7 @@ pub fn run(args: CheckArgs) -> ExitCode {
     };
     let initial = match args.initial.as_deref().map(serde_json::from_str::<Value>) {
         None => None,
-        Some(Ok(v)) => Some(v),
+        Some(Ok(v)) => Some(faultline_history::value::canonical(v)),
         Some(Err(e)) => return bad_args(&format!("--initial: not JSON: {e}")),
     };
     if let Some(name) = &args.checker {
@@ -279,10 +282,18 @@ pub fn run(args: CheckArgs) -> ExitCode {
             }
         }
     }
-    if input_error {
-        ExitCode::from(crate::EXIT_BAD_ARGS)
-    } else {
-        ExitCode::from(worst.exit_code() as u8)
+    ExitCode::from(exit_code(worst, input_error))
+}
+
+/// The exit code of a check of several inputs, the worst outcome winning: invalid (1) beats
+/// bad input (254), which beats unknown (2), which beats valid (0). An invalid history is a
+/// finding whatever else went wrong; an input that could not be read may hide one, so it
+/// outranks unknown and valid.
+fn exit_code(worst: Verdict, input_error: bool) -> u8 {
+    match (worst, input_error) {
+        (Verdict::Invalid, _) => 1,
+        (_, true) => crate::EXIT_BAD_ARGS,
+        (v, false) => v.exit_code() as u8,
     }
 }
 
@@ -315,7 +326,21 @@ pub(crate) struct Loaded {
 /// tore (no newline, not an event) is read without it, with a one-line warning.
 pub(crate) fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String> {
     let name = file.display().to_string();
-    let bytes = std::fs::read(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    let source = Source::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    load_source(&source, &name, format, usize::MAX)
+}
+
+/// [`load`] of an input already opened, refusing an operation that could take more than
+/// `memory_limit` bytes to read.
+fn load_source(
+    source: &Source,
+    name: &str,
+    format: Option<Format>,
+    memory_limit: usize,
+) -> Result<Loaded, String> {
+    let bytes = source
+        .bytes()
+        .map_err(|e| format!("{name}: cannot read: {e}"))?;
     let mut text = String::from_utf8(bytes).map_err(|e| {
         format!(
             "{name}: not UTF-8 text (invalid byte at offset {})",
@@ -332,34 +357,38 @@ pub(crate) fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String
             eprintln!(
                 "faultline: warning: {name}:line {}: torn last line dropped (a crash cut it: {}); checking the {} lines before it",
                 e.line,
-                e.message,
+                faultline_history::value::clip(&e.message),
                 e.line - 1
             );
             let keep = kept.len();
             text.truncate(keep);
         }
     }
-    let history = import::import(&text, format).map_err(|e| format!("{name}:{e}"))?;
+    let history =
+        import::import_within(&text, format, memory_limit).map_err(|e| format!("{name}:{e}"))?;
     drop(text);
     let ops = pair(&history.events, &history.lines).map_err(|e| format!("{name}:{e}"))?;
     Ok(Loaded { history, ops })
 }
 
-/// Like [`load`], but a JSON Lines history whose events are not needed (no `--html`) is
-/// streamed: events are paired as they are read and not kept, and no line may take more than
-/// `memory_limit` bytes to parse, so reading stays within the limit. A stream that fails on a
-/// file that does not end with a newline goes the whole-file way, which drops a torn last line.
-pub(crate) fn load_within(
-    file: &Path,
+/// Like [`load_source`], but a JSON Lines history whose events are not needed (no `--html`)
+/// is streamed: events are paired as they are read and not kept, and no line may take more
+/// than `memory_limit` bytes to parse, so reading stays within the limit. A stream that fails
+/// on an input that does not end with a newline goes the whole-file way, which drops a torn
+/// last line.
+fn load_within(
+    source: &Source,
+    name: &str,
     format: Option<Format>,
     memory_limit: usize,
     keep_events: bool,
 ) -> Result<Loaded, String> {
-    let name = file.display().to_string();
-    if !keep_events && is_jsonl(file, format, &name).map_err(|InputError(e)| e)? {
-        let f = std::fs::File::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
+    if !keep_events && is_jsonl(source, format, name).map_err(|InputError(e)| e)? {
+        let f = source
+            .reader()
+            .map_err(|e| format!("{name}: cannot read: {e}"))?;
         let opts = faultline_history::jsonl::ReadOptions {
-            expected_bytes: f.metadata().map_or(0, |m| m.len()),
+            expected_bytes: source.len_hint(),
             ..faultline_history::jsonl::ReadOptions::new(memory_limit)
         };
         match faultline_history::jsonl::read_jsonl_ops_with(
@@ -375,29 +404,21 @@ pub(crate) fn load_within(
                 return Ok(Loaded { history, ops });
             }
             Err(ReadError::Import(e))
-                if !ends_with_newline(file) && !e.message.starts_with("line is longer") => {}
+                if !source.ends_with_newline() && !e.message.starts_with("line is longer") => {}
             Err(ReadError::Import(e)) => return Err(format!("{name}:{e}")),
             Err(ReadError::Pair(e)) => return Err(format!("{name}:{e}")),
         }
     }
-    load(file, format)
-}
-
-/// Whether `file`'s last byte is a newline (a file a crash cut is not).
-fn ends_with_newline(file: &Path) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut last = [0u8; 1];
-    std::fs::File::open(file)
-        .and_then(|mut f| {
-            f.seek(SeekFrom::End(-1))?;
-            f.read_exact(&mut last)
-        })
-        .is_ok_and(|()| last[0] == b'\n')
+    load_source(source, name, format, memory_limit)
 }
 
 /// Where a file's history and its run's test.json are: a run directory holds both; a JSON
 /// Lines history may have test.json beside it.
 fn locate(file: &Path) -> (PathBuf, Option<PathBuf>) {
+    if file.as_os_str() == faultline_history::input::STDIN || !file.is_file() && !file.is_dir() {
+        // Standard input, a pipe or a FIFO: nothing is beside it.
+        return (file.to_path_buf(), None);
+    }
     if file.is_dir() {
         let config = file.join(faultline_report::CONFIG_FILE);
         return (
@@ -551,6 +572,8 @@ fn check_file(
     } = *given;
     let (history_path, config) = locate(file);
     let name = file.display().to_string();
+    let source = Source::open(&history_path)
+        .map_err(|e| InputError(format!("{}: cannot read: {e}", history_path.display())))?;
     // A run of a transactional workload is judged with the model its test.json records.
     let consistency_model = match &config {
         Some(c) => recorded_consistency_model(c)
@@ -563,15 +586,13 @@ fn check_file(
         && args.checker.is_none()
         && format.is_none_or(|f| f == Format::Jsonl)
     {
-        if let Some(checked) =
-            stream_txn_jsonl(&history_path, &name, consistency_model, time_limit)?
-        {
+        if let Some(checked) = stream_txn_jsonl(&source, &name, consistency_model, time_limit)? {
             return Ok(checked);
         }
     }
     let memory_limit = (args.memory_limit as usize).saturating_mul(1 << 20);
     let Loaded { history, ops } =
-        load_within(&history_path, format, memory_limit, args.html.is_some())
+        load_within(&source, &name, format, memory_limit, args.html.is_some())
             .map_err(InputError)?;
     let ops = FreedAside(ops);
     // The distinct f's, gathered once (in one pass over the operations) when first needed.
@@ -703,19 +724,15 @@ fn check_file(
 /// never all in memory, only the compact transactions (a million transactions' events would
 /// take gigabytes). `None` when the file is not JSON Lines with `txn` operations near its top.
 fn stream_txn_jsonl(
-    file: &Path,
+    source: &Source,
     name: &str,
     consistency_model: txn::Model,
     time_limit: Option<Duration>,
 ) -> Result<Option<(FileRecord, Checked, Vec<Event>)>, InputError> {
-    use std::io::{BufReader, Read};
-    let open =
-        || std::fs::File::open(file).map_err(|e| InputError(format!("{name}: cannot read: {e}")));
-    let mut head = Vec::with_capacity(64 * 1024);
-    open()?
-        .take(64 * 1024)
-        .read_to_end(&mut head)
-        .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+    use std::io::BufReader;
+    let cannot = |e: std::io::Error| InputError(format!("{name}: cannot read: {e}"));
+    let open = || source.reader().map_err(cannot);
+    let head = source.head(64 * 1024).map_err(cannot)?;
     let head_text = String::from_utf8_lossy(&head);
     if import::detect(&head_text) != Some(Format::Jsonl) {
         return Ok(None);
@@ -773,15 +790,17 @@ fn txn_record(file: String, format: Format, report: &txn::Report, check_ms: f64)
 /// Whether `file` is JSON Lines (named so, or detected from its first line), judged from its
 /// first 64 KiB: a first line longer than that which opens a JSON object counts as JSON Lines,
 /// so that a huge line is refused by the streamed reader instead of being read whole.
-fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool, InputError> {
+fn is_jsonl(source: &Source, format: Option<Format>, name: &str) -> Result<bool, InputError> {
     if let Some(f) = format {
         return Ok(f == Format::Jsonl);
     }
-    use std::io::Read;
-    let mut head = Vec::with_capacity(64 << 10);
-    std::fs::File::open(file)
-        .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
+    let mut head = source
+        .head(64 << 10)
         .map_err(|e| InputError(format!("{name}: cannot read: {e}")))?;
+    let whole_head = head.len() == 64 << 10;
+    if head.starts_with(faultline_history::input::BOM) {
+        head.drain(..faultline_history::input::BOM.len());
+    }
     let start = head
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -790,7 +809,7 @@ fn is_jsonl(file: &Path, format: Option<Format>, name: &str) -> Result<bool, Inp
     match first.iter().position(|&b| b == b'\n') {
         Some(end) => Ok(std::str::from_utf8(&first[..end])
             .is_ok_and(|line| import::detect(line) == Some(Format::Jsonl))),
-        None => Ok(head.len() == 64 << 10
+        None => Ok(whole_head
             && first.starts_with(b"{")
             && first[1..].iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'"')),
     }

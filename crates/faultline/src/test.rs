@@ -153,6 +153,11 @@ pub struct TestArgs {
     /// (Docker nodes never: they share this machine's clock and use faultline-clock).
     #[arg(long)]
     allow_clock_changes: bool,
+    /// Let a --db definition upload files from outside its directory (a [[files]] source,
+    /// or a symlink beside db.toml, whose real path leaves it); refused otherwise.
+    #[arg(long)]
+    #[serde(default)]
+    allow_outside_files: bool,
 }
 
 impl TestArgs {
@@ -240,6 +245,9 @@ pub fn run(args: TestArgs) -> ExitCode {
         h.known_hosts = state_root.join("known_hosts");
     }
     let guard = CleanupGuard::new(args.keep_cluster);
+    if args.client.is_some() {
+        cluster::on_interrupt(Box::new(faultline_client_protocol::kill_all_instances));
+    }
     guard.track_path(up.state_dir.clone());
     let owner = cluster::state::private_dir(&up.state_dir)
         .and_then(|()| cluster::state::Owner::this_process(&project)?.write(&up.state_dir));
@@ -347,6 +355,7 @@ fn no_netem_note(names: &[String], error: &str) -> String {
 impl Plan {
     fn from_args(args: &TestArgs, hosts: bool) -> Result<Plan, String> {
         // A definition's mistakes are found before anything starts.
+        faultline_db::definition::set_allow_outside_files(args.allow_outside_files);
         let db = faultline_db::open_db(&args.db).map_err(|e| format!("--db: {e}"))?;
         let time_limit = seconds("--time-limit", args.time_limit)?;
         let op_timeout = seconds("--op-timeout", args.op_timeout)?;
@@ -616,7 +625,8 @@ fn run_once(
         eprintln!("faultline: --stop-on-anomaly: the run was stopped early; faults healed");
     }
     let run_s = started.elapsed().as_secs_f64();
-    if let Some(m) = program.map(|p| p.misbehaviour()).filter(|m| m.count > 0) {
+    let misbehaviour = program.map(|p| p.misbehaviour());
+    if let Some(m) = misbehaviour.clone().filter(|m| m.count > 0) {
         eprintln!(
             "faultline: the --client program misbehaved {} time(s), each recorded as info (all in {}); first: {}",
             m.count,
@@ -658,6 +668,7 @@ fn run_once(
     let check_s = check_started.elapsed().as_secs_f64();
 
     let mut results = report::Results::build(&events, &checkers, &config);
+    results.client_misbehaviour = misbehaviour.and_then(|m| m.verdict_note());
     results.durations.insert("run_s".into(), run_s);
     results.durations.insert("check_s".into(), check_s);
     if let Some(t) = first_anomaly_s {
@@ -703,6 +714,9 @@ fn run_once(
     }
     if let Some(why) = &results.verdict_reason {
         println!("  {why}");
+    }
+    if let Some(note) = &results.client_misbehaviour {
+        println!("  {note}");
     }
     println!(
         "{}: {}",
@@ -799,7 +813,7 @@ fn probe_program(
     let node = nodes.first().map(|n| n.name.as_str()).unwrap_or("n1");
     let started = Instant::now();
     runtime
-        .block_on(program.probe(node))
+        .block_on(program.probe(node, plan.op_timeout))
         .map_err(|e| RunFailure::BadInput(format!("--client {command:?}: {e}")))?;
     // Every instance's start counts against the op timeout of the op it opens for.
     let took = started.elapsed();

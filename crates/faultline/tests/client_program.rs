@@ -154,3 +154,173 @@ fn a_client_that_answers_garbage_stops_the_run_with_one_line_and_leaves_nothing(
         "a client process outlived the run"
     );
 }
+
+/// A client instance (shell) that records when it started and its pid, starts a process in a
+/// session of its own (setsid: outside the instance's process group) recording its pid too,
+/// then, with `$ANSWER` set, opens and never answers an invoke; without, never answers open.
+const STUCK_CLIENT: &str = r#"
+date +%s.%N > "$DIR/started"
+echo $$ >> "$DIR/pids"
+setsid sh -c 'echo $$ >> "$DIR/pids"; exec sleep 600' &
+if [ -n "$ANSWER" ]; then read -r open; echo '{"type":"open_ok"}'; fi
+exec sleep 600
+"#;
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        !s.rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'))
+    })
+}
+
+/// The pids the stuck client recorded (its instance and the process that left its session).
+fn stuck_pids(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("pids"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+fn stuck_client(dir: &Path, answer_open: bool) -> String {
+    let script = dir.join("stuck.sh");
+    std::fs::write(&script, STUCK_CLIENT).unwrap();
+    format!(
+        "DIR={} ANSWER={} sh {}",
+        dir.display(),
+        if answer_open { "1" } else { "" },
+        script.display()
+    )
+}
+
+fn seconds_since_epoch() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+#[test]
+fn a_client_that_never_answers_open_ends_the_run_within_the_op_timeout_leaving_nothing() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = stuck_client(dir.path(), false);
+    let (code, stdout, stderr) = faultline(
+        store.path(),
+        &[
+            "--db",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "5",
+            "--nodes",
+            "3",
+            "--op-timeout",
+            "3",
+            "--client",
+            &client,
+        ],
+    );
+    let ended = seconds_since_epoch();
+    assert_eq!(code, Some(254), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with('[')).collect();
+    assert_eq!(errors.len(), 1, "one line: {stderr}");
+    assert!(
+        errors[0].contains("no answer to open within the op timeout (3.0 s); killed"),
+        "{}",
+        errors[0]
+    );
+    // From the instance's start: the op timeout, then the cluster's cleanup.
+    let started: f64 = std::fs::read_to_string(dir.path().join("started"))
+        .expect("the client started")
+        .trim()
+        .parse()
+        .unwrap();
+    let took = ended - started;
+    assert!(
+        (3.0..45.0).contains(&took),
+        "ended {took:.1} s after the client started"
+    );
+    let pids = stuck_pids(dir.path());
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    assert!(
+        !pids.iter().any(|&p| alive(p)),
+        "a client process outlived the run (one left its session): {pids:?}"
+    );
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+}
+
+#[test]
+fn sigterm_during_a_run_kills_every_client_process_even_one_that_left_its_session() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let client = stuck_client(dir.path(), true);
+    let child = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--db",
+            "etcd",
+            "--workload",
+            "register",
+            "--nemesis",
+            "none",
+            "--time-limit",
+            "300",
+            "--nodes",
+            "3",
+            "--op-timeout",
+            "60",
+            "--concurrency",
+            "2",
+            "--client",
+            &client,
+        ])
+        .arg("--store")
+        .arg(store.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("faultline runs");
+    // The probe's instance, then the run's two: each records two pids.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(240);
+    while stuck_pids(dir.path()).len() < 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started its clients"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    // SAFETY: kill(2) on the child we started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(143), "stderr:\n{stderr}");
+    let pids = stuck_pids(dir.path());
+    let left: Vec<i32> = pids.iter().copied().filter(|&p| alive(p)).collect();
+    assert!(
+        left.is_empty(),
+        "client processes outlived SIGTERM: {left:?} of {pids:?}"
+    );
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+    let run = std::fs::canonicalize(store.path().join("latest")).unwrap();
+    let log = std::fs::read_to_string(run.join("faultline.log")).unwrap();
+    assert!(
+        log.contains("interrupted by SIGTERM: the run stops here"),
+        "{log}"
+    );
+    assert!(log.contains("killed the --client program's"), "{log}");
+    assert!(log.contains("cleanup finished"), "{log}");
+}

@@ -30,12 +30,15 @@ pub enum Edn {
     Int(i64),
     /// An integer too large for 64 bits, as its decimal digits (with sign).
     BigInt(String),
-    /// A decimal as written (`1.50`, `1e3`, `2.5M`), as JSON number text (no `+`, no `M`), so
-    /// two decimals are equal only when written alike.
-    Decimal(String),
-    /// A floating-point number: ratios, `##Inf`, `##-Inf`, `##NaN`, and decimals JSON cannot
-    /// spell (`1.`).
+    /// A BigDecimal (`2.5M`), as written without its `M` (and without a leading `+`).
+    BigDec(String),
+    /// A ratio (`1/3`) in lowest terms, as `n/d` text; one whose parts pass 128 bits, as written.
+    Ratio(String),
+    /// A double (`1.5`, `1e3`, `##Inf`, `##NaN`), as Clojure reads it.
     Float(f64),
+    /// A JSON number (from elle-cli's JSON), as its canonical text
+    /// ([`crate::value::canonical_number`]): JSON numbers are one kind.
+    Number(String),
     /// A string.
     Str(String),
     /// A character literal such as `\a`.
@@ -79,7 +82,19 @@ pub struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
     line: u32,
+    /// Where the top-level form being read started (byte and line), for the size bound.
+    form_start: usize,
+    form_line: u32,
+    /// The longest a top-level form may be, in bytes of text, before reading it stops.
+    max_form: usize,
+    /// The memory limit `max_form` derives from, for the message.
+    memory_limit: usize,
 }
+
+/// Bytes of memory reading one byte of EDN can take at most, about: a vector of one-digit
+/// integers takes 2 bytes a value as text, a 40-byte form and then a JSON value with its
+/// number's text in memory.
+pub const EDN_BYTES_PER_BYTE: usize = 64;
 
 fn is_delimiter(b: u8) -> bool {
     matches!(
@@ -101,7 +116,36 @@ impl<'a> Reader<'a> {
             bytes: text.as_bytes(),
             pos: 0,
             line,
+            form_start: 0,
+            form_line: line,
+            max_form: usize::MAX,
+            memory_limit: usize::MAX,
         }
+    }
+
+    /// This reader, refusing (with an error) any top-level form whose text is so long that
+    /// reading it could take more than `memory_limit` bytes (see [`EDN_BYTES_PER_BYTE`]).
+    pub fn within(mut self, memory_limit: usize) -> Self {
+        self.max_form = (memory_limit / EDN_BYTES_PER_BYTE).max(1);
+        self.memory_limit = memory_limit;
+        self
+    }
+
+    /// Starts a top-level form at the current position: the size bound counts from here.
+    fn begin_form(&mut self) {
+        self.form_start = self.pos;
+        self.form_line = self.line;
+    }
+
+    /// An error once the form being read has grown past the bound.
+    fn check_size(&self) -> Result<(), EdnError> {
+        if self.pos - self.form_start <= self.max_form {
+            return Ok(());
+        }
+        Err(EdnError {
+            line: self.form_line,
+            message: crate::error::too_long_message("a form", self.max_form, self.memory_limit),
+        })
     }
 
     /// The current 1-based line.
@@ -156,6 +200,7 @@ impl<'a> Reader<'a> {
     /// Skips whitespace, comments and `#_` discarded forms. Errors only if a discarded form is
     /// itself malformed.
     pub fn skip_ws(&mut self) -> Result<(), EdnError> {
+        self.begin_form();
         self.skip_ws_at(0)
     }
 
@@ -203,6 +248,8 @@ impl<'a> Reader<'a> {
 
     /// Reads the next form. Call [`Reader::at_end`] first to tell end of input from an error.
     pub fn read(&mut self) -> Result<Edn, EdnError> {
+        self.skip_blank();
+        self.begin_form();
         self.read_at(0)
     }
 
@@ -306,13 +353,10 @@ impl<'a> Reader<'a> {
             if !is_plain_int(n) || d.is_empty() || !d.bytes().all(|c| c.is_ascii_digit()) {
                 return bad();
             }
-            let (Ok(n), Ok(d)) = (n.parse::<f64>(), d.parse::<f64>()) else {
-                return bad();
-            };
-            if d == 0.0 {
+            if d.bytes().all(|c| c == b'0') {
                 return bad();
             }
-            return Ok(Edn::Float(n / d));
+            return Ok(ratio(n, d));
         }
         if let Some(digits) = tok.strip_suffix('N') {
             return if is_plain_int(digits) {
@@ -347,11 +391,17 @@ impl<'a> Reader<'a> {
             .all(|c| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-'))
         {
             if let Ok(v) = body.parse::<f64>() {
-                let text = body.strip_prefix('+').unwrap_or(body);
-                return Ok(match text.parse::<Number>() {
-                    Ok(n) => Edn::Decimal(n.to_string()),
-                    _ => Edn::Float(v),
-                });
+                if tok.ends_with('M') {
+                    // A BigDecimal is exact: keep its digits (`1.` is `1`).
+                    let text = body.strip_prefix('+').unwrap_or(body);
+                    let text = text.replace(".e", "e").replace(".E", "E");
+                    let text = text.strip_suffix('.').unwrap_or(&text).to_string();
+                    if crate::value::edn_bigdec(&text).is_some() {
+                        return Ok(Edn::BigDec(text));
+                    }
+                    return bad();
+                }
+                return Ok(Edn::Float(v));
             }
         }
         bad()
@@ -361,6 +411,7 @@ impl<'a> Reader<'a> {
         let open_line = self.line;
         let mut items = Vec::new();
         loop {
+            self.check_size()?;
             self.skip_ws_at(depth + 1)?;
             match self.peek() {
                 None => {
@@ -394,6 +445,15 @@ impl<'a> Reader<'a> {
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
             pairs.push((k, v));
+        }
+        if let Some(k) = duplicate_key(&pairs) {
+            return Err(EdnError {
+                line: open_line,
+                message: format!(
+                    "map opened at line {open_line} has the key {} twice; expected each key once (Clojure's reader refuses it too)",
+                    crate::value::clip(&k.shown())
+                ),
+            });
         }
         Ok(Edn::Map(pairs))
     }
@@ -574,6 +634,49 @@ fn is_plain_int(tok: &str) -> bool {
     !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit())
 }
 
+/// The ratio `n/d` (`d` not zero) as Clojure reads it: an integer when `d` divides `n`,
+/// else in lowest terms.
+fn ratio(n: &str, d: &str) -> Edn {
+    let neg = n.starts_with('-');
+    let n_digits = n.trim_start_matches(['-', '+']);
+    let (Ok(a), Ok(b)) = (n_digits.parse::<u128>(), d.parse::<u128>()) else {
+        return Edn::Ratio(format!("{}/{}", n.trim_start_matches('+'), d));
+    };
+    let g = gcd(a, b);
+    let (a, b) = (a / g, b / g);
+    let sign = if neg && a != 0 { "-" } else { "" };
+    if b == 1 {
+        return int_or_big(&format!("{sign}{a}"));
+    }
+    Edn::Ratio(format!("{sign}{a}/{b}"))
+}
+
+fn gcd(mut a: u128, mut b: u128) -> u128 {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a.max(1)
+}
+
+/// A key that appears twice among `pairs`, compared as Clojure's reader does (by value).
+fn duplicate_key(pairs: &[(Edn, Edn)]) -> Option<&Edn> {
+    if pairs.len() <= 16 {
+        return pairs
+            .iter()
+            .enumerate()
+            .find(|(i, (k, _))| {
+                let id = k.identity();
+                pairs[..*i].iter().any(|(j, _)| j.identity() == id)
+            })
+            .map(|(_, (k, _))| k);
+    }
+    let mut seen = std::collections::HashSet::with_capacity(pairs.len());
+    pairs
+        .iter()
+        .find(|(k, _)| !seen.insert(k.identity()))
+        .map(|(k, _)| k)
+}
+
 fn int_or_big(tok: &str) -> Edn {
     match tok.parse::<i64>() {
         Ok(v) => Edn::Int(v),
@@ -594,12 +697,15 @@ impl Edn {
             Edn::Nil => Value::Null,
             Edn::Bool(b) => Value::Bool(*b),
             Edn::Int(i) => Value::from(*i),
-            Edn::BigInt(s) | Edn::Decimal(s) => match s.parse::<Number>() {
-                Ok(n) => Value::Number(n),
-                Err(_) => Value::String(s.clone()),
+            Edn::BigInt(s) => number(&crate::value::canonical_number(s), s),
+            Edn::Number(s) => number(s, s),
+            Edn::BigDec(s) => match crate::value::edn_bigdec(s) {
+                Some(t) => number(&t, s),
+                None => Value::String(s.clone()),
             },
-            Edn::Float(f) => match Number::from_f64(*f) {
-                Some(n) => Value::Number(n),
+            Edn::Ratio(s) => Value::String(s.clone()),
+            Edn::Float(f) => match crate::value::edn_double(*f) {
+                Some(t) => number(&t, &t),
                 None if f.is_nan() => Value::String("##NaN".into()),
                 None if *f > 0.0 => Value::String("##Inf".into()),
                 None => Value::String("##-Inf".into()),
@@ -623,6 +729,25 @@ impl Edn {
                     form.to_json()
                 }
             },
+        }
+    }
+
+    /// A text equal for two forms exactly when Clojure's `=` calls them equal (numbers by
+    /// kind and value; other forms as written), for finding duplicate map keys.
+    fn identity(&self) -> String {
+        match self {
+            Edn::Int(_) | Edn::BigInt(_) | Edn::BigDec(_) | Edn::Float(_) | Edn::Number(_) => {
+                format!("number {}", self.to_json())
+            }
+            other => format!("{other:?}"),
+        }
+    }
+
+    /// The form for a message: keywords with their colon, anything else as JSON, cut short.
+    pub fn shown(&self) -> String {
+        match self {
+            Edn::Keyword(k) => crate::value::clip(&format!(":{k}")).into_owned(),
+            other => crate::value::shown(&other.to_json()),
         }
     }
 
@@ -669,7 +794,10 @@ impl Edn {
             Edn::Nil => "nil",
             Edn::Bool(_) => "a boolean",
             Edn::Int(_) | Edn::BigInt(_) => "an integer",
-            Edn::Float(_) | Edn::Decimal(_) => "a float",
+            Edn::Float(_) => "a float",
+            Edn::BigDec(_) => "a BigDecimal",
+            Edn::Ratio(_) => "a ratio",
+            Edn::Number(_) => "a number",
             Edn::Str(_) => "a string",
             Edn::Char(_) => "a character",
             Edn::Keyword(_) => "a keyword",
@@ -680,6 +808,14 @@ impl Edn {
             Edn::Map(_) => "a map",
             Edn::Tagged(_, _) => "a tagged literal",
         }
+    }
+}
+
+/// A JSON number of `text` (a JSON number's text), or the string `fallback` if it is not one.
+fn number(text: &str, fallback: &str) -> Value {
+    match text.parse::<Number>() {
+        Ok(n) => Value::Number(n),
+        Err(_) => Value::String(fallback.to_string()),
     }
 }
 
@@ -720,11 +856,14 @@ mod tests {
             one("123456789012345678901234567890N"),
             Edn::BigInt("123456789012345678901234567890".into())
         );
-        assert_eq!(one("1.5"), Edn::Decimal("1.5".into()));
-        assert_eq!(one("1.50"), Edn::Decimal("1.50".into()));
-        assert_eq!(one("+1e3"), Edn::Decimal("1e+3".into()));
-        assert_eq!(one("2.5M"), Edn::Decimal("2.5".into()));
-        assert_eq!(one("1/4"), Edn::Float(0.25));
+        assert_eq!(one("1.5"), Edn::Float(1.5));
+        assert_eq!(one("1.50"), Edn::Float(1.5));
+        assert_eq!(one("+1e3"), Edn::Float(1000.0));
+        assert_eq!(one("2.5M"), Edn::BigDec("2.5".into()));
+        assert_eq!(one("1.M"), Edn::BigDec("1".into()));
+        assert_eq!(one("1/4"), Edn::Ratio("1/4".into()));
+        assert_eq!(one("-2/4"), Edn::Ratio("-1/2".into()));
+        assert_eq!(one("4/2"), Edn::Int(2));
         assert_eq!(one("0x1F"), Edn::Int(31));
         assert_eq!(
             one(":jepsen.history/op"),

@@ -3,7 +3,8 @@
 //! Every importer returns the events with the 1-based source line of each, and every error
 //! names the line and says what was expected. See `docs/history-format.md` for the mappings.
 
-use crate::edn::{Edn, EdnError, Reader};
+use crate::edn::{Edn, Reader};
+pub use crate::error::ImportError;
 use crate::{Event, EventType, Process, COMPARE_FAILED};
 use serde_json::Value;
 use std::fmt;
@@ -88,32 +89,6 @@ pub struct History {
     pub lines: Vec<u32>,
 }
 
-/// Why a history could not be imported: the 1-based line and what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ImportError {
-    /// 1-based line of the problem.
-    pub line: u32,
-    /// What is wrong and what was expected.
-    pub message: String,
-}
-
-impl fmt::Display for ImportError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.message)
-    }
-}
-
-impl std::error::Error for ImportError {}
-
-impl From<EdnError> for ImportError {
-    fn from(e: EdnError) -> Self {
-        ImportError {
-            line: e.line,
-            message: e.message,
-        }
-    }
-}
-
 fn fail<T>(line: u32, message: impl Into<String>) -> Result<T, ImportError> {
     Err(ImportError {
         line,
@@ -124,14 +99,26 @@ fn fail<T>(line: u32, message: impl Into<String>) -> Result<T, ImportError> {
 /// How many non-blank lines `detect` looks at for the line-oriented formats.
 const DETECT_LINES: usize = 20;
 
+/// The longest line `detect` parses; a longer one is judged by its opening bytes, so telling
+/// the format never builds a huge value.
+const DETECT_LINE_BYTES: usize = 64 << 10;
+
 /// Guesses the format from the content (see `docs/history-format.md`):
 /// JSON Lines if the first non-blank line is a JSON object with `"type"`; porcupine-etcd if
 /// the text contains `jepsen.util -`; porcupine-kv if the first lines are each one EDN map
 /// with `:key`; jepsen-edn if the text starts with `[`, `(`, `{`, `#` or `;`.
 pub fn detect(text: &str) -> Option<Format> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut non_blank = text.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = non_blank.next()?;
-    if first.starts_with('{') {
+    if first.len() > DETECT_LINE_BYTES {
+        // Too long to parse just to tell the format: its opening bytes say it.
+        let after_brace = first.strip_prefix('{').map(str::trim_start);
+        if after_brace.is_some_and(|r| r.starts_with('"')) {
+            return Some(Format::Jsonl);
+        }
+    }
+    if first.starts_with('{') && first.len() <= DETECT_LINE_BYTES {
         match serde_json::from_str::<Value>(first) {
             Ok(Value::Object(m)) if m.contains_key("type") => return Some(Format::Jsonl),
             // A line that is not EDN (JSON cut by a crash, nested too deep, or lacking
@@ -147,7 +134,7 @@ pub fn detect(text: &str) -> Option<Format> {
         return Some(Format::PorcupineEtcd);
     }
     let is_kv_line = |l: &str| {
-        l.starts_with('{') && l.ends_with('}') && {
+        l.len() <= DETECT_LINE_BYTES && l.starts_with('{') && l.ends_with('}') && {
             let mut r = Reader::new(l);
             match r.read() {
                 Ok(Edn::Map(pairs)) => {
@@ -179,8 +166,28 @@ fn is_edn_form(line: &str) -> bool {
     r.read().is_ok() && r.at_end().unwrap_or(false)
 }
 
-/// Imports a history in `format`, or in the format [`detect`] finds when `None`.
+/// Imports a history in `format`, or in the format [`detect`] finds when `None`. An empty
+/// input (nothing but whitespace) is an empty history in any format.
 pub fn import(text: &str, format: Option<Format>) -> Result<History, ImportError> {
+    import_within(text, format, usize::MAX)
+}
+
+/// [`import`], refusing (with an error naming its line) any operation whose text is so long
+/// that reading it could take more than `memory_limit` bytes: a JSON Lines line, an EDN form
+/// or an elle-cli JSON object. The text itself is not counted.
+pub fn import_within(
+    text: &str,
+    format: Option<Format>,
+    memory_limit: usize,
+) -> Result<History, ImportError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Ok(History {
+            format: format.unwrap_or(Format::Jsonl),
+            events: Vec::new(),
+            lines: Vec::new(),
+        });
+    }
     let format = match format {
         Some(f) => f,
         None => match detect(text) {
@@ -190,24 +197,19 @@ pub fn import(text: &str, format: Option<Format>) -> Result<History, ImportError
                     .lines()
                     .position(|l| !l.trim().is_empty())
                     .map_or(1, |i| u32::try_from(i + 1).unwrap_or(u32::MAX));
-                let what = if text.trim().is_empty() {
-                    "the input is empty"
-                } else {
-                    "cannot tell the history format from the content"
-                };
                 return fail(
                     line,
-                    format!("{what}; expected JSON Lines events, Jepsen EDN, or a Porcupine etcd/kv log (or name the format)"),
+                    "cannot tell the history format from the content; expected JSON Lines events, Jepsen EDN, or a Porcupine etcd/kv log (or name the format)",
                 );
             }
         },
     };
     let (events, lines) = match format {
-        Format::Jsonl => import_jsonl(text)?,
-        Format::PorcupineEtcd => import_etcd(text)?,
-        Format::PorcupineKv => import_kv(text)?,
-        Format::JepsenEdn => import_edn(text)?,
-        Format::ElleJson => import_elle_json(text)?,
+        Format::Jsonl => import_jsonl(text, memory_limit)?,
+        Format::PorcupineEtcd => import_etcd(text, memory_limit)?,
+        Format::PorcupineKv => import_kv(text, memory_limit)?,
+        Format::JepsenEdn => import_edn(text, memory_limit)?,
+        Format::ElleJson => import_elle_json(text, memory_limit)?,
     };
     Ok(History {
         format,
@@ -222,11 +224,18 @@ fn line_no(i: usize) -> u32 {
     u32::try_from(i + 1).unwrap_or(u32::MAX)
 }
 
-fn import_jsonl(text: &str) -> Result<Imported, ImportError> {
+fn import_jsonl(text: &str, memory_limit: usize) -> Result<Imported, ImportError> {
     let mut events = Vec::new();
     let mut lines = Vec::new();
+    let max_line = (memory_limit / crate::jsonl::PARSE_BYTES_PER_BYTE).max(1);
     for (i, line) in text.split('\n').enumerate() {
         let n = line_no(i);
+        if line.len() > max_line {
+            return fail(
+                n,
+                crate::error::too_long_message("the line is", max_line, memory_limit),
+            );
+        }
         if let Some(ev) = crate::jsonl::parse_line(line.as_bytes(), n)? {
             events.push(ev);
             lines.push(n);
@@ -262,7 +271,7 @@ fn is_log_noise(line: &str) -> bool {
     (level || timestamp) && !line.contains("jepsen.util")
 }
 
-fn import_etcd(text: &str) -> Result<Imported, ImportError> {
+fn import_etcd(text: &str, memory_limit: usize) -> Result<Imported, ImportError> {
     let mut events = Vec::new();
     let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -280,7 +289,7 @@ fn import_etcd(text: &str) -> Result<Imported, ImportError> {
             );
         };
         let position = events.len() as u64;
-        events.push(etcd_event(body, n, position)?);
+        events.push(etcd_event(body, n, position, memory_limit)?);
         lines.push(n);
     }
     Ok((events, lines))
@@ -294,9 +303,14 @@ fn clip(s: &str) -> String {
     out
 }
 
-fn etcd_event(body: &str, line: u32, position: u64) -> Result<Event, ImportError> {
+fn etcd_event(
+    body: &str,
+    line: u32,
+    position: u64,
+    memory_limit: usize,
+) -> Result<Event, ImportError> {
     let expected = "expected `<process> <type> <f> <value>`, e.g. `3 :invoke :cas [1 2]`";
-    let mut r = Reader::starting_at(body, line);
+    let mut r = Reader::starting_at(body, line).within(memory_limit);
     let mut next = |what: &str| -> Result<Edn, ImportError> {
         if r.at_end()? {
             return fail(line, format!("the operation has no {what}; {expected}"));
@@ -313,7 +327,7 @@ fn etcd_event(body: &str, line: u32, position: u64) -> Result<Event, ImportError
         .to_string();
     // The value: one EDN form, or none (nil). Nemesis values are free text in some logs.
     let rest = r.rest();
-    let mut vr = Reader::starting_at(rest, line);
+    let mut vr = Reader::starting_at(rest, line).within(memory_limit);
     let parsed: Result<Edn, ImportError> = (|| {
         if vr.at_end()? {
             return Ok(Edn::Nil);
@@ -385,7 +399,7 @@ fn name_of(e: &Edn) -> Option<&str> {
 fn show(e: &Edn) -> String {
     let s = match e {
         Edn::Keyword(k) => format!(":{k}"),
-        other => other.to_json().to_string(),
+        other => crate::value::shown_within(&other.to_json(), 80),
     };
     clip(&s)
 }
@@ -463,7 +477,7 @@ const OP_EXAMPLE: &str = "{:process 0, :type :invoke, :f :read, :value nil}";
 
 fn partial_from_edn(form: &Edn, line: u32) -> Result<Partial, ImportError> {
     if let Some(pairs) = form.as_map() {
-        return partial_from_map(pairs, line);
+        return partial_from_map(pairs, line, None);
     }
     match form {
         // Early Knossos files: [process type f value] or [process type f value error].
@@ -516,7 +530,13 @@ fn value_and_key(v: &Edn) -> (Option<Value>, Value) {
     }
 }
 
-fn partial_from_map(pairs: &[(Edn, Edn)], line: u32) -> Result<Partial, ImportError> {
+/// An operation from a map's pairs; `json_value`, when given, is its value as JSON (read
+/// apart from the pairs), which decides whether an operation without `:f` is a transaction.
+fn partial_from_map(
+    pairs: &[(Edn, Edn)],
+    line: u32,
+    json_value: Option<&Value>,
+) -> Result<Partial, ImportError> {
     let mut process = None;
     let mut kind = None;
     let mut f = None;
@@ -574,7 +594,7 @@ fn partial_from_map(pairs: &[(Edn, Edn)], line: u32) -> Result<Partial, ImportEr
             kind: kind.ok_or_else(|| missing("type"))?,
             f: match f {
                 Some(f) => f,
-                None if txn_shaped(&value) => "txn".to_string(),
+                None if txn_shaped(json_value.unwrap_or(&value)) => "txn".to_string(),
                 None => return Err(missing("f")),
             },
             key,
@@ -617,12 +637,12 @@ fn finish(partials: Vec<Partial>) -> Vec<Event> {
 
 const KV_EXAMPLE: &str = "{:process 4, :type :ok, :f :append, :key \"1\", :value \"x 4 0 y\"}";
 
-fn import_kv(text: &str) -> Result<Imported, ImportError> {
+fn import_kv(text: &str, memory_limit: usize) -> Result<Imported, ImportError> {
     let mut partials = Vec::new();
     let mut lines = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let n = line_no(i);
-        let mut r = Reader::starting_at(line, n);
+        let mut r = Reader::starting_at(line, n).within(memory_limit);
         if r.at_end()? {
             continue;
         }
@@ -644,14 +664,14 @@ fn import_kv(text: &str) -> Result<Imported, ImportError> {
                 ),
             );
         };
-        partials.push(partial_from_map(pairs, n)?);
+        partials.push(partial_from_map(pairs, n, None)?);
         lines.push(n);
     }
     Ok((finish(partials), lines))
 }
 
-fn import_edn(text: &str) -> Result<Imported, ImportError> {
-    let mut r = Reader::new(text);
+fn import_edn(text: &str, memory_limit: usize) -> Result<Imported, ImportError> {
+    let mut r = Reader::new(text).within(memory_limit);
     let mut partials = Vec::new();
     let mut lines = Vec::new();
     let mut push = |form: &Edn, line: u32| -> Result<(), ImportError> {
@@ -780,7 +800,8 @@ fn line_at(text: &str, at: usize) -> u32 {
 const ELLE_EXAMPLE: &str =
     r#"{"index":0,"process":0,"type":"invoke","value":[["append",1,1],["r",2,null]]}"#;
 
-fn import_elle_json(text: &str) -> Result<Imported, ImportError> {
+fn import_elle_json(text: &str, memory_limit: usize) -> Result<Imported, ImportError> {
+    let max_object = (memory_limit / crate::jsonl::PARSE_BYTES_PER_BYTE).max(1);
     // Stream the array's elements, so each error names the line of its object.
     let trimmed = text.trim_start();
     let start = text.len() - trimmed.len();
@@ -814,6 +835,12 @@ fn import_elle_json(text: &str) -> Result<Imported, ImportError> {
             );
         }
         let line = line_at(text, at);
+        if json_extent_exceeds(rest.as_bytes(), max_object) {
+            return fail(
+                line,
+                crate::error::too_long_message("an operation", max_object, memory_limit),
+            );
+        }
         let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();
         let value = match stream.next() {
             Some(Ok(v)) => v,
@@ -826,7 +853,7 @@ fn import_elle_json(text: &str) -> Result<Imported, ImportError> {
             None => return fail(line, "unexpected end of input; expected an operation"),
         };
         let used = stream.byte_offset();
-        partials.push(partial_from_json(&value, line)?);
+        partials.push(partial_from_json(value, line)?);
         lines.push(line);
         at += used;
         rest = &rest[used..];
@@ -843,33 +870,89 @@ fn import_elle_json(text: &str) -> Result<Imported, ImportError> {
     Ok((finish(partials), lines))
 }
 
-/// One elle-cli JSON operation, through the same path as an EDN map.
-fn partial_from_json(v: &Value, line: u32) -> Result<Partial, ImportError> {
-    let Value::Object(m) = v else {
-        return fail(
-            line,
-            format!(
-                "found {v} where an operation belongs; expected an object such as {ELLE_EXAMPLE}"
-            ),
-        );
-    };
-    let pairs: Vec<(Edn, Edn)> = m
+/// Whether the JSON value at the start of `bytes` (after whitespace) is an array or object
+/// longer than `max` bytes: found by scanning brackets and strings, without building it.
+fn json_extent_exceeds(bytes: &[u8], max: usize) -> bool {
+    let start = bytes
         .iter()
-        .map(|(k, v)| (Edn::Keyword(k.clone()), json_to_edn(v)))
-        .collect();
-    partial_from_map(&pairs, line)
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let mut depth = 0usize;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes[start..].iter().enumerate() {
+        if i > max {
+            return true;
+        }
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => depth += 1,
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth == 0 {
+            return false;
+        }
+    }
+    false
 }
 
+/// One elle-cli JSON operation: its scalar fields through the same path as an EDN map; its
+/// value, key and error kept as JSON, numbers canonical (JSON numbers are one kind).
+fn partial_from_json(v: Value, line: u32) -> Result<Partial, ImportError> {
+    let m = match v {
+        Value::Object(m) => m,
+        other => return fail(
+            line,
+            format!(
+                "found {} where an operation belongs; expected an object such as {ELLE_EXAMPLE}",
+                crate::value::shown(&other)
+            ),
+        ),
+    };
+    let mut value = None;
+    let mut key = None;
+    let mut error = None;
+    let mut pairs: Vec<(Edn, Edn)> = Vec::with_capacity(m.len());
+    for (k, v) in m {
+        let v = crate::value::canonical(v);
+        match k.as_str() {
+            "value" => value = Some(v),
+            "key" => key = Some(v),
+            "error" => error = Some(v).filter(|e| !e.is_null()),
+            _ => pairs.push((Edn::Keyword(k), json_to_edn(&v))),
+        }
+    }
+    let mut partial = partial_from_map(&pairs, line, value.as_ref())?;
+    if key.is_some() {
+        partial.event.key = key;
+    }
+    partial.event.error = error;
+    if let Some(v) = value {
+        partial.event.value = v;
+    }
+    Ok(partial)
+}
+
+/// A JSON scalar field (process, type, f, index, time, node) as EDN; numbers keep their
+/// canonical text.
 fn json_to_edn(v: &Value) -> Edn {
     match v {
         Value::Null => Edn::Nil,
         Value::Bool(b) => Edn::Bool(*b),
         Value::Number(n) => match n.as_i64() {
             Some(i) => Edn::Int(i),
-            None => match n.as_u64() {
-                Some(u) => Edn::BigInt(u.to_string()),
-                None => Edn::Float(n.as_f64().unwrap_or(f64::NAN)),
-            },
+            None if n.as_u64().is_some() => Edn::BigInt(n.to_string()),
+            None => Edn::Number(n.to_string()),
         },
         Value::String(s) => Edn::Str(s.clone()),
         Value::Array(xs) => Edn::Vector(xs.iter().map(json_to_edn).collect()),
@@ -997,9 +1080,14 @@ mod tests {
             e.message.starts_with("cannot tell the history format"),
             "{e}"
         );
-        let e = import("", None).unwrap_err();
-        assert!(e.message.starts_with("the input is empty"), "{e}");
-        assert!(import("", Some(Format::Jsonl)).unwrap().events.is_empty());
+        // Issue 18: an empty input is an empty history in every format (its checkers then
+        // say unknown), no longer an error in one format and valid in another.
+        for text in ["", "\n \n", "\u{feff}"] {
+            for format in Format::ALL.map(Some).into_iter().chain([None]) {
+                let h = import(text, format).unwrap();
+                assert!(h.events.is_empty(), "{format:?}");
+            }
+        }
     }
 
     // Source: Porcupine test_data/jepsen/etcd_000.log (MIT), as shipped in

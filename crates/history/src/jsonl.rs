@@ -8,7 +8,7 @@
 //! and a line's fields are borrowed and its values built from their raw text, with the usual
 //! parse standing in whenever that fails, so results and errors are the serial reader's.
 
-use crate::import::ImportError;
+use crate::error::ImportError;
 use crate::pairing::{PairError, Pairer};
 use crate::{Event, EventType, Operation, Process};
 use serde::Deserialize;
@@ -60,34 +60,48 @@ impl<W: Write> JsonlWriter<W> {
     }
 }
 
-/// Parses one JSON Lines line (without its newline). Blank lines give `Ok(None)`.
+/// Parses one JSON Lines line (without its newline). Blank lines give `Ok(None)`. Numbers
+/// in the event's values get their canonical text ([`crate::value::canonicalize`]).
 pub fn parse_line(bytes: &[u8], line: u32) -> Result<Option<Event>, ImportError> {
-    parsed(line, bytes.iter().all(u8::is_ascii_whitespace), || {
-        serde_json::from_slice(bytes)
-    })
+    parsed(line, bytes, || serde_json::from_slice(bytes))
 }
 
 /// [`parse_line`] on text known to be UTF-8, which serde_json then does not validate again:
 /// the same result as `parse_line(text.as_bytes(), line)`.
 fn parse_line_str(text: &str, line: u32) -> Result<Option<Event>, ImportError> {
-    parsed(line, text.bytes().all(|b| b.is_ascii_whitespace()), || {
-        serde_json::from_str(text)
-    })
+    parsed(line, text.as_bytes(), || serde_json::from_str(text))
 }
 
-/// A line's event: none if `blank`, else what `parse` gives, its error with the line number.
+/// A line's event: none if the line is blank, an error if it is not a JSON object (serde
+/// would take an array for the struct's fields in order), else what `parse` gives, its error
+/// with the line number.
 fn parsed(
     line: u32,
-    blank: bool,
+    bytes: &[u8],
     parse: impl FnOnce() -> serde_json::Result<Event>,
 ) -> Result<Option<Event>, ImportError> {
-    if blank {
+    let Some(at) = bytes.iter().position(|b| !b.is_ascii_whitespace()) else {
         return Ok(None);
+    };
+    if bytes[at] == b'[' {
+        return Err(ImportError {
+            line,
+            message: format!(
+                "column {}: found an array; expected one JSON event object",
+                at + 1
+            ),
+        });
     }
-    parse().map(Some).map_err(|e| ImportError {
-        line,
-        message: serde_message(&e),
-    })
+    match parse() {
+        Ok(mut ev) => {
+            crate::value::canonicalize_event(&mut ev);
+            Ok(Some(ev))
+        }
+        Err(e) => Err(ImportError {
+            line,
+            message: serde_message(&e),
+        }),
+    }
 }
 
 /// An [`Event`] as a line spells it, borrowing what it can: the fields a line's values are
@@ -123,7 +137,7 @@ fn raw_value(raw: &RawValue) -> Option<Value> {
         Some(b'"') if !text.contains('\\') => text
             .get(1..text.len() - 1)
             .map(|s| Value::String(s.to_string())),
-        _ => serde_json::from_str(text).ok(),
+        _ => serde_json::from_str(text).ok().map(crate::value::canonical),
     }
 }
 
@@ -131,6 +145,9 @@ fn raw_value(raw: &RawValue) -> Option<Value> {
 /// their raw text. Whenever this way fails, the line is parsed the usual way, so the result,
 /// and any error, is always `parse_line(text.as_bytes(), line)`'s.
 fn parse_line_fast(text: &str, line: u32) -> Result<Option<Event>, ImportError> {
+    if !text.trim_start().starts_with('{') {
+        return parse_line_str(text, line);
+    }
     let fast = serde_json::from_str::<RawEvent>(text).ok().and_then(|raw| {
         let opt = |v: Option<&RawValue>| match v {
             None => Some(None),
@@ -195,6 +212,15 @@ impl<R: BufRead> JsonlReader<R> {
     pub fn next_event(&mut self) -> Option<Result<(u32, Event), ImportError>> {
         if self.failed {
             return None;
+        }
+        if self.line == 0 {
+            if let Err(e) = skip_bom(&mut self.input) {
+                self.failed = true;
+                return Some(Err(ImportError {
+                    line: 1,
+                    message: format!("cannot read: {e}"),
+                }));
+            }
         }
         loop {
             self.buf.clear();
@@ -425,6 +451,7 @@ pub fn read_jsonl_ops_with<R: BufRead>(
     let limit = (memory_limit / PARSE_BYTES_PER_BYTE).max(1) + 1;
     let block_bytes = opts.block_bytes.max(1);
     let capacity = usize::try_from(opts.expected_bytes / BYTES_PER_OP).unwrap_or(0);
+    skip_bom(&mut input).map_err(|e| cannot_read(1, &e))?;
     if rayon::current_thread_index().is_some() {
         // On a pool thread, waiting for the pool's parse tasks could deadlock it.
         return read_jsonl_ops_serial(input, memory_limit);
@@ -550,6 +577,7 @@ pub fn read_jsonl_ops_serial<R: BufRead>(
     memory_limit: usize,
 ) -> Result<Vec<Operation>, ReadError> {
     let max_line = memory_limit / PARSE_BYTES_PER_BYTE;
+    skip_bom(&mut input).map_err(|e| cannot_read(1, &e))?;
     let mut pairer = Pairer::default();
     let mut buf: Vec<u8> = Vec::with_capacity(256);
     let mut line: u32 = 0;
@@ -586,6 +614,22 @@ pub fn read_jsonl_ops_serial<R: BufRead>(
             pairer.push(ev, line).map_err(ReadError::Pair)?;
         }
     }
+}
+
+/// The error for input that cannot be read at `line`.
+fn cannot_read(line: u32, e: &io::Error) -> ReadError {
+    ReadError::Import(ImportError {
+        line,
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// Skips a UTF-8 byte order mark at the start of `input`, which some editors write.
+pub fn skip_bom<R: BufRead>(input: &mut R) -> io::Result<()> {
+    if input.fill_buf()?.starts_with(crate::input::BOM) {
+        input.consume(crate::input::BOM.len());
+    }
+    Ok(())
 }
 
 /// Writes all `events` as JSON Lines and flushes.

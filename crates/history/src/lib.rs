@@ -11,14 +11,19 @@
 //!
 //! Beyond the shared types: [`jsonl`] reads and writes JSON Lines, [`import`] reads other
 //! tools' histories (Jepsen/Knossos EDN, Porcupine logs), [`pair()`] turns events into
-//! [`Operation`]s, [`edn`] is the EDN reader the importers use, and [`testing`] builds
-//! events and operations for tests and benchmarks.
+//! [`Operation`]s, [`edn`] is the EDN reader the importers use, [`value`] gives numbers one
+//! canonical text (so equal numbers compare equal) and bounds values shown in messages,
+//! [`input`] reads a file, a pipe or standard input once, and [`testing`] builds events and
+//! operations for tests and benchmarks.
 
 pub mod edn;
+pub mod error;
 pub mod import;
+pub mod input;
 pub mod jsonl;
 pub mod pairing;
 pub mod testing;
+pub mod value;
 
 pub use jsonl::{read_jsonl, write_jsonl, JsonlReader, JsonlWriter};
 pub use pairing::{pair, PairError};

@@ -716,6 +716,7 @@ fn files_section(h: &mut String, links: &[Link]) {
 
 /// Renders the whole report page. `links` are shown in the Files section (history, logs...).
 pub fn render_html(events: &[Event], results: &Results, links: &[Link]) -> String {
+    let events = &*crate::bounded_events(events);
     let title = results.test.name.as_deref().unwrap_or("history");
     let data = json_for_script(&page_data(events, results));
     let mut h = String::with_capacity(data.len() + 64 * 1024);

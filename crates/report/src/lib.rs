@@ -121,13 +121,78 @@ pub fn read_history(path: &Path) -> Result<Vec<Event>, ReportError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
     // A run that crashed may have a torn last line; the rest is the history (the CLI warns).
     let (bytes, _torn) = faultline_history::jsonl::without_torn_tail(&bytes);
-    let (events, _lines) =
+    let (mut events, _lines) =
         faultline_history::read_jsonl(bytes).map_err(|e| ReportError::Parse {
             path: path.to_path_buf(),
             line: e.line as usize,
             message: format!("not a history event: {}", e.message),
         })?;
+    // A report shows values; it never needs more than the first part of a long one.
+    for ev in &mut events {
+        faultline_history::value::bound_event(ev, REPORT_VALUE_BYTES);
+    }
     Ok(events)
+}
+
+/// The longest JSON of one value (an event's value, a checker's detail) a report holds; a
+/// longer one is shown truncated, saying so (see [`faultline_history::value::bounded`]).
+pub const REPORT_VALUE_BYTES: usize = 16 << 10;
+
+/// The longest text (an anomaly's explanation) a report holds.
+pub const REPORT_TEXT_BYTES: usize = 16 << 10;
+
+/// `events` with every value bounded to [`REPORT_VALUE_BYTES`]; borrowed when none is longer.
+pub fn bounded_events(events: &[Event]) -> std::borrow::Cow<'_, [Event]> {
+    use faultline_history::value::longer_than;
+    let long = |e: &Event| {
+        [e.key.as_ref(), Some(&e.value), e.error.as_ref()]
+            .into_iter()
+            .flatten()
+            .any(|v| longer_than(v, REPORT_VALUE_BYTES))
+    };
+    if !events.iter().any(long) {
+        return std::borrow::Cow::Borrowed(events);
+    }
+    let mut out = events.to_vec();
+    for ev in &mut out {
+        faultline_history::value::bound_event(ev, REPORT_VALUE_BYTES);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A checker's result with its long values and texts truncated for a report.
+pub fn bounded_checker(result: &CheckerResult) -> CheckerResult {
+    use faultline_history::value::{bound_deep, clip};
+    let text = |s: &str| -> String {
+        if s.len() <= REPORT_TEXT_BYTES {
+            s.to_string()
+        } else {
+            let cut = (0..=REPORT_TEXT_BYTES)
+                .rev()
+                .find(|&i| s.is_char_boundary(i))
+                .unwrap_or(0);
+            format!("{}… [truncated: {} bytes]", clip(&s[..cut]), s.len())
+        }
+    };
+    let mut r = CheckerResult {
+        checker: result.checker.clone(),
+        verdict: result.verdict,
+        reason: result.reason.as_deref().map(text),
+        anomalies: Vec::with_capacity(result.anomalies.len()),
+        stats: result.stats.clone(),
+    };
+    bound_deep(&mut r.stats, REPORT_VALUE_BYTES);
+    for a in &result.anomalies {
+        let mut detail = a.detail.clone();
+        bound_deep(&mut detail, REPORT_VALUE_BYTES);
+        r.anomalies.push(faultline_history::Anomaly {
+            kind: a.kind.clone(),
+            explanation: text(&a.explanation),
+            events: a.events.clone(),
+            detail,
+        });
+    }
+    r
 }
 
 fn read_json(path: &Path) -> Result<Value, ReportError> {

@@ -27,6 +27,10 @@ pub struct Results {
     /// Why the verdict is `unknown` though every checker said valid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict_reason: Option<String>,
+    /// What the `--client` program did wrong in the run, when it did (each such answer is
+    /// recorded as `info`): an anomaly may then be the client's doing, not the database's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_misbehaviour: Option<String>,
     /// What was tested: name, workload, database, nemesis, nodes, seed, reproducing command.
     pub test: TestSummary,
     /// One entry per checker, in the order they ran.
@@ -91,6 +95,10 @@ pub struct Stats {
 impl Results {
     /// Builds the results of a run from its history, its checker results and its configuration.
     pub fn build(events: &[Event], checkers: &[CheckerResult], config: &Value) -> Results {
+        // A report holds the first part of a long value, never all of it.
+        let events = &*crate::bounded_events(events);
+        let checkers: Vec<CheckerResult> = checkers.iter().map(crate::bounded_checker).collect();
+        let checkers = checkers.as_slice();
         let mut verdict = if checkers.is_empty() {
             Verdict::Unknown
         } else {
@@ -124,6 +132,7 @@ impl Results {
             schema_version: SCHEMA_VERSION,
             verdict,
             verdict_reason,
+            client_misbehaviour: None,
             test: TestSummary::from_config(config),
             checkers: checkers.to_vec(),
             stats: Stats::build(events),

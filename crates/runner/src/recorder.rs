@@ -187,6 +187,9 @@ fn write_loop(
                     }
                     (slot, n) => *slot = n.map(|n| n.to_string()),
                 }
+                // Equal numbers written differently (a client's `1.0`, another's `1`) must
+                // compare equal in the checkers: one canonical text each, as readers give.
+                faultline_history::value::canonicalize_event(&mut event);
                 next_index += 1;
                 if error.is_none() {
                     if let Err(e) = out.write(&event) {
