@@ -14,7 +14,8 @@ fn applies_to(kind: FaultKind, primaries: &[String]) -> String {
         | FaultKind::Pause(t)
         | FaultKind::Slow(t)
         | FaultKind::Kill(t)
-        | FaultKind::Netem(_, t) => t,
+        | FaultKind::Netem(_, t)
+        | FaultKind::Storage(_, t) => t,
         FaultKind::Clock(c) => c.targets,
     };
     let aims_at_primaries = kind == FaultKind::Partition(Some(PartitionSpec::Primaries))
@@ -24,6 +25,9 @@ fn applies_to(kind: FaultKind, primaries: &[String]) -> String {
             "databases whose definition has is_primary ({})",
             primaries.join(", ")
         )
+    } else if matches!(kind, FaultKind::Storage(..)) {
+        "any database with setup.data_dirs, on Docker nodes (mounts faultline-fs: /dev/fuse, SYS_ADMIN)"
+            .to_string()
     } else if matches!(kind, FaultKind::Clock(_)) {
         "any database on Docker nodes; existing hosts: wall bumps with --allow-clock-changes"
             .to_string()

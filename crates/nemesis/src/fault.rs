@@ -860,7 +860,7 @@ fn seconds(ms: u64) -> String {
 
 impl FaultClass {
     /// Every class, in the order `faultline faults` lists them.
-    pub const ALL: [FaultClass; 7] = [
+    pub const ALL: [FaultClass; 8] = [
         FaultClass::Partition,
         FaultClass::Loss,
         FaultClass::Pause,
@@ -868,6 +868,7 @@ impl FaultClass {
         FaultClass::Kill,
         FaultClass::Clock,
         FaultClass::Netem,
+        FaultClass::Storage,
     ];
 
     /// What a fault of this class does, in one line (`faultline faults`).
@@ -881,6 +882,9 @@ impl FaultClass {
             FaultClass::Clock => "moves the database's clock (faultline-clock on Docker nodes)",
             FaultClass::Netem => {
                 "delays, duplicates, reorders, corrupts or rate-limits packets to the peers"
+            }
+            FaultClass::Storage => {
+                "drops what the database never fsynced (faultline-fs), or fails its disk writes"
             }
         }
     }
