@@ -129,7 +129,7 @@ mod tests {
                 .unwrap_or_else(|| panic!("{name} missing"))
                 .clone()
         };
-        assert!(line("partition-primaries").contains("is_primary (etcd, redis)"));
+        assert!(line("partition-primaries").contains("is_primary (etcd, redis, "));
         assert!(line("kill").contains("SIGKILL") && line("kill").ends_with("any database"));
         assert!(line("clock-rate-monotonic").contains("Docker nodes"));
         let workloads = workload_lines();
