@@ -868,9 +868,9 @@ primary = "any"
         let redis = load("redis").unwrap();
         assert_eq!(redis.daemons.len(), 2);
         assert!(redis.clock_shim() && redis.clock.is_some());
-        assert!(load("mysql")
-            .unwrap_err()
-            .starts_with("unknown database \"mysql\": expected one of etcd, redis, redis-fsync-always"));
+        assert!(load("mysql").unwrap_err().starts_with(
+            "unknown database \"mysql\": expected one of etcd, redis, redis-fsync-always"
+        ));
     }
 
     #[test]

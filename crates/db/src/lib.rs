@@ -11,8 +11,8 @@ pub mod defined;
 pub mod definition;
 pub mod etcd;
 pub mod mysql;
-pub mod postgres;
 pub mod packages;
+pub mod postgres;
 pub mod redis;
 pub mod sql;
 

@@ -66,11 +66,13 @@ fn every_workload_is_valid(db: &str, isolation: &str, model: &str) {
 }
 
 #[test]
+#[ignore = "written without a Docker run yet; run with --run-ignored (docker group) and un-ignore once it passes"]
 fn postgres_runs_every_sql_workload_valid_at_serializable() {
     every_workload_is_valid("postgres", "serializable", "serializable");
 }
 
 #[test]
+#[ignore = "written without a Docker run yet; run with --run-ignored (docker group) and un-ignore once it passes"]
 fn mariadb_runs_every_sql_workload_valid_at_serializable() {
     every_workload_is_valid("mariadb", "serializable", "serializable");
 }
