@@ -584,11 +584,12 @@ fn byte_order_marks_array_lines_and_duplicate_keys() {
     let viol = write_then_read_jsonl("1", "2");
     let out = check(dir.path(), "bom.jsonl", &format!("\u{feff}{viol}"), &[]);
     assert_eq!(code(&out), 1, "{}", explain(&out));
+    let html = dir.path().join("r.html");
     let out = check(
         dir.path(),
         "bom2.jsonl",
         &format!("\u{feff}{viol}"),
-        &["--html", "r.html"],
+        &["--html", html.to_str().unwrap()],
     );
     assert_eq!(code(&out), 1, "{}", explain(&out));
     let edn = write_then_read_edn("1", "2");
