@@ -350,6 +350,8 @@ mod tests {
         "--summary-markdown",
         "/tmp/sum mary.md",
         "--allow-outside-files",
+        "--isolation",
+        "serializable",
     ];
 
     #[test]
