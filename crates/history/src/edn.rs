@@ -144,7 +144,7 @@ impl<'a> Reader<'a> {
         }
         Err(EdnError {
             line: self.form_line,
-            message: crate::error::too_long_message("a form", self.max_form, self.memory_limit),
+            message: crate::limits::too_long_message("a form", self.max_form, self.memory_limit),
         })
     }
 

@@ -233,7 +233,7 @@ fn import_jsonl(text: &str, memory_limit: usize) -> Result<Imported, ImportError
         if line.len() > max_line {
             return fail(
                 n,
-                crate::error::too_long_message("the line is", max_line, memory_limit),
+                crate::limits::too_long_message("the line is", max_line, memory_limit),
             );
         }
         if let Some(ev) = crate::jsonl::parse_line(line.as_bytes(), n)? {
@@ -838,7 +838,7 @@ fn import_elle_json(text: &str, memory_limit: usize) -> Result<Imported, ImportE
         if json_extent_exceeds(rest.as_bytes(), max_object) {
             return fail(
                 line,
-                crate::error::too_long_message("an operation", max_object, memory_limit),
+                crate::limits::too_long_message("an operation", max_object, memory_limit),
             );
         }
         let mut stream = serde_json::Deserializer::from_str(rest).into_iter::<Value>();

@@ -21,6 +21,7 @@ pub mod error;
 pub mod import;
 pub mod input;
 pub mod jsonl;
+pub mod limits;
 pub mod pairing;
 pub mod testing;
 pub mod value;

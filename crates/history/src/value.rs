@@ -285,7 +285,7 @@ pub fn canonical_number(text: &str) -> Cow<'_, str> {
             out.push_str(&digits);
             out.extend(std::iter::repeat_n('0', *q as usize));
         }
-        Exponent::Small(q) if *q < 0 && q + n - 1 >= PLAIN_FROM => {
+        Exponent::Small(q) if *q < 0 && q + n > PLAIN_FROM => {
             let point = n + q; // digits before the point
             if point > 0 {
                 out.push_str(&digits[..point as usize]);

@@ -1,161 +1,16 @@
-//! The seam between faults and nodes: [`NodeControl`] is the handful of operations a fault
-//! needs on a node, and [`apply_start`] / [`apply_stop`] turn a [`Fault`] into calls on it.
-//!
-//! The real implementation (SSH or `docker exec`) lives with the control crate; tests use a
-//! fake that records commands. Calls are blocking; async callers run them on a blocking pool.
+//! [`apply_start`] / [`apply_stop`] turn a [`Fault`] into calls on a [`NodeControl`].
 
 use crate::fault::{
     clock_strobe_start_command, netem_probe_command, netem_start_command, netem_stop_command,
     netq_rules, netq_start_command, netq_stop_command, slow_start_command, slow_stop_command,
-    stop_loop_command, write_clock_offset_command, ClockMode, ClockSource, Fault, NetemEffect,
-    CLOCK_STROBE_PID_FILE,
+    stop_loop_command, ClockMode, ClockSource, Fault, NetemEffect, CLOCK_STROBE_PID_FILE,
 };
 use crate::grudge::{
     chain_setup_commands, delete_rule, loss_rules, output_chain_setup_commands, partition_rules,
     primaries, PartitionSpec,
 };
+use crate::node::{ApplyError, ClockChange, DbSignal, NodeControl, NodeError};
 use std::collections::BTreeMap;
-
-/// An operation on one node failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{node}: {message}")]
-pub struct NodeError {
-    /// The node.
-    pub node: String,
-    /// What went wrong, in one line.
-    pub message: String,
-}
-
-impl NodeError {
-    /// A new error on `node`.
-    pub fn new(node: impl Into<String>, message: impl Into<String>) -> Self {
-        NodeError {
-            node: node.into(),
-            message: message.into(),
-        }
-    }
-}
-
-/// A signal for the database process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DbSignal {
-    /// SIGKILL.
-    Kill,
-    /// SIGSTOP.
-    Pause,
-    /// SIGCONT.
-    Resume,
-}
-
-impl DbSignal {
-    /// The `kill` option for this signal.
-    pub fn kill_flag(self) -> &'static str {
-        match self {
-            DbSignal::Kill => "-KILL",
-            DbSignal::Pause => "-STOP",
-            DbSignal::Resume => "-CONT",
-        }
-    }
-}
-
-/// One change to the clocks a node's processes see.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum ClockChange {
-    /// Wall clocks this far from true time, ms (0: true time again).
-    WallOffset(i64),
-    /// Wall clocks run at this rate from now on (1.0: true speed).
-    WallRate(f64),
-    /// Monotonic clocks jump forward by this much, ms (never back).
-    MonotonicBump(i64),
-    /// Monotonic clocks run at this rate from now on (1.0: true speed).
-    MonotonicRate(f64),
-}
-
-/// What a fault needs from the nodes of a cluster.
-pub trait NodeControl: Send + Sync {
-    /// Every node of the cluster, in a fixed order.
-    fn nodes(&self) -> Vec<String>;
-    /// Runs `command` with `sh -c` as root on `node`; its stdout, or an error if it exits non-zero.
-    fn exec(&self, node: &str, command: &str) -> Result<String, NodeError>;
-    /// The address other nodes' packets from `node` carry (for iptables `-s`).
-    fn addr(&self, node: &str) -> Result<String, NodeError>;
-    /// The pid of the database process on `node`.
-    fn db_pid(&self, node: &str) -> Result<u32, NodeError>;
-    /// Starts the database on `node` again after it was killed.
-    fn start_db(&self, node: &str) -> Result<(), NodeError>;
-    /// The file whose content offsets the database's clock on `node` (signed nanoseconds, read by the clock shim).
-    fn clock_offset_file(&self, node: &str) -> String;
-    /// The nodes that are primaries (leaders) now; unsupported by default.
-    fn primaries(&self) -> Result<Vec<String>, NodeError> {
-        Err(NodeError::new(
-            "cluster",
-            "this database cannot name its primaries",
-        ))
-    }
-    /// Sends `signal` to the database process on `node`.
-    fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {
-        let pid = self.db_pid(node)?;
-        self.exec(node, &format!("kill {} {pid}", signal.kill_flag()))
-            .map(drop)
-    }
-    /// The command that sets the clock offset seen on `node` to `offset_ms` (0: true time).
-    /// By default it writes the clock shim's offset file; a control for real hosts may set
-    /// the host's clock instead. Clock strobes run it in a loop on the node.
-    fn clock_offset_command(&self, node: &str, offset_ms: i64) -> String {
-        write_clock_offset_command(&self.clock_offset_file(node), offset_ms)
-    }
-    /// The command that makes `change` on `node`. By default only wall offsets
-    /// ([`NodeControl::clock_offset_command`]); monotonic clocks and rates need a control
-    /// that reaches the process's clock reads (faultline-clock through the vDSO).
-    fn clock_command(&self, node: &str, change: ClockChange) -> Result<String, NodeError> {
-        wall_offset_command(self, node, change)
-    }
-    /// Makes clock changes reach the processes on `node` before a clock fault (e.g. injects
-    /// faultline-clock into them); nothing by default.
-    fn prepare_clock(&self, _node: &str) -> Result<(), NodeError> {
-        Ok(())
-    }
-    /// Whether packet faults go through a netem qdisc (the kernel has netem); otherwise
-    /// through faultline's NFQUEUE handler. Corrupt always uses the handler.
-    fn packet_faults_use_netem(&self) -> bool {
-        true
-    }
-    /// Sets the clock offset seen on `node` to `offset_ms`; 0 is the final reset of a clock fault.
-    fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {
-        self.exec(node, &self.clock_offset_command(node, offset_ms))
-            .map(drop)
-    }
-    /// Each node's clock offset from true time in ns, as the database itself reports its
-    /// time (e.g. Redis `TIME`); `None` where the database cannot say.
-    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
-        None
-    }
-    /// Each node's monotonic clock offset in ns, as a process under the clock mechanism sees
-    /// it; `None` where nothing can say.
-    fn monotonic_clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
-        None
-    }
-}
-
-/// A fault that could not be (fully) applied or healed: it may have partly happened.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
-pub struct ApplyError {
-    /// One error per node that failed.
-    pub errors: Vec<NodeError>,
-    /// A start's fault with its targets resolved (primaries filled in), when the failure
-    /// came after resolving them: what a heal must undo. `None` otherwise.
-    pub resolved: Option<Box<Fault>>,
-}
-
-impl From<NodeError> for ApplyError {
-    fn from(e: NodeError) -> Self {
-        ApplyError {
-            errors: vec![e],
-            resolved: None,
-        }
-    }
-}
 
 /// Runs `f` on every node, continuing past failures, and reports all of them.
 fn on_each(
@@ -227,7 +82,7 @@ fn resolve(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
 pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
     let mut resolved = resolve(fault, ctl)?;
     let inflicted = match resolved {
-        Fault::Storage { .. } => crate::storage::inflict(&mut resolved, ctl),
+        Fault::Storage { .. } => crate::storage_apply::inflict(&mut resolved, ctl),
         _ => inflict(&resolved, ctl),
     };
     inflicted.map_err(|mut e| {
@@ -369,7 +224,7 @@ pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError
             let addr = ctl.addr(n)?;
             ctl.exec(n, &netem_stop_command(&addr)).map(drop)
         }),
-        Fault::Storage { .. } => crate::storage::heal(fault, ctl),
+        Fault::Storage { .. } => crate::storage_apply::heal(fault, ctl),
     }
 }
 
@@ -399,22 +254,6 @@ fn netq_rules_for(
         .collect())
 }
 
-/// [`NodeControl::clock_command`] of a control that reaches only wall offsets, through
-/// [`NodeControl::clock_offset_command`]: monotonic clocks and rates are refused.
-pub fn wall_offset_command<C: NodeControl + ?Sized>(
-    ctl: &C,
-    node: &str,
-    change: ClockChange,
-) -> Result<String, NodeError> {
-    match change {
-        ClockChange::WallOffset(ms) => Ok(ctl.clock_offset_command(node, ms)),
-        other => Err(NodeError::new(
-            node,
-            format!("{other:?}: monotonic clocks and clock rates need faultline-clock (the vDSO mechanism of Docker nodes)"),
-        )),
-    }
-}
-
 /// Checks that `node`'s kernel has the netem qdisc, by installing a 1 ms delay and removing
 /// it. The error carries tc's complaint (e.g. `Error: Specified qdisc kind is unknown.`).
 pub fn probe_netem(ctl: &dyn NodeControl, node: &str) -> Result<(), NodeError> {
@@ -425,6 +264,8 @@ pub fn probe_netem(ctl: &dyn NodeControl, node: &str) -> Result<(), NodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::write_clock_offset_command;
+    use crate::node::wall_offset_command;
     use crate::storage::{DiskErrno, StorageAction};
     use crate::FaultKind;
     use std::collections::BTreeSet;

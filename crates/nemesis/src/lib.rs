@@ -7,22 +7,25 @@
 //!   fault with its targets) and the shell commands each fault runs on a node;
 //! - [`schedule`]: a seeded schedule of start/stop operations, with overlapping faults when
 //!   several kinds are asked for and a final heal of every active fault;
-//! - [`apply`]: the seam through which faults reach nodes, the [`NodeControl`] trait;
-//! - [`storage`]: storage faults through faultline-fs (lost un-fsynced writes, disk errors).
+//! - [`node`]: the seam through which faults reach nodes, the [`NodeControl`] trait;
+//! - [`apply`]: turning a fault into calls on the nodes;
+//! - [`storage`]: storage faults through faultline-fs (lost un-fsynced writes, disk errors),
+//!   inflicted and healed by [`storage_apply`].
 
 pub mod apply;
 pub mod fault;
 pub mod grudge;
+pub mod node;
 pub mod schedule;
 pub mod storage;
+pub mod storage_apply;
 
-pub use apply::{
-    apply_start, apply_stop, probe_netem, ApplyError, ClockChange, DbSignal, NodeControl, NodeError,
-};
+pub use apply::{apply_start, apply_stop, probe_netem};
 pub use fault::{
     ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
     ParseFaultKindError,
 };
 pub use grudge::{Grudge, PartitionSpec};
+pub use node::{ApplyError, ClockChange, DbSignal, NodeControl, NodeError};
 pub use schedule::{NemesisConfig, NemesisOp, Schedule, ScheduleError};
 pub use storage::{DiskErrno, StorageAction, StorageKind};

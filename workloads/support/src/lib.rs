@@ -137,11 +137,11 @@ impl Target {
             .iter()
             .map(|n| (n.name.clone(), n.address.clone()))
             .collect();
-        DbConn::Sql(sql::SqlConn::new(
+        DbConn::Sql(Box::new(sql::SqlConn::new(
             target,
             (node.to_string(), address),
             &nodes,
-        ))
+        )))
     }
 }
 
@@ -175,8 +175,8 @@ pub enum DbConn {
     Etcd(etcd::EtcdConn),
     /// A client of the current Redis primary.
     Redis(redis::RedisPrimary),
-    /// A client of a SQL database (PostgreSQL or MySQL protocol).
-    Sql(sql::SqlConn),
+    /// A client of a SQL database (PostgreSQL or MySQL protocol); boxed, being much the largest.
+    Sql(Box<sql::SqlConn>),
 }
 
 impl DbConn {

@@ -239,8 +239,9 @@ impl SqlConn {
     /// once rolled back; a lost connection, a timeout, or a node that is not primary
     /// (for a client that must find the primary) drops it.
     async fn settle(&mut self, failure: &SqlFailure) {
+        let any_node_serves = matches!(self.target.client.primary, SqlPrimary::Any);
         let keep = matches!(failure, SqlFailure::Server { .. })
-            && !(not_primary(failure) && !matches!(self.target.client.primary, SqlPrimary::Any));
+            && (any_node_serves || !not_primary(failure));
         if keep && self.in_txn {
             self.rollback().await;
         } else if !keep {
