@@ -40,7 +40,8 @@ pub struct TestOptions {
     /// -one|-majorities-ring|-bridge|-primaries], loss, pause, slow, kill,
     /// clock[-bump|-strobe|-rate][-wall|-monotonic][-forward|-backward], delay, duplicate,
     /// reorder, corrupt, bandwidth, or none; all but partitions take a target: -one, -minority,
-    /// -majority, -all or -primaries (e.g. pause-one) [default target: random each time].
+    /// -majority, -all or -primaries (e.g. pause-one) [default target: random each time]; or
+    /// alone, auto (every fault that applies, learning which bite) or random (uniform draw).
     #[arg(long, default_value = "partition", value_delimiter = ',', help_heading = FAULTS)]
     pub nemesis: Vec<String>,
     /// Seconds of workload before the final heal and the final reads.
@@ -183,6 +184,19 @@ impl TestOptions {
             read_fraction: self.read_fraction,
             consistency_model: self.consistency_model.clone(),
             isolation: self.isolation,
+            nodes: self.node_count(),
+            concurrency: Some(self.concurrency),
+        }
+    }
+
+    /// How many nodes `--nodes` names: a Docker node count, or the hosts listed.
+    pub fn node_count(&self) -> Option<usize> {
+        let nodes = self.nodes.trim();
+        if self.lists_hosts() {
+            let hosts = nodes.split(',').filter(|h| !h.trim().is_empty()).count();
+            (hosts > 0).then_some(hosts)
+        } else {
+            nodes.parse().ok()
         }
     }
 

@@ -5,7 +5,9 @@
 use crate::options::TestOptions;
 use faultline_cluster::ClockMechanism;
 use faultline_db::Db;
-use faultline_nemesis::{ClockMode, ClockSource, FaultKind, NemesisConfig, Schedule};
+use faultline_nemesis::{
+    Adaptive, ClockMode, ClockSource, FaultKind, NemesisConfig, Policy, Schedule,
+};
 use faultline_workloads::Configured;
 use serde_json::Value;
 use std::sync::Arc;
@@ -49,7 +51,10 @@ impl Plan {
         let db = faultline_db::open_db(&options.db).map_err(|e| format!("--db: {e}"))?;
         let (time_limit, op_timeout, interval) = options.durations()?;
         let clock = clock_mechanism(&options)?;
-        let (nemesis, notes) = nemesis(&options, clock, interval)?;
+        let (mut nemesis, notes) = nemesis(&options, clock, interval)?;
+        if let Some(a) = &mut nemesis.adaptive {
+            a.names_primaries = db.names_primaries();
+        }
         let workload = faultline_workloads::configure(&options.workload, &options.common())?;
         if options.stop_on_anomaly && workload.stream_checker().is_none() {
             return Err(format!(
@@ -93,15 +98,17 @@ impl Plan {
 
     /// Whether any clock fault was asked for.
     pub fn wants_clock(&self) -> bool {
-        self.nemesis
-            .kinds
-            .iter()
-            .any(|k| matches!(k, FaultKind::Clock(_)))
+        self.nemesis.adaptive.is_some()
+            || self
+                .nemesis
+                .kinds
+                .iter()
+                .any(|k| matches!(k, FaultKind::Clock(_)))
     }
 
     /// Whether any fault would use netem where the kernel has it.
     pub fn wants_netem(&self) -> bool {
-        self.nemesis.kinds.iter().any(|k| k.needs_netem())
+        self.nemesis.adaptive.is_some() || self.nemesis.kinds.iter().any(|k| k.needs_netem())
     }
 
     /// The `--nemesis` names that need netem, as given.
@@ -118,7 +125,7 @@ impl Plan {
 
     /// The `--nemesis` names as given, or `none`.
     pub fn nemesis_label(&self) -> String {
-        if self.nemesis.kinds.is_empty() {
+        if self.nemesis.kinds.is_empty() && self.nemesis.adaptive.is_none() {
             "none".to_string()
         } else {
             self.options.nemesis.join(",")
@@ -129,10 +136,9 @@ impl Plan {
 /// How clock faults would reach the nodes: faultline-clock on Docker nodes, the real clock on
 /// hosts only with `--allow-clock-changes`.
 fn clock_mechanism(options: &TestOptions) -> Result<ClockMechanism, String> {
-    let wants_clock = options
-        .nemesis
-        .iter()
-        .any(|n| matches!(n.trim().parse(), Ok(FaultKind::Clock(_))));
+    let wants_clock = options.nemesis.iter().any(|n| {
+        matches!(n.trim(), "auto" | "random") || matches!(n.trim().parse(), Ok(FaultKind::Clock(_)))
+    });
     if wants_clock {
         ClockMechanism::choose(options.lists_hosts(), options.allow_clock_changes)
     } else {
@@ -147,9 +153,14 @@ fn nemesis(
     interval: Duration,
 ) -> Result<(NemesisConfig, Vec<String>), String> {
     let mut kinds = Vec::new();
+    let adaptive = adaptive_policy(options)?.map(|policy| Adaptive {
+        policy,
+        names_primaries: false,
+        monotonic_clocks: clock != ClockMechanism::HostClock,
+    });
     for name in &options.nemesis {
         let name = name.trim();
-        if name == "none" || name.is_empty() {
+        if name == "none" || name.is_empty() || adaptive.is_some() {
             continue;
         }
         let kind: FaultKind = name.parse().map_err(|e| format!("--nemesis: {e}"))?;
@@ -169,7 +180,7 @@ fn nemesis(
         }
     }
     let mut notes = Vec::new();
-    if kinds.iter().any(|k| matches!(k, FaultKind::Clock(_))) {
+    if adaptive.is_some() || kinds.iter().any(|k| matches!(k, FaultKind::Clock(_))) {
         notes.push(clock.note());
     }
     if kinds.iter().any(|k| matches!(k, FaultKind::Loss(_))) {
@@ -187,11 +198,30 @@ fn nemesis(
         delay_jitter_ms: options.delay_jitter_ms,
         corrupt_percent: options.corrupt_percent,
         bandwidth_kbit: options.bandwidth_kbit,
+        adaptive,
         ..NemesisConfig::default()
     };
     // The schedule's own checks, as one line before any cluster starts.
     Schedule::new(vec!["n1".into()], nemesis.clone(), 0).map_err(|e| format!("--nemesis: {e}"))?;
     Ok((nemesis, notes))
+}
+
+/// `--nemesis auto` or `random`: the whole catalogue, so named alone.
+fn adaptive_policy(options: &TestOptions) -> Result<Option<Policy>, String> {
+    let names: Vec<&str> = options.nemesis.iter().map(|n| n.trim()).collect();
+    let policy = |n: &str| match n {
+        "auto" => Some(Policy::Auto),
+        "random" => Some(Policy::Random),
+        _ => None,
+    };
+    match names.iter().find_map(|n| policy(n)) {
+        Some(p) if names.len() > 1 => Err(format!(
+            "--nemesis {}: {} draws from every fault that applies; name no other fault with it",
+            names.join(","),
+            p.name()
+        )),
+        found => Ok(found),
+    }
 }
 
 /// The `--client-opt`s as (key, value), or the one line that says which is wrong.

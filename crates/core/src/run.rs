@@ -318,12 +318,18 @@ pub fn execute(
 /// The nemesis of the run with `seed`, or none when no fault was asked for.
 fn nemesis(test: &Test, seed: u64) -> Result<Option<runner::Nemesis>, Failure> {
     let plan = &test.plan;
-    if plan.nemesis.kinds.is_empty() {
+    if plan.nemesis.kinds.is_empty() && plan.nemesis.adaptive.is_none() {
         return Ok(None);
     }
     let names = test.nodes.iter().map(|n| n.name.clone()).collect();
-    let schedule = faultline_nemesis::Schedule::new(names, plan.nemesis.clone(), seed)
+    let mut schedule = faultline_nemesis::Schedule::new(names, plan.nemesis.clone(), seed)
         .map_err(|e| Failure::BadInput(format!("--nemesis: {e}")))?;
+    // An adaptive nemesis keeps learning over the runs of a series.
+    let mut learned = test.learned.lock().unwrap_or_else(|p| p.into_inner());
+    match learned.clone() {
+        Some(bandit) => schedule = schedule.learning_from(bandit),
+        None => *learned = schedule.bandit(),
+    }
     Ok(Some(runner::Nemesis {
         schedule,
         control: Arc::new(faultline_cluster::ClusterControl {

@@ -22,7 +22,12 @@ pub struct Test {
     state_dir: PathBuf,
     guard: CleanupGuard,
     pub(crate) runtime: tokio::runtime::Runtime,
+    /// What an adaptive nemesis has learned so far, carried from run to run of a series.
+    pub(crate) learned: std::sync::Mutex<Option<LearnedFaults>>,
 }
+
+/// An adaptive nemesis's learner, shared by the runs of a series.
+pub(crate) type LearnedFaults = std::sync::Arc<std::sync::Mutex<faultline_nemesis::Bandit>>;
 
 impl Test {
     /// Brings the plan's cluster up (Docker nodes or existing hosts) and probes what its
@@ -59,6 +64,7 @@ impl Test {
             state_dir: up.state_dir,
             guard,
             runtime,
+            learned: Default::default(),
         })
     }
 

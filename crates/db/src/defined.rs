@@ -259,6 +259,10 @@ impl Db for DefinedDb {
         Ok(self.main_daemon().state(node)?)
     }
 
+    fn names_primaries(&self) -> bool {
+        self.def.is_primary.is_some()
+    }
+
     fn primaries(&self, nodes: &[Node]) -> Result<Vec<String>, DbError> {
         let Some(is_primary) = &self.def.is_primary else {
             return Ok(Vec::new());

@@ -154,6 +154,10 @@ pub trait Db: Send + Sync {
     fn state(&self, node: &Node) -> Result<ProcessState, DbError>;
     /// The names of the nodes that consider themselves leader or primary.
     fn primaries(&self, nodes: &[Node]) -> Result<Vec<String>, DbError>;
+    /// Whether [`Db::primaries`] can answer (a definition's `is_primary`).
+    fn names_primaries(&self) -> bool {
+        false
+    }
     /// The server's log files on a node.
     fn log_files(&self) -> Vec<String>;
     /// The PID file of the main server process on a node: the one faults signal.

@@ -71,6 +71,13 @@ pub(crate) fn fault_lines() -> Vec<String> {
          (e.g. pause-primaries); clock faults a direction first (-forward, -backward)."
             .to_string(),
     );
+    lines.push(
+        "--nemesis auto draws one fault at a time from every fault above that applies to the \
+         database (all but storage faults), with random targets and durations, and tries the \
+         kinds, targets and durations that had an effect more often; --nemesis random draws \
+         uniformly, the baseline."
+            .to_string(),
+    );
     lines
 }
 

@@ -5,6 +5,8 @@
 //!   Jepsen's `jepsen.nemesis`, and the iptables rules that realise them;
 //! - [`fault`]: the fault vocabulary ([`FaultKind`] a user asks for, [`Fault`] a concrete
 //!   fault with its targets) and the shell commands each fault runs on a node;
+//! - [`adaptive`]: `--nemesis auto` and `random`, faults drawn from the whole catalogue, by a
+//!   bandit that learns from their effects or uniformly;
 //! - [`schedule`]: a seeded schedule of start/stop operations, with overlapping faults when
 //!   several kinds are asked for and a final heal of every active fault;
 //! - [`node`]: the seam through which faults reach nodes, the [`NodeControl`] trait;
@@ -12,6 +14,7 @@
 //! - [`storage`]: storage faults through faultline-fs (lost un-fsynced writes, disk errors),
 //!   inflicted and healed by [`storage_apply`].
 
+pub mod adaptive;
 pub mod apply;
 pub mod fault;
 pub mod grudge;
@@ -20,6 +23,7 @@ pub mod schedule;
 pub mod storage;
 pub mod storage_apply;
 
+pub use adaptive::{Bandit, Effect, Policy};
 pub use apply::{apply_start, apply_stop, probe_netem};
 pub use fault::{
     ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
@@ -27,5 +31,5 @@ pub use fault::{
 };
 pub use grudge::{Grudge, PartitionSpec};
 pub use node::{ApplyError, ClockChange, DbSignal, NodeControl, NodeError};
-pub use schedule::{NemesisConfig, NemesisOp, Schedule, ScheduleError};
+pub use schedule::{Adaptive, NemesisConfig, NemesisOp, Schedule, ScheduleError};
 pub use storage::{DiskErrno, StorageAction, StorageKind};

@@ -7,7 +7,12 @@
 //!
 //! Deterministic: given the same nodes, configuration and seed, the times, operations and
 //! targets are identical (a primaries partition's targets are resolved only when applied).
+//!
+//! With `--nemesis auto` or `random` ([`NemesisConfig::adaptive`]) the schedule instead runs one
+//! fault at a time from the whole catalogue, each for a drawn duration with a short quiet gap
+//! between, chosen by a [`Bandit`] that [`Schedule::observe`] tells what each fault did.
 
+use crate::adaptive::{arm_name, Bandit, Catalogue, Choice, Effect, Policy, GAP};
 use crate::fault::{
     ClockDirection, ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind,
     NodeSpec, Targets,
@@ -20,6 +25,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The shapes `--nemesis partition` picks from: all but primaries, which needs the database's help.
@@ -68,6 +74,19 @@ pub struct NemesisConfig {
     pub corrupt_percent: u8,
     /// A bandwidth fault's rate, kbit/s.
     pub bandwidth_kbit: u64,
+    /// `--nemesis auto` or `random`: draw from the whole catalogue instead of `kinds`.
+    pub adaptive: Option<Adaptive>,
+}
+
+/// What `--nemesis auto` and `random` draw from, and how.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Adaptive {
+    /// Learn from effects, or draw uniformly.
+    pub policy: Policy,
+    /// The database names its primaries: primaries targets and partitions apply.
+    pub names_primaries: bool,
+    /// faultline-clock reaches monotonic clocks (Docker nodes).
+    pub monotonic_clocks: bool,
 }
 
 impl Default for NemesisConfig {
@@ -88,6 +107,7 @@ impl Default for NemesisConfig {
             clock_rate: 4.0,
             corrupt_percent: 5,
             bandwidth_kbit: 1000,
+            adaptive: None,
         }
     }
 }
@@ -150,6 +170,17 @@ pub struct Schedule {
     rng: ChaCha8Rng,
     step: u32,
     active: BTreeSet<FaultClass>,
+    adaptive: Option<AdaptiveState>,
+}
+
+/// An adaptive schedule's state: the learner (shared by the runs of a series), the fault
+/// running now, the one whose effect is awaited, and when the next may start.
+#[derive(Clone, Debug)]
+struct AdaptiveState {
+    bandit: Arc<Mutex<Bandit>>,
+    running: Option<(FaultClass, Duration, Choice)>,
+    unscored: Option<Choice>,
+    next_start: Duration,
 }
 
 impl Schedule {
@@ -185,13 +216,57 @@ impl Schedule {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(NEMESIS_STREAM);
+        let adaptive = config.adaptive.map(|a| AdaptiveState {
+            bandit: Arc::new(Mutex::new(Bandit::new(
+                a.policy,
+                Catalogue::new(a.names_primaries, a.monotonic_clocks),
+            ))),
+            running: None,
+            unscored: None,
+            next_start: GAP,
+        });
         Ok(Schedule {
             nodes,
             config,
             rng,
             step: 0,
             active: BTreeSet::new(),
+            adaptive,
         })
+    }
+
+    /// An adaptive schedule's learner, to hand to the next run of a series with
+    /// [`Schedule::learning_from`]; `None` for a fixed schedule.
+    pub fn bandit(&self) -> Option<Arc<Mutex<Bandit>>> {
+        self.adaptive.as_ref().map(|a| a.bandit.clone())
+    }
+
+    /// This schedule, continuing to learn with `bandit` (what earlier runs taught).
+    pub fn learning_from(mut self, bandit: Arc<Mutex<Bandit>>) -> Self {
+        if let Some(a) = &mut self.adaptive {
+            a.bandit = bandit;
+        }
+        self
+    }
+
+    /// Whether faults are drawn from the whole catalogue (`auto`, `random`).
+    pub fn is_adaptive(&self) -> bool {
+        self.adaptive.is_some()
+    }
+
+    /// Tells an adaptive schedule what the fault it last stopped did, and returns the line
+    /// for the run's log that says what it has learned; nothing for a fixed schedule.
+    pub fn observe(&mut self, effect: &Effect) -> Option<String> {
+        let a = self.adaptive.as_mut()?;
+        let choice = a.unscored.take()?;
+        let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
+        bandit.learn(choice, effect);
+        Some(format!(
+            "{} nemesis: effect score {:.2}; mean score per fault so far: {}",
+            bandit.policy().name(),
+            effect.score(),
+            means_line(&bandit)
+        ))
     }
 
     /// The configuration.
@@ -207,6 +282,9 @@ impl Schedule {
     /// The next operation and when it is due, measured from the start of the test;
     /// `None` when no kinds were requested.
     pub fn next_op(&mut self) -> Option<(Duration, NemesisOp)> {
+        if self.adaptive.is_some() {
+            return Some(self.next_adaptive_op());
+        }
         let kind = *self.config.kinds.choose(&mut self.rng)?;
         self.step += 1;
         let at = self.config.interval * self.step;
@@ -218,6 +296,31 @@ impl Schedule {
             NemesisOp::Start(self.fault(kind))
         };
         Some((at, op))
+    }
+
+    /// The adaptive schedule's next step: stop the running fault when its time is up, or
+    /// after a quiet gap start the next one the bandit chooses.
+    fn next_adaptive_op(&mut self) -> (Duration, NemesisOp) {
+        let a = self.adaptive.as_mut().expect("adaptive schedule");
+        if let Some((class, stop_at, choice)) = a.running.take() {
+            a.unscored = Some(choice);
+            let jitter = GAP.mul_f64(self.rng.random_range(0.0..1.0));
+            a.next_start = stop_at + GAP + jitter;
+            self.active.remove(&class);
+            return (stop_at, NemesisOp::Stop(class));
+        }
+        let start_at = a.next_start;
+        let (kind, duration, choice) = a
+            .bandit
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .choose(&mut self.rng);
+        let fault = self.fault(kind);
+        let class = fault.class();
+        self.active.insert(class);
+        let a = self.adaptive.as_mut().expect("adaptive schedule");
+        a.running = Some((class, start_at + duration, choice));
+        (start_at, NemesisOp::Start(fault))
     }
 
     /// Stops for every active class, in class order; afterwards nothing is active.
@@ -232,11 +335,16 @@ impl Schedule {
     pub fn plan(&mut self, until: Duration) -> Vec<(Duration, NemesisOp)> {
         let mut ops = Vec::new();
         loop {
-            let before = (self.step, self.active.clone(), self.rng.clone());
+            let before = (
+                self.step,
+                self.active.clone(),
+                self.rng.clone(),
+                self.adaptive.clone(),
+            );
             match self.next_op() {
                 Some((at, op)) if at < until => ops.push((at, op)),
                 _ => {
-                    (self.step, self.active, self.rng) = before;
+                    (self.step, self.active, self.rng, self.adaptive) = before;
                     break;
                 }
             }
@@ -397,6 +505,16 @@ impl Schedule {
             }
         }
     }
+}
+
+/// `fault mean, ...` for the log: what the bandit has learned.
+fn means_line(bandit: &Bandit) -> String {
+    bandit
+        .fault_means()
+        .into_iter()
+        .filter_map(|(kind, mean)| mean.map(|m| format!("{} {m:.2}", arm_name(&kind))))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -648,5 +766,79 @@ mod tests {
             NemesisOp::Stop(FaultClass::Clock).value(),
             json!({"fault": "clock"})
         );
+    }
+
+    fn adaptive(policy: Policy) -> NemesisConfig {
+        NemesisConfig {
+            adaptive: Some(Adaptive {
+                policy,
+                names_primaries: true,
+                monotonic_clocks: true,
+            }),
+            ..NemesisConfig::default()
+        }
+    }
+
+    #[test]
+    fn an_adaptive_schedule_runs_one_fault_at_a_time_with_quiet_gaps() {
+        let mut s = Schedule::new(nodes(5), adaptive(Policy::Random), 3).unwrap();
+        let plan = s.plan(Duration::from_secs(120));
+        assert!(plan.len() > 10, "{} ops in 120 s", plan.len());
+        let mut running: Option<(FaultClass, Duration)> = None;
+        let mut last_stop = Duration::ZERO;
+        for (at, op) in &plan {
+            match op {
+                NemesisOp::Start(fault) => {
+                    assert!(running.is_none(), "two faults at once at {at:?}");
+                    assert!(*at >= last_stop + GAP, "no quiet gap before {at:?}");
+                    running = Some((fault.class(), *at));
+                }
+                NemesisOp::Stop(class) => {
+                    let (started_class, started) = running.take().expect("a stop with no start");
+                    assert_eq!(*class, started_class);
+                    assert!(
+                        crate::adaptive::DURATIONS.contains(&(*at - started))
+                            || *at == Duration::from_secs(120)
+                    );
+                    last_stop = *at;
+                }
+            }
+        }
+        // Many kinds of fault, not one.
+        let classes: BTreeSet<FaultClass> = plan
+            .iter()
+            .filter_map(|(_, op)| match op {
+                NemesisOp::Start(f) => Some(f.class()),
+                _ => None,
+            })
+            .collect();
+        assert!(classes.len() >= 4, "{classes:?}");
+    }
+
+    #[test]
+    fn an_adaptive_schedule_learns_only_what_it_is_told_and_shares_it_across_runs() {
+        let mut first = Schedule::new(nodes(5), adaptive(Policy::Auto), 1).unwrap();
+        assert!(
+            first.observe(&Effect::default()).is_none(),
+            "nothing stopped yet"
+        );
+        let _start = first.next_op().unwrap();
+        let _stop = first.next_op().unwrap();
+        let line = first.observe(&Effect {
+            leader_changes: 1,
+            ..Effect::default()
+        });
+        assert!(line.unwrap().contains("effect score 1.00"));
+        assert!(
+            first.observe(&Effect::default()).is_none(),
+            "one effect per fault"
+        );
+        let bandit = first.bandit().unwrap();
+        let second = Schedule::new(nodes(5), adaptive(Policy::Auto), 2)
+            .unwrap()
+            .learning_from(bandit.clone());
+        assert!(Arc::ptr_eq(&second.bandit().unwrap(), &bandit));
+        let fixed = Schedule::new(nodes(5), config(&["partition"], 10), 1).unwrap();
+        assert!(fixed.bandit().is_none() && !fixed.is_adaptive());
     }
 }

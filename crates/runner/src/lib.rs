@@ -14,6 +14,7 @@
 pub mod client;
 mod display;
 pub mod generator;
+mod live_effect;
 pub mod recorder;
 pub mod run;
 pub mod store;

@@ -47,6 +47,8 @@ pub struct Stats {
     pub info: AtomicU64,
     /// Nemesis events (invocations and completions).
     pub nemesis: AtomicU64,
+    /// `primaries` events naming a leader: the first leader seen, then each change.
+    pub leader_changes: AtomicU64,
     /// Every event written.
     pub events: AtomicU64,
 }
@@ -60,6 +62,9 @@ impl Stats {
     }
 
     fn count(&self, r: &Record) {
+        if r.f == faultline_history::PRIMARIES && !r.value.is_null() {
+            self.leader_changes.fetch_add(1, Ordering::Relaxed);
+        }
         let c = match (r.process, r.kind) {
             (Process::Nemesis, _) => &self.nemesis,
             (_, EventType::Invoke) => &self.invokes,

@@ -8,6 +8,7 @@
 use crate::client::{Client, ClientFactory, Completion};
 use crate::display::Display;
 use crate::generator::{Gen, GenError, Op, Share};
+use crate::live_effect::{effect, Snapshot, AFTERMATH};
 use crate::recorder::{start_writer, Record, Recorder, Stats};
 use faultline_history::{EventType, Process};
 use faultline_nemesis::{
@@ -182,6 +183,7 @@ pub async fn run_tapped(
             timeout: config.nemesis_timeout,
             active: BTreeMap::new(),
             display: active_faults.clone(),
+            stats: stats.clone(),
         };
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
     });
@@ -454,6 +456,7 @@ struct NemesisRunner {
     timeout: Duration,
     active: BTreeMap<FaultClass, Fault>,
     display: Arc<Mutex<Vec<String>>>,
+    stats: Arc<Stats>,
 }
 
 impl NemesisRunner {
@@ -463,12 +466,35 @@ impl NemesisRunner {
         start: Instant,
         mut main_over: watch::Receiver<bool>,
     ) {
+        // An adaptive schedule learns what each fault did: counts before, at its start and
+        // after its aftermath; a fixed schedule ignores them.
+        let mut quiet = Snapshot::take(&self.stats);
+        let mut started: Option<(Snapshot, bool)> = None;
         while let Some((at, op)) = schedule.next_op() {
             tokio::select! {
                 _ = sleep_until(start + at) => {}
                 _ = main_over.wait_for(|v| *v) => break,
             }
-            self.execute(op).await;
+            let starting = matches!(op, NemesisOp::Start(_));
+            let at_start = Snapshot::take(&self.stats);
+            let applied = self.execute(op).await;
+            if starting {
+                started = Some((at_start, applied));
+                continue;
+            }
+            let Some((at_start, applied)) = started.take().filter(|_| schedule.is_adaptive())
+            else {
+                continue;
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(AFTERMATH) => {}
+                _ = main_over.wait_for(|v| *v) => break,
+            }
+            let end = Snapshot::take(&self.stats);
+            if let Some(line) = schedule.observe(&effect(quiet, at_start, end, applied)) {
+                tracing::info!(target: "faultline::nemesis", "{line}");
+            }
+            quiet = end;
         }
         let _ = main_over.wait_for(|v| *v).await;
         // Final heal: everything still active, whether or not its start succeeded.
@@ -530,13 +556,14 @@ impl NemesisRunner {
         }
     }
 
-    async fn execute(&mut self, op: NemesisOp) {
+    /// Starts or stops a fault and records it; whether it applied.
+    async fn execute(&mut self, op: NemesisOp) -> bool {
         let f = op.f();
         let (mut fault, starting) = match op {
             NemesisOp::Start(fault) => (fault, true),
             NemesisOp::Stop(class) => match self.active.remove(&class) {
                 Some(fault) => (fault, false),
-                None => return,
+                None => return false,
             },
         };
         let value = serde_json::to_value(&fault).unwrap_or(Value::Null);
@@ -563,6 +590,7 @@ impl NemesisRunner {
             Ok(Err(e)) => Err(format!("panicked: {e}")),
             Err(_) => Err(format!("timed out after {:?}", self.timeout)),
         };
+        let applied = outcome.is_ok();
         let resolved = match outcome {
             Ok(resolved) => {
                 let v = serde_json::to_value(&resolved).unwrap_or(Value::Null);
@@ -588,5 +616,6 @@ impl NemesisRunner {
         if let Ok(mut shown) = self.display.lock() {
             *shown = labels;
         }
+        applied
     }
 }

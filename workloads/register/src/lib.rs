@@ -34,7 +34,8 @@ pub const NAME: &str = "register";
 /// The register workload's knobs (none depends on the seed).
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Workers per key; the concurrency must be a multiple of it.
+    /// Workers per key; the concurrency must be a multiple of it. The default of a run is
+    /// [`threads_per_key`] of its nodes and workers.
     pub threads_per_key: usize,
     /// Operations on each key before its group moves on.
     pub ops_per_key: u64,
@@ -62,6 +63,18 @@ impl Default for Options {
             check_time_limit: Some(Duration::from_secs(300)),
         }
     }
+}
+
+/// Workers per key for `workers` workers on `nodes` nodes: the largest divisor of `workers`
+/// that is at most `nodes`. Worker `i` runs on node `i % nodes` and a key's group is
+/// consecutive workers, so with as many workers per key as nodes each key is used from every
+/// node, and every partition cuts some of a key's clients off from the others: a stale read
+/// needs a read on one side of the cut of a value overwritten on the other.
+pub fn threads_per_key(nodes: usize, workers: usize) -> usize {
+    (1..=nodes.min(workers).max(1))
+        .rev()
+        .find(|n| workers.is_multiple_of(*n))
+        .unwrap_or(1)
 }
 
 /// What the workers ask for: a uniform mix of read, write and cas per key.
@@ -247,6 +260,24 @@ mod tests {
     use faultline_workload_support::fake::{FakeEtcd, FakeRedis, Reply};
     use faultline_workload_support::redis::RedisPrimary;
     use faultline_workload_support::testing::requests;
+
+    #[test]
+    fn every_key_is_used_from_as_many_nodes_as_the_workers_allow() {
+        for nodes in 1..=9 {
+            for workers in 1..=40 {
+                let t = threads_per_key(nodes, workers);
+                assert_eq!(workers % t, 0, "{nodes} nodes, {workers} workers: {t}");
+                assert!(t <= nodes.max(1), "{nodes} nodes, {workers} workers: {t}");
+                // No larger group would fit.
+                assert!(((t + 1)..=nodes.min(workers)).all(|u| workers % u != 0));
+                // Consecutive workers of a group sit on distinct nodes.
+                let spread: std::collections::BTreeSet<usize> = (0..t).map(|i| i % nodes).collect();
+                assert_eq!(spread.len(), t);
+            }
+        }
+        assert_eq!(threads_per_key(5, 10), 5);
+        assert_eq!(threads_per_key(3, 10), 2);
+    }
 
     #[test]
     fn generator_asks_for_read_write_cas_on_keys_in_turn() {

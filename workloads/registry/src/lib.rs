@@ -76,6 +76,12 @@ pub struct Common {
     /// database's default.
     #[serde(default)]
     pub isolation: Option<Isolation>,
+    /// The cluster's nodes (worker `i` uses node `i % nodes`); `None`: not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<usize>,
+    /// Concurrent workers (`--concurrency`); `None`: not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<usize>,
 }
 
 impl Default for Common {
@@ -92,6 +98,8 @@ impl Default for Common {
             read_fraction: None,
             consistency_model: None,
             isolation: None,
+            nodes: None,
+            concurrency: None,
         }
     }
 }
@@ -427,8 +435,13 @@ fn rate(common: &Common, default: Option<f64>) -> Option<f64> {
 
 fn configure_register(def: &'static WorkloadDef, c: &Common) -> Configured {
     let d = register::Options::default();
+    let threads_per_key = match (c.nodes, c.concurrency) {
+        (Some(nodes), Some(workers)) => register::threads_per_key(nodes, workers),
+        _ => d.threads_per_key,
+    };
     let o = register::Options {
         rate: rate(c, d.rate),
+        threads_per_key,
         ..d
     };
     let generator = register::generator(&o);

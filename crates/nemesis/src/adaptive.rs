@@ -1,0 +1,442 @@
+//! `--nemesis auto` and `--nemesis random`: faults drawn from the whole catalogue that applies
+//! to the database, with random targets and durations, where `auto` learns from their effects.
+//!
+//! A fault is chosen along three independent dimensions: what ([`Catalogue::faults`]: every
+//! partition shape, pause, kill, slow, loss, delay, clock jumps), where ([`Catalogue::targets`],
+//! for faults aimed at nodes) and for how long ([`DURATIONS`]). `random` draws each uniformly,
+//! the baseline. `auto` keeps a UCB1 bandit per dimension (Auer et al. 2002, with a smaller exploration weight), rewarded with the
+//! effect each fault had on the clients ([`Effect::score`]): fault kinds, targets and durations
+//! that bit are tried more often, and ones that never do less. The bandit sees effects only,
+//! never which database or workload runs, and it lives as long as the test, so the runs of a
+//! `--test-count` series learn from the ones before them.
+//!
+//! Every draw comes from the schedule's seeded stream, so given the same effects the same
+//! seed gives the same schedule; the schedule chosen is written into the history as usual.
+
+use crate::fault::{ClockDirection, ClockKind, ClockMode, ClockSource, FaultKind, NetemKind};
+use crate::fault::{NodeSpec, Targets};
+use crate::grudge::PartitionSpec;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How long an adaptive fault lasts: short, medium, long.
+pub const DURATIONS: [Duration; 3] = [
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
+
+/// The quiet time between a heal and the next fault (plus up to as much again, at random):
+/// long enough to see the clients recover, short enough for several faults a run.
+pub const GAP: Duration = Duration::from_millis(1500);
+
+/// How faults are chosen from the catalogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Learn from effects (UCB1 per dimension).
+    Auto,
+    /// Uniformly at random: the baseline.
+    Random,
+}
+
+impl Policy {
+    /// The `--nemesis` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Policy::Auto => "auto",
+            Policy::Random => "random",
+        }
+    }
+}
+
+/// What the database allows the nemesis to draw from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Catalogue {
+    /// Fault kinds; those aimed at nodes have no targets (the target dimension gives them).
+    pub faults: Vec<FaultKind>,
+    /// Where faults aimed at nodes land.
+    pub targets: Vec<Targets>,
+}
+
+impl Catalogue {
+    /// Everything that applies: primaries targets and the primaries partition only where the
+    /// database names its primaries, monotonic clocks only where faultline-clock reaches them.
+    pub fn new(names_primaries: bool, monotonic_clocks: bool) -> Catalogue {
+        let mut faults: Vec<FaultKind> = [
+            PartitionSpec::Halves,
+            PartitionSpec::One,
+            PartitionSpec::MajoritiesRing,
+            PartitionSpec::Bridge,
+        ]
+        .into_iter()
+        .chain(names_primaries.then_some(PartitionSpec::Primaries))
+        .map(|spec| FaultKind::Partition(Some(spec)))
+        .collect();
+        faults.extend([
+            FaultKind::Pause(None),
+            FaultKind::Kill(None),
+            FaultKind::Slow(None),
+            FaultKind::Loss(None),
+            FaultKind::Netem(NetemKind::Delay, None),
+            clock(ClockSource::Wall, ClockDirection::Forward),
+            clock(ClockSource::Wall, ClockDirection::Backward),
+        ]);
+        if monotonic_clocks {
+            faults.push(clock(ClockSource::Monotonic, ClockDirection::Forward));
+        }
+        let mut targets: Vec<Targets> = [NodeSpec::One, NodeSpec::Minority, NodeSpec::Majority]
+            .into_iter()
+            .map(Targets::Spec)
+            .collect();
+        if names_primaries {
+            targets.push(Targets::Primaries);
+        }
+        Catalogue { faults, targets }
+    }
+}
+
+fn clock(source: ClockSource, direction: ClockDirection) -> FaultKind {
+    FaultKind::Clock(ClockKind {
+        clock: source,
+        mode: Some(ClockMode::Bump),
+        direction: Some(direction),
+        targets: None,
+    })
+}
+
+/// What a fault did to the clients, counted over its window and over the quiet time before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Effect {
+    /// Client completions (ok, fail, info) in the quiet time before the fault.
+    pub before_total: u64,
+    /// Of those, `fail` and `info`.
+    pub before_bad: u64,
+    /// Seconds of quiet time counted.
+    pub before_s: f64,
+    /// Client completions from the fault's start to shortly after its heal.
+    pub during_total: u64,
+    /// Of those, `fail` and `info`.
+    pub during_bad: u64,
+    /// Seconds of the fault's window counted.
+    pub during_s: f64,
+    /// Leader changes seen in the window.
+    pub leader_changes: u64,
+    /// Whether the fault could not be applied (it then taught nothing).
+    pub failed: bool,
+}
+
+impl Effect {
+    /// How much the fault bit, in 0..=1: the rise in the share of failed and indeterminate
+    /// operations, the fall in completions a second, and a leader change, whichever is most.
+    pub fn score(&self) -> f64 {
+        if self.failed {
+            return 0.0;
+        }
+        let share = |bad: u64, total: u64| bad as f64 / total.max(1) as f64;
+        let errors =
+            share(self.during_bad, self.during_total) - share(self.before_bad, self.before_total);
+        let rate = |n: u64, s: f64| n as f64 / s.max(0.001);
+        let before_rate = rate(self.before_total - self.before_bad, self.before_s);
+        let during_rate = rate(self.during_total - self.during_bad, self.during_s);
+        let slowdown = if before_rate > 0.0 {
+            1.0 - during_rate / before_rate
+        } else {
+            0.0
+        };
+        let leader = if self.leader_changes > 0 { 1.0 } else { 0.0 };
+        errors.max(slowdown).max(leader).clamp(0.0, 1.0)
+    }
+}
+
+/// UCB1's weight on exploration. The textbook `sqrt(2)` suits long horizons; a series gets
+/// tens of faults, not thousands, and with rewards in 0..=1 it would go on retrying faults
+/// that never bit, so the bonus is smaller.
+const EXPLORATION: f64 = 0.5;
+
+/// One dimension's arms: pulls and summed rewards.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Arms {
+    pulls: Vec<u32>,
+    rewards: Vec<f64>,
+}
+
+impl Arms {
+    fn new(n: usize) -> Arms {
+        Arms {
+            pulls: vec![0; n],
+            rewards: vec![0.0; n],
+        }
+    }
+
+    /// UCB1: an untried arm first (at random among them), else the highest mean reward plus
+    /// `EXPLORATION * sqrt(ln N / n)`; ties broken at random.
+    fn ucb1(&self, rng: &mut impl Rng) -> usize {
+        let untried: Vec<usize> = (0..self.pulls.len())
+            .filter(|&i| self.pulls[i] == 0)
+            .collect();
+        if !untried.is_empty() {
+            return untried[rng.random_range(0..untried.len())];
+        }
+        let total: f64 = self.pulls.iter().map(|&p| f64::from(p)).sum();
+        let score = |i: usize| {
+            let n = f64::from(self.pulls[i]);
+            self.rewards[i] / n + EXPLORATION * (total.ln() / n).sqrt()
+        };
+        let best = (0..self.pulls.len()).map(score).fold(f64::MIN, f64::max);
+        let ties: Vec<usize> = (0..self.pulls.len())
+            .filter(|&i| score(i) >= best - 1e-12)
+            .collect();
+        ties[rng.random_range(0..ties.len())]
+    }
+
+    fn pick(&self, policy: Policy, rng: &mut impl Rng) -> usize {
+        match policy {
+            Policy::Auto => self.ucb1(rng),
+            Policy::Random => rng.random_range(0..self.pulls.len()),
+        }
+    }
+
+    fn reward(&mut self, arm: usize, reward: f64) {
+        self.pulls[arm] += 1;
+        self.rewards[arm] += reward;
+    }
+
+    fn mean(&self, arm: usize) -> Option<f64> {
+        (self.pulls[arm] > 0).then(|| self.rewards[arm] / f64::from(self.pulls[arm]))
+    }
+}
+
+/// A chosen fault: indices into the catalogue's dimensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Choice {
+    /// Index into [`Catalogue::faults`].
+    pub fault: usize,
+    /// Index into [`Catalogue::targets`], for a fault aimed at nodes.
+    pub target: Option<usize>,
+    /// Index into [`DURATIONS`].
+    pub duration: usize,
+}
+
+/// The learner: a catalogue and what each of its arms earned so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bandit {
+    policy: Policy,
+    catalogue: Catalogue,
+    faults: Arms,
+    targets: Arms,
+    durations: Arms,
+}
+
+impl Bandit {
+    /// A bandit that has tried nothing yet.
+    pub fn new(policy: Policy, catalogue: Catalogue) -> Bandit {
+        Bandit {
+            policy,
+            faults: Arms::new(catalogue.faults.len()),
+            targets: Arms::new(catalogue.targets.len()),
+            durations: Arms::new(DURATIONS.len()),
+            catalogue,
+        }
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The next fault: its kind with targets filled in, how long it lasts, and the choice.
+    pub fn choose(&self, rng: &mut impl Rng) -> (FaultKind, Duration, Choice) {
+        let fault = self.faults.pick(self.policy, rng);
+        let mut kind = self.catalogue.faults[fault];
+        let target = aimed_at_nodes(&kind).then(|| self.targets.pick(self.policy, rng));
+        if let Some(t) = target {
+            set_targets(&mut kind, self.catalogue.targets[t]);
+        }
+        let duration = self.durations.pick(self.policy, rng);
+        let choice = Choice {
+            fault,
+            target,
+            duration,
+        };
+        (kind, DURATIONS[duration], choice)
+    }
+
+    /// Credits `choice` with the effect's score.
+    pub fn learn(&mut self, choice: Choice, effect: &Effect) {
+        let score = effect.score();
+        self.faults.reward(choice.fault, score);
+        if let Some(t) = choice.target {
+            self.targets.reward(t, score);
+        }
+        self.durations.reward(choice.duration, score);
+    }
+
+    /// Each fault kind's mean score so far (`None`: never tried), in catalogue order, for the log.
+    pub fn fault_means(&self) -> Vec<(FaultKind, Option<f64>)> {
+        (0..self.catalogue.faults.len())
+            .map(|i| (self.catalogue.faults[i], self.faults.mean(i)))
+            .collect()
+    }
+}
+
+/// A fault kind's name in the log: `partition-halves`, `pause`, `clock-monotonic-forward`.
+pub fn arm_name(kind: &FaultKind) -> String {
+    match kind {
+        FaultKind::Partition(spec) => match spec {
+            Some(spec) => format!("partition-{spec}"),
+            None => "partition".into(),
+        },
+        FaultKind::Loss(_) => "loss".into(),
+        FaultKind::Pause(_) => "pause".into(),
+        FaultKind::Slow(_) => "slow".into(),
+        FaultKind::Kill(_) => "kill".into(),
+        FaultKind::Clock(k) => format!(
+            "clock-{}-{}",
+            if k.clock == ClockSource::Monotonic {
+                "monotonic"
+            } else {
+                "wall"
+            },
+            if k.direction == Some(ClockDirection::Backward) {
+                "backward"
+            } else {
+                "forward"
+            }
+        ),
+        FaultKind::Netem(n, _) => n.name().into(),
+        FaultKind::Storage(s, _) => s.name().into(),
+    }
+}
+
+fn aimed_at_nodes(kind: &FaultKind) -> bool {
+    !matches!(kind, FaultKind::Partition(_))
+}
+
+fn set_targets(kind: &mut FaultKind, targets: Targets) {
+    match kind {
+        FaultKind::Loss(t)
+        | FaultKind::Pause(t)
+        | FaultKind::Slow(t)
+        | FaultKind::Kill(t)
+        | FaultKind::Netem(_, t)
+        | FaultKind::Storage(_, t) => *t = Some(targets),
+        FaultKind::Clock(k) => k.targets = Some(targets),
+        FaultKind::Partition(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn effect(bad_share: f64) -> Effect {
+        Effect {
+            before_total: 100,
+            before_bad: 0,
+            before_s: 2.0,
+            during_total: 100,
+            during_bad: (bad_share * 100.0) as u64,
+            during_s: 2.0,
+            ..Effect::default()
+        }
+    }
+
+    #[test]
+    fn the_score_sees_errors_slowdowns_and_leader_changes_and_nothing_else() {
+        assert_eq!(effect(0.0).score(), 0.0);
+        assert!((effect(0.4).score() - 0.4).abs() < 1e-9);
+        let slow = Effect {
+            during_total: 25,
+            ..effect(0.0)
+        };
+        assert!((slow.score() - 0.75).abs() < 1e-9, "{}", slow.score());
+        let leader = Effect {
+            leader_changes: 1,
+            ..effect(0.0)
+        };
+        assert_eq!(leader.score(), 1.0);
+        let failed = Effect {
+            failed: true,
+            ..effect(1.0)
+        };
+        assert_eq!(failed.score(), 0.0);
+        // Errors that were there before the fault are not its effect.
+        let chronic = Effect {
+            before_bad: 50,
+            during_bad: 50,
+            ..effect(0.0)
+        };
+        assert_eq!(chronic.score(), 0.0);
+    }
+
+    /// Plays `rounds` faults where only `biting` fault kinds have an effect; how often each
+    /// policy chose a biting one.
+    fn share_biting(policy: Policy, biting: &[usize], rounds: usize, seed: u64) -> f64 {
+        let mut bandit = Bandit::new(policy, Catalogue::new(true, true));
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut hits = 0;
+        for _ in 0..rounds {
+            let (_, _, choice) = bandit.choose(&mut rng);
+            let bit = biting.contains(&choice.fault);
+            hits += usize::from(bit);
+            bandit.learn(choice, &effect(if bit { 0.8 } else { 0.0 }));
+        }
+        hits as f64 / rounds as f64
+    }
+
+    #[test]
+    fn auto_tries_every_fault_then_prefers_the_ones_that_bite() {
+        let n = Catalogue::new(true, true).faults.len();
+        for seed in 0..20 {
+            let auto = share_biting(Policy::Auto, &[1, 4], 60, seed);
+            let random = share_biting(Policy::Random, &[1, 4], 60, seed);
+            assert!(auto > 0.5, "seed {seed}: auto chose biting faults {auto}");
+            assert!(random < 0.35, "seed {seed}: random {random} of {n} kinds");
+        }
+    }
+
+    #[test]
+    fn the_same_seed_and_effects_give_the_same_choices() {
+        let run = |seed| {
+            let mut bandit = Bandit::new(Policy::Auto, Catalogue::new(false, false));
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            (0..30)
+                .map(|i| {
+                    let (kind, d, choice) = bandit.choose(&mut rng);
+                    bandit.learn(choice, &effect(f64::from(i % 3) / 3.0));
+                    (kind, d)
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(run(7), run(7));
+        assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn the_catalogue_offers_primaries_and_monotonic_clocks_only_where_they_apply() {
+        let bare = Catalogue::new(false, false);
+        assert!(!bare.targets.contains(&Targets::Primaries));
+        assert!(!bare
+            .faults
+            .contains(&FaultKind::Partition(Some(PartitionSpec::Primaries))));
+        assert!(!bare
+            .faults
+            .iter()
+            .any(|k| matches!(k, FaultKind::Clock(c) if c.clock == ClockSource::Monotonic)));
+        let full = Catalogue::new(true, true);
+        assert!(full.targets.contains(&Targets::Primaries));
+        assert_eq!(full.faults.len(), bare.faults.len() + 2);
+        // Every fault aimed at nodes gets a target from the target dimension.
+        let mut bandit = Bandit::new(Policy::Random, full);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..200 {
+            let (kind, _, choice) = bandit.choose(&mut rng);
+            assert_eq!(choice.target.is_some(), aimed_at_nodes(&kind));
+            bandit.learn(choice, &effect(0.0));
+        }
+    }
+}
