@@ -184,8 +184,8 @@ impl TestOptions {
             read_fraction: self.read_fraction,
             consistency_model: self.consistency_model.clone(),
             isolation: self.isolation,
-            nodes: self.node_count(),
-            concurrency: Some(self.concurrency),
+            node_count: self.node_count(),
+            workers: Some(self.concurrency),
         }
     }
 

@@ -76,12 +76,13 @@ pub struct Common {
     /// database's default.
     #[serde(default)]
     pub isolation: Option<Isolation>,
-    /// The cluster's nodes (worker `i` uses node `i % nodes`); `None`: not known.
+    /// How many nodes the cluster has (worker `i` uses node `i % node_count`); `None`: not
+    /// known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nodes: Option<usize>,
+    pub node_count: Option<usize>,
     /// Concurrent workers (`--concurrency`); `None`: not known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub concurrency: Option<usize>,
+    pub workers: Option<usize>,
 }
 
 impl Default for Common {
@@ -98,8 +99,8 @@ impl Default for Common {
             read_fraction: None,
             consistency_model: None,
             isolation: None,
-            nodes: None,
-            concurrency: None,
+            node_count: None,
+            workers: None,
         }
     }
 }
@@ -435,7 +436,7 @@ fn rate(common: &Common, default: Option<f64>) -> Option<f64> {
 
 fn configure_register(def: &'static WorkloadDef, c: &Common) -> Configured {
     let d = register::Options::default();
-    let threads_per_key = match (c.nodes, c.concurrency) {
+    let threads_per_key = match (c.node_count, c.workers) {
         (Some(nodes), Some(workers)) => register::threads_per_key(nodes, workers),
         _ => d.threads_per_key,
     };
