@@ -79,7 +79,11 @@ impl Test {
                     .map_err(|e| format!("restarting {}: {e}", node.name))?;
             }
         }
-        db.await_ready(&self.nodes, self.plan.op_timeout)
+        // As long as the definition gives a node to become ready: a run stopped mid-fault
+        // (or healed a moment ago) may still be electing a leader, which can take longer
+        // than one operation's timeout.
+        let timeout = db.ready_timeout().max(self.plan.op_timeout);
+        db.await_ready(&self.nodes, timeout)
             .map_err(|e| format!("the cluster was not ready again after the previous run: {e}"))
     }
 
