@@ -139,6 +139,20 @@ pub struct ApplyError {
     pub resolved: Option<Box<Fault>>,
 }
 
+impl ApplyError {
+    /// `Ok` when no node failed, else an error holding every node's failure.
+    pub fn unless_any(errors: Vec<NodeError>) -> Result<(), ApplyError> {
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApplyError {
+                errors,
+                resolved: None,
+            })
+        }
+    }
+}
+
 impl From<NodeError> for ApplyError {
     fn from(e: NodeError) -> Self {
         ApplyError {

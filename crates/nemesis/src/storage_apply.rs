@@ -36,17 +36,6 @@ fn each(
     (done, errors)
 }
 
-fn result(errors: Vec<NodeError>) -> Result<(), ApplyError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApplyError {
-            errors,
-            resolved: None,
-        })
-    }
-}
-
 /// Inflicts a storage fault; records in `fault` what faultline-fs did on each node.
 pub fn inflict(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
     let Fault::Storage {
@@ -73,7 +62,7 @@ pub fn inflict(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyErro
         }),
     };
     *outcome = done;
-    result(errors)
+    ApplyError::unless_any(errors)
 }
 
 /// Heals a storage fault: restarts the databases that lost power (and checks that they
@@ -98,5 +87,5 @@ pub fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             ((), errors)
         }
     };
-    result(errors)
+    ApplyError::unless_any(errors)
 }

@@ -364,30 +364,48 @@ impl StoreServer {
         self.port
     }
 
-    /// Answers requests until the process ends.
+    /// Answers requests until the process ends, [`SERVE_THREADS`] at a time: a client that
+    /// reads a large file slowly holds one of them, never the server.
     pub fn run(self) {
-        for request in self.server.incoming_requests() {
-            let host = request
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Host"))
-                .map(|h| h.value.as_str().to_string());
-            let response = if host_allowed(host.as_deref(), self.port) {
-                respond(&self.store, request.method(), request.url())
-            } else {
-                text_response(
-                    403,
-                    "text/plain",
-                    format!(
-                        "the Host header must be 127.0.0.1:{} or localhost:{}\n",
-                        self.port, self.port
-                    ),
-                )
-            };
-            // A client that went away is not our error.
-            let _ = request.respond(response);
+        let server = std::sync::Arc::new(self.server);
+        let workers: Vec<_> = (0..SERVE_THREADS)
+            .map(|_| {
+                let (server, store, port) = (server.clone(), self.store.clone(), self.port);
+                std::thread::spawn(move || {
+                    while let Ok(request) = server.recv() {
+                        answer(request, &store, port);
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            let _ = w.join();
         }
     }
+}
+
+/// How many requests the store server answers at once.
+pub const SERVE_THREADS: usize = 8;
+
+/// Answers one request: the Host header must name this server, once.
+fn answer(request: tiny_http::Request, store: &Path, port: u16) {
+    let hosts: Vec<String> = request
+        .headers()
+        .iter()
+        .filter(|h| h.field.equiv("Host"))
+        .map(|h| h.value.as_str().to_string())
+        .collect();
+    let response = match hosts.as_slice() {
+        [host] if host_allowed(Some(host), port) => respond(store, request.method(), request.url()),
+        [_, _, ..] => text_response(400, "text/plain", "more than one Host header\n".into()),
+        _ => text_response(
+            403,
+            "text/plain",
+            format!("the Host header must be 127.0.0.1:{port} or localhost:{port}\n"),
+        ),
+    };
+    // A client that went away is not our error.
+    let _ = request.respond(response);
 }
 
 type Response = tiny_http::Response<Box<dyn std::io::Read + Send>>;
@@ -441,6 +459,10 @@ fn respond(store: &Path, method: &tiny_http::Method, url: &str) -> Response {
                 "text/html; charset=utf-8",
                 render_listing(path, &target, &root),
             )
+        }
+        // Only regular files: opening a FIFO (or a device) would block or never end.
+        Ok(target) if !fs::metadata(&target).is_ok_and(|m| m.is_file()) => {
+            text_response(403, "text/plain", "not a regular file\n".into())
         }
         Ok(target) => match fs::File::open(&target) {
             Ok(file) => {

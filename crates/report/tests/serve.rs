@@ -235,3 +235,60 @@ fn lists_runs_newest_first_with_their_verdicts() {
     assert!(runs[0].files.contains(&"report.html"));
     assert!(list_runs(&store.path().join("missing")).is_err());
 }
+
+/// Issue 18: one slow client blocked everyone, and a FIFO under `logs/` blocked the server.
+#[test]
+fn a_slow_reader_or_a_fifo_never_holds_up_other_requests() {
+    let (store, _outside) = store_with_a_secret();
+    let run = store.path().join("t/20240101T000000");
+    std::fs::write(run.join("history.jsonl"), vec![b'x'; 64 << 20]).unwrap();
+    #[cfg(unix)]
+    {
+        let fifo = run.join("logs/n1/fifo.log");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+    }
+    let port = serve_in_background(store.path());
+    // Several clients ask for 64 MB and never read it.
+    let slow: Vec<TcpStream> = (0..3)
+        .map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+            write!(
+                s,
+                "GET /t/20240101T000000/history.jsonl HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let index = get(port, "/");
+        let fifo = get(port, "/t/20240101T000000/logs/n1/fifo.log");
+        let _ = tx.send((index, fifo));
+    });
+    let ((index, _), (fifo, body)) = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the server answered nobody while slow clients held their downloads");
+    assert_eq!(index, 200);
+    assert_eq!(fifo, 403, "{body}");
+    drop(slow);
+}
+
+/// Issue 18: a request with two Host headers is refused.
+#[test]
+fn two_host_headers_are_a_bad_request() {
+    let (store, _outside) = store_with_a_secret();
+    let port = serve_in_background(store.path());
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        s,
+        "GET / HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\nHost: evil.example:80\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(&out[9..12], "400", "{out}");
+    assert_eq!(get(port, "/").0, 200);
+}
