@@ -1,11 +1,12 @@
 //! `--nemesis auto` and `--nemesis random`: faults drawn from the whole catalogue that applies
 //! to the database, with random targets and durations, where `auto` learns from their effects.
 //!
-//! A fault is chosen along three independent dimensions: what ([`Catalogue::faults`]: every
+//! A fault is chosen along independent dimensions: what ([`Catalogue::faults`]: every
 //! partition shape, pause, kill, slow, loss, delay, clock jumps), where ([`Catalogue::targets`],
 //! for faults aimed at nodes) and for how long ([`DURATIONS`]). `random` draws each uniformly,
-//! the baseline. `auto` keeps a UCB1 bandit per dimension (Auer et al. 2002, with a smaller exploration weight), rewarded with the
-//! effect each fault had on the clients ([`Effect::score`]): fault kinds, targets and durations
+//! the baseline. `auto` keeps a UCB1 bandit per dimension (Auer et al. 2002, with a smaller
+//! exploration weight), choosing a kind's family ([`FAMILIES`]) before the kind, rewarded with
+//! the effect each fault had on the clients, or 1 for an anomaly ([`Effect::score`]): fault kinds, targets and durations
 //! that bit are tried more often, and ones that never do less. The bandit sees effects only,
 //! never which database or workload runs, and it lives as long as the test, so the runs of a
 //! `--test-count` series learn from the ones before them.
@@ -125,14 +126,21 @@ pub struct Effect {
     pub leader_changes: u64,
     /// Whether the fault could not be applied (it then taught nothing).
     pub failed: bool,
+    /// Whether the run found an anomaly while the fault was in force or in its aftermath
+    /// (the streamed check stopped the run): the strongest effect there is.
+    pub anomaly: bool,
 }
 
 impl Effect {
-    /// How much the fault bit, in 0..=1: the rise in the share of failed and indeterminate
-    /// operations, the fall in completions a second, and a leader change, whichever is most.
+    /// How much the fault bit, in 0..=1: 1 for an anomaly found; else the rise in the share
+    /// of failed and indeterminate operations, the fall in completions a second, and a leader
+    /// change, whichever is most.
     pub fn score(&self) -> f64 {
         if self.failed {
             return 0.0;
+        }
+        if self.anomaly {
+            return 1.0;
         }
         let share = |bad: u64, total: u64| bad as f64 / total.max(1) as f64;
         let errors =
@@ -170,32 +178,43 @@ impl Arms {
         }
     }
 
-    /// UCB1: an untried arm first (at random among them), else the highest mean reward plus
-    /// `EXPLORATION * sqrt(ln N / n)`; ties broken at random.
-    fn ucb1(&self, rng: &mut impl Rng) -> usize {
-        let untried: Vec<usize> = (0..self.pulls.len())
+    /// UCB1 among the arms `among`: an untried one first (at random among them), else the
+    /// highest mean reward plus `EXPLORATION * sqrt(ln N / n)`; ties broken at random.
+    fn ucb1(&self, among: &[usize], rng: &mut impl Rng) -> usize {
+        let untried: Vec<usize> = among
+            .iter()
+            .copied()
             .filter(|&i| self.pulls[i] == 0)
             .collect();
         if !untried.is_empty() {
             return untried[rng.random_range(0..untried.len())];
         }
-        let total: f64 = self.pulls.iter().map(|&p| f64::from(p)).sum();
+        let total: f64 = among.iter().map(|&i| f64::from(self.pulls[i])).sum();
         let score = |i: usize| {
             let n = f64::from(self.pulls[i]);
             self.rewards[i] / n + EXPLORATION * (total.ln() / n).sqrt()
         };
-        let best = (0..self.pulls.len()).map(score).fold(f64::MIN, f64::max);
-        let ties: Vec<usize> = (0..self.pulls.len())
+        let best = among.iter().map(|&i| score(i)).fold(f64::MIN, f64::max);
+        let ties: Vec<usize> = among
+            .iter()
+            .copied()
             .filter(|&i| score(i) >= best - 1e-12)
             .collect();
         ties[rng.random_range(0..ties.len())]
     }
 
-    fn pick(&self, policy: Policy, rng: &mut impl Rng) -> usize {
+    /// An arm among `among`, by the policy.
+    fn pick_among(&self, policy: Policy, among: &[usize], rng: &mut impl Rng) -> usize {
         match policy {
-            Policy::Auto => self.ucb1(rng),
-            Policy::Random => rng.random_range(0..self.pulls.len()),
+            Policy::Auto => self.ucb1(among, rng),
+            Policy::Random => among[rng.random_range(0..among.len())],
         }
+    }
+
+    /// Any arm, by the policy.
+    fn pick(&self, policy: Policy, rng: &mut impl Rng) -> usize {
+        let all: Vec<usize> = (0..self.pulls.len()).collect();
+        self.pick_among(policy, &all, rng)
     }
 
     fn reward(&mut self, arm: usize, reward: f64) {
@@ -205,6 +224,21 @@ impl Arms {
 
     fn mean(&self, arm: usize) -> Option<f64> {
         (self.pulls[arm] > 0).then(|| self.rewards[arm] / f64::from(self.pulls[arm]))
+    }
+}
+
+/// The families fault kinds fall in: `auto` first chooses a family, then a kind in it, so it
+/// learns which family bites after a handful of faults rather than after trying every kind.
+pub const FAMILIES: [&str; 5] = ["network", "process", "clock", "packet", "storage"];
+
+/// The index in [`FAMILIES`] of a fault kind's family.
+pub fn family(kind: &FaultKind) -> usize {
+    match kind {
+        FaultKind::Partition(_) => 0,
+        FaultKind::Pause(_) | FaultKind::Kill(_) | FaultKind::Slow(_) => 1,
+        FaultKind::Clock(_) => 2,
+        FaultKind::Loss(_) | FaultKind::Netem(..) => 3,
+        FaultKind::Storage(..) => 4,
     }
 }
 
@@ -224,6 +258,7 @@ pub struct Choice {
 pub struct Bandit {
     policy: Policy,
     catalogue: Catalogue,
+    families: Arms,
     faults: Arms,
     targets: Arms,
     durations: Arms,
@@ -234,6 +269,7 @@ impl Bandit {
     pub fn new(policy: Policy, catalogue: Catalogue) -> Bandit {
         Bandit {
             policy,
+            families: Arms::new(FAMILIES.len()),
             faults: Arms::new(catalogue.faults.len()),
             targets: Arms::new(catalogue.targets.len()),
             durations: Arms::new(DURATIONS.len()),
@@ -248,7 +284,20 @@ impl Bandit {
 
     /// The next fault: its kind with targets filled in, how long it lasts, and the choice.
     pub fn choose(&self, rng: &mut impl Rng) -> (FaultKind, Duration, Choice) {
-        let fault = self.faults.pick(self.policy, rng);
+        let fault = match self.policy {
+            // A uniform draw over every kind: the baseline.
+            Policy::Random => self.faults.pick(self.policy, rng),
+            Policy::Auto => {
+                let present: Vec<usize> = (0..FAMILIES.len())
+                    .filter(|&f| self.catalogue.faults.iter().any(|k| family(k) == f))
+                    .collect();
+                let f = self.families.pick_among(self.policy, &present, rng);
+                let kinds: Vec<usize> = (0..self.catalogue.faults.len())
+                    .filter(|&i| family(&self.catalogue.faults[i]) == f)
+                    .collect();
+                self.faults.pick_among(self.policy, &kinds, rng)
+            }
+        };
         let mut kind = self.catalogue.faults[fault];
         let target = aimed_at_nodes(&kind).then(|| self.targets.pick(self.policy, rng));
         if let Some(t) = target {
@@ -266,6 +315,8 @@ impl Bandit {
     /// Credits `choice` with the effect's score.
     pub fn learn(&mut self, choice: Choice, effect: &Effect) {
         let score = effect.score();
+        let f = family(&self.catalogue.faults[choice.fault]);
+        self.families.reward(f, score);
         self.faults.reward(choice.fault, score);
         if let Some(t) = choice.target {
             self.targets.reward(t, score);
@@ -397,6 +448,47 @@ mod tests {
             assert!(auto > 0.5, "seed {seed}: auto chose biting faults {auto}");
             assert!(random < 0.35, "seed {seed}: random {random} of {n} kinds");
         }
+    }
+
+    /// A series of five 30 s runs gets about 25 faults: within that, choosing the family
+    /// first finds what bites after a handful, where trying all 13 kinds first would not.
+    #[test]
+    fn within_a_short_series_auto_finds_the_biting_family_early() {
+        let catalogue = Catalogue::new(true, true);
+        let kills: Vec<usize> = (0..catalogue.faults.len())
+            .filter(|&i| {
+                matches!(
+                    catalogue.faults[i],
+                    FaultKind::Kill(_) | FaultKind::Pause(_)
+                )
+            })
+            .collect();
+        let mean = |policy| {
+            (0..50)
+                .map(|seed| share_biting(policy, &kills, 25, seed))
+                .sum::<f64>()
+                / 50.0
+        };
+        let (auto, random) = (mean(Policy::Auto), mean(Policy::Random));
+        assert!(auto > 2.0 * random, "auto {auto:.2}, random {random:.2}");
+    }
+
+    #[test]
+    fn an_anomaly_is_the_strongest_effect() {
+        let found = Effect {
+            anomaly: true,
+            ..effect(0.0)
+        };
+        assert_eq!(found.score(), 1.0);
+        let failed = Effect {
+            failed: true,
+            ..found
+        };
+        assert_eq!(
+            failed.score(),
+            0.0,
+            "a fault that did not apply taught nothing"
+        );
     }
 
     #[test]

@@ -256,9 +256,13 @@ impl Schedule {
 
     /// Tells an adaptive schedule what the fault it last stopped did, and returns the line
     /// for the run's log that says what it has learned; nothing for a fixed schedule.
+    /// A fault still in force (the run ended first) is scored as it stands.
     pub fn observe(&mut self, effect: &Effect) -> Option<String> {
         let a = self.adaptive.as_mut()?;
-        let choice = a.unscored.take()?;
+        let choice = match a.unscored.take() {
+            Some(choice) => choice,
+            None => a.running.as_ref().map(|r| r.2)?,
+        };
         let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
         bandit.learn(choice, effect);
         Some(format!(

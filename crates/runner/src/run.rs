@@ -184,6 +184,7 @@ pub async fn run_tapped(
             active: BTreeMap::new(),
             display: active_faults.clone(),
             stats: stats.clone(),
+            stopped_by_anomaly: stopped.clone(),
         };
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
     });
@@ -457,6 +458,8 @@ struct NemesisRunner {
     active: BTreeMap<FaultClass, Fault>,
     display: Arc<Mutex<Vec<String>>>,
     stats: Arc<Stats>,
+    /// Set when the run was stopped from outside: `--stop-on-anomaly` found one.
+    stopped_by_anomaly: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NemesisRunner {
@@ -469,7 +472,7 @@ impl NemesisRunner {
         // An adaptive schedule learns what each fault did: counts before, at its start and
         // after its aftermath; a fixed schedule ignores them.
         let mut quiet = Snapshot::take(&self.stats);
-        let mut started: Option<(Snapshot, bool)> = None;
+        let mut unscored: Option<(Snapshot, bool)> = None;
         while let Some((at, op)) = schedule.next_op() {
             tokio::select! {
                 _ = sleep_until(start + at) => {}
@@ -479,22 +482,23 @@ impl NemesisRunner {
             let at_start = Snapshot::take(&self.stats);
             let applied = self.execute(op).await;
             if starting {
-                started = Some((at_start, applied));
+                unscored = Some((at_start, applied)).filter(|_| schedule.is_adaptive());
                 continue;
             }
-            let Some((at_start, applied)) = started.take().filter(|_| schedule.is_adaptive())
-            else {
+            if unscored.is_none() {
                 continue;
-            };
+            }
             tokio::select! {
                 _ = tokio::time::sleep(AFTERMATH) => {}
                 _ = main_over.wait_for(|v| *v) => break,
             }
-            let end = Snapshot::take(&self.stats);
-            if let Some(line) = schedule.observe(&effect(quiet, at_start, end, applied)) {
-                tracing::info!(target: "faultline::nemesis", "{line}");
-            }
-            quiet = end;
+            let (at_start, applied) = unscored.take().expect("checked above");
+            quiet = self.score(&mut schedule, quiet, at_start, applied);
+        }
+        // The run ended while a fault was in force or in its aftermath: what it did so far,
+        // and an anomaly if the streamed check stopped the run.
+        if let Some((at_start, applied)) = unscored {
+            self.score(&mut schedule, quiet, at_start, applied);
         }
         let _ = main_over.wait_for(|v| *v).await;
         // Final heal: everything still active, whether or not its start succeeded.
@@ -502,6 +506,24 @@ impl NemesisRunner {
         for class in classes {
             self.execute(NemesisOp::Stop(class)).await;
         }
+    }
+
+    /// Tells an adaptive schedule what the fault that started at `at_start` did, and logs
+    /// what it learned; the counts now, where the next quiet window starts.
+    fn score(
+        &self,
+        schedule: &mut Schedule,
+        quiet: Snapshot,
+        at_start: Snapshot,
+        applied: bool,
+    ) -> Snapshot {
+        let end = Snapshot::take(&self.stats);
+        let mut effect = effect(quiet, at_start, end, applied);
+        effect.anomaly = self.stopped_by_anomaly.load(Ordering::Relaxed);
+        if let Some(line) = schedule.observe(&effect) {
+            tracing::info!(target: "faultline::nemesis", "{line}");
+        }
+        end
     }
 
     fn record(&self, kind: EventType, f: &'static str, value: Value, error: Option<Value>) {
