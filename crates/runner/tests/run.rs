@@ -448,14 +448,14 @@ async fn the_nemesis_is_recorded_healed_at_the_end_and_the_final_phase_follows()
     assert_eq!(start_partition.value["grudge"]["n1"], json!(["n2", "n3"]));
     // The cluster saw matching adds and deletes.
     let log = cluster.log.lock().unwrap().clone();
-    let adds = log
-        .iter()
-        .filter(|(_, c)| c.starts_with("iptables -A"))
-        .count();
-    let dels = log
-        .iter()
-        .filter(|(_, c)| c.starts_with("iptables -D"))
-        .count();
+    // (Each node's rules change in one iptables-restore: its `-A`/`-D` lines.)
+    let rules = |op: &str| -> usize {
+        log.iter()
+            .filter(|(_, c)| c.contains("iptables-restore"))
+            .map(|(_, c)| c.matches(&format!("'{op} FAULTLINE")).count())
+            .sum()
+    };
+    let (adds, dels) = (rules("-A"), rules("-D"));
     assert!(adds > 0);
     assert_eq!(adds, dels);
     let kills = log
