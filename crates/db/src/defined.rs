@@ -282,7 +282,14 @@ impl Db for DefinedDb {
                 .map(|a| a.join().unwrap_or_else(|_| Err("panicked".into())))
                 .collect()
         });
-        primaries_from(nodes, &answers)
+        // A failure names the command, for faultline.log.
+        primaries_from(nodes, &answers).map_err(|e| match e {
+            DbError::Node { node, reason } => DbError::Node {
+                node,
+                reason: format!("{reason} (`{is_primary}`)"),
+            },
+            other => other,
+        })
     }
 
     fn log_files(&self) -> Vec<String> {

@@ -259,29 +259,36 @@ fn wait_until_command(at_unix_ns: i128, lead_ms: i128) -> String {
     )
 }
 
-/// `iptables-restore` input lines for `rules` (`iptables -A ...` commands) with `-A` or `-D`.
-fn restore_lines(rules: &[String], op: &str) -> String {
-    let mut lines = vec!["'*filter'".to_string()];
-    for rule in rules {
-        let spec = rule.trim_start_matches("iptables ").replacen("-A ", op, 1);
-        lines.push(format!("'{spec}'"));
-    }
-    lines.push("'COMMIT'".into());
-    lines.join(" ")
+/// Shell that feeds `iptables-restore --noflush` every rule of `rules` (`iptables -A ...`
+/// commands, with `-A` made `op`) and, once the common start time has come, the `COMMIT`
+/// that applies them all. The restore is already running and has read the rules when the
+/// start time comes: what is left is one write and one commit, the same moment on every node.
+fn restore_commit(rules: &[String], op: &str, at_unix_ns: i128, lead_ms: i128) -> String {
+    let lines: Vec<String> = rules
+        .iter()
+        .map(|rule| {
+            let spec = rule.trim_start_matches("iptables ").replacen("-A ", op, 1);
+            format!("'{spec}'")
+        })
+        .collect();
+    format!(
+        "{{ printf '%s\\n' '*filter' {}; {}; printf 'COMMIT\\n'; }} | iptables-restore --noflush",
+        lines.join(" "),
+        wait_until_command(at_unix_ns, lead_ms),
+    )
 }
 
 /// The one command that adds all of a node's `rules` (`iptables -A ...` commands) at once:
-/// it sets up [`CHAIN`], waits for the common start time, commits every rule in one
-/// `iptables-restore --noflush` and prints the node's clock (ns since the Unix epoch) right
-/// after, when the rules took effect.
+/// it sets up [`CHAIN`], commits every rule in one `iptables-restore --noflush` at the common
+/// start time and prints the node's clock (ns since the Unix epoch) right after, when the
+/// rules took effect.
 pub fn add_rules_command(rules: &[String], at_unix_ns: i128, lead_ms: i128) -> String {
     // The chain is made outside the restore: with --noflush a declared chain is flushed.
     format!(
         "{{ iptables -N {CHAIN} 2>/dev/null || true; }} && \
          {{ iptables -C INPUT -j {CHAIN} 2>/dev/null || iptables -I INPUT -j {CHAIN}; }} && \
-         {{ {}; }} && printf '%s\\n' {} | iptables-restore --noflush && date +%s%N",
-        wait_until_command(at_unix_ns, lead_ms),
-        restore_lines(rules, "-A "),
+         {} && date +%s%N",
+        restore_commit(rules, "-A ", at_unix_ns, lead_ms),
     )
 }
 
@@ -298,10 +305,8 @@ pub fn delete_rules_command(rules: &[String], at_unix_ns: i128, lead_ms: i128) -
         })
         .collect();
     format!(
-        "{{ {}; }} && {{ printf '%s\\n' {} | iptables-restore --noflush 2>/dev/null || \
-         {{ rc=0; {}; [ \"$rc\" = 0 ]; }}; }} && date +%s%N",
-        wait_until_command(at_unix_ns, lead_ms),
-        restore_lines(rules, "-D "),
+        "{{ {} 2>/dev/null || {{ rc=0; {}; [ \"$rc\" = 0 ]; }}; }} && date +%s%N",
+        restore_commit(rules, "-D ", at_unix_ns, lead_ms),
         one_by_one.join("; "),
     )
 }

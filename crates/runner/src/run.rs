@@ -430,6 +430,10 @@ async fn watch_leaders(
     let mut late: Option<tokio::task::JoinHandle<Result<Vec<String>, NodeError>>> = None;
     let mut tick = tokio::time::interval(LEADER_WATCH_PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!(
+        "leader watch: asking every node who leads every {LEADER_WATCH_PERIOD:?}; \
+         unknown after a failure or {LEADER_ASK_LIMIT:?} without an answer"
+    );
     loop {
         tokio::select! {
             _ = tick.tick() => {}
