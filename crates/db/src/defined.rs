@@ -418,7 +418,11 @@ mod tests {
         assert_eq!(ask([Ok(1), Ok(1), Ok(1)]).unwrap(), Vec::<String>::new());
         // The leader's own ask timed out: nobody knows, not "no leader".
         let err = ask([Ok(1), Ok(124), Ok(1)]).unwrap_err();
-        assert!(err.to_string().contains("n2: cannot tell who leads: is_primary exited 124"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("n2: cannot tell who leads: is_primary exited 124"),
+            "{err}"
+        );
         assert!(ask([Ok(1), Err("docker exec: timed out".into()), Ok(1)]).is_err());
         // Another node leads: that is known whatever the silent one thinks.
         assert_eq!(ask([Ok(0), Ok(2), Ok(1)]).unwrap(), ["n1"]);

@@ -84,7 +84,17 @@ impl History {
             let t = from + (to - from) * i / count.max(1);
             let p = self.events.len() as u64 + 1000;
             let out = json!(i);
-            self.op(p, "write", None, out.clone(), t, kind, out, t + S / 100, node);
+            self.op(
+                p,
+                "write",
+                None,
+                out.clone(),
+                t,
+                kind,
+                out,
+                t + S / 100,
+                node,
+            );
         }
     }
 

@@ -255,7 +255,11 @@ fn a_partition_that_starves_its_node_bit_however_busy_the_others_and_the_time_be
         "the quiet time after the first partition's aftermath"
     );
     assert!(!e.no_visible_effect, "{e:?}");
-    assert!(e.effects.iter().any(|x| x == "throughput"), "{:?}", e.effects);
+    assert!(
+        e.effects.iter().any(|x| x == "throughput"),
+        "{:?}",
+        e.effects
+    );
     assert!(e.effects.iter().any(|x| x == "errors"), "{:?}", e.effects);
 }
 
@@ -275,7 +279,9 @@ fn a_fault_with_no_quiet_time_before_it_is_never_called_harmless() {
     assert!(e.no_quiet_before && !e.no_visible_effect, "{e:?}");
     assert_eq!(e.before.from_ns, e.before.to_ns);
     assert!(
-        x.summary[1].line.contains("1 of 1 had no quiet time before it to compare with"),
+        x.summary[1]
+            .line
+            .contains("1 of 1 had no quiet time before it to compare with"),
         "{}",
         x.summary[1].line
     );
@@ -316,7 +322,11 @@ fn an_unknown_leader_is_unknown_never_leaderless() {
     h.sort();
     let x = explain(&h.events, &[], &[]);
     let first = &x.faults[0];
-    assert_eq!(first.leaderless_ns, Some(S), "3 s to 4 s only: then unknown");
+    assert_eq!(
+        first.leaderless_ns,
+        Some(S),
+        "3 s to 4 s only: then unknown"
+    );
     assert_eq!(first.leader_changed, Some(true));
     let second = &x.faults[1];
     assert_eq!(second.leader_before, None);
@@ -326,7 +336,11 @@ fn an_unknown_leader_is_unknown_never_leaderless() {
         "known again within 5 s"
     );
     assert_eq!((second.leader_changed, second.leaderless_ns), (None, None));
-    assert!(!second.effects.iter().any(|e| e.starts_with("leader")), "{:?}", second.effects);
+    assert!(
+        !second.effects.iter().any(|e| e.starts_with("leader")),
+        "{:?}",
+        second.effects
+    );
     let leaders = faultline_explain::NemesisSummary::build(&h.events).leaders;
     assert_eq!(leaders[2].primaries, None);
 }

@@ -512,7 +512,10 @@ mod tests {
         let nodes: Vec<&str> = log.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(nodes, ["n1", "n2", "n3"], "one command per node: {log:?}");
         for (_, c) in &log {
-            assert!(c.contains("| iptables-restore --noflush && date +%s%N"), "{c}");
+            assert!(
+                c.contains("| iptables-restore --noflush && date +%s%N"),
+                "{c}"
+            );
             // The chain exists before the rules go in.
             assert!(c.find("iptables -N FAULTLINE").unwrap() < c.find("'*filter'").unwrap());
         }
@@ -520,7 +523,11 @@ mod tests {
             restore_specs(&log[0].1, "-A "),
             BTreeSet::from(["-A FAULTLINE -s 10.0.0.2 -j DROP".to_string()])
         );
-        assert_eq!(restore_specs(&log[1].1, "-A ").len(), 2, "n2 drops n1 and n3");
+        assert_eq!(
+            restore_specs(&log[1].1, "-A ").len(),
+            2,
+            "n2 drops n1 and n3"
+        );
         // Each node's time is what its command printed; the skew runs from first to last.
         let landing = landing.expect("a partition reports when it landed");
         assert_eq!(
@@ -549,7 +556,11 @@ mod tests {
                 .iter()
                 .map(|r| r.replacen("-A ", "-D ", 1))
                 .collect();
-            assert_eq!(restore_specs(del, "-D "), added, "{n} deletes exactly its rules");
+            assert_eq!(
+                restore_specs(del, "-D "),
+                added,
+                "{n} deletes exactly its rules"
+            );
         }
     }
 

@@ -591,7 +591,10 @@ mod tests {
         let (out, log) = run_with_fake_iptables(&delete_rules_command(&rules, 0, 250), false);
         assert!(parse_took_effect(&out).is_some());
         assert!(log.contains("-D FAULTLINE -s 10.0.0.8"), "{log}");
-        assert!(!log.contains("iptables -D"), "one commit, no rule-by-rule: {log}");
+        assert!(
+            !log.contains("iptables -D"),
+            "one commit, no rule-by-rule: {log}"
+        );
 
         // A heal whose commit fails (10.0.0.8's rule was never added) deletes what is there.
         let (out, log) = run_with_fake_iptables(&delete_rules_command(&rules, 0, 250), true);
@@ -615,7 +618,10 @@ mod tests {
         let far = now + 60_000_000_000;
         let (out, _) = run_with_fake_iptables(&add_rules_command(&rules, far, 250), false);
         assert!(i128::from(parse_took_effect(&out).unwrap()) < far);
-        assert_eq!(parse_took_effect("x\n1700000000123456789\n\n"), Some(1_700_000_000_123_456_789));
+        assert_eq!(
+            parse_took_effect("x\n1700000000123456789\n\n"),
+            Some(1_700_000_000_123_456_789)
+        );
         assert_eq!(parse_took_effect("1700000000%N\n"), None);
         assert_eq!(parse_took_effect(""), None);
     }

@@ -603,7 +603,13 @@ fn nemesis_section(h: &mut String, results: &Results) {
 
 /// The skew of fault `i`'s start (first to last node, ms), when its completion records one.
 fn skew_ms(results: &Results, i: usize) -> Option<f64> {
-    results.nemesis.faults.get(i)?.value.get("skew_ms")?.as_f64()
+    results
+        .nemesis
+        .faults
+        .get(i)?
+        .value
+        .get("skew_ms")?
+        .as_f64()
 }
 
 /// "n1" / "none" / "not observed".

@@ -187,9 +187,8 @@ pub async fn run_tapped(
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
     });
 
-    let leader_watch = nemesis_control.map(|control| {
-        tokio::spawn(watch_leaders(control, recorder.clone(), leaders_over_rx))
-    });
+    let leader_watch = nemesis_control
+        .map(|control| tokio::spawn(watch_leaders(control, recorder.clone(), leaders_over_rx)));
 
     let (final_tx, final_rx) = watch::channel(false);
     let mut workers = Vec::with_capacity(config.concurrency);
@@ -452,7 +451,9 @@ async fn watch_leaders(
         };
         let next = match answered {
             None => {
-                tracing::warn!("leader watch: no answer after {LEADER_ASK_LIMIT:?}: leader unknown");
+                tracing::warn!(
+                    "leader watch: no answer after {LEADER_ASK_LIMIT:?}: leader unknown"
+                );
                 late = Some(ask);
                 LeaderState::Unknown
             }
@@ -461,7 +462,9 @@ async fn watch_leaders(
                 primaries.sort();
                 LeaderState::Known(primaries)
             }
-            Some(Ok(Err(e))) if state == LeaderState::Unrecorded && e.message == CANNOT_NAME_PRIMARIES => {
+            Some(Ok(Err(e)))
+                if state == LeaderState::Unrecorded && e.message == CANNOT_NAME_PRIMARIES =>
+            {
                 tracing::info!("not watching leaders: {e}");
                 return;
             }

@@ -687,8 +687,15 @@ async fn leaders_are_recorded_when_they_change_and_completions_name_the_serving_
             &json!(["n2"])
         ]
     );
-    assert_eq!(cluster.most_in_flight.load(Ordering::SeqCst), 1, "asks piled up");
-    assert!(cluster.asked.load(Ordering::Relaxed) > 10, "asked about every 100 ms");
+    assert_eq!(
+        cluster.most_in_flight.load(Ordering::SeqCst),
+        1,
+        "asks piled up"
+    );
+    assert!(
+        cluster.asked.load(Ordering::Relaxed) > 10,
+        "asked about every 100 ms"
+    );
     let clients: Vec<&Event> = events
         .iter()
         .filter(|e| e.process != Process::Nemesis)
