@@ -268,15 +268,32 @@ impl Db for DefinedDb {
             return Ok(Vec::new());
         };
         let check = self.with_env(is_primary);
-        let mut primaries = Vec::new();
-        for node in nodes {
-            // A node that cannot answer is nobody's primary.
-            let out = node.remote.exec(&check, b"", Duration::from_secs(5))?;
-            if out.status == 0 {
-                primaries.push(node.name.clone());
-            }
-        }
-        Ok(primaries)
+        // Every node at once: an ask takes one node's time, not the sum of all.
+        let answers: Vec<Result<i32, String>> = std::thread::scope(|s| {
+            let asks: Vec<_> = nodes
+                .iter()
+                .map(|node| {
+                    let check = &check;
+                    s.spawn(move || {
+                        node.remote
+                            .exec(check, b"", Duration::from_secs(5))
+                            .map(|out| out.status)
+                            .map_err(|e| e.to_string())
+                    })
+                })
+                .collect();
+            asks.into_iter()
+                .map(|a| a.join().unwrap_or_else(|_| Err("panicked".into())))
+                .collect()
+        });
+        // A failure names the command, for faultline.log.
+        primaries_from(nodes, &answers).map_err(|e| match e {
+            DbError::Node { node, reason } => DbError::Node {
+                node,
+                reason: format!("{reason} (`{is_primary}`)"),
+            },
+            other => other,
+        })
     }
 
     fn log_files(&self) -> Vec<String> {
@@ -303,6 +320,29 @@ impl Db for DefinedDb {
 
     fn check_packages(&self, skip: &[&str]) -> Result<Option<String>, String> {
         crate::packages::check(&self.def.origin, &self.def.packages, skip)
+    }
+}
+
+/// Who leads, from each node's `is_primary` answer (its exit status, or why it could not be
+/// asked): status 0 leads, 1 does not, anything else cannot tell. With no node leading and
+/// some that cannot tell, nobody knows who leads: an error, never "no leader".
+fn primaries_from(nodes: &[Node], answers: &[Result<i32, String>]) -> Result<Vec<String>, DbError> {
+    let mut primaries = Vec::new();
+    let mut unsure = None;
+    for (node, answer) in nodes.iter().zip(answers) {
+        match answer {
+            Ok(0) => primaries.push(node.name.clone()),
+            Ok(1) => {}
+            Ok(status) => unsure = Some((node, format!("is_primary exited {status}"))),
+            Err(e) => unsure = Some((node, e.clone())),
+        }
+    }
+    match unsure {
+        Some((node, reason)) if primaries.is_empty() => Err(DbError::Node {
+            node: node.name.clone(),
+            reason: format!("cannot tell who leads: {reason}"),
+        }),
+        _ => Ok(primaries),
     }
 }
 
@@ -366,5 +406,29 @@ mod tests {
         assert!(mounted.is_some() && mounted < started, "{storage:#?}");
         let m = &storage[mounted.unwrap()];
         assert!(m.contains("/var/lib/faultline/etcd"), "{m}");
+    }
+
+    #[test]
+    fn a_node_that_cannot_tell_makes_a_leaderless_answer_unknown() {
+        let nodes: Vec<Node> = (1..=3)
+            .map(|i| Node {
+                name: format!("n{i}"),
+                address: format!("10.0.0.{i}"),
+                remote: Arc::new(Recording::default()),
+            })
+            .collect();
+        let ask = |answers: [Result<i32, String>; 3]| primaries_from(&nodes, &answers);
+        assert_eq!(ask([Ok(1), Ok(0), Ok(1)]).unwrap(), ["n2"]);
+        assert_eq!(ask([Ok(1), Ok(1), Ok(1)]).unwrap(), Vec::<String>::new());
+        // The leader's own ask timed out: nobody knows, not "no leader".
+        let err = ask([Ok(1), Ok(124), Ok(1)]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("n2: cannot tell who leads: is_primary exited 124"),
+            "{err}"
+        );
+        assert!(ask([Ok(1), Err("docker exec: timed out".into()), Ok(1)]).is_err());
+        // Another node leads: that is known whatever the silent one thinks.
+        assert_eq!(ask([Ok(0), Ok(2), Ok(1)]).unwrap(), ["n1"]);
     }
 }

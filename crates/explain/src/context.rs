@@ -244,7 +244,7 @@ fn op_context(scene: &Scene, i: usize, role: Role) -> OpContext {
         complete_index: o.complete_index,
         invoke_ns: o.invoke_time,
         complete_ns: o.complete_time,
-        primaries: scene.leader_at(end).map(|s| s.primaries.clone()),
+        primaries: scene.leaders_at(end).cloned(),
         faults: node
             .as_deref()
             .map(|n| scene.faults_on(n, o.invoke_time, end))
@@ -346,8 +346,13 @@ fn served_sentence(scene: &Scene, o: &OpContext) -> String {
             if p.contains(n) {
                 let (demoted, successor) = scene.demotion_after(n, t);
                 if let Some(succ) = successor {
-                    let others: Vec<String> =
-                        succ.primaries.iter().filter(|p| *p != n).cloned().collect();
+                    let others: Vec<String> = succ
+                        .primaries
+                        .iter()
+                        .flatten()
+                        .filter(|p| *p != n)
+                        .cloned()
+                        .collect();
                     s += &format!(
                         ", and {} led from {}",
                         and_list(&others),

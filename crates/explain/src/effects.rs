@@ -1,5 +1,5 @@
 //! Proof that each fault bit: what it did to the leader and to the clients, against the same
-//! length of time before it.
+//! length of time before it that no other fault touched.
 
 use crate::faults::{quantiles, OutcomeCounts};
 use crate::scene::{and_list, secs, Scene};
@@ -18,6 +18,11 @@ const LATENCY_FACTOR: u64 = 2;
 const LATENCY_MIN_NS: u64 = 5_000_000;
 /// Windows with fewer completed operations than this say nothing about latency.
 const LATENCY_SAMPLES: usize = 3;
+/// How long after a fault ends the clients may still feel it (timeouts running out,
+/// reconnections): no fault's "before" window lies in another's aftermath.
+const AFTERMATH_NS: u64 = 2_000_000_000;
+/// A quiet stretch shorter than this is too short to compare a fault with.
+const MIN_BEFORE_NS: u64 = 1_000_000_000;
 
 /// ok/fail/info counts and median latency of the operations of some nodes in a window.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,23 +68,28 @@ pub struct FaultEffect {
     pub label: String,
     /// The nodes it hit: for a partition the cut-off side, else its targets.
     pub targets: Vec<String>,
-    /// Who led at the last observation before it began; `None` if never observed.
+    /// Who led when it began, as last observed; `None` if never observed or unknown then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_before: Option<Vec<String>>,
-    /// Who led at the first observation after it ended (or the last one during it).
+    /// Who led once it was over: as last known when the next fault began or 5 s after it
+    /// ended, whichever came first (carried forward when nothing changed); `None` if unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_after: Option<Vec<String>>,
     /// Whether another set of leaders was observed while it was in force or within 5 s
-    /// after; `None` when leaders were not observed.
+    /// after; `None` when the leader was not known when it began.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leader_changed: Option<bool>,
-    /// How long observations said no node led, in that span, ns.
+    /// How long observations said no node led, in that span, ns (unknown stretches not counted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leaderless_ns: Option<u64>,
     /// Operations invoked while it was in force.
     pub during: Window,
-    /// Operations invoked in the same length of time just before it.
+    /// Operations invoked in as long a time before it that no other fault touched (nor its
+    /// 2 s aftermath), the latest such stretch of at least 1 s; empty when there is none.
     pub before: Window,
+    /// True when no such stretch exists: its client effects cannot be judged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_quiet_before: bool,
     /// For clock faults: the largest offset measured on each node while it was in force, ns.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub clock_offsets_ns: BTreeMap<String, i64>,
@@ -92,7 +102,8 @@ pub struct FaultEffect {
     /// The visible effects: `leader-change`, `leaderless`, `errors`, `throughput`, `latency`,
     /// `clock-offset`, `lock-holder-paused`.
     pub effects: Vec<String>,
-    /// True when it did nothing visible: a valid verdict says nothing about it.
+    /// True when it did nothing visible against a quiet time before it: a valid verdict
+    /// says nothing about it. Never set when there was no quiet time to compare with.
     pub no_visible_effect: bool,
 }
 
@@ -297,18 +308,22 @@ fn total(w: &Window) -> SideCounts {
     }
 }
 
-/// The effects visible in `during` against `before`, scaled to the same length.
+/// The effects visible in `during` against `before`, scaled to the same length: on the
+/// targeted nodes, on the others, or on all (a node that went quiet must not hide among
+/// busy ones).
 fn client_effects(during: &Window, before: &Window) -> Vec<&'static str> {
     let len = |w: &Window| (w.to_ns - w.from_ns).max(1) as f64;
     let scale = len(during) / len(before);
+    let sides = [
+        (during.targeted, before.targeted),
+        (during.others, before.others),
+        (total(during), total(before)),
+    ];
     let mut out = Vec::new();
-    let (d, b) = (total(during), total(before));
-    let before_trouble = b.trouble() as f64 * scale;
-    if d.trouble() >= 2 && d.trouble() as f64 > 1.5 * before_trouble + 1.0 {
+    if sides.iter().any(|(d, b)| more_trouble(d, b, scale)) {
         out.push("errors");
     }
-    let before_ok = b.counts.ok as f64 * scale;
-    if before_ok >= 4.0 && (d.counts.ok as f64) < 0.5 * before_ok {
+    if sides.iter().any(|(d, b)| less_done(d, b, scale)) {
         out.push("throughput");
     }
     let slower = |d: Option<u64>, b: Option<u64>| match (d, b) {
@@ -323,8 +338,105 @@ fn client_effects(during: &Window, before: &Window) -> Vec<&'static str> {
     out
 }
 
+/// Whether `d` had clearly more timeouts and errors than `b` scaled by `scale`.
+fn more_trouble(d: &SideCounts, b: &SideCounts, scale: f64) -> bool {
+    d.trouble() >= 2 && d.trouble() as f64 > 1.5 * b.trouble() as f64 * scale + 1.0
+}
+
+/// Whether `d` completed under half the ok operations of `b` scaled by `scale`.
+fn less_done(d: &SideCounts, b: &SideCounts, scale: f64) -> bool {
+    let before_ok = b.counts.ok as f64 * scale;
+    before_ok >= 4.0 && (d.counts.ok as f64) < 0.5 * before_ok
+}
+
+/// The latest stretch before fault `i` began, at most `len` long and at least
+/// [`MIN_BEFORE_NS`], that no other earlier fault touched while in force or in its
+/// [`AFTERMATH_NS`]; `None` when there is none.
+fn quiet_before(scene: &Scene, i: usize, len: u64) -> Option<(u64, u64)> {
+    let start = scene.nemesis.faults[i].start_ns;
+    let mut busy: Vec<(u64, u64)> = scene
+        .nemesis
+        .faults
+        .iter()
+        .enumerate()
+        .filter(|(j, f)| *j != i && f.start_ns < start)
+        .map(|(_, f)| (f.start_ns, f.end_ns.saturating_add(AFTERMATH_NS)))
+        .collect();
+    busy.sort_unstable();
+    // Quiet stretches are the gaps between busy ones, from the start of the history.
+    let mut gaps = Vec::new();
+    let mut quiet_from = 0;
+    for (from, to) in busy {
+        if from > quiet_from {
+            gaps.push((quiet_from, from));
+        }
+        quiet_from = quiet_from.max(to);
+    }
+    if quiet_from < start {
+        gaps.push((quiet_from, start));
+    }
+    gaps.into_iter()
+        .rev()
+        .map(|(from, to)| (from.max(to.saturating_sub(len)), to.min(start)))
+        .find(|(from, to)| to.saturating_sub(*from) >= MIN_BEFORE_NS.min(len))
+}
+
+/// Who led once fault `i` (ending at `end`) was over: as last known at the earlier of
+/// `end` + [`SETTLE_NS`] and the next fault's start (but not before `end`).
+fn leader_after(scene: &Scene, i: usize, end: u64) -> Option<Vec<String>> {
+    let next_start = scene
+        .nemesis
+        .faults
+        .iter()
+        .enumerate()
+        .filter(|(j, f)| *j != i && f.start_ns >= end)
+        .map(|(_, f)| f.start_ns)
+        .min()
+        .unwrap_or(u64::MAX);
+    scene
+        .leaders_at((end + SETTLE_NS).min(next_start).max(end))
+        .cloned()
+}
+
+/// Whether the leader changed while fault `i` was in force or settling, and how long
+/// observations said nobody led: `(None, None)` when the leader was unknown when it began.
+fn leader_change(
+    scene: &Scene,
+    before: Option<&Vec<String>>,
+    start: u64,
+    end: u64,
+) -> (Option<bool>, Option<u64>) {
+    let Some(before) = before else {
+        return (None, None);
+    };
+    let sorted = |v: &[String]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
+    let base = sorted(before);
+    let span = scene
+        .nemesis
+        .leaders
+        .iter()
+        .filter(|s| s.time_ns > start && s.time_ns <= end + SETTLE_NS);
+    let (mut changed, mut none) = (false, 0);
+    // (since when, whether nobody led) of the state in force; unknown: not counted.
+    let mut prev = Some((start, before.is_empty()));
+    for s in span {
+        if let Some((t, true)) = prev {
+            none += s.time_ns - t;
+        }
+        prev = s.primaries.as_ref().map(|p| (s.time_ns, p.is_empty()));
+        changed |= s
+            .primaries
+            .as_ref()
+            .is_some_and(|p| !p.is_empty() && sorted(p) != base);
+    }
+    (Some(changed), Some(none))
+}
+
 pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
-    let leaders = &scene.nemesis.leaders;
     scene
         .nemesis
         .faults
@@ -334,50 +446,26 @@ pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
             let targets = scene.targets(i);
             let (start, end) = (f.start_ns, f.end_ns.max(f.start_ns + 1));
             let during = window(scene, &targets, start, end);
-            let before = window(scene, &targets, start.saturating_sub(end - start), start);
-            let mut effects: Vec<String> = client_effects(&during, &before)
-                .into_iter()
-                .map(str::to_string)
-                .collect();
+            let quiet = quiet_before(scene, i, end - start);
+            let (from, to) = quiet.unwrap_or((start, start));
+            let before = window(scene, &targets, from, to);
+            let mut effects: Vec<String> = match quiet {
+                Some(_) => client_effects(&during, &before),
+                None => Vec::new(),
+            }
+            .into_iter()
+            .map(str::to_string)
+            .collect();
 
-            let leader_before = scene.leader_at(start).map(|s| s.primaries.clone());
-            let span: Vec<_> = leaders
-                .iter()
-                .filter(|s| s.time_ns > start && s.time_ns <= end + SETTLE_NS)
-                .collect();
-            let leader_after = leaders
-                .iter()
-                .find(|s| s.time_ns >= end)
-                .or(span.last().copied())
-                .map(|s| s.primaries.clone());
-            let (mut leader_changed, mut leaderless_ns) = (None, None);
-            if leader_before.is_some() || !span.is_empty() {
-                let mut sorted = |v: &[String]| {
-                    let mut v = v.to_vec();
-                    v.sort();
-                    v
-                };
-                let base = leader_before.as_deref().map(&mut sorted);
-                let changed = span
-                    .iter()
-                    .any(|s| !s.primaries.is_empty() && Some(sorted(&s.primaries)) != base);
-                leader_changed = Some(changed);
-                let mut none = 0;
-                let mut prev: Option<(u64, bool)> =
-                    leader_before.as_ref().map(|p| (start, p.is_empty()));
-                for s in &span {
-                    if let Some((t, true)) = prev {
-                        none += s.time_ns - t;
-                    }
-                    prev = Some((s.time_ns, s.primaries.is_empty()));
-                }
-                leaderless_ns = Some(none);
-                if changed {
-                    effects.push("leader-change".into());
-                }
-                if none > 0 {
-                    effects.push("leaderless".into());
-                }
+            let leader_before = scene.leaders_at(start).cloned();
+            let leader_after = leader_after(scene, i, end);
+            let (leader_changed, leaderless_ns) =
+                leader_change(scene, leader_before.as_ref(), start, end);
+            if leader_changed == Some(true) {
+                effects.push("leader-change".into());
+            }
+            if leaderless_ns.is_some_and(|n| n > 0) {
+                effects.push("leaderless".into());
             }
 
             let mut clock_offsets_ns = BTreeMap::new();
@@ -432,7 +520,8 @@ pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
                 clock_offsets_ns,
                 paused_leader,
                 paused_lock_holders,
-                no_visible_effect: effects.is_empty(),
+                no_visible_effect: effects.is_empty() && quiet.is_some(),
+                no_quiet_before: quiet.is_none(),
                 effects,
             }
         })
@@ -506,6 +595,13 @@ pub(crate) fn summarize(effects: &[FaultEffect]) -> Vec<KindSummary> {
                 let leaders = of.iter().filter(|e| e.paused_leader == Some(true)).count();
                 parts.push(format!(
                     "{leaders} paused the leader, {holders} a lock holder"
+                ));
+            }
+            let unjudged = of.iter().filter(|e| e.no_quiet_before).count();
+            if unjudged > 0 {
+                parts.push(format!(
+                    "{unjudged} of {n} had no quiet time before {} to compare with",
+                    if unjudged == 1 { "it" } else { "them" }
                 ));
             }
             if idle > 0 {

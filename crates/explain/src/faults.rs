@@ -22,8 +22,9 @@ pub struct LeaderSample {
     pub time_ns: u64,
     /// `index` of the observing event.
     pub index: u64,
-    /// The nodes that said they lead; empty when none did.
-    pub primaries: Vec<String>,
+    /// The nodes that said they lead; empty when every node said it does not; `None` when
+    /// the watch could not tell (the event's value is null): unknown, not leaderless.
+    pub primaries: Option<Vec<String>>,
 }
 
 /// How many operations ended each way.
@@ -339,7 +340,7 @@ impl NemesisSummary {
             .map(|e| LeaderSample {
                 time_ns: e.time,
                 index: e.index,
-                primaries: string_list(Some(&e.value)),
+                primaries: (!e.value.is_null()).then(|| string_list(Some(&e.value))),
             })
             .collect();
         for op in nemesis_ops(events) {

@@ -38,7 +38,7 @@ impl Scene {
             all.extend(f.targets.iter().cloned());
         }
         for s in &nemesis.leaders {
-            all.extend(s.primaries.iter().cloned());
+            all.extend(s.primaries.iter().flatten().cloned());
         }
         Scene {
             ops,
@@ -54,7 +54,13 @@ impl Scene {
         op.complete_time.unwrap_or(self.end_ns)
     }
 
-    /// The last leader observation at or before `t`, if any.
+    /// Who led at `t` as last observed (at or before `t`): `None` when never observed or
+    /// unknown then.
+    pub fn leaders_at(&self, t: u64) -> Option<&Vec<String>> {
+        self.leader_at(t).and_then(|s| s.primaries.as_ref())
+    }
+
+    /// The last leader observation at or before `t` (known or not), if any.
     pub fn leader_at(&self, t: u64) -> Option<&LeaderSample> {
         let l = &self.nemesis.leaders;
         let i = l.partition_point(|s| s.time_ns <= t);
@@ -68,9 +74,20 @@ impl Scene {
         node: &str,
         t: u64,
     ) -> (Option<&LeaderSample>, Option<&LeaderSample>) {
-        let later = || self.nemesis.leaders.iter().filter(move |s| s.time_ns > t);
-        let demoted = later().find(|s| !s.primaries.iter().any(|p| p == node));
-        let successor = later().find(|s| s.primaries.iter().any(|p| p != node));
+        // Only observations that know who leads say anything about a demotion.
+        let later = || {
+            self.nemesis
+                .leaders
+                .iter()
+                .filter(move |s| s.time_ns > t)
+                .filter_map(|s| s.primaries.as_ref().map(|p| (s, p)))
+        };
+        let demoted = later()
+            .find(|(_, p)| !p.iter().any(|x| x == node))
+            .map(|(s, _)| s);
+        let successor = later()
+            .find(|(_, p)| p.iter().any(|x| x != node))
+            .map(|(s, _)| s);
         (demoted, successor)
     }
 

@@ -72,6 +72,32 @@ impl History {
         );
     }
 
+    /// The leader watch could not tell who leads at `t` (a `primaries` event with null).
+    pub fn leaders_unknown(&mut self, t: u64) {
+        self.push(t, Process::Nemesis, EventType::Info, PRIMARIES, Value::Null);
+    }
+
+    /// `count` operations on `node` by fresh processes, spread evenly over `[from, to)`,
+    /// each taking 10 ms, ending as `kind`.
+    pub fn ops_on(&mut self, node: &str, from: u64, to: u64, count: u64, kind: EventType) {
+        for i in 0..count {
+            let t = from + (to - from) * i / count.max(1);
+            let p = self.events.len() as u64 + 1000;
+            let out = json!(i);
+            self.op(
+                p,
+                "write",
+                None,
+                out.clone(),
+                t,
+                kind,
+                out,
+                t + S / 100,
+                node,
+            );
+        }
+    }
+
     /// Orders the events by time and numbers them from 0.
     pub fn sort(&mut self) {
         self.events.sort_by_key(|e| (e.time, e.index));

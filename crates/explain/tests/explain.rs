@@ -214,6 +214,137 @@ fn a_pause_of_the_leader_that_stalls_clients_bit() {
     assert_eq!(x.unmet().count(), 0);
 }
 
+/// A partition cutting n1 off from n2 and n3.
+fn n1_cut_off() -> Value {
+    json!({"fault": "partition", "spec": "one", "grudge": {"n1": ["n2", "n3"], "n2": ["n1"], "n3": ["n1"]}})
+}
+
+/// n2 and n3 serve 20 ok operations a second each from 0 to `to`.
+fn busy_others(h: &mut History, to: u64) {
+    for n in ["n2", "n3"] {
+        h.ops_on(n, 0, to, 20 * to / S, EventType::Ok);
+    }
+}
+
+/// The held-out case: a partition took n1 from 27 ok / 10 fail (in the 10 s before it, most
+/// of which an earlier partition's aftermath) to 2 ok / 4 fail / 2 info, while n2 and n3
+/// stayed busy. Against the quiet time before it, that plainly bit.
+#[test]
+fn a_partition_that_starves_its_node_bit_however_busy_the_others_and_the_time_before() {
+    let mut h = History::default();
+    busy_others(&mut h, 30 * S);
+    h.nemesis(2 * S, 2 * S + S / 10, "start-partition", n1_cut_off());
+    h.nemesis(6 * S, 6 * S + S / 10, "stop-partition", Value::Null);
+    h.ops_on("n1", 5 * S, 8 * S, 3, EventType::Ok);
+    h.ops_on("n1", 5 * S + S / 10, 8 * S, 10, EventType::Fail);
+    h.ops_on("n1", 8 * S, 15 * S, 24, EventType::Ok);
+    h.nemesis(15 * S, 15 * S + S / 10, "start-partition", n1_cut_off());
+    h.ops_on("n1", 15 * S + S / 5, 25 * S, 2, EventType::Ok);
+    h.ops_on("n1", 16 * S, 25 * S, 4, EventType::Fail);
+    h.ops_on("n1", 17 * S, 25 * S, 2, EventType::Info);
+    h.nemesis(25 * S, 25 * S + S / 10, "stop-partition", Value::Null);
+    h.sort();
+    let x = explain(&h.events, &[], &[]);
+    let e = &x.faults[1];
+    assert_eq!(e.targets, ["n1"]);
+    let d = e.during.targeted.counts;
+    assert_eq!((d.ok, d.fail, d.info), (2, 4, 2));
+    assert_eq!(
+        (e.before.from_ns, e.before.to_ns),
+        (8 * S + S / 10, 15 * S),
+        "the quiet time after the first partition's aftermath"
+    );
+    assert!(!e.no_visible_effect, "{e:?}");
+    assert!(
+        e.effects.iter().any(|x| x == "throughput"),
+        "{:?}",
+        e.effects
+    );
+    assert!(e.effects.iter().any(|x| x == "errors"), "{:?}", e.effects);
+}
+
+#[test]
+fn a_fault_with_no_quiet_time_before_it_is_never_called_harmless() {
+    let mut h = History::default();
+    busy_others(&mut h, 20 * S);
+    h.ops_on("n1", 0, 20 * S, 200, EventType::Ok);
+    h.nemesis(S / 2, S / 2 + S / 10, "start-partition", n1_cut_off());
+    h.nemesis(6 * S, 6 * S + S / 10, "stop-partition", Value::Null);
+    let pause = json!({"fault": "pause", "nodes": ["n3"]});
+    h.nemesis(7 * S, 7 * S + S / 10, "start-pause", pause.clone());
+    h.nemesis(12 * S, 12 * S + S / 10, "stop-pause", pause);
+    h.sort();
+    let x = explain(&h.events, &[], &[]);
+    let e = &x.faults[1];
+    assert!(e.no_quiet_before && !e.no_visible_effect, "{e:?}");
+    assert_eq!(e.before.from_ns, e.before.to_ns);
+    assert!(
+        x.summary[1]
+            .line
+            .contains("1 of 1 had no quiet time before it to compare with"),
+        "{}",
+        x.summary[1].line
+    );
+}
+
+#[test]
+fn the_leader_after_a_fault_that_changed_nothing_is_the_one_before() {
+    let mut h = History::default();
+    h.leaders(0, &["n1"]);
+    h.ops_on("n1", 0, 10 * S, 100, EventType::Ok);
+    let pause = json!({"fault": "pause", "nodes": ["n3"]});
+    h.nemesis(3 * S, 3 * S + S / 10, "start-pause", pause.clone());
+    h.nemesis(5 * S, 5 * S + S / 10, "stop-pause", pause);
+    h.sort();
+    let x = explain(&h.events, &[], &[]);
+    let e = &x.faults[0];
+    assert_eq!(e.leader_before.as_deref(), Some(&["n1".to_string()][..]));
+    assert_eq!(e.leader_after.as_deref(), Some(&["n1".to_string()][..]));
+    assert_eq!(e.leader_changed, Some(false));
+}
+
+#[test]
+fn an_unknown_leader_is_unknown_never_leaderless() {
+    let mut h = History::default();
+    h.leaders(0, &["n1"]);
+    h.ops_on("n2", 0, 20 * S, 200, EventType::Ok);
+    let pause = json!({"fault": "pause", "nodes": ["n1"]});
+    h.nemesis(2 * S, 2 * S + S / 10, "start-pause", pause.clone());
+    h.leaders(3 * S, &[]);
+    h.leaders_unknown(4 * S);
+    h.leaders(5 * S, &["n2"]);
+    h.nemesis(6 * S, 6 * S + S / 10, "stop-pause", pause.clone());
+    // A flaky ask: unknown from 9 s, through a second pause, known again at 14 s.
+    h.leaders_unknown(9 * S);
+    h.nemesis(10 * S, 10 * S + S / 10, "start-pause", pause.clone());
+    h.nemesis(12 * S, 12 * S + S / 10, "stop-pause", pause);
+    h.leaders(14 * S, &["n2"]);
+    h.sort();
+    let x = explain(&h.events, &[], &[]);
+    let first = &x.faults[0];
+    assert_eq!(
+        first.leaderless_ns,
+        Some(S),
+        "3 s to 4 s only: then unknown"
+    );
+    assert_eq!(first.leader_changed, Some(true));
+    let second = &x.faults[1];
+    assert_eq!(second.leader_before, None);
+    assert_eq!(
+        second.leader_after.as_deref(),
+        Some(&["n2".to_string()][..]),
+        "known again within 5 s"
+    );
+    assert_eq!((second.leader_changed, second.leaderless_ns), (None, None));
+    assert!(
+        !second.effects.iter().any(|e| e.starts_with("leader")),
+        "{:?}",
+        second.effects
+    );
+    let leaders = faultline_explain::NemesisSummary::build(&h.events).leaders;
+    assert_eq!(leaders[2].primaries, None);
+}
+
 proptest! {
     /// Counts per window equal a brute-force count over the operations, and explaining any
     /// history with faults and anomalies never panics.
@@ -272,7 +403,19 @@ proptest! {
                 prop_assert_eq!(w.others.counts.ok, count(false, EventType::Ok));
                 prop_assert_eq!(w.others.counts.info, count(false, EventType::Info));
             }
-            prop_assert_eq!(e.no_visible_effect, e.effects.is_empty());
+            prop_assert_eq!(
+                e.no_visible_effect,
+                e.effects.is_empty() && !e.no_quiet_before
+            );
+            // The "before" window lies in no other fault, nor in its 2 s aftermath.
+            for (j, f) in x.faults.iter().enumerate() {
+                let (from, to) = (f.during.from_ns, f.during.to_ns + 2 * S);
+                prop_assert!(
+                    j == e.fault || e.before.to_ns <= from || e.before.from_ns >= to
+                        || e.before.from_ns == e.before.to_ns,
+                    "fault {}'s before window {:?} overlaps fault {j}", e.fault, e.before
+                );
+            }
         }
     }
 }

@@ -6,11 +6,109 @@ use crate::fault::{
     stop_loop_command, ClockMode, ClockSource, Fault, NetemEffect, CLOCK_STROBE_PID_FILE,
 };
 use crate::grudge::{
-    chain_setup_commands, delete_rule, loss_rules, output_chain_setup_commands, partition_rules,
-    primaries, PartitionSpec,
+    add_rules_command, delete_rule, delete_rules_command, loss_rules, output_chain_setup_commands,
+    parse_took_effect, partition_rules, primaries, PartitionSpec,
 };
 use crate::node::{ApplyError, ClockChange, DbSignal, NodeControl, NodeError};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// How far ahead of now a network fault's common start time is set, ms: long enough for the
+/// command to reach every node (a `docker exec` or SSH round), so all change together.
+const RULES_LEAD_MS: i128 = 250;
+
+/// When a network fault's rules took effect on each node, as the node's clock read it just
+/// after its one command committed them: recorded in the fault's completion event.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Landing {
+    /// Node -> ns since the Unix epoch, by that node's clock; nodes that printed no time are absent.
+    pub took_effect: BTreeMap<String, i64>,
+    /// From the first node to the last, ms.
+    pub skew_ms: f64,
+}
+
+impl Landing {
+    /// The landing of these per-node times.
+    pub fn of(took_effect: BTreeMap<String, i64>) -> Landing {
+        let first = took_effect.values().min().copied().unwrap_or(0);
+        let last = took_effect.values().max().copied().unwrap_or(0);
+        Landing {
+            took_effect,
+            skew_ms: (last - first) as f64 / 1e6,
+        }
+    }
+
+    /// Adds `took_effect` and `skew_ms` to a fault's JSON object `value`.
+    pub fn record_in(&self, value: &mut serde_json::Value) {
+        if let Some(obj) = value.as_object_mut() {
+            obj.insert("took_effect".into(), serde_json::json!(self.took_effect));
+            obj.insert("skew_ms".into(), serde_json::json!(self.skew_ms));
+        }
+    }
+}
+
+/// Runs `f` on every node at once (a thread each): the results of those that succeeded,
+/// and every failure, in node order.
+fn on_each_at_once<T: Send>(
+    nodes: &[String],
+    f: impl Fn(&str) -> Result<T, NodeError> + Sync,
+) -> (BTreeMap<String, T>, Vec<NodeError>) {
+    let results: Vec<Result<T, NodeError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes.iter().map(|n| s.spawn(|| f(n))).collect();
+        handles
+            .into_iter()
+            .zip(nodes)
+            .map(|(h, n)| {
+                h.join()
+                    .unwrap_or_else(|_| Err(NodeError::new(n.as_str(), "panicked")))
+            })
+            .collect()
+    });
+    let (mut done, mut errors) = (BTreeMap::new(), Vec::new());
+    for (n, r) in nodes.iter().zip(results) {
+        match r {
+            Ok(v) => {
+                done.insert(n.clone(), v);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    (done, errors)
+}
+
+/// This machine's clock, ns since the Unix epoch.
+fn unix_now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128)
+}
+
+/// Changes every node's `rules` with one command per node ([`add_rules_command`] or
+/// [`delete_rules_command`]), all nodes at once, set to take effect at one common time.
+fn change_rules(
+    rules: &BTreeMap<String, Vec<String>>,
+    ctl: &dyn NodeControl,
+    command: fn(&[String], i128, i128) -> String,
+) -> Result<Landing, ApplyError> {
+    let at = unix_now_ns() + RULES_LEAD_MS * 1_000_000;
+    let targets: Vec<String> = rules.keys().cloned().collect();
+    let (outputs, errors) = on_each_at_once(&targets, |n| {
+        ctl.exec(n, &command(&rules[n], at, RULES_LEAD_MS))
+    });
+    if !errors.is_empty() {
+        return Err(ApplyError {
+            errors,
+            resolved: None,
+        });
+    }
+    // A node that printed no time (no GNU date) changed its rules all the same.
+    let took_effect = outputs
+        .into_iter()
+        .filter_map(|(n, out)| parse_took_effect(&out).map(|ns| (n, ns)))
+        .collect();
+    Ok(Landing::of(took_effect))
+}
 
 /// Runs `f` on every node, continuing past failures, and reports all of them.
 fn on_each(
@@ -80,16 +178,27 @@ fn resolve(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
 
 /// Inflicts `fault`; returns it resolved (see [`ApplyError::resolved`] for a failure).
 pub fn apply_start(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
+    apply_start_timed(fault, ctl).map(|(resolved, _)| resolved)
+}
+
+/// [`apply_start`], and for a partition or loss when its rules took effect on each node.
+pub fn apply_start_timed(
+    fault: &Fault,
+    ctl: &dyn NodeControl,
+) -> Result<(Fault, Option<Landing>), ApplyError> {
     let mut resolved = resolve(fault, ctl)?;
     let inflicted = match resolved {
-        Fault::Storage { .. } => crate::storage_apply::inflict(&mut resolved, ctl),
-        _ => inflict(&resolved, ctl),
+        Fault::Storage { .. } => crate::storage_apply::inflict(&mut resolved, ctl).map(|()| None),
+        Fault::Partition { .. } | Fault::Loss { .. } => network_rules(&resolved, ctl)
+            .and_then(|rules| change_rules(&rules, ctl, add_rules_command))
+            .map(Some),
+        _ => inflict(&resolved, ctl).map(|()| None),
     };
-    inflicted.map_err(|mut e| {
+    let landing = inflicted.map_err(|mut e| {
         e.resolved = Some(Box::new(resolved.clone()));
         e
     })?;
-    Ok(resolved)
+    Ok((resolved, landing))
 }
 
 fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
@@ -163,30 +272,33 @@ fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             })?;
         }
     }
-    let rules = network_rules(resolved, ctl)?;
-    let targets: Vec<String> = rules.keys().cloned().collect();
-    on_each(&targets, |n| {
-        for cmd in chain_setup_commands().iter().chain(&rules[n]) {
-            ctl.exec(n, cmd)?;
-        }
-        Ok(())
-    })
+    Ok(())
 }
 
 /// Heals `fault` (as returned by [`apply_start`]): deletes exactly its rules, resumes or
 /// restarts its processes, resets its clocks.
 pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
+    apply_stop_timed(fault, ctl).map(drop)
+}
+
+/// [`apply_stop`], and for a partition or loss when its rules were gone from each node.
+pub fn apply_stop_timed(
+    fault: &Fault,
+    ctl: &dyn NodeControl,
+) -> Result<Option<Landing>, ApplyError> {
     match fault {
         Fault::Partition { .. } | Fault::Loss { .. } => {
             let rules = network_rules(fault, ctl)?;
-            let targets: Vec<String> = rules.keys().cloned().collect();
-            on_each(&targets, |n| {
-                for rule in &rules[n] {
-                    ctl.exec(n, &delete_rule(rule))?;
-                }
-                Ok(())
-            })
+            change_rules(&rules, ctl, delete_rules_command).map(Some)
         }
+        _ => heal(fault, ctl).map(|()| None),
+    }
+}
+
+/// Heals a fault other than a partition or loss.
+fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
+    match fault {
+        Fault::Partition { .. } | Fault::Loss { .. } => Ok(()),
         Fault::Pause { nodes, .. } => on_each(nodes, |n| ctl.signal_db(n, DbSignal::Resume)),
         Fault::Kill { nodes, .. } => on_each(nodes, |n| ctl.start_db(n)),
         Fault::Slow { nodes, .. } => on_each(nodes, |n| {
@@ -271,6 +383,9 @@ mod tests {
     use std::collections::BTreeSet;
     use std::sync::Mutex;
 
+    /// The time (ns since the Unix epoch) node n0's rules would take effect in a [`Fake`].
+    const T0: i64 = 1_700_000_000_000_000_000;
+
     /// How a [`Fake`] reaches clocks and packets.
     #[derive(Clone, Copy, PartialEq)]
     enum Reach {
@@ -323,7 +438,11 @@ mod tests {
         fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
             self.check(node)?;
             self.log.lock().unwrap().push((node.into(), command.into()));
-            Ok(String::new())
+            // A rules command prints its node's clock: node i's rules land i ms after T0.
+            Ok(match command.ends_with("date +%s%N") {
+                true => format!("{}\n", T0 + node[1..].parse::<i64>().unwrap() * 1_000_000),
+                false => String::new(),
+            })
         }
         fn addr(&self, node: &str) -> Result<String, NodeError> {
             Ok(format!("10.0.0.{}", &node[1..]))
@@ -364,14 +483,23 @@ mod tests {
         }
     }
 
+    /// The `-A`/`-D` lines of a rules command's `iptables-restore` input.
+    fn restore_specs(command: &str, op: &str) -> BTreeSet<String> {
+        command
+            .split('\'')
+            .filter(|w| w.starts_with(op))
+            .map(str::to_string)
+            .collect()
+    }
+
     #[test]
-    fn partition_start_adds_rules_and_stop_deletes_exactly_them() {
+    fn a_partition_is_one_command_per_node_and_its_heal_deletes_exactly_its_rules() {
         let ctl = Fake::new(3);
         let fault = Fault::Partition {
             spec: PartitionSpec::Primaries,
             grudge: Default::default(),
         };
-        let resolved = apply_start(&fault, &ctl).unwrap();
+        let (resolved, landing) = apply_start_timed(&fault, &ctl).unwrap();
         let Fault::Partition { grudge, .. } = &resolved else {
             panic!()
         };
@@ -379,35 +507,80 @@ mod tests {
             grudge["n2"],
             BTreeSet::from(["n1".to_string(), "n3".to_string()])
         );
-        let log = ctl.log();
-        let adds: Vec<&(String, String)> = log
-            .iter()
-            .filter(|(_, c)| c.starts_with("iptables -A"))
-            .collect();
-        assert_eq!(adds.len(), 4, "n2 drops two, n1 and n3 drop n2: {log:?}");
-        assert!(log.contains(&(
-            "n1".into(),
-            "iptables -A FAULTLINE -s 10.0.0.2 -j DROP".into()
-        )));
-        // The chain exists before the first rule on each node.
-        let first_add = log
-            .iter()
-            .position(|(n, c)| n == "n1" && c.starts_with("iptables -A"))
-            .unwrap();
-        let setup = log
-            .iter()
-            .position(|(n, c)| n == "n1" && c.starts_with("iptables -N"))
-            .unwrap();
-        assert!(setup < first_add);
+        let mut log = ctl.log();
+        log.sort();
+        let nodes: Vec<&str> = log.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(nodes, ["n1", "n2", "n3"], "one command per node: {log:?}");
+        for (_, c) in &log {
+            assert!(
+                c.contains("| iptables-restore --noflush && date +%s%N"),
+                "{c}"
+            );
+            // The chain exists before the rules go in.
+            assert!(c.find("iptables -N FAULTLINE").unwrap() < c.find("'*filter'").unwrap());
+        }
+        assert_eq!(
+            restore_specs(&log[0].1, "-A "),
+            BTreeSet::from(["-A FAULTLINE -s 10.0.0.2 -j DROP".to_string()])
+        );
+        assert_eq!(
+            restore_specs(&log[1].1, "-A ").len(),
+            2,
+            "n2 drops n1 and n3"
+        );
+        // Each node's time is what its command printed; the skew runs from first to last.
+        let landing = landing.expect("a partition reports when it landed");
+        assert_eq!(
+            landing.took_effect,
+            BTreeMap::from([
+                ("n1".to_string(), T0 + 1_000_000),
+                ("n2".to_string(), T0 + 2_000_000),
+                ("n3".to_string(), T0 + 3_000_000),
+            ])
+        );
+        assert_eq!(landing.skew_ms, 2.0);
+        let mut v = serde_json::to_value(&resolved).unwrap();
+        landing.record_in(&mut v);
+        assert_eq!(v["skew_ms"], 2.0);
+        assert_eq!(v["took_effect"]["n3"], T0 + 3_000_000);
 
         let ctl2 = Fake::new(3);
-        apply_stop(&resolved, &ctl2).unwrap();
-        let dels: BTreeSet<(String, String)> = ctl2.log().into_iter().collect();
-        let expected: BTreeSet<(String, String)> = adds
-            .iter()
-            .map(|(n, c)| (n.clone(), c.replace(" -A ", " -D ")))
-            .collect();
-        assert_eq!(dels, expected);
+        let healed = apply_stop_timed(&resolved, &ctl2).unwrap().unwrap();
+        assert_eq!(healed.took_effect.len(), 3);
+        let mut heal = ctl2.log();
+        heal.sort();
+        assert_eq!(heal.len(), 3, "one command per node: {heal:?}");
+        for ((n, add), (m, del)) in log.iter().zip(&heal) {
+            assert_eq!(n, m);
+            let added: BTreeSet<String> = restore_specs(add, "-A ")
+                .iter()
+                .map(|r| r.replacen("-A ", "-D ", 1))
+                .collect();
+            assert_eq!(
+                restore_specs(del, "-D "),
+                added,
+                "{n} deletes exactly its rules"
+            );
+        }
+    }
+
+    #[test]
+    fn a_node_whose_rules_command_fails_is_named_and_the_others_still_change() {
+        let mut ctl = Fake::new(3);
+        ctl.down = Some("n3".into());
+        let fault = Fault::Partition {
+            spec: PartitionSpec::Halves,
+            grudge: crate::grudge::complete_grudge(&[
+                vec!["n1".into()],
+                vec!["n2".into(), "n3".into()],
+            ]),
+        };
+        let err = apply_start_timed(&fault, &ctl).unwrap_err();
+        assert_eq!(err.to_string(), "n3: unreachable");
+        assert!(err.resolved.is_some());
+        let mut nodes: Vec<String> = ctl.log().into_iter().map(|(n, _)| n).collect();
+        nodes.sort();
+        assert_eq!(nodes, ["n1", "n2"]);
     }
 
     #[test]
@@ -511,12 +684,9 @@ mod tests {
             &ctl,
         )
         .unwrap();
-        let rules: Vec<String> = ctl
-            .log()
-            .into_iter()
-            .filter(|(_, c)| c.starts_with("iptables -A"))
-            .map(|(_, c)| c)
-            .collect();
+        let log = ctl.log();
+        assert_eq!(log.len(), 1, "one command: {log:?}");
+        let rules = restore_specs(&log[0].1, "-A ");
         assert_eq!(rules.len(), 2);
         assert!(rules.iter().all(|r| r.contains("--probability 0.3 ")));
 

@@ -244,6 +244,80 @@ pub fn delete_rule(rule: &str) -> String {
     rule.replacen(" -A ", " -D ", 1)
 }
 
+/// A node waits at most this many times the planned lead for its start time: a node whose
+/// clock runs behind this machine's must not stall a fault for long.
+const MAX_WAIT_FACTOR: i128 = 2;
+
+/// Shell that waits until the node's clock reads `at_unix_ns` (when that is less than
+/// [`MAX_WAIT_FACTOR`] x `lead_ms` away): every node of a fault gets the same start time, so
+/// their rules change together however long each command took to reach its node.
+fn wait_until_command(at_unix_ns: i128, lead_ms: i128) -> String {
+    let max_ms = lead_ms * MAX_WAIT_FACTOR;
+    format!(
+        "d=$(( ({at_unix_ns} - $(date +%s%N) + 999999) / 1000000 )); \
+         if [ \"$d\" -gt 0 ] && [ \"$d\" -le {max_ms} ]; then sleep \"$(printf '%d.%03d' $((d / 1000)) $((d % 1000)))\" || true; fi"
+    )
+}
+
+/// Shell that feeds `iptables-restore --noflush` every rule of `rules` (`iptables -A ...`
+/// commands, with `-A` made `op`) and, once the common start time has come, the `COMMIT`
+/// that applies them all. The restore is already running and has read the rules when the
+/// start time comes: what is left is one write and one commit, the same moment on every node.
+fn restore_commit(rules: &[String], op: &str, at_unix_ns: i128, lead_ms: i128) -> String {
+    let lines: Vec<String> = rules
+        .iter()
+        .map(|rule| {
+            let spec = rule.trim_start_matches("iptables ").replacen("-A ", op, 1);
+            format!("'{spec}'")
+        })
+        .collect();
+    format!(
+        "{{ printf '%s\\n' '*filter' {}; {}; printf 'COMMIT\\n'; }} | iptables-restore --noflush",
+        lines.join(" "),
+        wait_until_command(at_unix_ns, lead_ms),
+    )
+}
+
+/// The one command that adds all of a node's `rules` (`iptables -A ...` commands) at once:
+/// it sets up [`CHAIN`], commits every rule in one `iptables-restore --noflush` at the common
+/// start time and prints the node's clock (ns since the Unix epoch) right after, when the
+/// rules took effect.
+pub fn add_rules_command(rules: &[String], at_unix_ns: i128, lead_ms: i128) -> String {
+    // The chain is made outside the restore: with --noflush a declared chain is flushed.
+    format!(
+        "{{ iptables -N {CHAIN} 2>/dev/null || true; }} && \
+         {{ iptables -C INPUT -j {CHAIN} 2>/dev/null || iptables -I INPUT -j {CHAIN}; }} && \
+         {} && date +%s%N",
+        restore_commit(rules, "-A ", at_unix_ns, lead_ms),
+    )
+}
+
+/// The one command that deletes all of a node's `rules` at once, as [`add_rules_command`]
+/// added them, and prints when they were gone. If the one commit fails (some rule was never
+/// added: its start failed), each rule that is there is deleted alone, so a heal undoes
+/// whatever was applied.
+pub fn delete_rules_command(rules: &[String], at_unix_ns: i128, lead_ms: i128) -> String {
+    let one_by_one: Vec<String> = rules
+        .iter()
+        .map(|r| {
+            let check = r.replacen(" -A ", " -C ", 1);
+            format!("{{ ! {check} 2>/dev/null || {} || rc=1; }}", delete_rule(r))
+        })
+        .collect();
+    format!(
+        "{{ {} 2>/dev/null || {{ rc=0; {}; [ \"$rc\" = 0 ]; }}; }} && date +%s%N",
+        restore_commit(rules, "-D ", at_unix_ns, lead_ms),
+        one_by_one.join("; "),
+    )
+}
+
+/// The time a rules command ([`add_rules_command`], [`delete_rules_command`]) printed: its
+/// last line, ns since the Unix epoch; `None` if it printed no such number.
+pub fn parse_took_effect(out: &str) -> Option<i64> {
+    let last = out.lines().rev().find(|l| !l.trim().is_empty())?;
+    last.trim().parse().ok().filter(|ns: &i64| *ns > 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,5 +524,105 @@ mod tests {
             "iptables -D FAULTLINE -s 10.0.0.2 -m statistic --mode random --probability 0.25 -j DROP"
         );
         assert!(loss_rules(&["a".into()], 100)[0].contains("--probability 1 "));
+    }
+
+    /// Runs `command` with `sh -c` where `iptables` and `iptables-restore` are fakes that log
+    /// their arguments and input to `log`; the restore fails when `restore_fails`, and
+    /// `iptables -C` finds only rules for 10.0.0.9 ("added") and the INPUT jump.
+    fn run_with_fake_iptables(command: &str, restore_fails: bool) -> (String, String) {
+        let dir = std::env::temp_dir().join(format!(
+            "faultline-grudge-{}-{restore_fails}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("log");
+        let _ = std::fs::remove_file(&log);
+        let script = |name: &str, body: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::process::Command::new("chmod")
+                .arg("+x")
+                .arg(&path)
+                .status()
+                .unwrap();
+        };
+        let log_path = log.display().to_string();
+        script(
+            "iptables",
+            format!(
+                "echo \"iptables $*\" >> {log_path}\n\
+                 case \"$*\" in -C*10.0.0.9*|'-C INPUT'*) exit 0;; -C*) exit 1;; esac"
+            ),
+        );
+        script(
+            "iptables-restore",
+            format!(
+                "echo \"restore $*\" >> {log_path}; cat >> {log_path}; exit {}",
+                u8::from(restore_fails)
+            ),
+        );
+        let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(command)
+            .env("PATH", path)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{command}: {out:?}");
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_dir_all(&dir);
+        (String::from_utf8(out.stdout).unwrap(), logged)
+    }
+
+    #[test]
+    fn rules_commands_commit_every_rule_in_one_restore_and_print_when() {
+        let rules = loss_rules(&["10.0.0.9".into(), "10.0.0.8".into()], 50);
+        // A start time already past: no wait.
+        let (out, log) = run_with_fake_iptables(&add_rules_command(&rules, 0, 250), false);
+        let took = parse_took_effect(&out).expect("the node's clock after the commit");
+        assert!(took > 1_600_000_000_000_000_000, "{out}");
+        assert!(log.contains("iptables -N FAULTLINE"), "{log}");
+        assert!(log.contains(
+            "restore --noflush\n*filter\n-A FAULTLINE -s 10.0.0.9 -m statistic --mode random --probability 0.5 -j DROP\n\
+             -A FAULTLINE -s 10.0.0.8 -m statistic --mode random --probability 0.5 -j DROP\nCOMMIT\n"
+        ), "{log}");
+        assert_eq!(log.matches("restore").count(), 1);
+
+        let (out, log) = run_with_fake_iptables(&delete_rules_command(&rules, 0, 250), false);
+        assert!(parse_took_effect(&out).is_some());
+        assert!(log.contains("-D FAULTLINE -s 10.0.0.8"), "{log}");
+        assert!(
+            !log.contains("iptables -D"),
+            "one commit, no rule-by-rule: {log}"
+        );
+
+        // A heal whose commit fails (10.0.0.8's rule was never added) deletes what is there.
+        let (out, log) = run_with_fake_iptables(&delete_rules_command(&rules, 0, 250), true);
+        assert!(parse_took_effect(&out).is_some());
+        assert!(log.contains("iptables -D FAULTLINE -s 10.0.0.9"), "{log}");
+        assert!(!log.contains("iptables -D FAULTLINE -s 10.0.0.8"), "{log}");
+    }
+
+    #[test]
+    fn a_rules_command_waits_for_the_common_start_time() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as i128;
+        let at = now + 300_000_000;
+        let rules = loss_rules(&["10.0.0.9".into()], 10);
+        let (out, _) = run_with_fake_iptables(&add_rules_command(&rules, at, 250), false);
+        let took = i128::from(parse_took_effect(&out).unwrap());
+        assert!(took >= at, "committed {} ms early", (at - took) / 1_000_000);
+        // Further than twice the lead away (a node clock far behind): no wait.
+        let far = now + 60_000_000_000;
+        let (out, _) = run_with_fake_iptables(&add_rules_command(&rules, far, 250), false);
+        assert!(i128::from(parse_took_effect(&out).unwrap()) < far);
+        assert_eq!(
+            parse_took_effect("x\n1700000000123456789\n\n"),
+            Some(1_700_000_000_123_456_789)
+        );
+        assert_eq!(parse_took_effect("1700000000%N\n"), None);
+        assert_eq!(parse_took_effect(""), None);
     }
 }

@@ -24,12 +24,14 @@ pub mod storage;
 pub mod storage_apply;
 
 pub use adaptive::{Bandit, Effect, Policy};
-pub use apply::{apply_start, apply_stop, probe_netem};
+pub use apply::{
+    apply_start, apply_start_timed, apply_stop, apply_stop_timed, probe_netem, Landing,
+};
 pub use fault::{
     ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
     ParseFaultKindError,
 };
 pub use grudge::{Grudge, PartitionSpec};
-pub use node::{ApplyError, ClockChange, DbSignal, NodeControl, NodeError};
+pub use node::{ApplyError, ClockChange, DbSignal, NodeControl, NodeError, CANNOT_NAME_PRIMARIES};
 pub use schedule::{Adaptive, NemesisConfig, NemesisOp, Schedule, ScheduleError};
 pub use storage::{DiskErrno, StorageAction, StorageKind};

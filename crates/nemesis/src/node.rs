@@ -7,6 +7,9 @@
 use crate::fault::{write_clock_offset_command, Fault};
 use std::collections::BTreeMap;
 
+/// The message of [`NodeControl::primaries`] where the database cannot ever name them.
+pub const CANNOT_NAME_PRIMARIES: &str = "this database cannot name its primaries";
+
 /// An operation on one node failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{node}: {message}")]
@@ -76,12 +79,10 @@ pub trait NodeControl: Send + Sync {
     fn start_db(&self, node: &str) -> Result<(), NodeError>;
     /// The file whose content offsets the database's clock on `node` (signed nanoseconds, read by the clock shim).
     fn clock_offset_file(&self, node: &str) -> String;
-    /// The nodes that are primaries (leaders) now; unsupported by default.
+    /// The nodes that are primaries (leaders) now; an error when that cannot be told this
+    /// time. Unsupported by default: [`CANNOT_NAME_PRIMARIES`].
     fn primaries(&self) -> Result<Vec<String>, NodeError> {
-        Err(NodeError::new(
-            "cluster",
-            "this database cannot name its primaries",
-        ))
+        Err(NodeError::new("cluster", CANNOT_NAME_PRIMARIES))
     }
     /// Sends `signal` to the database process on `node`.
     fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {

@@ -601,12 +601,32 @@ fn nemesis_section(h: &mut String, results: &Results) {
     h.push_str("</section>\n");
 }
 
+/// The skew of fault `i`'s start (first to last node, ms), when its completion records one.
+fn skew_ms(results: &Results, i: usize) -> Option<f64> {
+    results
+        .nemesis
+        .faults
+        .get(i)?
+        .value
+        .get("skew_ms")?
+        .as_f64()
+}
+
 /// "n1" / "none" / "not observed".
 fn leaders(v: &Option<Vec<String>>) -> String {
     match v {
         None => "not observed".into(),
         Some(p) if p.is_empty() => "none".into(),
         Some(p) => p.join(","),
+    }
+}
+
+/// A "before" cell: its counts, or "no quiet time" when no stretch before the fault was
+/// free of other faults.
+fn before(e: &faultline_explain::FaultEffect, c: &faultline_explain::SideCounts) -> String {
+    match e.no_quiet_before {
+        true => "no quiet time".into(),
+        false => counts(c),
     }
 }
 
@@ -640,6 +660,9 @@ fn effects_table(h: &mut String, results: &Results) {
             let p: Vec<String> = e.paused_lock_holders.iter().map(u64::to_string).collect();
             effects += &format!(" (paused lock holders: processes {})", p.join(", "));
         }
+        if let Some(skew) = skew_ms(results, e.fault) {
+            effects += &format!(" (rules landed within {skew:.1} ms on all nodes)");
+        }
         let cell = if e.no_visible_effect {
             "<span class=\"no-effect\">no visible effect</span>".to_string()
         } else {
@@ -656,9 +679,9 @@ fn effects_table(h: &mut String, results: &Results) {
             html_escape(&leaders(&e.leader_after)),
             e.leaderless_ns.map_or("—".into(), seconds),
             counts(&e.during.targeted),
-            counts(&e.before.targeted),
+            before(e, &e.before.targeted),
             counts(&e.during.others),
-            counts(&e.before.others),
+            before(e, &e.before.others),
             cell
         );
     }

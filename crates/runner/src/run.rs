@@ -12,7 +12,8 @@ use crate::live_effect::{effect, Snapshot, AFTERMATH};
 use crate::recorder::{start_writer, Record, Recorder, Stats};
 use faultline_history::{EventType, Process};
 use faultline_nemesis::{
-    apply_start, apply_stop, Fault, FaultClass, NemesisOp, NodeControl, Schedule,
+    apply_start_timed, apply_stop_timed, Fault, FaultClass, NemesisOp, NodeControl, NodeError,
+    Schedule, CANNOT_NAME_PRIMARIES,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -189,14 +190,8 @@ pub async fn run_tapped(
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
     });
 
-    let leader_watch = nemesis_control.map(|control| {
-        tokio::spawn(watch_leaders(
-            control,
-            recorder.clone(),
-            config.nemesis_timeout,
-            leaders_over_rx,
-        ))
-    });
+    let leader_watch = nemesis_control
+        .map(|control| tokio::spawn(watch_leaders(control, recorder.clone(), leaders_over_rx)));
 
     let (final_tx, final_rx) = watch::channel(false);
     let mut workers = Vec::with_capacity(config.concurrency);
@@ -404,50 +399,111 @@ impl Worker {
     }
 }
 
-/// How often the leader watch asks the cluster who leads.
-const LEADER_WATCH_PERIOD: Duration = Duration::from_millis(1000);
+/// How often the leader watch asks the cluster who leads: a change is placed within this
+/// plus one ask (every node asked at once).
+const LEADER_WATCH_PERIOD: Duration = Duration::from_millis(100);
+/// An ask still unanswered after this is recorded as unknown; no new ask starts until it
+/// ends, and its late answer is dropped as stale.
+const LEADER_ASK_LIMIT: Duration = Duration::from_secs(1);
 
-/// Records who leads (`primaries` events, see `faultline_history::PRIMARIES`) at the start and
-/// whenever it changes, asking every [`LEADER_WATCH_PERIOD`], until `over`. It stops at once if
-/// the database cannot name its primaries; a failed or timed-out ask is skipped.
+/// What the leader watch last recorded.
+#[derive(Clone, Debug, PartialEq)]
+enum LeaderState {
+    /// Nothing yet.
+    Unrecorded,
+    /// These nodes lead (sorted; empty: every node said it does not).
+    Known(Vec<String>),
+    /// The last ask failed or timed out: nobody knows.
+    Unknown,
+}
+
+/// Records who leads (`primaries` events, see `faultline_history::PRIMARIES`) at the start
+/// and whenever that changes, asking every [`LEADER_WATCH_PERIOD`], until `over`. An ask that
+/// fails or takes longer than [`LEADER_ASK_LIMIT`] makes the state unknown (a `primaries`
+/// event whose value is null), never "no leader". It stops at once if the database cannot
+/// name its primaries at all. Every ask and failure goes to faultline.log.
 async fn watch_leaders(
     control: Arc<dyn NodeControl>,
     recorder: Recorder,
-    limit: Duration,
     mut over: watch::Receiver<bool>,
 ) {
-    let mut last: Option<Vec<String>> = None;
+    let mut state = LeaderState::Unrecorded;
+    // An ask past its limit, still running: waited for instead of starting another.
+    let mut late: Option<tokio::task::JoinHandle<Result<Vec<String>, NodeError>>> = None;
+    let mut tick = tokio::time::interval(LEADER_WATCH_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tracing::info!(
+        "leader watch: asking every node who leads every {LEADER_WATCH_PERIOD:?}; \
+         unknown after a failure or {LEADER_ASK_LIMIT:?} without an answer"
+    );
     loop {
-        let ask = control.clone();
-        let asked = timeout(limit, tokio::task::spawn_blocking(move || ask.primaries())).await;
-        match asked {
-            Ok(Ok(Ok(mut primaries))) => {
-                primaries.sort();
-                if last.as_ref() != Some(&primaries) {
-                    recorder.record(Record {
-                        time: 0,
-                        process: Process::Nemesis,
-                        kind: EventType::Info,
-                        f: Cow::Borrowed(faultline_history::PRIMARIES),
-                        key: None,
-                        value: json!(primaries),
-                        error: None,
-                        node: None,
-                    });
-                    last = Some(primaries);
-                }
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = over.wait_for(|v| *v) => return,
+        }
+        let stale = late.is_some();
+        let mut ask = late.take().unwrap_or_else(|| {
+            let control = control.clone();
+            tracing::trace!("leader watch: asking who leads");
+            tokio::task::spawn_blocking(move || control.primaries())
+        });
+        let answered = tokio::select! {
+            answer = &mut ask => Some(answer),
+            _ = tokio::time::sleep(LEADER_ASK_LIMIT) => None,
+            _ = over.wait_for(|v| *v) => return,
+        };
+        let next = match answered {
+            None => {
+                tracing::warn!(
+                    "leader watch: no answer after {LEADER_ASK_LIMIT:?}: leader unknown"
+                );
+                late = Some(ask);
+                LeaderState::Unknown
             }
-            Ok(Ok(Err(e))) if last.is_none() => {
+            Some(_) if stale => continue, // Asked too long ago to say who leads now.
+            Some(Ok(Ok(mut primaries))) => {
+                primaries.sort();
+                LeaderState::Known(primaries)
+            }
+            Some(Ok(Err(e)))
+                if state == LeaderState::Unrecorded && e.message == CANNOT_NAME_PRIMARIES =>
+            {
                 tracing::info!("not watching leaders: {e}");
                 return;
             }
-            _ => {}
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(LEADER_WATCH_PERIOD) => {}
-            _ = over.wait_for(|v| *v) => return,
+            Some(Ok(Err(e))) => {
+                tracing::warn!("leader watch: {e}: leader unknown");
+                LeaderState::Unknown
+            }
+            Some(Err(e)) => {
+                tracing::warn!("leader watch: the ask panicked: {e}: leader unknown");
+                LeaderState::Unknown
+            }
+        };
+        if next != state {
+            record_leaders(&recorder, &next);
+            state = next;
         }
     }
+}
+
+/// Writes a `primaries` event: the sorted leaders, or null when unknown.
+fn record_leaders(recorder: &Recorder, state: &LeaderState) {
+    let value = match state {
+        LeaderState::Known(primaries) => json!(primaries),
+        _ => Value::Null,
+    };
+    tracing::debug!("leader watch: primaries now {value}");
+    recorder.record(Record {
+        time: 0,
+        process: Process::Nemesis,
+        kind: EventType::Info,
+        f: Cow::Borrowed(faultline_history::PRIMARIES),
+        key: None,
+        value,
+        error: None,
+        node: None,
+    });
 }
 
 /// Drives the nemesis schedule and keeps the faults it started.
@@ -595,13 +651,13 @@ impl NemesisRunner {
         let job = fault.clone();
         let task = tokio::task::spawn_blocking(move || {
             if starting {
-                apply_start(&job, &*control)
+                apply_start_timed(&job, &*control)
             } else {
-                apply_stop(&job, &*control).map(|()| job)
+                apply_stop_timed(&job, &*control).map(|landing| (job, landing))
             }
         });
         let outcome = match timeout(self.timeout, task).await {
-            Ok(Ok(Ok(resolved))) => Ok(resolved),
+            Ok(Ok(Ok(done))) => Ok(done),
             Ok(Ok(Err(e))) => {
                 // Heal what the failed start resolved (e.g. the primaries it aimed at).
                 if let Some(resolved) = &e.resolved {
@@ -614,8 +670,11 @@ impl NemesisRunner {
         };
         let applied = outcome.is_ok();
         let resolved = match outcome {
-            Ok(resolved) => {
-                let v = serde_json::to_value(&resolved).unwrap_or(Value::Null);
+            Ok((resolved, landing)) => {
+                let mut v = serde_json::to_value(&resolved).unwrap_or(Value::Null);
+                if let Some(landing) = landing {
+                    landing.record_in(&mut v);
+                }
                 tracing::info!(target: "faultline::nemesis", "nemesis {f} done: {v}");
                 self.record(EventType::Ok, f, v, None);
                 resolved

@@ -448,14 +448,14 @@ async fn the_nemesis_is_recorded_healed_at_the_end_and_the_final_phase_follows()
     assert_eq!(start_partition.value["grudge"]["n1"], json!(["n2", "n3"]));
     // The cluster saw matching adds and deletes.
     let log = cluster.log.lock().unwrap().clone();
-    let adds = log
-        .iter()
-        .filter(|(_, c)| c.starts_with("iptables -A"))
-        .count();
-    let dels = log
-        .iter()
-        .filter(|(_, c)| c.starts_with("iptables -D"))
-        .count();
+    // (Each node's rules change in one iptables-restore: its `-A`/`-D` lines.)
+    let rules = |op: &str| -> usize {
+        log.iter()
+            .filter(|(_, c)| c.contains("iptables-restore"))
+            .map(|(_, c)| c.matches(&format!("'{op} FAULTLINE")).count())
+            .sum()
+    };
+    let (adds, dels) = (rules("-A"), rules("-D"));
     assert!(adds > 0);
     assert_eq!(adds, dels);
     let kills = log
@@ -574,9 +574,13 @@ async fn bad_configurations_are_refused_before_anything_starts() {
     assert!(!dir.path().join("history.jsonl").exists());
 }
 
-/// A cluster whose leader changes from n1 to none to n2 as it is asked.
+/// A cluster whose leader changes from n1 to none to unknown (a failed ask) to none, to
+/// unknown (an ask too slow), to n2 as it is asked.
+#[derive(Default)]
 struct ElectingCluster {
     asked: AtomicU64,
+    in_flight: AtomicU64,
+    most_in_flight: AtomicU64,
 }
 
 impl NodeControl for ElectingCluster {
@@ -600,11 +604,21 @@ impl NodeControl for ElectingCluster {
     }
     fn primaries(&self) -> Result<Vec<String>, NodeError> {
         let n = self.asked.fetch_add(1, Ordering::Relaxed);
-        Ok(match n {
-            0 | 1 => vec!["n1".into()],
-            2 => vec![],
-            _ => vec!["n2".into()],
-        })
+        let in_flight = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+        if n == 5 {
+            // Slower than the watch's limit (1 s): unknown, and no ask may start meanwhile.
+            std::thread::sleep(Duration::from_millis(1300));
+        }
+        self.in_flight.fetch_sub(1, Ordering::SeqCst);
+        match n {
+            0 | 1 => Ok(vec!["n1".into()]),
+            2 => Ok(vec![]),
+            3 => Err(NodeError::new("n2", "is_primary exited 124")),
+            4 => Ok(vec![]),
+            5 => Ok(vec!["n3".into()]), // Too late to count.
+            _ => Ok(vec!["n2".into()]),
+        }
     }
 }
 
@@ -635,17 +649,16 @@ impl ClientFactory for ForwardedFactory {
 async fn leaders_are_recorded_when_they_change_and_completions_name_the_serving_node() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 2);
-    cfg.time_limit = Some(Duration::from_millis(4500));
+    cfg.time_limit = Some(Duration::from_millis(3000));
     let nemesis_config = NemesisConfig {
         kinds: vec!["pause".parse().unwrap()],
         interval: Duration::from_secs(60),
         ..NemesisConfig::default()
     };
+    let cluster = Arc::new(ElectingCluster::default());
     let nemesis = Nemesis {
         schedule: Schedule::new(cfg.nodes.clone(), nemesis_config, cfg.seed).unwrap(),
-        control: Arc::new(ElectingCluster {
-            asked: AtomicU64::new(0),
-        }),
+        control: cluster.clone(),
     };
     let gen = Gen::repeat(Op::new("read", Value::Null)).stagger(Duration::from_millis(50));
     run(
@@ -662,8 +675,27 @@ async fn leaders_are_recorded_when_they_change_and_completions_name_the_serving_
         .filter(|e| e.process == Process::Nemesis && e.f == faultline_history::PRIMARIES)
         .map(|e| &e.value)
         .collect();
-    // Asked about once a second: n1 twice (recorded once), none, then n2 (recorded once).
-    assert_eq!(leaders, [&json!(["n1"]), &json!([]), &json!(["n2"])]);
+    // Recorded only on change; a failed or too slow ask is unknown (null), never "none".
+    assert_eq!(
+        leaders,
+        [
+            &json!(["n1"]),
+            &json!([]),
+            &Value::Null,
+            &json!([]),
+            &Value::Null,
+            &json!(["n2"])
+        ]
+    );
+    assert_eq!(
+        cluster.most_in_flight.load(Ordering::SeqCst),
+        1,
+        "asks piled up"
+    );
+    assert!(
+        cluster.asked.load(Ordering::Relaxed) > 10,
+        "asked about every 100 ms"
+    );
     let clients: Vec<&Event> = events
         .iter()
         .filter(|e| e.process != Process::Nemesis)
