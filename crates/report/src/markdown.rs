@@ -77,16 +77,24 @@ fn checkers(results: &Results) -> String {
     if results.checkers.is_empty() {
         return String::new();
     }
-    let mut md = "| checker | verdict | anomalies |\n| --- | --- | --- |\n".to_string();
+    let mut md = "| checker | verdict | anomalies | first anomaly |\n| --- | --- | --- | --- |\n"
+        .to_string();
     for c in &results.checkers {
+        let first = c
+            .first_anomaly_s
+            .map_or_else(|| "–".to_string(), |t| format!("{t:.1} s"));
         md += &format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {first} |\n",
             inline(&c.checker),
             c.verdict,
             c.anomalies.len()
         );
     }
-    md + "\n"
+    md += "\n";
+    if let Some(t) = results.durations.get(crate::FIRST_ANOMALY) {
+        md += &format!("First anomaly {t:.1} s after the workload started.\n\n");
+    }
+    md
 }
 
 /// The first anomalies, each with its finding in context (or the checker's explanation).
@@ -156,6 +164,7 @@ mod tests {
                 })
                 .collect(),
             stats: serde_json::Value::Null,
+            first_anomaly_s: None,
         }
     }
 
