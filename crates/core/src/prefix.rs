@@ -92,3 +92,56 @@ pub fn check_prefix_while_running(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_history::testing::event;
+    use faultline_history::{EventType::*, Process};
+    use serde_json::json;
+
+    /// An add of 1 (0-1 s) and a read of 5 (2-3 s): out of every bound.
+    fn counter_history() -> Vec<Event> {
+        let s = 1_000_000_000;
+        let c = Process::Client;
+        vec![
+            event(0, 0, c(0), Invoke, "add", json!(1)),
+            event(1, s, c(0), Ok, "add", json!(1)),
+            event(2, 2 * s, c(1), Invoke, "read", json!(null)),
+            event(3, 3 * s, c(1), Ok, "read", json!(5)),
+        ]
+    }
+
+    fn counter() -> PrefixCheck {
+        faultline_workloads::configure("counter", &Default::default())
+            .unwrap()
+            .prefix_check()
+    }
+
+    #[test]
+    fn a_read_out_of_bounds_is_certain_once_it_completed() {
+        let events = counter_history();
+        assert_eq!(first_certain(&counter(), &events[..3]), None);
+        let found = first_certain(&counter(), &events).expect("certain");
+        assert_eq!((found.at_s, found.event), (3.0, 3));
+        assert_eq!(found.kind, "counter-out-of-bounds");
+    }
+
+    #[test]
+    fn the_running_check_stops_the_run_at_the_first_certain_anomaly() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        for e in counter_history() {
+            tx.send(e).unwrap();
+        }
+        let thread =
+            std::thread::spawn(move || check_prefix_while_running(counter(), &rx, stop_tx));
+        let found = thread
+            .join()
+            .unwrap()
+            .expect("found while the history is open");
+        assert_eq!(found.at_s, 3.0);
+        assert!(*stop_rx.borrow());
+        drop(tx);
+    }
+}
