@@ -79,6 +79,15 @@ fn run_once(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> 
     } = judge(test, &dir, executed.streamed)?;
     let mut results = Results::build(&events, &checkers, &config);
     results.client_misbehaviour = executed.misbehaviour.and_then(|m| m.verdict_note());
+    if let Some(f) = executed.prefix_found.as_ref() {
+        if results.verdict != faultline_history::Verdict::Invalid {
+            // A certain anomaly is never undone; if the whole history disagrees, say so.
+            eprintln!(
+                "faultline: BUG: the run stopped on a certain {} anomaly ({}: event {}), yet the whole history's check is {}; please report it",
+                f.kind, f.checker, f.event, results.verdict
+            );
+        }
+    }
     results.durations.insert("run_s".into(), run_s);
     let check_s = check_started.elapsed().as_secs_f64();
     results.durations.insert("check_s".into(), check_s);
@@ -241,6 +250,8 @@ pub struct Executed {
     pub summary: RunSummary,
     /// The checker that ran alongside, if the workload has one.
     pub streamed: Option<std::thread::JoinHandle<Streamed>>,
+    /// The certain anomaly the prefix check stopped the run on (`--stop-on-anomaly`).
+    pub prefix_found: Option<crate::prefix::Found>,
     /// How the `--client` program misbehaved, when there was one.
     pub misbehaviour: Option<faultline_client_protocol::Misbehaviour>,
 }
@@ -290,14 +301,11 @@ pub fn execute(
             runner::RunError::Generator(g) => Failure::BadInput(g.to_string()),
             other => crash("the run failed", &other),
         })?;
-    let streamed = match checking {
-        Alongside::Streamed(thread) => Some(thread),
+    let (streamed, prefix_found) = match checking {
+        Alongside::Streamed(thread) => (Some(thread), None),
         // The prefix check ends when the history closes; the verdict is the whole history's.
-        Alongside::Prefix(thread) => {
-            let _ = thread.join();
-            None
-        }
-        Alongside::Nothing => None,
+        Alongside::Prefix(thread) => (None, thread.join().ok().flatten()),
+        Alongside::Nothing => (None, None),
     };
     if summary.stopped {
         eprintln!("faultline: --stop-on-anomaly: the run was stopped early; faults healed");
@@ -314,6 +322,7 @@ pub fn execute(
     Ok(Executed {
         summary,
         streamed,
+        prefix_found,
         misbehaviour,
     })
 }

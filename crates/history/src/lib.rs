@@ -285,12 +285,15 @@ pub fn anomaly_visible_ns(anomaly: &Anomaly, events: &[Event]) -> Option<u64> {
 }
 
 /// The event whose `index` is `index`: by position when indices count from 0 (recorded
-/// histories), else by search.
+/// histories), else by binary search (indices increase), else by a scan.
 fn event_by_index(events: &[Event], index: u64) -> Option<&Event> {
     let at = usize::try_from(index).ok().and_then(|i| events.get(i));
     match at {
         Some(e) if e.index == index => Some(e),
-        _ => events.iter().find(|e| e.index == index),
+        _ => match events.binary_search_by_key(&index, |e| e.index) {
+            Ok(i) => Some(&events[i]),
+            Err(_) => events.iter().find(|e| e.index == index),
+        },
     }
 }
 
