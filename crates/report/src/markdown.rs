@@ -193,6 +193,31 @@ mod tests {
     }
 
     #[test]
+    fn each_checker_and_the_run_say_when_the_first_anomaly_became_visible() {
+        let mut r = results(vec![
+            CheckerResult {
+                first_anomaly_s: Some(2.5),
+                ..checker(Verdict::Invalid, 1)
+            },
+            checker(Verdict::Valid, 0),
+        ]);
+        r.durations.insert(crate::FIRST_ANOMALY.into(), 2.5);
+        let md = summary(&r, Path::new("d"));
+        assert!(
+            md.contains("| linearizability | invalid | 1 | 2.5 s |"),
+            "{md}"
+        );
+        assert!(md.contains("| linearizability | valid | 0 | – |"), "{md}");
+        assert!(
+            md.contains("First anomaly 2.5 s after the workload started."),
+            "{md}"
+        );
+        let html = crate::render_html(&[], &r, &[]);
+        assert!(html.contains("<td class=\"first-anomaly\">2.500 s</td>"));
+        assert!(html.contains("<dd id=\"first-anomaly\">2.500 s after the workload started</dd>"));
+    }
+
+    #[test]
     fn a_valid_run_has_no_anomaly_section_and_an_unknown_one_says_why() {
         let md = summary(&results(vec![checker(Verdict::Valid, 0)]), Path::new("d"));
         assert!(md.starts_with("## ✅ etcd-register: **valid**"), "{md}");
