@@ -349,6 +349,7 @@ pub fn check(ops: &[Operation], opts: &BankOptions) -> Result<CheckerResult, Inp
         reason,
         anomalies,
         stats,
+        first_anomaly_s: None,
     })
 }
 

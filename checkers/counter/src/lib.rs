@@ -337,5 +337,6 @@ pub fn check(ops: &[Operation], opts: &CounterOptions) -> Result<CheckerResult, 
         reason,
         anomalies,
         stats,
+        first_anomaly_s: None,
     })
 }

@@ -164,6 +164,7 @@ impl Report {
             reason: self.reason.clone(),
             anomalies,
             stats,
+            first_anomaly_s: None,
         }
     }
 }

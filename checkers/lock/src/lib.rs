@@ -402,6 +402,7 @@ pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerRes
         reason,
         anomalies,
         stats,
+        first_anomaly_s: None,
     })
 }
 
@@ -560,5 +561,6 @@ pub fn check_fencing(ops: &[Operation]) -> Result<CheckerResult, InputError> {
         reason,
         anomalies,
         stats,
+        first_anomaly_s: None,
     })
 }

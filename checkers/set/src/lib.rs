@@ -721,6 +721,7 @@ pub fn check(ops: &[Operation], opts: &SetOptions) -> Result<CheckerResult, Inpu
         reason,
         anomalies,
         stats,
+        first_anomaly_s: None,
     })
 }
 

@@ -299,7 +299,15 @@ pub fn check_parsed(
             if family_unknown && !family_found {
                 // Some cycle exists in this family's graph, class unknown.
                 let allowed = family.iter().fold(0, |a, c| a | c.allowed);
-                if !cycles::components(&sub, allowed).is_empty() {
+                let comps = cycles::components(&sub, allowed);
+                if !comps.is_empty() {
+                    // The transactions of the cycle's component: where the cycle is, if
+                    // not which.
+                    let txns: Vec<u32> = comps[0]
+                        .iter()
+                        .map(|n| sub.g[*n])
+                        .filter(|t| *t != graph::BARRIER)
+                        .collect();
                     let kind = [
                         "cycle-exists",
                         "cycle-exists-process",
@@ -309,7 +317,7 @@ pub fn check_parsed(
                     anomalies.push(TxnAnomaly {
                         kind: kind.to_string(),
                         explanation: "the dependency graph has a cycle, but classifying it ran past the time limit".into(),
-                        events: Vec::new(),
+                        events: events_of(h, &txns),
                         cycle: Vec::new(),
                     });
                 }
@@ -534,6 +542,7 @@ impl Report {
                 "largest_component": self.stats.largest_component,
                 "check_ms": self.stats.check_ms,
             }),
+            first_anomaly_s: None,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod nodes;
 pub mod options;
 pub mod pin;
 pub mod plan;
+pub mod prefix;
 pub mod run;
 pub mod series;
 pub mod stream;

@@ -147,9 +147,14 @@ pub struct TestOptions {
     /// every-fault (each fault had a visible effect).
     #[arg(long, value_delimiter = ',', value_name = "EFFECT", help_heading = CHECKING)]
     pub expect: Vec<String>,
-    /// End the run as soon as the checker running alongside it finds an anomaly (a key not
-    /// linearizable: register workload): faults are healed, logs collected and reports
-    /// written as usual, and the verdict is invalid.
+    /// End the run as soon as an anomaly is certain (no operation still to come can undo
+    /// it): faults are healed, logs collected and reports written as usual, and the verdict
+    /// is invalid. register: a key not linearizable; counter: a read outside every bound;
+    /// bank: a wrong total or a negative balance; lock: two holders, or a write after the
+    /// lease ran out; lock-fenced: a stale token accepted; append, wr: a forbidden cycle
+    /// among committed transactions. set: only an element never added, read twice or whose
+    /// add failed; a lost or stale element is certain only at the final read, after the
+    /// time limit, so such a run goes to its end.
     #[arg(long, help_heading = CHECKING)]
     #[serde(default)]
     pub stop_on_anomaly: bool,

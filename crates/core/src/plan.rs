@@ -56,13 +56,6 @@ impl Plan {
             a.names_primaries = db.names_primaries();
         }
         let workload = faultline_workloads::configure(&options.workload, &options.common())?;
-        if options.stop_on_anomaly && workload.stream_checker().is_none() {
-            return Err(format!(
-                "--stop-on-anomaly: the {} workload is checked after the run; only the register \
-                 workload (linearizability) is checked while it runs",
-                options.workload
-            ));
-        }
         // A --client program carries out the operations itself, whatever the family.
         if options.client.is_none() {
             workload.supports(&db.client())?;
@@ -361,15 +354,11 @@ mod tests {
     }
 
     #[test]
-    fn stop_on_anomaly_needs_a_workload_checked_while_it_runs() {
-        assert!(plan(&["--stop-on-anomaly", "--nodes", "3"]).is_ok());
-        let err = plan(&["--workload", "set", "--stop-on-anomaly", "--nodes", "3"])
-            .err()
-            .unwrap();
-        assert!(
-            err.starts_with("--stop-on-anomaly: the set workload is checked after the run"),
-            "{err}"
-        );
+    fn stop_on_anomaly_is_accepted_for_every_workload() {
+        for w in faultline_workloads::names() {
+            let p = plan(&["--workload", w, "--stop-on-anomaly", "--nodes", "3"]);
+            assert!(p.is_ok(), "{w}: {:?}", p.err());
+        }
     }
 
     #[test]

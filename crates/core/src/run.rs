@@ -4,6 +4,7 @@
 //! checkers) and [`report`] (results.json, junit.xml, report.html).
 
 use crate::config::{self, CheckSpec, TestConfig, CONFIG_VERSION};
+use crate::prefix::check_prefix_while_running;
 use crate::stream::{check_while_running, Streamed};
 use crate::test::Test;
 use crate::Failure;
@@ -15,6 +16,7 @@ use faultline_workload_support::NodeAddr;
 use serde_json::Value;
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,9 +33,10 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// When the first anomaly was found, in seconds since the run started, where known.
+    /// When the first anomaly was found (streamed check) or became visible in the history
+    /// (any checker), in seconds since the workload started, where known.
     pub fn first_anomaly_s(&self) -> Option<f64> {
-        self.results.durations.get("first_anomaly_s").copied()
+        self.results.durations.get(report::FIRST_ANOMALY).copied()
     }
 }
 
@@ -76,11 +79,22 @@ fn run_once(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> 
     } = judge(test, &dir, executed.streamed)?;
     let mut results = Results::build(&events, &checkers, &config);
     results.client_misbehaviour = executed.misbehaviour.and_then(|m| m.verdict_note());
+    if let Some(f) = executed.prefix_found.as_ref() {
+        if results.verdict != faultline_history::Verdict::Invalid {
+            // A certain anomaly is never undone; if the whole history disagrees, say so.
+            eprintln!(
+                "faultline: BUG: the run stopped on a certain {} anomaly ({}: event {}), yet the whole history's check is {}; please report it",
+                f.kind, f.checker, f.event, results.verdict
+            );
+        }
+    }
     results.durations.insert("run_s".into(), run_s);
     let check_s = check_started.elapsed().as_secs_f64();
     results.durations.insert("check_s".into(), check_s);
+    // A streamed check's time is when it found the anomaly; otherwise Results::build gave
+    // the earliest any checker's anomaly became visible in the history.
     if let Some(t) = first_anomaly_s {
-        results.durations.insert("first_anomaly_s".into(), t);
+        results.durations.insert(report::FIRST_ANOMALY.into(), t);
     }
     write_reports(&dir, &events, &results)?;
     Ok(RunOutcome {
@@ -236,6 +250,8 @@ pub struct Executed {
     pub summary: RunSummary,
     /// The checker that ran alongside, if the workload has one.
     pub streamed: Option<std::thread::JoinHandle<Streamed>>,
+    /// The certain anomaly the prefix check stopped the run on (`--stop-on-anomaly`).
+    pub prefix_found: Option<crate::prefix::Found>,
     /// How the `--client` program misbehaved, when there was one.
     pub misbehaviour: Option<faultline_client_protocol::Misbehaviour>,
 }
@@ -270,18 +286,7 @@ pub fn execute(
         progress: std::io::stderr().is_terminal(),
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let (tap, streamed) = match plan.workload.stream_checker() {
-        Some(checker) => {
-            let (tx, rx) = std::sync::mpsc::channel();
-            let stop = plan.options.stop_on_anomaly.then_some(stop_tx);
-            let thread = std::thread::Builder::new()
-                .name("faultline-stream-check".into())
-                .spawn(move || check_while_running(checker, &rx, stop))
-                .map_err(|e| crash("cannot start the streamed checker", &e))?;
-            (Some(tx), Some(thread))
-        }
-        None => (None, None),
-    };
+    let (tap, checking) = check_alongside(plan, stop_tx)?;
     let summary = test
         .runtime
         .block_on(runner::run_tapped(
@@ -296,6 +301,12 @@ pub fn execute(
             runner::RunError::Generator(g) => Failure::BadInput(g.to_string()),
             other => crash("the run failed", &other),
         })?;
+    let (streamed, prefix_found) = match checking {
+        Alongside::Streamed(thread) => (Some(thread), None),
+        // The prefix check ends when the history closes; the verdict is the whole history's.
+        Alongside::Prefix(thread) => (None, thread.join().ok().flatten()),
+        Alongside::Nothing => (None, None),
+    };
     if summary.stopped {
         eprintln!("faultline: --stop-on-anomaly: the run was stopped early; faults healed");
     }
@@ -311,8 +322,45 @@ pub fn execute(
     Ok(Executed {
         summary,
         streamed,
+        prefix_found,
         misbehaviour,
     })
+}
+
+/// What checks the history while it is written.
+enum Alongside {
+    /// The workload's streamed checker (linearizability), whose report is the verdict.
+    Streamed(std::thread::JoinHandle<Streamed>),
+    /// `--stop-on-anomaly` for another workload: its checkers re-check the prefix.
+    Prefix(std::thread::JoinHandle<Option<crate::prefix::Found>>),
+    /// Nothing.
+    Nothing,
+}
+
+/// The tap for the recorder and the checker it feeds: the streamed checker when the
+/// workload has one, else with `--stop-on-anomaly` the prefix check, else none.
+fn check_alongside(
+    plan: &crate::plan::Plan,
+    stop_tx: tokio::sync::watch::Sender<bool>,
+) -> Result<(Option<Sender<Event>>, Alongside), Failure> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let spawn = |name: &str| std::thread::Builder::new().name(name.into());
+    if let Some(checker) = plan.workload.stream_checker() {
+        let stop = plan.options.stop_on_anomaly.then_some(stop_tx);
+        let thread = spawn("faultline-stream-check")
+            .spawn(move || check_while_running(checker, &rx, stop))
+            .map_err(|e| crash("cannot start the streamed checker", &e))?;
+        return Ok((Some(tx), Alongside::Streamed(thread)));
+    }
+    if !plan.options.stop_on_anomaly {
+        return Ok((None, Alongside::Nothing));
+    }
+    let check = plan.workload.prefix_check();
+    eprintln!("faultline: --stop-on-anomaly: {}", check.note);
+    let thread = spawn("faultline-prefix-check")
+        .spawn(move || check_prefix_while_running(check, &rx, stop_tx))
+        .map_err(|e| crash("cannot start the prefix check", &e))?;
+    Ok((Some(tx), Alongside::Prefix(thread)))
 }
 
 /// The nemesis of the run with `seed`, or none when no fault was asked for.
@@ -374,7 +422,14 @@ pub fn judge(
         .map_err(|e| crash("the recorded history is unreadable", &e))?;
     let ops = pair(&events, &lines).map_err(|e| crash("the recorded history does not pair", &e))?;
     let (checkers, first) = match streamed.map(|t| t.join()) {
-        Some(Ok(Streamed::Done(report, first))) => (workload.streamed_results(report), first),
+        Some(Ok(Streamed::Done(report, first))) => {
+            let mut results = workload.streamed_results(report);
+            // The streamed check's own time is the checker's, as it is the run's.
+            for r in results.iter_mut().filter(|r| !r.anomalies.is_empty()) {
+                r.first_anomaly_s = r.first_anomaly_s.or(first);
+            }
+            (results, first)
+        }
         // The stream could not take the history (it does not pair, which reading it again
         // just did not find either) or the thread died: check it whole, as without a stream.
         Some(Ok(Streamed::Unreadable(e))) => {

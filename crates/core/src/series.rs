@@ -72,6 +72,7 @@ pub fn tally(outcomes: &[RunOutcome]) -> String {
 mod tests {
     use super::*;
     use faultline_report::Results;
+    use serde_json::json;
 
     fn outcome(seed: u64, verdict: Verdict, first: Option<f64>) -> RunOutcome {
         let mut results = Results::build(&[], &[], &serde_json::Value::Null);
@@ -85,6 +86,44 @@ mod tests {
             results,
             summary: None,
         }
+    }
+
+    /// A run of a workload checked after the run: its results as `judge` builds them, from
+    /// a counter history whose read at 2-3 s is out of bounds.
+    fn counter_outcome(seed: u64) -> RunOutcome {
+        use faultline_history::testing::event;
+        use faultline_history::{EventType::*, Process};
+        let s = 1_000_000_000;
+        let c = Process::Client;
+        let events = vec![
+            event(0, 0, c(0), Invoke, "add", json!(1)),
+            event(1, s, c(0), Ok, "add", json!(1)),
+            event(2, 2 * s, c(1), Invoke, "read", json!(null)),
+            event(3, 3 * s, c(1), Ok, "read", json!(5)),
+        ];
+        let ops = faultline_history::pair(&events, &[1, 2, 3, 4]).unwrap();
+        let counter = faultline_workloads::configure("counter", &Default::default()).unwrap();
+        RunOutcome {
+            seed,
+            run_dir: format!("store/c/{seed}").into(),
+            results: Results::build(&events, &counter.check(&ops), &serde_json::Value::Null),
+            summary: None,
+        }
+    }
+
+    #[test]
+    fn the_table_takes_the_first_anomaly_of_a_workload_checked_after_the_run() {
+        let runs = [counter_outcome(1), outcome(2, Verdict::Valid, None)];
+        let lines = table(&runs);
+        assert!(
+            lines[1].contains("invalid") && lines[1].contains("3.0 s"),
+            "{}",
+            lines[1]
+        );
+        assert_eq!(
+            lines[3],
+            "invalid in 1 of 2 runs; first anomaly after a median of 3.0 s"
+        );
     }
 
     #[test]

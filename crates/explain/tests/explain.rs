@@ -383,6 +383,7 @@ proptest! {
             reason: None,
             anomalies: vec![anomaly],
             stats: Value::Null,
+            first_anomaly_s: None,
         };
         let x = explain(&h.events, &[checker], &[Expectation::EveryFault]);
         prop_assert_eq!(x.anomalies.len(), 1);

@@ -20,7 +20,7 @@ use faultline_core::checking;
 use faultline_core::options::seconds;
 use faultline_history::import::{self, Format};
 use faultline_history::input::Source;
-use faultline_history::{Event, Operation, Verdict};
+use faultline_history::{Event, EventType, Operation, Verdict};
 use faultline_linearizability::{self as lin, CheckOptions, ModelSpec, Progress, Report};
 use faultline_transactional as txn;
 use serde::Serialize;
@@ -370,7 +370,7 @@ fn check_file(
         (None, None) => None,
     };
     if let Some(workload) = workload {
-        let (record, checked) = check_workload(
+        let (mut record, mut checked) = check_workload(
             &name,
             &workload,
             config.as_deref(),
@@ -379,6 +379,10 @@ fn check_file(
             history.format,
             &ops,
         )?;
+        if let Checked::Workload(_, results) = &mut checked {
+            stamp_first_anomalies(results, &ops);
+            record.checkers = results.clone();
+        }
         return Ok((record, checked, history.events));
     }
     // `txn::is_transactional`, from the f's already gathered.
@@ -391,6 +395,36 @@ fn check_file(
         .unwrap_or_else(|| checking::infer_model(&fs));
     let (record, report) = check_linear(&name, &history, &ops, spec, given, args)?;
     Ok((record, Checked::Linear(report), history.events))
+}
+
+/// Each result's `first_anomaly_s`, as a run's results say it, from the operations' event
+/// indices and times (the events themselves are kept only for `--html`).
+fn stamp_first_anomalies(results: &mut [faultline_history::CheckerResult], ops: &[Operation]) {
+    if results.iter().all(|r| r.anomalies.is_empty()) {
+        return;
+    }
+    let mark = |index, time, kind| Event {
+        index,
+        time,
+        process: faultline_history::Process::Client(0),
+        kind,
+        f: String::new(),
+        key: None,
+        value: serde_json::Value::Null,
+        error: None,
+        node: None,
+    };
+    let mut events: Vec<Event> = Vec::with_capacity(ops.len() * 2);
+    for op in ops {
+        events.push(mark(op.invoke_index, op.invoke_time, EventType::Invoke));
+        if let (Some(i), Some(t)) = (op.complete_index, op.complete_time) {
+            events.push(mark(i, t, EventType::Ok));
+        }
+    }
+    events.sort_by_key(|e| e.index);
+    for r in results.iter_mut() {
+        r.first_anomaly_s = faultline_history::first_anomaly_s(r, &events);
+    }
 }
 
 /// A workload's checkers on `ops`: the run's own when `workload` is empty (rebuilt from the

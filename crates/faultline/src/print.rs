@@ -2,15 +2,19 @@
 
 use faultline_history::CheckerResult;
 
-/// One line per checker (verdict, anomaly count, reason) and its first three anomalies.
+/// One line per checker (verdict, anomaly count, when the first became visible, reason)
+/// and its first three anomalies.
 pub(crate) fn print_checker_lines(results: &[CheckerResult]) {
     for c in results {
         println!(
-            "  {:<18} {:<8} {} anomal{}{}",
+            "  {:<18} {:<8} {} anomal{}{}{}",
             c.checker,
             c.verdict,
             c.anomalies.len(),
             if c.anomalies.len() == 1 { "y" } else { "ies" },
+            c.first_anomaly_s
+                .map(|t| format!(", the first at {t:.1} s"))
+                .unwrap_or_default(),
             c.reason
                 .as_deref()
                 .map(|r| format!(" ({r})"))

@@ -158,6 +158,9 @@ fn print_run(o: &RunOutcome) {
         );
     }
     crate::print::print_checker_lines(&results.checkers);
+    if let Some(t) = o.first_anomaly_s() {
+        println!("  first anomaly {t:.1} s after the workload started");
+    }
     for c in &results.checkers {
         let finding = results
             .explanation

@@ -655,3 +655,22 @@ fn edn_and_elle_json_keep_to_the_memory_limit() {
     assert_eq!(code(&out), 254, "{:.600}", explain(&out));
     assert!(out.stderr.len() < 600, "{}", out.stderr.len());
 }
+
+/// `faultline check` says when each checker's first anomaly became visible: a counter read
+/// outside its bounds completes at event 3, 3 µs into the history.
+#[test]
+fn check_prints_when_the_first_anomaly_became_visible() {
+    let dir = tempfile::tempdir().unwrap();
+    let counter = history(&[
+        (0, "add", json!(1), "ok", json!(1)),
+        (1, "read", json!(null), "ok", json!(5)),
+    ]);
+    let out = check(dir.path(), "c.jsonl", &counter, &["--checker", "counter"]);
+    assert_eq!(code(&out), 1, "{}", explain(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("  counter            invalid 1 anomaly, the first at 0.0 s\n"),
+        "{}",
+        explain(&out)
+    );
+}

@@ -337,6 +337,105 @@ fn a_definition_with_a_mistake_is_one_line_naming_file_and_field_and_starts_noth
     }
 }
 
+/// `--stop-on-anomaly` for a workload checked after the run (finding 4: etcd's lease lock,
+/// its holders' nodes paused past the lease): the prefix check sees two holders as soon as
+/// the second acquire is acknowledged and the run ends long before its time limit, invalid,
+/// with when the first anomaly became visible in results.json (overall and for the
+/// checker), the pauses ended, logs collected and no container or network left behind.
+#[test]
+fn stop_on_anomaly_ends_a_lock_run_early() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let started = std::time::Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args([
+            "test",
+            "--db",
+            "etcd",
+            "--workload",
+            "lock",
+            "--nemesis",
+            "pause-minority",
+            "--nemesis-interval",
+            "5",
+            "--op-timeout",
+            "10",
+            "--stop-on-anomaly",
+            "--time-limit",
+            "150",
+            "--seed",
+            "1",
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .expect("faultline runs");
+    let took = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let context = format!("stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        stderr.contains("--stop-on-anomaly: the lock workload stops when two processes"),
+        "the log line says what stops the run\n{context}"
+    );
+    assert_eq!(out.status.code(), Some(1), "invalid\n{context}");
+    let anomaly = stdout
+        .lines()
+        .find(|l| l.starts_with("anomaly at "))
+        .unwrap_or_else(|| panic!("the anomaly is printed when found\n{context}"));
+    assert!(anomaly.contains(": lock-overlap: "), "{anomaly}");
+    assert!(
+        stdout.contains("stopping the run (--stop-on-anomaly)"),
+        "{context}"
+    );
+    assert!(stdout.contains("first anomaly "), "{context}");
+
+    let run = std::fs::canonicalize(store.path().join("latest")).expect("store/latest exists");
+    let results: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["verdict"], "invalid");
+    let lock = &results["checkers"][0];
+    assert_eq!(lock["checker"], "lock-overlap");
+    assert_eq!(lock["verdict"], "invalid");
+    let first = results["durations"]["first_anomaly_s"]
+        .as_f64()
+        .expect("results.json says when the first anomaly became visible");
+    assert_eq!(lock["first_anomaly_s"].as_f64(), Some(first), "{lock}");
+    let run_s = results["durations"]["run_s"].as_f64().unwrap();
+    // Stopped within a re-check, an op timeout (10 s) and the final heal of the anomaly.
+    assert!(
+        first < run_s && run_s < 110.0,
+        "{first} s, run {run_s} s of 150"
+    );
+    assert!(took.as_secs() < 200, "the whole command took {took:?}");
+
+    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
+    let (events, _) =
+        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
+    let nemesis = |f: &str| {
+        events
+            .iter()
+            .filter(|e| e.process == faultline_history::Process::Nemesis && e.f == f)
+            .count()
+    };
+    assert_eq!(
+        nemesis("start-pause"),
+        nemesis("stop-pause"),
+        "every pause ended"
+    );
+    assert!(
+        std::fs::read_dir(run.join("logs"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            > 0,
+        "node logs collected"
+    );
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+}
+
 /// `--stop-on-anomaly`: the checker running alongside the run finds etcd's stale serializable
 /// reads under a partition, and the run ends long before its time limit, invalid, with the
 /// stale read in results.json, faults healed, logs collected and nothing left running.

@@ -260,6 +260,53 @@ pub struct CheckerResult {
     /// Checker-specific figures (ops checked, states explored, latencies...).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub stats: Value,
+    /// When its first anomaly became visible, in seconds on the history's clock (for a run:
+    /// since the workload started): see [`first_anomaly_s`]. `None` when it found none, or
+    /// before a report filled it in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_anomaly_s: Option<f64>,
+}
+
+/// When `anomaly` became visible in the history, in ns on the history's clock: the time of
+/// the latest completion among the events it names (the moment the last operation it
+/// involves completed, so all its evidence was in), or of the latest event it names when it
+/// names no completion. `None` when it names no event of `events`.
+pub fn anomaly_visible_ns(anomaly: &Anomaly, events: &[Event]) -> Option<u64> {
+    let named: Vec<&Event> = anomaly
+        .events
+        .iter()
+        .filter_map(|i| event_by_index(events, *i))
+        .collect();
+    let completions = named.iter().filter(|e| e.kind != EventType::Invoke);
+    completions
+        .map(|e| e.time)
+        .max()
+        .or_else(|| named.iter().map(|e| e.time).max())
+}
+
+/// The event whose `index` is `index`: by position when indices count from 0 (recorded
+/// histories), else by binary search (indices increase), else by a scan.
+fn event_by_index(events: &[Event], index: u64) -> Option<&Event> {
+    let at = usize::try_from(index).ok().and_then(|i| events.get(i));
+    match at {
+        Some(e) if e.index == index => Some(e),
+        _ => match events.binary_search_by_key(&index, |e| e.index) {
+            Ok(i) => Some(&events[i]),
+            Err(_) => events.iter().find(|e| e.index == index),
+        },
+    }
+}
+
+/// When a checker's first anomaly became visible, in seconds on the history's clock (for a
+/// run, since the workload started, as the streamed check's time): the earliest
+/// [`anomaly_visible_ns`] of its anomalies. `None` when it names none.
+pub fn first_anomaly_s(result: &CheckerResult, events: &[Event]) -> Option<f64> {
+    result
+        .anomalies
+        .iter()
+        .filter_map(|a| anomaly_visible_ns(a, events))
+        .min()
+        .map(|ns| ns as f64 / 1e9)
 }
 
 /// A history a checker cannot interpret: which event, and what is wrong with it. The

@@ -383,7 +383,16 @@ fn summary_section(h: &mut String, results: &Results) {
             html_escape(&e.line)
         );
     }
+    if let Some(t) = results.durations.get(crate::FIRST_ANOMALY) {
+        let _ = write!(
+            h,
+            "<dt>First anomaly</dt><dd id=\"first-anomaly\">{t:.3} s after the workload started</dd>"
+        );
+    }
     for (phase, secs) in &results.durations {
+        if phase == crate::FIRST_ANOMALY {
+            continue;
+        }
         let _ = write!(
             h,
             "<dt>Duration ({})</dt><dd>{secs:.3} s</dd>",
@@ -415,12 +424,19 @@ fn summary_section(h: &mut String, results: &Results) {
     h.push_str("</dd></dl></section>\n");
 }
 
+/// A checker's first-anomaly time for its table row: seconds, or a dash.
+fn first_anomaly_text(t: Option<f64>) -> String {
+    t.map_or_else(|| "–".to_string(), |t| format!("{t:.3} s"))
+}
+
 fn checkers_section(h: &mut String, events: &[Event], results: &Results) {
     h.push_str("<section id=\"checkers\"><h2>Checkers</h2>");
     if results.checkers.is_empty() {
         h.push_str("<p class=\"muted\">No checker results.</p>");
     } else {
-        h.push_str("<table><tr><th>Checker</th><th>Verdict</th><th>Finding</th></tr>");
+        h.push_str(
+            "<table><tr><th>Checker</th><th>Verdict</th><th>First anomaly</th><th>Finding</th></tr>",
+        );
         for c in &results.checkers {
             let finding = match c.verdict {
                 Verdict::Valid => "no anomaly".to_string(),
@@ -429,9 +445,10 @@ fn checkers_section(h: &mut String, events: &[Event], results: &Results) {
             };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td class=\"first-anomaly\">{}</td><td>{}</td></tr>",
                 html_escape(&c.checker),
                 verdict_badge(c.verdict),
+                first_anomaly_text(c.first_anomaly_s),
                 html_escape(&finding)
             );
         }

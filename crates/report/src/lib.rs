@@ -44,9 +44,9 @@ pub use faultline_explain::{Expectation, Explanation};
 pub use html::{relative_href, render_html, Link};
 pub use junit::{anomaly_summary, render_junit};
 pub use results::{
-    expectations, pair_operations, quantiles, shell_quote, ClockSample, Fault, LeaderSample,
-    NemesisSummary, OutcomeCounts, Quantiles, Results, Stats, TestSummary, SCHEMA_ID,
-    SCHEMA_VERSION,
+    expectations, first_anomaly_s, pair_operations, quantiles, shell_quote, ClockSample, Fault,
+    LeaderSample, NemesisSummary, OutcomeCounts, Quantiles, Results, Stats, TestSummary,
+    FIRST_ANOMALY, SCHEMA_ID, SCHEMA_VERSION,
 };
 pub use store::{
     host_allowed, list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer,
@@ -181,6 +181,7 @@ pub fn bounded_checker(result: &CheckerResult) -> CheckerResult {
         reason: result.reason.as_deref().map(text),
         anomalies: Vec::with_capacity(result.anomalies.len()),
         stats: result.stats.clone(),
+        first_anomaly_s: result.first_anomaly_s,
     };
     bound_deep(&mut r.stats, REPORT_VALUE_BYTES);
     for a in &result.anomalies {

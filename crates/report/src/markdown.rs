@@ -77,16 +77,24 @@ fn checkers(results: &Results) -> String {
     if results.checkers.is_empty() {
         return String::new();
     }
-    let mut md = "| checker | verdict | anomalies |\n| --- | --- | --- |\n".to_string();
+    let mut md = "| checker | verdict | anomalies | first anomaly |\n| --- | --- | --- | --- |\n"
+        .to_string();
     for c in &results.checkers {
+        let first = c
+            .first_anomaly_s
+            .map_or_else(|| "–".to_string(), |t| format!("{t:.1} s"));
         md += &format!(
-            "| {} | {} | {} |\n",
+            "| {} | {} | {} | {first} |\n",
             inline(&c.checker),
             c.verdict,
             c.anomalies.len()
         );
     }
-    md + "\n"
+    md += "\n";
+    if let Some(t) = results.durations.get(crate::FIRST_ANOMALY) {
+        md += &format!("First anomaly {t:.1} s after the workload started.\n\n");
+    }
+    md
 }
 
 /// The first anomalies, each with its finding in context (or the checker's explanation).
@@ -156,6 +164,7 @@ mod tests {
                 })
                 .collect(),
             stats: serde_json::Value::Null,
+            first_anomaly_s: None,
         }
     }
 
@@ -181,6 +190,31 @@ mod tests {
             md.contains("```sh\nfaultline test --db etcd --seed 42\n```"),
             "{md}"
         );
+    }
+
+    #[test]
+    fn each_checker_and_the_run_say_when_the_first_anomaly_became_visible() {
+        let mut r = results(vec![
+            CheckerResult {
+                first_anomaly_s: Some(2.5),
+                ..checker(Verdict::Invalid, 1)
+            },
+            checker(Verdict::Valid, 0),
+        ]);
+        r.durations.insert(crate::FIRST_ANOMALY.into(), 2.5);
+        let md = summary(&r, Path::new("d"));
+        assert!(
+            md.contains("| linearizability | invalid | 1 | 2.5 s |"),
+            "{md}"
+        );
+        assert!(md.contains("| linearizability | valid | 0 | – |"), "{md}");
+        assert!(
+            md.contains("First anomaly 2.5 s after the workload started."),
+            "{md}"
+        );
+        let html = crate::render_html(&[], &r, &[]);
+        assert!(html.contains("<td class=\"first-anomaly\">2.500 s</td>"));
+        assert!(html.contains("<dd id=\"first-anomaly\">2.500 s after the workload started</dd>"));
     }
 
     #[test]

@@ -97,7 +97,10 @@ impl Results {
     pub fn build(events: &[Event], checkers: &[CheckerResult], config: &Value) -> Results {
         // A report holds the first part of a long value, never all of it.
         let events = &*crate::bounded_events(events);
-        let checkers: Vec<CheckerResult> = checkers.iter().map(crate::bounded_checker).collect();
+        let checkers: Vec<CheckerResult> = checkers
+            .iter()
+            .map(|c| with_first_anomaly(crate::bounded_checker(c), events))
+            .collect();
         let checkers = checkers.as_slice();
         let mut verdict = if checkers.is_empty() {
             Verdict::Unknown
@@ -123,6 +126,9 @@ impl Results {
                 last.time.saturating_sub(first.time) as f64 / 1e9,
             );
         }
+        if let Some(first) = first_anomaly_s(checkers) {
+            durations.insert(FIRST_ANOMALY.to_string(), first);
+        }
         let mut versions = BTreeMap::new();
         versions.insert(
             "faultline".to_string(),
@@ -143,6 +149,26 @@ impl Results {
             explanation,
         }
     }
+}
+
+/// The key of `durations` that says when the first anomaly of any checker became visible.
+pub const FIRST_ANOMALY: &str = "first_anomaly_s";
+
+/// `result` with its `first_anomaly_s` computed from `events`, unless it already has one
+/// (a streamed check's own time).
+fn with_first_anomaly(mut result: CheckerResult, events: &[Event]) -> CheckerResult {
+    if result.first_anomaly_s.is_none() {
+        result.first_anomaly_s = faultline_history::first_anomaly_s(&result, events);
+    }
+    result
+}
+
+/// The earliest `first_anomaly_s` of the checkers, `None` when none found an anomaly.
+pub fn first_anomaly_s(checkers: &[CheckerResult]) -> Option<f64> {
+    checkers
+        .iter()
+        .filter_map(|c| c.first_anomaly_s)
+        .min_by(f64::total_cmp)
 }
 
 /// The run-level expectations of a configuration: its `expect` key, a name or a list of
@@ -285,6 +311,51 @@ mod tests {
     }
 
     #[test]
+    fn each_checker_and_the_run_say_when_the_first_anomaly_became_visible() {
+        use faultline_history::{Anomaly, EventType::*, Process};
+        let c = Process::Client;
+        let s = 1_000_000_000;
+        let events = vec![
+            ev(0, 0, c(0), Invoke, "add", json!(1)),
+            ev(1, s, c(0), Ok, "add", json!(1)),
+            ev(2, 2 * s, c(1), Invoke, "read", Value::Null),
+            ev(3, 3 * s, c(1), Ok, "read", json!(0)),
+            ev(4, 4 * s, c(2), Invoke, "read", Value::Null),
+            ev(5, 5 * s, c(2), Ok, "read", json!(7)),
+        ];
+        let anomaly = |evs: Vec<u64>| Anomaly {
+            kind: "k".into(),
+            explanation: String::new(),
+            events: evs,
+            detail: Value::Null,
+        };
+        let mk = |name: &str, anomalies, first| CheckerResult {
+            checker: name.into(),
+            verdict: Verdict::Invalid,
+            reason: None,
+            anomalies,
+            stats: Value::Null,
+            first_anomaly_s: first,
+        };
+        // The read completed at 5 s and, in another anomaly, at 3 s (its invoke at 2 s and
+        // the add's invoke at 0 s are not when it became visible).
+        let later = mk("a", vec![anomaly(vec![4, 5]), anomaly(vec![0, 2, 3])], None);
+        // A streamed check's own time is kept.
+        let streamed = mk("b", vec![anomaly(vec![4, 5])], Some(4.5));
+        let none = mk("c", vec![], None);
+        let r = Results::build(&events, &[later, streamed, none], &Value::Null);
+        let firsts: Vec<Option<f64>> = r.checkers.iter().map(|c| c.first_anomaly_s).collect();
+        assert_eq!(firsts, vec![Some(3.0), Some(4.5), None]);
+        assert_eq!(r.durations.get(FIRST_ANOMALY), Some(&3.0));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["checkers"][0]["first_anomaly_s"], 3.0);
+        assert!(json["checkers"][2].get("first_anomaly_s").is_none());
+        assert!(!Results::build(&events, &[], &Value::Null)
+            .durations
+            .contains_key(FIRST_ANOMALY));
+    }
+
+    #[test]
     fn verdict_is_the_worst_and_unknown_without_checkers() {
         let r = Results::build(&[], &[], &Value::Null);
         assert_eq!(r.verdict, Verdict::Unknown);
@@ -294,6 +365,7 @@ mod tests {
             reason: None,
             anomalies: vec![],
             stats: Value::Null,
+            first_anomaly_s: None,
         };
         let r = Results::build(
             &[],

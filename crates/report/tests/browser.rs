@@ -195,6 +195,7 @@ fn serve_index_lists_runs_newest_first_and_opens_reports() {
         reason: None,
         anomalies: vec![],
         stats: serde_json::Value::Null,
+        first_anomaly_s: None,
     });
     write_run_dir(
         &store.path().join("etcd-register/20240101T000000"),

@@ -51,6 +51,7 @@ fn long_values_are_truncated_in_every_report() {
             detail: json!({"op": {"value": long}, "prefix": [{"value": long}]}),
         }],
         stats: Value::Null,
+        first_anomaly_s: None,
     };
     let results = json!({"schema_version": 2, "checkers": [checker]});
     std::fs::write(

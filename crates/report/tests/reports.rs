@@ -40,6 +40,7 @@ fn junit_is_valid_against_the_junit_schema() {
         reason: Some("search budget of 1000000 states exhausted <&>".into()),
         anomalies: vec![],
         stats: Value::Null,
+        first_anomaly_s: None,
     });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("junit.xml");

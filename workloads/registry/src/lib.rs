@@ -16,6 +16,9 @@
 //! assert!(configure("regsiter", &Common::default()).err().unwrap().contains("expected one of"));
 //! ```
 
+mod early;
+
+pub use early::PrefixCheck;
 use faultline_history::{CheckerResult, Operation};
 use faultline_linearizability::{ModelError, Report, SpecStream};
 use faultline_runner::{ClientFactory, Gen, Workload};
@@ -300,7 +303,7 @@ pub struct Configured {
     /// Lock workloads: the lease, after which an unrenewed lock frees itself.
     pub lease: Option<Duration>,
     clients: Box<ClientsFn>,
-    check: Box<CheckFn>,
+    check: Arc<CheckFn>,
     /// Workloads checked for linearizability alone: a checker for the history as it is
     /// written, and how its report becomes `check`'s results.
     streamed: Option<(Box<StreamFn>, ResultsFn)>,
@@ -313,7 +316,7 @@ type StreamFn = dyn Fn() -> SpecStream + Send + Sync;
 /// How a streamed checker's report becomes the workload's results.
 type ResultsFn = fn(Result<Report, ModelError>) -> Vec<CheckerResult>;
 /// A configured workload's checkers.
-type CheckFn = dyn Fn(&[Operation]) -> Vec<CheckerResult> + Send + Sync;
+pub(crate) type CheckFn = dyn Fn(&[Operation]) -> Vec<CheckerResult> + Send + Sync;
 
 impl Configured {
     /// Built from a workload crate's options and its `clients` and `check` functions.
@@ -336,7 +339,7 @@ impl Configured {
             initial: Value::Null,
             lease: None,
             clients: Box::new(move |target| clients(target, &opts)),
-            check: Box::new(move |ops| check(ops, &for_check)),
+            check: Arc::new(move |ops| check(ops, &for_check)),
             streamed: None,
         }
     }
@@ -426,6 +429,17 @@ impl Configured {
     /// Runs the workload's checkers on a history; one result per name in `def.checkers`.
     pub fn check(&self, ops: &[Operation]) -> Vec<CheckerResult> {
         (self.check)(ops)
+    }
+
+    /// The workload's checkers for re-checking the completed prefix of a history while it
+    /// is written, with the anomaly kinds that are certain on a prefix (`--stop-on-anomaly`).
+    pub fn prefix_check(&self) -> PrefixCheck {
+        let model = self
+            .def
+            .takes_txn
+            .then(|| txn_options(self.def, &self.common).map(|o| o.model).ok())
+            .flatten();
+        PrefixCheck::new(self.def.name, self.check.clone(), model)
     }
 }
 

@@ -249,6 +249,7 @@ pub fn unreadable(checker: &str, reason: String) -> CheckerResult {
         reason: Some(reason),
         anomalies: Vec::new(),
         stats: Value::Null,
+        first_anomaly_s: None,
     }
 }
 

@@ -207,6 +207,7 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
                 }),
             }],
             stats: json!({"ops": operations}),
+            first_anomaly_s: None,
         },
         CheckerResult {
             checker: "set-full".into(),
@@ -214,6 +215,7 @@ pub fn synth_run(operations: usize, workers: u64) -> Run {
             reason: None,
             anomalies: vec![],
             stats: Value::Null,
+            first_anomaly_s: None,
         },
     ];
     let config = json!({
