@@ -128,7 +128,9 @@ mod tests {
     #[test]
     fn every_fault_kind_and_workload_has_one_line() {
         let faults = fault_lines();
-        assert_eq!(faults.len(), FAULT_KIND_NAMES.len() + 2);
+        // The header, one line per kind, the target note and the auto/random note.
+        assert_eq!(faults.len(), FAULT_KIND_NAMES.len() + 3);
+        assert!(faults.last().unwrap().starts_with("--nemesis auto draws"));
         let line = |name: &str| {
             faults
                 .iter()
