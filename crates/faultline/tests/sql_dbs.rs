@@ -66,13 +66,13 @@ fn every_workload_is_valid(db: &str, isolation: &str, model: &str) {
 }
 
 #[test]
-#[ignore = "written without a Docker run yet; run with --run-ignored (docker group) and un-ignore once it passes"]
 fn postgres_runs_every_sql_workload_valid_at_serializable() {
     every_workload_is_valid("postgres", "serializable", "serializable");
 }
 
 #[test]
-#[ignore = "written without a Docker run yet; run with --run-ignored (docker group) and un-ignore once it passes"]
+#[ignore = "fails (2026-12-05): on 3 nodes the replica n2 is not ready after 120 s (its ready command exits 1), \
+            so replicated MariaDB does not start; the findings ran with --nodes 1. Un-ignore with the fix"]
 fn mariadb_runs_every_sql_workload_valid_at_serializable() {
     every_workload_is_valid("mariadb", "serializable", "serializable");
 }
