@@ -411,27 +411,7 @@ fn stop_on_anomaly_ends_a_lock_run_early() {
     );
     assert!(took.as_secs() < 200, "the whole command took {took:?}");
 
-    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
-    let (events, _) =
-        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
-    let nemesis = |f: &str| {
-        events
-            .iter()
-            .filter(|e| e.process == faultline_history::Process::Nemesis && e.f == f)
-            .count()
-    };
-    assert_eq!(
-        nemesis("start-pause"),
-        nemesis("stop-pause"),
-        "every pause ended"
-    );
-    assert!(
-        std::fs::read_dir(run.join("logs"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-            > 0,
-        "node logs collected"
-    );
+    every_fault_ended_and_logs_collected(&run, "pause");
     let project = common::project_of(&stderr);
     assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
 }
@@ -500,27 +480,7 @@ fn stop_on_anomaly_ends_a_stale_read_run_early() {
     assert!(first < run_s && run_s < 90.0, "{first} s, run {run_s} s");
     assert!(took.as_secs() < 150, "the whole command took {took:?}");
 
-    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
-    let (events, _) =
-        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
-    let nemesis = |f: &str| {
-        events
-            .iter()
-            .filter(|e| e.process == faultline_history::Process::Nemesis && e.f == f)
-            .count()
-    };
-    assert_eq!(
-        nemesis("start-partition"),
-        nemesis("stop-partition"),
-        "every partition healed"
-    );
-    assert!(
-        std::fs::read_dir(run.join("logs"))
-            .map(|d| d.count())
-            .unwrap_or(0)
-            > 0,
-        "node logs collected"
-    );
+    every_fault_ended_and_logs_collected(&run, "partition");
     let test: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
     assert_eq!(test["flags"]["stop_on_anomaly"], true);
@@ -531,4 +491,24 @@ fn stop_on_anomaly_ends_a_stale_read_run_early() {
 
     let project = common::project_of(&stderr);
     assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+}
+
+/// A run that stopped early still healed every `fault` it started and collected node logs.
+fn every_fault_ended_and_logs_collected(run: &std::path::Path, fault: &str) {
+    let history = std::fs::File::open(run.join("history.jsonl")).unwrap();
+    let (events, _) =
+        faultline_history::read_jsonl(std::io::BufReader::new(history)).expect("history reads");
+    let nemesis = |f: &str| {
+        events
+            .iter()
+            .filter(|e| e.process == faultline_history::Process::Nemesis && e.f == f)
+            .count()
+    };
+    assert_eq!(
+        nemesis(&format!("start-{fault}")),
+        nemesis(&format!("stop-{fault}")),
+        "every {fault} ended"
+    );
+    let logs = std::fs::read_dir(run.join("logs")).map_or(0, |d| d.count());
+    assert!(logs > 0, "node logs collected");
 }

@@ -115,15 +115,7 @@ fn on_each(
     nodes: &[String],
     mut f: impl FnMut(&str) -> Result<(), NodeError>,
 ) -> Result<(), ApplyError> {
-    let errors: Vec<NodeError> = nodes.iter().filter_map(|n| f(n).err()).collect();
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApplyError {
-            errors,
-            resolved: None,
-        })
-    }
+    ApplyError::unless_any(nodes.iter().filter_map(|n| f(n).err()).collect())
 }
 
 fn addrs(ctl: &dyn NodeControl, nodes: &[String]) -> Result<BTreeMap<String, String>, ApplyError> {
