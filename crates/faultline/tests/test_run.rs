@@ -404,12 +404,14 @@ fn stop_on_anomaly_ends_a_lock_run_early() {
         .expect("results.json says when the first anomaly became visible");
     assert_eq!(lock["first_anomaly_s"].as_f64(), Some(first), "{lock}");
     let run_s = results["durations"]["run_s"].as_f64().unwrap();
-    // Stopped within a re-check, an op timeout (10 s) and the final heal of the anomaly.
+    // When the pauses first give two holders depends on timing (17 s in one run, 127 s in
+    // another); what the flag promises is that the run stops soon after, before its limit:
+    // within a re-check, an op timeout (10 s) and the final heal.
     assert!(
-        first < run_s && run_s < 110.0,
+        first < run_s && run_s - first < 30.0 && run_s < 150.0,
         "{first} s, run {run_s} s of 150"
     );
-    assert!(took.as_secs() < 200, "the whole command took {took:?}");
+    assert!(took.as_secs() < 240, "the whole command took {took:?}");
 
     every_fault_ended_and_logs_collected(&run, "pause");
     let project = common::project_of(&stderr);
