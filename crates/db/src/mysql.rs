@@ -102,7 +102,6 @@ pub fn server_state(code: u16, state: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::SqlPrimary;
 
     #[test]
     fn a_changed_record_is_a_serialization_failure() {
@@ -113,16 +112,7 @@ mod tests {
 
     #[tokio::test]
     async fn nothing_listening_is_a_connection_failure() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        let config = SqlClient {
-            port,
-            user: "root".into(),
-            password: None,
-            database: "test".into(),
-            primary: SqlPrimary::Any,
-        };
+        let config = crate::sql::unreachable_client("root", "test");
         let err = MySession::connect("127.0.0.1", &config, None, Duration::from_secs(2))
             .await
             .err()

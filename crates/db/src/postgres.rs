@@ -84,20 +84,10 @@ pub fn failure(e: &tokio_postgres::Error) -> SqlFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sql::SqlPrimary;
 
     #[tokio::test]
     async fn nothing_listening_is_a_connection_failure() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
-        let config = SqlClient {
-            port,
-            user: "postgres".into(),
-            password: None,
-            database: "postgres".into(),
-            primary: SqlPrimary::Any,
-        };
+        let config = crate::sql::unreachable_client("postgres", "postgres");
         let err = PgSession::connect("127.0.0.1", &config, Duration::from_secs(2))
             .await
             .err()

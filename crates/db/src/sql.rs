@@ -191,6 +191,22 @@ pub fn not_primary(failure: &SqlFailure) -> bool {
     }
 }
 
+/// A client configuration for a port where nothing listens (bound, then released), for
+/// the families' connection-failure tests.
+#[cfg(test)]
+pub(crate) fn unreachable_client(user: &str, database: &str) -> SqlClient {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    SqlClient {
+        port,
+        user: user.into(),
+        password: None,
+        database: database.into(),
+        primary: SqlPrimary::Any,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
