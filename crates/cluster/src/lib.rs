@@ -294,15 +294,16 @@ fn io_err(path: &Path, e: std::io::Error) -> ClusterError {
     ClusterError::Io(format!("{}: {e}", path.display()))
 }
 
-/// Checks the arguments of [`up`] before anything is created.
-pub fn validate(opts: &UpOptions) -> Result<(), ClusterError> {
+/// Checks the arguments of [`up`] before anything is created; gives a note for the user
+/// when the definition's packages could not be checked.
+pub fn validate(opts: &UpOptions) -> Result<Option<String>, ClusterError> {
     // A definition's mistakes are found before anything starts.
     let db = open_storage_db(opts)?;
+    let mut note = None;
     if matches!(opts.source, NodeSource::Docker(_)) {
         match db.check_packages(&image::packages()) {
             Err(e) => return Err(ClusterError::BadArgs(format!("--db: {e}"))),
-            Ok(Some(unchecked)) => eprintln!("faultline: note: {unchecked}"),
-            Ok(None) => {}
+            Ok(unchecked) => note = unchecked.map(|u| format!("note: {u}")),
         }
     }
     match &opts.source {
@@ -332,7 +333,7 @@ pub fn validate(opts: &UpOptions) -> Result<(), ClusterError> {
             state_file(&opts.state_dir).display()
         )));
     }
-    Ok(())
+    Ok(note)
 }
 
 /// The database `spec` names (a built-in name or a definition's path), or one line.

@@ -69,10 +69,13 @@ pub struct Loaded {
     pub history: import::History,
     /// The operations, paired.
     pub ops: Vec<Operation>,
+    /// What the user should know about how it was read (a torn last line dropped).
+    pub warnings: Vec<String>,
 }
 
 /// Reads, imports and pairs one history file. A JSON Lines history whose last line a crash
-/// tore (no newline, not an event) is read without it, with a one-line warning.
+/// tore (no newline, not an event) is read without it, with a one-line warning in
+/// [`Loaded::warnings`].
 pub fn load(file: &Path, format: Option<Format>) -> Result<Loaded, String> {
     let name = file.display().to_string();
     let source = Source::open(file).map_err(|e| format!("{name}: cannot read: {e}"))?;
@@ -100,15 +103,16 @@ pub fn load_source(
         Some(f) => f == Format::Jsonl,
         None => import::detect(&text) == Some(Format::Jsonl),
     };
+    let mut warnings = Vec::new();
     if jsonl {
         let (kept, torn) = faultline_history::jsonl::without_torn_tail(text.as_bytes());
         if let Some(e) = torn {
-            eprintln!(
-                "faultline: warning: {name}:line {}: torn last line dropped (a crash cut it: {}); checking the {} lines before it",
+            warnings.push(format!(
+                "warning: {name}:line {}: torn last line dropped (a crash cut it: {}); checking the {} lines before it",
                 e.line,
                 faultline_history::value::clip(&e.message),
                 e.line - 1
-            );
+            ));
             let keep = kept.len();
             text.truncate(keep);
         }
@@ -117,7 +121,11 @@ pub fn load_source(
         import::import_within(&text, format, memory_limit).map_err(|e| format!("{name}:{e}"))?;
     drop(text);
     let ops = pair(&history.events, &history.lines).map_err(|e| format!("{name}:{e}"))?;
-    Ok(Loaded { history, ops })
+    Ok(Loaded {
+        history,
+        ops,
+        warnings,
+    })
 }
 
 /// Like [`load_source`], but a JSON Lines history whose events are not needed (no `--html`)
@@ -150,7 +158,11 @@ pub fn load_within(
                     events: Vec::new(),
                     lines: Vec::new(),
                 };
-                return Ok(Loaded { history, ops });
+                return Ok(Loaded {
+                    history,
+                    ops,
+                    warnings: Vec::new(),
+                });
             }
             Err(ReadError::Import(e))
                 if !source.ends_with_newline() && !e.message.starts_with("line is longer") => {}

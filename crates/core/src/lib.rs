@@ -18,6 +18,7 @@
 pub mod checking;
 pub mod config;
 pub mod nodes;
+pub mod notice;
 pub mod options;
 pub mod pin;
 pub mod plan;

@@ -39,6 +39,11 @@ pub struct Plan {
     pub netem: bool,
     /// The `--client-opt`s, parsed.
     pub client_opts: Vec<(String, Value)>,
+    /// Where the test's notices go (quiet unless the caller sets it; the CLI prints them).
+    pub notify: crate::notice::Notify,
+    /// Whether setup and runs draw progress on stderr (off unless the caller sets it; the CLI
+    /// does when stderr is a terminal).
+    pub show_progress: bool,
 }
 
 impl Plan {
@@ -86,6 +91,8 @@ impl Plan {
             clock,
             netem: true,
             client_opts,
+            notify: Default::default(),
+            show_progress: false,
         })
     }
 

@@ -4,6 +4,7 @@
 //! `faultline_workloads::PrefixCheck`). The run's verdict is still the checkers' on the
 //! whole history, after the run.
 
+use crate::notice::{Notice, Notify};
 use faultline_history::{pair, Event, EventType};
 use faultline_workloads::PrefixCheck;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -55,11 +56,12 @@ pub fn first_certain(check: &PrefixCheck, events: &[Event]) -> Option<Found> {
 }
 
 /// Takes the run's events until the history closes, re-checking the prefix when due; at the
-/// first certain anomaly prints it and sends `stop`. Returns what it found.
+/// first certain anomaly tells it and sends `stop`. Returns what it found.
 pub fn check_prefix_while_running(
     check: PrefixCheck,
     events: &Receiver<Event>,
     stop: tokio::sync::watch::Sender<bool>,
+    notify: &Notify,
 ) -> Option<Found> {
     let mut seen: Vec<Event> = Vec::new();
     let mut next_check = Instant::now() + MIN_INTERVAL;
@@ -81,11 +83,13 @@ pub fn check_prefix_while_running(
         next_check = Instant::now() + MIN_INTERVAL.max(started.elapsed() * BACKOFF);
         completed_since = false;
         if let Some(f) = found {
-            println!(
+            notify.tell(Notice::Anomaly(format!(
                 "anomaly at {:.1} s (event {}): {}: {}: {}",
                 f.at_s, f.event, f.checker, f.kind, f.explanation
-            );
-            println!("stopping the run (--stop-on-anomaly)");
+            )));
+            notify.tell(Notice::Anomaly(
+                "stopping the run (--stop-on-anomaly)".into(),
+            ));
             let _ = stop.send(true);
             // The recorder stops feeding a tap whose reader has gone.
             return Some(f);
@@ -134,14 +138,25 @@ mod tests {
         for e in counter_history() {
             tx.send(e).unwrap();
         }
-        let thread =
-            std::thread::spawn(move || check_prefix_while_running(counter(), &rx, stop_tx));
+        let told = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let notify = {
+            let told = told.clone();
+            Notify::new(move |n| told.lock().unwrap().push(n))
+        };
+        let thread = std::thread::spawn(move || {
+            check_prefix_while_running(counter(), &rx, stop_tx, &notify)
+        });
         let found = thread
             .join()
             .unwrap()
             .expect("found while the history is open");
         assert_eq!(found.at_s, 3.0);
         assert!(*stop_rx.borrow());
+        let told = told.lock().unwrap();
+        assert!(
+            matches!(told.first(), Some(Notice::Anomaly(line)) if line.starts_with("anomaly at 3.0 s (event 3)")),
+            "{told:?}"
+        );
         drop(tx);
     }
 }

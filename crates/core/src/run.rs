@@ -14,7 +14,6 @@ use faultline_report::{self as report, Results};
 use faultline_runner::{self as runner, RunConfig, RunDir, RunSummary};
 use faultline_workload_support::NodeAddr;
 use serde_json::Value;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -82,10 +81,10 @@ fn run_once(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> 
     if let Some(f) = executed.prefix_found.as_ref() {
         if results.verdict != faultline_history::Verdict::Invalid {
             // A certain anomaly is never undone; if the whole history disagrees, say so.
-            eprintln!(
-                "faultline: BUG: the run stopped on a certain {} anomaly ({}: event {}), yet the whole history's check is {}; please report it",
+            test.plan.notify.warn(format!(
+                "BUG: the run stopped on a certain {} anomaly ({}: event {}), yet the whole history's check is {}; please report it",
                 f.kind, f.checker, f.event, results.verdict
-            );
+            ));
         }
     }
     results.durations.insert("run_s".into(), run_s);
@@ -108,7 +107,9 @@ fn run_once(test: &Test, seed: u64, first: bool) -> Result<RunOutcome, Failure> 
 /// A run that could not start (`why`): its own directory with test.json and reports whose
 /// verdict is unknown, saying why.
 fn not_started(test: &Test, seed: u64, why: &str) -> Result<RunOutcome, Failure> {
-    eprintln!("faultline: run with seed {seed} could not start: {why}");
+    test.plan
+        .notify
+        .progress(format!("run with seed {seed} could not start: {why}"));
     let (dir, config) = prepare(test, seed, None)?;
     let mut results = Results::build(&[], &[], &config);
     results.verdict_reason = Some(format!("the run could not start: {why}"));
@@ -163,19 +164,19 @@ fn probe_program(command: &str, test: &Test) -> Result<ProgramClients, Failure> 
     // Every instance's start counts against the op timeout of the op it opens for.
     let took = started.elapsed();
     if took > plan.op_timeout / 4 {
-        eprintln!(
-            "faultline: note: the --client program took {:.1} s to start and open \
+        plan.notify.warn(format!(
+            "note: the --client program took {:.1} s to start and open \
              (--op-timeout {:.1} s bounds each instance's open): start it faster \
              (e.g. the interpreter's real path, not a shim) or raise --op-timeout",
             took.as_secs_f64(),
             plan.op_timeout.as_secs_f64()
-        );
+        ));
     }
     Ok(program)
 }
 
 /// The run's directory with test.json (and the definition it ran) written and the run's log
-/// installed; the notes are printed.
+/// installed; the notes are told.
 pub fn prepare(
     test: &Test,
     seed: u64,
@@ -193,16 +194,16 @@ pub fn prepare(
         .map_err(|e| crash("cannot write test.json", &e))?;
     let _ = dir.install_log();
     for note in &plan.notes {
-        eprintln!("faultline: note: {note}");
+        plan.notify.warn(format!("note: {note}"));
     }
-    eprintln!(
-        "faultline: {} on {} nodes, workload {}, nemesis {}, seed {seed}: {}",
+    plan.notify.progress(format!(
+        "{} on {} nodes, workload {}, nemesis {}, seed {seed}: {}",
         plan.db.name(),
         test.nodes.len(),
         plan.options.workload,
         plan.nemesis_label(),
         dir.path.display()
-    );
+    ));
     Ok((dir, config))
 }
 
@@ -283,7 +284,7 @@ pub fn execute(
         nemesis_timeout: Duration::from_secs(30),
         time_limit: Some(plan.time_limit),
         history_path: dir.history_path(),
-        progress: std::io::stderr().is_terminal(),
+        progress: plan.show_progress,
     };
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let (tap, checking) = check_alongside(plan, stop_tx)?;
@@ -308,16 +309,17 @@ pub fn execute(
         Alongside::Nothing => (None, None),
     };
     if summary.stopped {
-        eprintln!("faultline: --stop-on-anomaly: the run was stopped early; faults healed");
+        plan.notify
+            .progress("--stop-on-anomaly: the run was stopped early; faults healed");
     }
     let misbehaviour = program.map(|p| p.misbehaviour());
     if let Some(m) = misbehaviour.clone().filter(|m| m.count > 0) {
-        eprintln!(
-            "faultline: the --client program misbehaved {} time(s), each recorded as info (all in {}); first: {}",
+        plan.notify.warn(format!(
+            "the --client program misbehaved {} time(s), each recorded as info (all in {}); first: {}",
             m.count,
             dir.log_path().display(),
             m.first.unwrap_or_default()
-        );
+        ));
     }
     Ok(Executed {
         summary,
@@ -345,10 +347,11 @@ fn check_alongside(
 ) -> Result<(Option<Sender<Event>>, Alongside), Failure> {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawn = |name: &str| std::thread::Builder::new().name(name.into());
+    let notify = plan.notify.clone();
     if let Some(checker) = plan.workload.stream_checker() {
         let stop = plan.options.stop_on_anomaly.then_some(stop_tx);
         let thread = spawn("faultline-stream-check")
-            .spawn(move || check_while_running(checker, &rx, stop))
+            .spawn(move || check_while_running(checker, &rx, stop, &notify))
             .map_err(|e| crash("cannot start the streamed checker", &e))?;
         return Ok((Some(tx), Alongside::Streamed(thread)));
     }
@@ -356,9 +359,10 @@ fn check_alongside(
         return Ok((None, Alongside::Nothing));
     }
     let check = plan.workload.prefix_check();
-    eprintln!("faultline: --stop-on-anomaly: {}", check.note);
+    plan.notify
+        .progress(format!("--stop-on-anomaly: {}", check.note));
     let thread = spawn("faultline-prefix-check")
-        .spawn(move || check_prefix_while_running(check, &rx, stop_tx))
+        .spawn(move || check_prefix_while_running(check, &rx, stop_tx, &notify))
         .map_err(|e| crash("cannot start the prefix check", &e))?;
     Ok((Some(tx), Alongside::Prefix(thread)))
 }
@@ -393,7 +397,7 @@ fn nemesis(test: &Test, seed: u64) -> Result<Option<runner::Nemesis>, Failure> {
 pub fn collect(test: &Test, dir: &RunDir) {
     let logs = dir.path.join(report::LOGS_DIR);
     if let Err(e) = faultline_db::collect_logs(test.plan.db.as_ref(), &test.nodes, &logs) {
-        eprintln!("faultline: collecting node logs: {e}");
+        test.plan.notify.warn(format!("collecting node logs: {e}"));
     }
 }
 
@@ -433,11 +437,15 @@ pub fn judge(
         // The stream could not take the history (it does not pair, which reading it again
         // just did not find either) or the thread died: check it whole, as without a stream.
         Some(Ok(Streamed::Unreadable(e))) => {
-            eprintln!("faultline: the streamed check stopped ({e}); checking the history whole");
+            test.plan.notify.warn(format!(
+                "the streamed check stopped ({e}); checking the history whole"
+            ));
             (workload.check(&ops), None)
         }
         Some(Err(_)) => {
-            eprintln!("faultline: the streamed check panicked; checking the history whole");
+            test.plan
+                .notify
+                .warn("the streamed check panicked; checking the history whole");
             (workload.check(&ops), None)
         }
         None => (workload.check(&ops), None),

@@ -1,7 +1,8 @@
 //! The checker that runs alongside a run (the workload's linearizability checker, when it is
-//! the only one): it takes the tapped events as they are written, prints each anomaly when
+//! the only one): it takes the tapped events as they are written, tells each anomaly when
 //! found, and may stop the run on the first (`--stop-on-anomaly`).
 
+use crate::notice::{Notice, Notify};
 use faultline_linearizability::{ModelError, Report, SpecStream, StreamError};
 
 /// How the checker that ran alongside the run ended.
@@ -12,12 +13,13 @@ pub enum Streamed {
     Unreadable(StreamError),
 }
 
-/// Feeds `checker` the run's events until the history closes. Each anomaly is printed on one
+/// Feeds `checker` the run's events until the history closes. Each anomaly is told on one
 /// line when found; the first one sends `stop` (`--stop-on-anomaly`).
 pub fn check_while_running(
     mut checker: SpecStream,
     events: &std::sync::mpsc::Receiver<faultline_history::Event>,
     stop: Option<tokio::sync::watch::Sender<bool>>,
+    notify: &Notify,
 ) -> Streamed {
     let mut first = None;
     for ev in events {
@@ -29,13 +31,15 @@ pub fn check_while_running(
             let t = f.time as f64 / 1e9;
             first.get_or_insert(t);
             let key = f.key.map_or_else(String::new, |k| format!(" key {k}"));
-            println!(
+            notify.tell(Notice::Anomaly(format!(
                 "anomaly at {t:.1} s (event {}): linearizability:{key}: {}",
                 f.event, f.counterexample.explanation
-            );
+            )));
             if let Some(stop) = &stop {
                 if !*stop.borrow() {
-                    println!("stopping the run (--stop-on-anomaly)");
+                    notify.tell(Notice::Anomaly(
+                        "stopping the run (--stop-on-anomaly)".into(),
+                    ));
                     let _ = stop.send(true);
                 }
             }

@@ -35,10 +35,13 @@ impl Test {
     pub fn start(mut plan: Plan) -> Result<Test, Failure> {
         let state_root = cluster::state::state_root();
         let mut up = cluster_options(&plan, &state_root)?;
-        cluster::validate(&up)?;
+        if let Some(note) = cluster::validate(&up)? {
+            plan.notify.warn(note);
+        }
+        up.progress = plan.show_progress;
         faultline_runner::begin_log();
         if let Some(warning) = cluster::clean::leftover_warning(&state_root) {
-            eprintln!("faultline: {warning}");
+            plan.notify.warn(warning);
         }
         // Each run's cluster records its state and owner privately, so a `cluster up` of the
         // user's stays untouched and `faultline clean` can tell a crashed run's cluster.

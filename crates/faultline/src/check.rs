@@ -313,21 +313,29 @@ impl Given {
 
 /// Reads, imports, pairs and checks one file (or run directory): with a workload's checkers
 /// (a run's own, `--checker`, or recognised), the transactional checker, or linearizability.
-fn check_file(
-    file: &Path,
-    given: &Given,
-    args: &CheckArgs,
-) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
+/// The history a `check` argument names (a history file, or a run directory's), opened once,
+/// and the run's test.json when there is one.
+fn open_input(file: &Path) -> Result<(Source, Option<PathBuf>), InputError> {
     let (history_path, config) = checking::locate(file);
-    let name = file.display().to_string();
     if file.is_dir() && !history_path.is_file() {
         return Err(InputError(format!(
-            "{name}: a directory without {}: give a run directory (store/<test>/<timestamp>) or a history file",
+            "{}: a directory without {}: give a run directory (store/<test>/<timestamp>) or a history file",
+            file.display(),
             faultline_report::HISTORY_FILE
         )));
     }
     let source = Source::open(&history_path)
         .map_err(|e| InputError(format!("{}: cannot read: {e}", history_path.display())))?;
+    Ok((source, config))
+}
+
+fn check_file(
+    file: &Path,
+    given: &Given,
+    args: &CheckArgs,
+) -> Result<(FileRecord, Checked, Vec<Event>), InputError> {
+    let name = file.display().to_string();
+    let (source, config) = open_input(file)?;
     // A run of a transactional workload is judged with the model its test.json records.
     let consistency_model = match &config {
         Some(c) => checking::recorded_consistency_model(c)
@@ -355,6 +363,9 @@ fn check_file(
         args.html.is_some(),
     )
     .map_err(InputError)?;
+    for warning in &loaded.warnings {
+        eprintln!("faultline: {warning}");
+    }
     let config = config.filter(|_| loaded.history.format == Format::Jsonl);
     let ops = FreedAside(loaded.ops);
     let history = loaded.history;

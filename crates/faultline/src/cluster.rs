@@ -106,7 +106,9 @@ fn parse_up(args: UpArgs, state_dir: PathBuf) -> Result<UpOptions, ClusterError>
 fn run_up(args: UpArgs, state_dir: PathBuf) -> Result<(), ClusterError> {
     let start = Instant::now();
     let opts = parse_up(args, state_dir)?;
-    cluster::validate(&opts)?;
+    if let Some(note) = cluster::validate(&opts)? {
+        eprintln!("faultline: {note}");
+    }
     cluster::state::private_dir(&opts.state_dir).map_err(|e| ClusterError::Io(e.to_string()))?;
     // Until the cluster is fully up, any failure or signal takes it down again.
     let guard = CleanupGuard::new(false);

@@ -1,6 +1,16 @@
 //! Lines the commands print about checker results (`test` and `check` alike).
 
+use faultline_core::notice::{Notice, Notify};
 use faultline_history::CheckerResult;
+
+/// Prints what a test tells as it goes: anomalies on stdout (with the run's summary),
+/// everything else on stderr after `faultline: `.
+pub(crate) fn notices() -> Notify {
+    Notify::new(|notice| match notice {
+        Notice::Anomaly(line) => println!("{line}"),
+        Notice::Progress(line) | Notice::Warning(line) => eprintln!("faultline: {line}"),
+    })
+}
 
 /// One line per checker (verdict, anomaly count, when the first became visible, reason)
 /// and its first three anomalies.

@@ -63,6 +63,9 @@ fn rerun_checkers(
         &run_dir.join(faultline_report::HISTORY_FILE),
         Some(faultline_history::import::Format::Jsonl),
     )?;
+    for warning in &loaded.warnings {
+        eprintln!("faultline: {warning}");
+    }
     Ok(checkers.check(&loaded.ops))
 }
 

@@ -16,7 +16,15 @@ pub struct ServeArgs {
 
 /// Runs `faultline serve` until interrupted; 254 if the store or port is unusable.
 pub fn run(args: ServeArgs) -> ExitCode {
-    match faultline_report::serve(&args.store, args.port) {
+    let served = faultline_report::StoreServer::bind(&args.store, args.port).and_then(|server| {
+        eprintln!(
+            "faultline: serving {} on http://127.0.0.1:{}/",
+            args.store.display(),
+            server.port()
+        );
+        server.run()
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("faultline: {e}");

@@ -67,7 +67,7 @@ pub fn run(args: TestArgs) -> ExitCode {
         },
         None => args.options,
     };
-    let plan = match Plan::new(options) {
+    let mut plan = match Plan::new(options) {
         Ok(p) => p,
         Err(e) => return fail(&Failure::BadInput(e)),
     };
@@ -75,6 +75,8 @@ pub fn run(args: TestArgs) -> ExitCode {
         print_plan(&plan);
         return ExitCode::SUCCESS;
     }
+    plan.notify = crate::print::notices();
+    plan.show_progress = true;
     let count = plan.options.test_count;
     let summary_file = plan.options.summary_markdown.clone();
     let test = match Test::start(plan) {

@@ -104,7 +104,7 @@ struct Job {
     log: String,
 }
 
-/// A `cargo` that only checks what it is asked: the build the workflow documents.
+/// A `cargo` that only checks what it is asked: the build the workflow documents, in `src`.
 fn cargo_stub(dir: &Path, src: &Path) -> PathBuf {
     let bin = dir.join("stub-bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -373,4 +373,141 @@ fn the_github_workflow_runs_and_leaves_the_store_junit_and_summary() {
         verdicts.iter().any(|v| v == worst),
         "{verdicts:?} vs exit {code}"
     );
+}
+
+/// examples/ci/gitlab-ci.yml as GitLab reads it: its variables and its one job's
+/// `script`, `after_script` and artifacts.
+struct GitlabJob {
+    variables: BTreeMap<String, String>,
+    script: Vec<String>,
+    after_script: Vec<String>,
+    artifacts: yaml_rust2::Yaml,
+}
+
+fn gitlab_job() -> GitlabJob {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/ci/gitlab-ci.yml");
+    let text = std::fs::read_to_string(file).unwrap();
+    let doc = yaml_rust2::YamlLoader::load_from_str(&text)
+        .expect("gitlab-ci.yml is YAML")
+        .remove(0);
+    let strings = |y: &yaml_rust2::Yaml| -> Vec<String> {
+        y.as_vec()
+            .expect("a list")
+            .iter()
+            .map(|s| s.as_str().expect("a string").to_string())
+            .collect()
+    };
+    let variables = doc["variables"]
+        .as_hash()
+        .expect("variables:")
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().unwrap().to_string(),
+                v.as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let job = &doc["faultline"];
+    GitlabJob {
+        variables,
+        script: strings(&job["script"]),
+        after_script: strings(&job["after_script"]),
+        artifacts: job["artifacts"].clone(),
+    }
+}
+
+/// Runs `commands` as GitLab's shell executor does: one bash, `set -eo pipefail`, in order.
+fn run_gitlab_commands(
+    commands: &[String],
+    env: &BTreeMap<String, String>,
+    dir: &Path,
+) -> (Option<i32>, String) {
+    let out = Command::new("bash")
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+        .arg(commands.join("\n"))
+        .current_dir(dir)
+        .envs(env)
+        .output()
+        .unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), log)
+}
+
+/// The GitLab job keeps the store and the summary whatever the verdict, and publishes each
+/// run's junit.xml as its test report.
+#[test]
+fn the_gitlab_job_has_the_documented_variables_and_artifacts() {
+    let job = gitlab_job();
+    for key in [
+        "FAULTLINE_ARGS",
+        "FAULTLINE_TIME_LIMIT",
+        "FAULTLINE_TEST_COUNT",
+    ] {
+        assert!(
+            job.variables.contains_key(key),
+            "no {key}: {:?}",
+            job.variables
+        );
+    }
+    let script = job.script.join("\n");
+    for flag in ["--test-count", "--summary-markdown", "--store store"] {
+        assert!(script.contains(flag), "the script lacks {flag}");
+    }
+    assert_eq!(job.artifacts["when"].as_str(), Some("always"));
+    let paths: Vec<&str> = job.artifacts["paths"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.as_str())
+        .collect();
+    assert_eq!(paths, ["store/", "faultline-summary.md"]);
+    assert_eq!(
+        job.artifacts["reports"]["junit"].as_str(),
+        Some("store/**/junit.xml")
+    );
+}
+
+/// The GitLab job's own script on a real cluster, short: the store with each run's
+/// junit.xml, the summary its artifacts name, `after_script` printing it, and the job's
+/// status (the script's exit code) following the verdict.
+#[test]
+fn the_gitlab_job_runs_and_leaves_the_store_junit_and_summary() {
+    let dir = tempfile::tempdir().unwrap();
+    let checkout = dir.path().join("checkout");
+    std::fs::create_dir_all(&checkout).unwrap();
+    let job = gitlab_job();
+    // GitLab runs the job in the checkout: the stub stands in for the build there.
+    let mut env = job.variables.clone();
+    env.extend(job_env(dir.path()));
+    let stub = cargo_stub(dir.path(), &checkout);
+    env.insert(
+        "PATH".into(),
+        format!("{}:{}", stub.display(), std::env::var("PATH").unwrap()),
+    );
+    for k in ["FAULTLINE_SRC", "FAULTLINE_STORE"] {
+        env.remove(k);
+    }
+    let (code, log) = run_gitlab_commands(&job.script, &env, &checkout);
+    let code = code.expect("the script ended by a signal");
+    assert!((0..=2).contains(&code), "the script exited {code}\n{log}");
+    let runs = run_dirs(&checkout.join("store"));
+    assert_eq!(runs.len(), 2, "--test-count 2: {runs:?}\n{log}");
+    for run in &runs {
+        let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+        assert!(junit.contains("<testcase"), "{junit}");
+    }
+    let summary = std::fs::read_to_string(checkout.join("faultline-summary.md")).unwrap();
+    let worst = ["valid", "invalid", "unknown"][code as usize];
+    assert!(
+        summary.contains(&format!("**{worst}**")),
+        "exit {code}, summary:\n{summary}"
+    );
+    let (after, printed) = run_gitlab_commands(&job.after_script, &env, &checkout);
+    assert_eq!(after, Some(0), "{printed}");
+    assert!(printed.contains(summary.trim()), "{printed}");
 }

@@ -17,6 +17,15 @@ fn example(name: &str) -> PathBuf {
         .expect("the example client exists")
 }
 
+/// Debian's interpreter where there is one: version-manager shims (pyenv) start slowly, and
+/// every instance's start counts against the op timeout.
+fn python() -> &'static str {
+    ["/usr/bin/python3", "python3"]
+        .into_iter()
+        .find(|p| !p.starts_with('/') || Path::new(p).exists())
+        .unwrap()
+}
+
 fn faultline(store: &Path, args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .arg("test")
@@ -38,12 +47,7 @@ fn the_python_register_client_is_valid_on_etcd_with_partitions() {
         return;
     }
     let store = tempfile::tempdir().expect("temp dir");
-    // Debian's interpreter where there is one: version-manager shims (pyenv) start slowly,
-    // and every instance's start counts against the op timeout.
-    let python = ["/usr/bin/python3", "python3"]
-        .into_iter()
-        .find(|p| !p.starts_with('/') || Path::new(p).exists())
-        .unwrap();
+    let python = python();
     let client = format!("{python} {}", example("etcd_register.py").display());
     let (code, stdout, stderr) = faultline(
         store.path(),
@@ -323,4 +327,110 @@ fn sigterm_during_a_run_kills_every_client_process_even_one_that_left_its_sessio
     );
     assert!(log.contains("killed the --client program's"), "{log}");
     assert!(log.contains("cleanup finished"), "{log}");
+}
+
+/// Wraps a real client: reads `open`, then decides by the run's namespace. The first run's
+/// namespace opens; a second run's probes fail (exit without answering) for 2 s from the
+/// first, as a cluster still settling would, then open; every later run's probes fail for
+/// ever. Instances of a run that opened (its workers) always open.
+const SETTLING_CLIENT: &str = r#"
+import fcntl, json, os, subprocess, sys, time
+state, real = sys.argv[1], sys.argv[2:]
+first = sys.stdin.buffer.readline()
+ns = json.loads(first)["options"]["namespace"]
+with open(state + ".lock", "a") as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        s = json.load(open(state))
+    except (OSError, ValueError):
+        s = {"opened": [], "failing_since": None, "refused": 0}
+    if ns not in s["opened"]:
+        if len(s["opened"]) == 1:
+            s["failing_since"] = s["failing_since"] or time.time()
+            ok = time.time() - s["failing_since"] >= 2
+        else:
+            ok = len(s["opened"]) == 0
+        if ok:
+            s["opened"].append(ns)
+        else:
+            s["refused"] += 1
+            json.dump(s, open(state, "w"))
+            sys.exit(3)
+    json.dump(s, open(state, "w"))
+child = subprocess.Popen(real, stdin=subprocess.PIPE)
+child.stdin.write(first)
+child.stdin.flush()
+for line in iter(sys.stdin.buffer.readline, b""):
+    child.stdin.write(line)
+    child.stdin.flush()
+child.stdin.close()
+sys.exit(child.wait())
+"#;
+
+/// Issue 18, item 9: with `--test-count`, a run whose client probe fails while the cluster
+/// settles is retried within `--op-timeout` and runs; a run that still cannot start is a run
+/// of its own (its directory, unknown), the earlier verdicts are kept, and the exit code is
+/// the worst over all runs.
+#[test]
+fn a_series_retries_a_settling_probe_and_reports_a_run_that_cannot_start() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    let store = tempfile::tempdir().expect("temp dir");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let python = python();
+    let wrapper = dir.path().join("settling.py");
+    std::fs::write(&wrapper, SETTLING_CLIENT).unwrap();
+    let state = dir.path().join("state.json");
+    let client = format!(
+        "{python} {} {} {python} {}",
+        wrapper.display(),
+        state.display(),
+        example("etcd_register.py").display()
+    );
+    let flags = "--db etcd --workload register --nemesis none --time-limit 3 --nodes 3 \
+                 --op-timeout 5 --test-count 3 --client-opt port=2379 --client";
+    let mut args: Vec<&str> = flags.split_whitespace().collect();
+    args.push(&client);
+    let (code, stdout, stderr) = faultline(store.path(), &args);
+    assert_eq!(code, Some(2), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert_eq!(s["opened"].as_array().map(Vec::len), Some(2), "{s}");
+    assert!(
+        s["refused"].as_u64() > Some(2),
+        "the probes were retried: {s}"
+    );
+    let test_dir = std::fs::read_dir(store.path())
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name() != "latest")
+        .unwrap()
+        .path();
+    let mut runs: Vec<PathBuf> = std::fs::read_dir(&test_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    let verdicts: Vec<(String, String)> = runs
+        .iter()
+        .map(|r| {
+            let results: Value =
+                serde_json::from_str(&std::fs::read_to_string(r.join("results.json")).unwrap())
+                    .unwrap();
+            let reason = results["verdict_reason"].as_str().unwrap_or("").to_string();
+            (results["verdict"].as_str().unwrap().to_string(), reason)
+        })
+        .collect();
+    assert_eq!(verdicts.len(), 3, "{verdicts:?}\n{stderr}");
+    assert_eq!(
+        (verdicts[0].0.as_str(), verdicts[1].0.as_str()),
+        ("valid", "valid")
+    );
+    assert_eq!(verdicts[2].0, "unknown", "{verdicts:?}");
+    assert!(verdicts[2].1.contains("could not start"), "{verdicts:?}");
+    assert!(stderr.contains("could not start"), "{stderr}");
+    assert!(stdout.contains("invalid in 0 of 3 runs"), "{stdout}");
+    let project = common::project_of(&stderr);
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
 }

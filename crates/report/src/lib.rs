@@ -7,7 +7,7 @@
 //! - `report.html`, one self-contained page with a zoomable canvas timeline, latency,
 //!   throughput and clock-offset plots, and every anomaly with its operations ([`render_html`]);
 //!
-//! and [`serve`] browses a store of runs over HTTP on 127.0.0.1.
+//! and [`StoreServer`] browses a store of runs over HTTP on 127.0.0.1.
 //!
 //! # Conventions read from the history
 //! Nemesis operations (process `nemesis`, an invocation and its completion) become faults:
@@ -37,6 +37,7 @@ mod html;
 mod junit;
 pub mod markdown;
 mod results;
+mod serve;
 mod store;
 
 pub use escape::{html_escape, json_for_script, xml_escape};
@@ -48,9 +49,9 @@ pub use results::{
     LeaderSample, NemesisSummary, OutcomeCounts, Quantiles, Results, Stats, TestSummary,
     FIRST_ANOMALY, SCHEMA_ID, SCHEMA_VERSION,
 };
+pub use serve::{StoreServer, MAX_CONNECTIONS, MAX_REQUEST_HEAD};
 pub use store::{
-    host_allowed, list_runs, render_index, resolve, serve, Refusal, RunEntry, StoreServer,
-    SERVED_RUN_ENTRIES,
+    host_allowed, list_runs, render_index, resolve, Refusal, RunEntry, SERVED_RUN_ENTRIES,
 };
 
 use faultline_history::{CheckerResult, Event};

@@ -173,7 +173,7 @@ pub fn render_index(store_label: &str, runs: &[RunEntry]) -> String {
     page("faultline runs", &b)
 }
 
-fn render_listing(url_path: &str, dir: &Path, root: &Path) -> String {
+pub(crate) fn render_listing(url_path: &str, dir: &Path, root: &Path) -> String {
     let mut entries: Vec<(String, bool)> = fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -298,7 +298,7 @@ fn allowed(root: &Path, path: &Path) -> bool {
 /// The `store/latest` link's name.
 const LATEST: &str = "latest";
 
-fn content_type(path: &Path) -> &'static str {
+pub(crate) fn content_type(path: &Path) -> &'static str {
     match path
         .extension()
         .and_then(|e| e.to_str())
@@ -328,169 +328,4 @@ pub fn host_allowed(host: Option<&str>, port: u16) -> bool {
     };
     let host = host.trim().to_ascii_lowercase();
     host == format!("127.0.0.1:{port}") || host == format!("localhost:{port}")
-}
-
-/// A store server bound to 127.0.0.1, not yet answering requests.
-pub struct StoreServer {
-    server: tiny_http::Server,
-    store: PathBuf,
-    port: u16,
-}
-
-impl StoreServer {
-    /// Binds 127.0.0.1:`port` (0 picks a free port) to serve `store`.
-    pub fn bind(store: &Path, port: u16) -> Result<StoreServer, ReportError> {
-        let addr = format!("127.0.0.1:{port}");
-        if !store.is_dir() {
-            return Err(ReportError::Serve {
-                addr,
-                message: format!("store {} is not a directory", store.display()),
-            });
-        }
-        let server = tiny_http::Server::http(&addr).map_err(|e| ReportError::Serve {
-            addr: addr.clone(),
-            message: e.to_string(),
-        })?;
-        let port = server.server_addr().to_ip().map_or(port, |a| a.port());
-        Ok(StoreServer {
-            server,
-            store: store.to_path_buf(),
-            port,
-        })
-    }
-
-    /// The port it listens on.
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Answers requests until the process ends, [`SERVE_THREADS`] at a time: a client that
-    /// reads a large file slowly holds one of them, never the server.
-    pub fn run(self) {
-        let server = std::sync::Arc::new(self.server);
-        let workers: Vec<_> = (0..SERVE_THREADS)
-            .map(|_| {
-                let (server, store, port) = (server.clone(), self.store.clone(), self.port);
-                std::thread::spawn(move || {
-                    while let Ok(request) = server.recv() {
-                        answer(request, &store, port);
-                    }
-                })
-            })
-            .collect();
-        for w in workers {
-            let _ = w.join();
-        }
-    }
-}
-
-/// How many requests the store server answers at once.
-pub const SERVE_THREADS: usize = 8;
-
-/// Answers one request: the Host header must name this server, once.
-fn answer(request: tiny_http::Request, store: &Path, port: u16) {
-    let hosts: Vec<String> = request
-        .headers()
-        .iter()
-        .filter(|h| h.field.equiv("Host"))
-        .map(|h| h.value.as_str().to_string())
-        .collect();
-    let response = match hosts.as_slice() {
-        [host] if host_allowed(Some(host), port) => respond(store, request.method(), request.url()),
-        [_, _, ..] => text_response(400, "text/plain", "more than one Host header\n".into()),
-        _ => text_response(
-            403,
-            "text/plain",
-            format!("the Host header must be 127.0.0.1:{port} or localhost:{port}\n"),
-        ),
-    };
-    // A client that went away is not our error.
-    let _ = request.respond(response);
-}
-
-type Response = tiny_http::Response<Box<dyn std::io::Read + Send>>;
-
-fn header(name: &str, value: &str) -> tiny_http::Header {
-    tiny_http::Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("static header")
-}
-
-fn text_response(status: u16, content_type: &str, body: String) -> Response {
-    let len = body.len();
-    tiny_http::Response::new(
-        tiny_http::StatusCode(status),
-        vec![header("Content-Type", content_type)],
-        Box::new(std::io::Cursor::new(body.into_bytes())),
-        Some(len),
-        None,
-    )
-}
-
-fn respond(store: &Path, method: &tiny_http::Method, url: &str) -> Response {
-    use tiny_http::Method;
-    if !matches!(method, Method::Get | Method::Head) {
-        return text_response(405, "text/plain", "only GET and HEAD\n".into());
-    }
-    let path = url.split(['?', '#']).next().unwrap_or("/");
-    if path == "/" || path.is_empty() {
-        return match list_runs(store) {
-            Ok(runs) => text_response(
-                200,
-                "text/html; charset=utf-8",
-                render_index(&store.display().to_string(), &runs),
-            ),
-            Err(e) => text_response(500, "text/plain", format!("{e}\n")),
-        };
-    }
-    let resolved = resolve(store, path);
-    if path == "/favicon.ico" && resolved.is_err() {
-        // Browsers ask for it on plain-text pages; there is none, and that is no error.
-        return text_response(204, "text/plain", String::new());
-    }
-    match resolved {
-        Ok(target) if target.is_dir() => {
-            if !path.ends_with('/') {
-                let mut r = text_response(301, "text/plain", "moved\n".into());
-                r.add_header(header("Location", &format!("{path}/")));
-                return r;
-            }
-            let root = fs::canonicalize(store).unwrap_or_else(|_| store.to_path_buf());
-            text_response(
-                200,
-                "text/html; charset=utf-8",
-                render_listing(path, &target, &root),
-            )
-        }
-        // Only regular files: opening a FIFO (or a device) would block or never end.
-        Ok(target) if !fs::metadata(&target).is_ok_and(|m| m.is_file()) => {
-            text_response(403, "text/plain", "not a regular file\n".into())
-        }
-        Ok(target) => match fs::File::open(&target) {
-            Ok(file) => {
-                let len = file.metadata().ok().map(|m| m.len() as usize);
-                tiny_http::Response::new(
-                    tiny_http::StatusCode(200),
-                    vec![header("Content-Type", content_type(&target))],
-                    Box::new(file) as Box<dyn std::io::Read + Send>,
-                    len,
-                    None,
-                )
-            }
-            Err(e) => text_response(500, "text/plain", format!("{e}\n")),
-        },
-        Err(Refusal::BadRequest) => text_response(400, "text/plain", "bad path\n".into()),
-        Err(Refusal::Forbidden) => text_response(403, "text/plain", "outside the store\n".into()),
-        Err(Refusal::NotFound) => text_response(404, "text/plain", "not found\n".into()),
-    }
-}
-
-/// Serves `store` on 127.0.0.1:`port` until the process ends.
-pub fn serve(store: &Path, port: u16) -> Result<(), ReportError> {
-    let server = StoreServer::bind(store, port)?;
-    eprintln!(
-        "faultline: serving {} on http://127.0.0.1:{}/",
-        store.display(),
-        server.port()
-    );
-    server.run();
-    Ok(())
 }

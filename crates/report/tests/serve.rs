@@ -292,3 +292,71 @@ fn two_host_headers_are_a_bad_request() {
     assert_eq!(&out[9..12], "400", "{out}");
     assert_eq!(get(port, "/").0, 200);
 }
+
+/// Sends `head_len` bytes of request head (line plus headers) as fast as the server takes
+/// them and returns what it answered; a server that stops reading ends the sending.
+fn send_oversized_head(port: u16, long_line: bool, head_len: usize) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let start = if long_line {
+        format!("GET /{} HTTP/1.1\r\n", "a".repeat(head_len))
+    } else {
+        format!(
+            "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\nX-Big: {}\r\n\r\n",
+            "b".repeat(head_len)
+        )
+    };
+    // The server answers and closes once its bound is passed: a write that fails then is
+    // the point, not an error.
+    for chunk in start.as_bytes().chunks(64 << 10) {
+        if s.write_all(chunk).is_err() {
+            break;
+        }
+    }
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Issue 18: a 300 MB header raised the server's RSS to 937 MB. A request's line and
+/// headers are bounded now: beyond the bound the answer is 431 (or 414 for the line) after
+/// at most that many bytes were read, and the server goes on answering others.
+#[test]
+fn an_oversized_request_line_or_header_is_refused_at_its_bound() {
+    let (store, _outside) = store_with_a_secret();
+    let port = serve_in_background(store.path());
+    let header = send_oversized_head(port, false, 8 << 20);
+    assert!(header.starts_with("HTTP/1.1 431"), "header: {header:.200}");
+    let line = send_oversized_head(port, true, 8 << 20);
+    assert!(
+        line.starts_with("HTTP/1.1 414") || line.starts_with("HTTP/1.1 431"),
+        "request line: {line:.200}"
+    );
+    // Just under the bound is still a request.
+    let fits = send_oversized_head(port, false, faultline_report::MAX_REQUEST_HEAD - 200);
+    assert!(fits.starts_with("HTTP/1.1 200"), "fits: {fits:.200}");
+    assert_eq!(get(port, "/").0, 200);
+}
+
+/// A HEAD request gets a file's length and type, and no body.
+#[test]
+fn head_gets_the_length_and_no_body() {
+    let (store, _outside) = store_with_a_secret();
+    let port = serve_in_background(store.path());
+    let path = "/t/20240101T000000/history.jsonl";
+    let len = std::fs::metadata(store.path().join(&path[1..]))
+        .unwrap()
+        .len();
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(s, "HEAD {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    assert_eq!(&out[9..12], "200", "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains(&format!("content-length: {len}")),
+        "{out}"
+    );
+    assert!(out.ends_with("\r\n\r\n"), "a body came with HEAD: {out}");
+}
