@@ -154,9 +154,14 @@ impl Results {
 /// The key of `durations` that says when the first anomaly of any checker became visible.
 pub const FIRST_ANOMALY: &str = "first_anomaly_s";
 
-/// `result` with its `first_anomaly_s` computed from `events`, unless it already has one
-/// (a streamed check's own time).
+/// `result` with its anomalies in the order they became visible (those without a time
+/// last, as found), so what a report lists and explains first is the first anomaly, and its
+/// `first_anomaly_s` computed from `events`, unless it already has one (a streamed check's
+/// own time).
 fn with_first_anomaly(mut result: CheckerResult, events: &[Event]) -> CheckerResult {
+    result
+        .anomalies
+        .sort_by_key(|a| faultline_history::anomaly_visible_ns(a, events).unwrap_or(u64::MAX));
     if result.first_anomaly_s.is_none() {
         result.first_anomaly_s = faultline_history::first_anomaly_s(&result, events);
     }
@@ -346,6 +351,8 @@ mod tests {
         let r = Results::build(&events, &[later, streamed, none], &Value::Null);
         let firsts: Vec<Option<f64>> = r.checkers.iter().map(|c| c.first_anomaly_s).collect();
         assert_eq!(firsts, vec![Some(3.0), Some(4.5), None]);
+        // Listed in the order they became visible: the first one first.
+        assert_eq!(r.checkers[0].anomalies[0].events, [0, 2, 3]);
         assert_eq!(r.durations.get(FIRST_ANOMALY), Some(&3.0));
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["checkers"][0]["first_anomaly_s"], 3.0);
