@@ -277,18 +277,22 @@ pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError
     apply_stop_timed(fault, ctl).map(drop)
 }
 
-/// [`apply_stop`], and for a partition or loss when its rules were gone from each node.
+/// [`apply_stop`]: the fault as healed (a membership with the members after the rejoin),
+/// and for a partition or loss when its rules were gone from each node.
 pub fn apply_stop_timed(
     fault: &Fault,
     ctl: &dyn NodeControl,
-) -> Result<Option<Landing>, ApplyError> {
-    match fault {
+) -> Result<(Fault, Option<Landing>), ApplyError> {
+    let mut healed = fault.clone();
+    let landing = match fault {
         Fault::Partition { .. } | Fault::Loss { .. } => {
             let rules = network_rules(fault, ctl)?;
-            change_rules(&rules, ctl, delete_rules_command).map(Some)
+            change_rules(&rules, ctl, delete_rules_command).map(Some)?
         }
-        _ => heal(fault, ctl).map(|()| None),
-    }
+        Fault::Membership { .. } => crate::membership::heal(&mut healed, ctl).map(|()| None)?,
+        _ => heal(fault, ctl).map(|()| None)?,
+    };
+    Ok((healed, landing))
 }
 
 /// Heals a fault other than a partition or loss.
@@ -333,7 +337,8 @@ fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             ctl.exec(n, &netem_stop_command(&addr)).map(drop)
         }),
         Fault::Storage { .. } => crate::storage_apply::heal(fault, ctl),
-        Fault::Membership { .. } => crate::membership::heal(fault, ctl),
+        // Healed by apply_stop_timed, which records the members after the rejoin.
+        Fault::Membership { .. } => Ok(()),
     }
 }
 
@@ -560,7 +565,7 @@ mod tests {
         assert_eq!(v["took_effect"]["n3"], T0 + 3_000_000);
 
         let ctl2 = Fake::new(3);
-        let healed = apply_stop_timed(&resolved, &ctl2).unwrap().unwrap();
+        let healed = apply_stop_timed(&resolved, &ctl2).unwrap().1.unwrap();
         assert_eq!(healed.took_effect.len(), 3);
         let mut heal = ctl2.log();
         heal.sort();
@@ -747,7 +752,14 @@ mod tests {
         let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
         assert_eq!(log, ["leave n1,n3", "kill -KILL 102", "WIPE"]);
         let ctl = Fake::new(3);
-        apply_stop(&resolved, &ctl).unwrap();
+        let (healed, _) = apply_stop_timed(&resolved, &ctl).unwrap();
+        let Fault::Membership { after, outcome, .. } = &healed else {
+            panic!()
+        };
+        assert_eq!(
+            (after.len(), outcome["n2"].as_str()),
+            (3, "members n1,n2,n3")
+        );
         let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
         assert_eq!(log[..2], ["join n1,n2,n3", "START-DB"]);
         assert!(log[2].starts_with("kill -0 102"), "{log:?}");

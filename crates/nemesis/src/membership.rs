@@ -44,12 +44,20 @@ pub fn inflict(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyErro
     Ok(())
 }
 
-/// Adds the target back to the cluster and starts its database, checking that it stays up.
-pub fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
-    let Fault::Membership { nodes, before, .. } = fault else {
+/// Adds the target back to the cluster and starts its database, checking that it stays up;
+/// records in `fault` the members after the rejoin and what the `join` command printed.
+pub fn heal(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
+    let Fault::Membership {
+        nodes,
+        before,
+        after,
+        outcome,
+        ..
+    } = fault
+    else {
         return Ok(());
     };
-    let Some(node) = nodes.first() else {
+    let Some(node) = nodes.first().cloned() else {
         return Ok(());
     };
     let members = if before.is_empty() {
@@ -57,8 +65,10 @@ pub fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
     } else {
         before.clone()
     };
-    ctl.change_membership(node, MembershipChange::Join, &members)?;
-    ApplyError::unless_any(restart_all(std::slice::from_ref(node), ctl))
+    let printed = ctl.change_membership(&node, MembershipChange::Join, &members)?;
+    *after = members;
+    outcome.insert(node.clone(), one_line(&printed));
+    ApplyError::unless_any(restart_all(&[node], ctl))
 }
 
 fn one_line(s: &str) -> String {
