@@ -1,8 +1,9 @@
 //! Crashes and signals, as a user meets them: a `faultline test` killed with SIGKILL leaves
 //! its cluster, and `faultline clean` removes exactly that (never a run still going); a
 //! SIGINT or SIGTERM to the process group, during setup, mid-run or during cleanup, ends
-//! with 128 + the signal, no traceback, and nothing left. Needs Docker (the docker
-//! test-group runs these one at a time).
+//! with 128 + the signal, no traceback, and nothing left; the same with a storage fault in
+//! force (faultline-fs mounted on every node). Needs Docker (the docker test-group runs
+//! these one at a time).
 
 mod common;
 
@@ -272,6 +273,17 @@ fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
 /// Sends `signal` to the run's process group once `moment` holds, then checks the exit
 /// code is 128 + signal, there is no traceback, and nothing of the run is left.
 fn signal_at(name: &str, signal: i32, moment: fn(&Run) -> bool, time_limit: &str) {
+    signal_run_at(name, signal, moment, RUN_ARGS, time_limit);
+}
+
+/// [`signal_at`] for a run with `args`.
+fn signal_run_at(
+    name: &str,
+    signal: i32,
+    moment: fn(&Run) -> bool,
+    args: &[&str],
+    time_limit: &str,
+) {
     if !common::docker_or_skip() {
         return;
     }
@@ -282,7 +294,7 @@ fn signal_at(name: &str, signal: i32, moment: fn(&Run) -> bool, time_limit: &str
         dir.path(),
         name,
         &state,
-        &[RUN_ARGS, &["--time-limit", time_limit]].concat(),
+        &[args, &["--time-limit", time_limit]].concat(),
     );
     run.wait_for(name, Duration::from_secs(90), moment);
     let project = run.project();
@@ -334,4 +346,106 @@ fn sigint_during_cleanup_exits_130_without_a_traceback() {
         |r| r.stdout().contains("report.html"),
         "4",
     );
+}
+
+/// A run whose power cuts come every 2 s on 3 nodes (faultline-fs mounted on each).
+const STORAGE_ARGS: &[&str] = &[
+    "--nodes",
+    "3",
+    "--concurrency",
+    "4",
+    "--nemesis",
+    "power-cut",
+    "--nemesis-interval",
+    "2",
+    "--seed",
+    "3",
+];
+
+fn power_cut(r: &Run) -> bool {
+    r.history()
+        .lines()
+        .any(|l| l.contains("\"f\":\"start-storage\"") && l.contains("\"type\":\"ok\""))
+}
+
+/// The faultline-fs mounts on this machine (`/proc/mounts`) and in each of `containers`.
+fn faultfs_mounts(containers: &[String]) -> Vec<String> {
+    let host = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut mounts: Vec<String> = host
+        .lines()
+        .filter(|l| l.contains("fuse.faultline"))
+        .map(|l| format!("host: {l}"))
+        .collect();
+    for c in containers {
+        let out = Command::new("docker")
+            .args(["exec", c, "cat", "/proc/mounts"])
+            .output()
+            .unwrap();
+        mounts.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("fuse.faultline"))
+                .map(|l| format!("{c}: {l}")),
+        );
+    }
+    mounts
+}
+
+/// Issue 20: SIGKILL while a power cut is in force leaves the cluster with faultline-fs
+/// mounted on its nodes; `faultline clean` then leaves no mount and no container.
+#[test]
+fn sigkill_during_a_power_cut_then_clean_leaves_no_mount_and_no_container() {
+    if !common::docker_or_skip() {
+        return;
+    }
+    ensure_image();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut run = start(
+        dir.path(),
+        "storage-kill",
+        &state,
+        &[STORAGE_ARGS, &["--time-limit", "60"]].concat(),
+    );
+    run.wait_for("a power cut", Duration::from_secs(120), power_cut);
+    let project = run.project();
+    let containers = running_containers(&project);
+    assert_eq!(containers.len(), 3);
+    let mounted = faultfs_mounts(&containers);
+    assert!(
+        mounted.len() >= 3,
+        "faultline-fs is not mounted on every node: {mounted:?}"
+    );
+    run.child.kill().unwrap(); // SIGKILL: no cleanup can run.
+    run.child.wait().unwrap();
+    assert_eq!(
+        running_containers(&project).len(),
+        3,
+        "SIGKILL leaves the cluster"
+    );
+    let out = faultline()
+        .arg("clean")
+        .env("FAULTLINE_STATE_DIR", &state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("removed {project} ")), "{stdout}");
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+    assert_eq!(
+        faultfs_mounts(&[]),
+        Vec::<String>::new(),
+        "a mount outlived its cluster"
+    );
+    assert_eq!(records(&state), Vec::<String>::new(), "state left");
+}
+
+#[test]
+fn sigterm_during_a_power_cut_exits_143_and_leaves_nothing() {
+    signal_run_at("storage-term", libc::SIGTERM, power_cut, STORAGE_ARGS, "30");
 }
