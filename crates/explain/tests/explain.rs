@@ -446,7 +446,7 @@ fn storage_faults_say_whether_the_database_came_back() {
         corrupt.clone(),
     )
     .error = Some(json!(
-        "n2: the database exited within 2 s of its restart after the storage fault (see its log)"
+        "n2: the database exited within 2 s of its restart (its log says why)"
     ));
     h.nemesis(
         5 * S,

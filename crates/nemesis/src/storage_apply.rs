@@ -11,11 +11,15 @@ use std::collections::BTreeMap;
 /// How long after a restart the database must still run to count as having come back.
 const COME_BACK: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// The command checking that `pid` still runs; it fails with one line if not.
+/// The command printing whether `pid` still runs (`up` or `down`).
 pub fn still_running_command(pid: u32) -> String {
+    format!("if kill -0 {pid} 2>/dev/null; then echo up; else echo down; fi")
+}
+
+/// What a restart check says when the database exited within [`COME_BACK`] of its start.
+pub fn refused_message() -> String {
     format!(
-        "kill -0 {pid} 2>/dev/null || \
-         {{ echo 'the database exited within {} s of its restart after the storage fault (see its log)' >&2; exit 1; }}",
+        "the database exited within {} s of its restart (its log says why)",
         COME_BACK.as_secs()
     )
 }
@@ -118,7 +122,10 @@ pub(crate) fn restart_all(nodes: &[String], ctl: &dyn NodeControl) -> Vec<NodeEr
     std::thread::sleep(COME_BACK);
     let (_, more) = each(nodes, |n| {
         let pid = ctl.db_pid(n)?;
-        ctl.exec(n, &still_running_command(pid))
+        match ctl.exec(n, &still_running_command(pid))?.trim() {
+            "down" => Err(NodeError::new(n, refused_message())),
+            _ => Ok(String::new()),
+        }
     });
     errors.extend(more);
     errors
@@ -151,4 +158,27 @@ pub fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
         StorageAction::DiskError { .. } => each(nodes, |n| ctl.exec(n, &faultfs_ctl_cmd("heal"))).1,
     };
     ApplyError::unless_any(errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the check for real: this process is up, a child that has exited is down.
+    #[test]
+    fn the_restart_check_tells_a_running_process_from_a_gone_one() {
+        let check = |pid: u32| {
+            let out = std::process::Command::new("sh")
+                .args(["-c", &still_running_command(pid)])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            String::from_utf8(out.stdout).unwrap().trim().to_string()
+        };
+        assert_eq!(check(std::process::id()), "up");
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let gone = child.id();
+        child.wait().unwrap();
+        assert_eq!(check(gone), "down");
+    }
 }
