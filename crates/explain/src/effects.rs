@@ -543,6 +543,8 @@ pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
 const REFUSED: &str = "refused to start";
 /// How it begins when it did.
 const RESTARTED: &str = "restarted cleanly";
+/// What a restart that exited before the heal adds.
+const EXITED_LATER: &str = ", then exited on";
 /// How it begins when the fault did not stop it.
 const KEPT: &str = "kept serving";
 
@@ -572,11 +574,21 @@ fn database_reaction(
     match (f.name.as_str(), action) {
         ("storage", Some("corrupt-file")) => Some(match &f.start_error {
             Some(_) => restart(&f.start_error, "on its damaged files"),
-            None => format!(
-                "{}; {}",
-                restart(&None, "on its damaged files"),
-                served("while in force")
-            ),
+            None => {
+                let exited = string_keys(f.stop_value.get("at_heal"));
+                let later = match exited.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        "{EXITED_LATER} {} before the heal (its log says why)",
+                        exited.join(",")
+                    ),
+                };
+                format!(
+                    "{}{later}; {}",
+                    restart(&None, "on its damaged files"),
+                    served("while in force")
+                )
+            }
         }),
         ("storage", Some("lose-unfsynced")) => f
             .stop_f
@@ -594,6 +606,13 @@ fn database_reaction(
         }),
         _ => None,
     }
+}
+
+/// The keys of a JSON object, or none.
+fn string_keys(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| v.as_object())
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// The processes holding a lock at `t` (an acquire ok before `t`, no release invoked
@@ -668,11 +687,19 @@ pub(crate) fn summarize(effects: &[FaultEffect]) -> Vec<KindSummary> {
             let reactions: Vec<&str> = of.iter().filter_map(|e| e.database.as_deref()).collect();
             let said: Vec<String> = [
                 (RESTARTED, "restarted cleanly"),
+                (EXITED_LATER, "restarted, then exited before the heal,"),
                 (REFUSED, "refused to start"),
                 (KEPT, "kept serving"),
             ]
             .iter()
-            .map(|(p, what)| (reactions.iter().filter(|r| r.starts_with(p)).count(), what))
+            .map(|(p, what)| {
+                let of = |r: &&&str| match *p {
+                    RESTARTED => r.starts_with(p) && !r.contains(EXITED_LATER),
+                    EXITED_LATER => r.contains(p),
+                    _ => r.starts_with(p),
+                };
+                (reactions.iter().filter(of).count(), what)
+            })
             .filter(|(c, _)| *c > 0)
             .map(|(c, what)| format!("{what} after {c} of {n}"))
             .collect();

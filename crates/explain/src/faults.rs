@@ -103,6 +103,9 @@ pub struct Fault {
     /// The error of the ending operation, when it did not complete `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_error: Option<String>,
+    /// The value of the ending operation's completion (what a heal found), verbatim.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub stop_value: Value,
 }
 
 /// Clock offsets of the nodes at one instant, as a nemesis event reported them.
@@ -389,6 +392,7 @@ impl NemesisSummary {
                 value: last.value.clone(),
                 start_error: error_of(&op),
                 stop_error: None,
+                stop_value: Value::Null,
             };
             match fault_role(&first.f) {
                 FaultRole::Begin(name) => {
@@ -415,6 +419,7 @@ impl NemesisSummary {
                         faults[i].end_ns = last.time;
                         faults[i].end_index = Some(last.index);
                         faults[i].stop_error = error_of(&op);
+                        faults[i].stop_value = last.value.clone();
                     }
                 }
                 FaultRole::Instant(name) => {

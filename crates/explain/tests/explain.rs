@@ -463,6 +463,24 @@ fn storage_faults_say_whether_the_database_came_back() {
     );
     h.nemesis(20 * S, 20 * S + 1, "start-storage", cut);
     h.nemesis(22 * S, 25 * S, "stop-storage", json!({"fault": "storage"}));
+    let exited = json!({"fault": "storage", "nodes": ["n2"], "action": "corrupt-file", "mode": "bitflip", "seed": 2});
+    h.nemesis(26 * S, 27 * S, "start-storage", exited.clone());
+    let mut healed = exited;
+    healed["at_heal"] = json!({"n2": "the database was not running at the heal; started again"});
+    h.push(
+        28 * S,
+        Process::Nemesis,
+        EventType::Invoke,
+        "stop-storage",
+        healed.clone(),
+    );
+    h.push(
+        29 * S,
+        Process::Nemesis,
+        EventType::Ok,
+        "stop-storage",
+        healed,
+    );
     h.sort();
     let x = explain(&h.events, &[], &[]);
     let said: Vec<&str> = x
@@ -484,9 +502,14 @@ fn storage_faults_say_whether_the_database_came_back() {
         "restarted cleanly after losing what it never fsynced"
     );
     assert!(
-        x.summary[0].line.contains(
-            "the database restarted cleanly after 2 of 3 and refused to start after 1 of 3"
+        said[3].starts_with(
+            "restarted cleanly on its damaged files, then exited on n2 before the heal"
         ),
+        "{}",
+        said[3]
+    );
+    assert!(
+        x.summary[0].line.contains("the database restarted cleanly after 2 of 4, restarted, then exited before the heal, after 1 of 4 and refused to start after 1 of 4"),
         "{}",
         x.summary[0].line
     );

@@ -290,6 +290,7 @@ pub fn apply_stop_timed(
             change_rules(&rules, ctl, delete_rules_command).map(Some)?
         }
         Fault::Membership { .. } => crate::membership::heal(&mut healed, ctl).map(|()| None)?,
+        Fault::Storage { .. } => crate::storage_apply::heal(&mut healed, ctl).map(|()| None)?,
         _ => heal(fault, ctl).map(|()| None)?,
     };
     Ok((healed, landing))
@@ -336,7 +337,8 @@ fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             let addr = ctl.addr(n)?;
             ctl.exec(n, &netem_stop_command(&addr)).map(drop)
         }),
-        Fault::Storage { .. } => crate::storage_apply::heal(fault, ctl),
+        // Healed by apply_stop_timed, which records what the heal found.
+        Fault::Storage { .. } => Ok(()),
         // Healed by apply_stop_timed, which records the members after the rejoin.
         Fault::Membership { .. } => Ok(()),
     }
@@ -637,6 +639,7 @@ mod tests {
         let fault = Fault::Storage {
             nodes: ctl.nodes(),
             primaries: false,
+            at_heal: Default::default(),
             action: StorageAction::LoseUnfsynced,
             outcome: Default::default(),
         };
@@ -675,6 +678,7 @@ mod tests {
         let fault = Fault::Storage {
             nodes: vec!["n1".into(), "n3".into()],
             primaries: false,
+            at_heal: Default::default(),
             action: StorageAction::CorruptFile {
                 mode: CorruptMode::Truncate,
                 seed: 5,
@@ -795,6 +799,7 @@ mod tests {
         let fault = Fault::Storage {
             nodes: vec!["n2".into()],
             primaries: false,
+            at_heal: Default::default(),
             action: StorageAction::DiskError {
                 errno: DiskErrno::ENOSPC,
             },

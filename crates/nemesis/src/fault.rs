@@ -542,6 +542,10 @@ pub enum Fault {
         /// error it now injects), filled in when applied.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         outcome: BTreeMap<String, String>,
+        /// Per node, what the heal found that the start did not know (a database that had
+        /// exited since its restart), filled in when healed.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        at_heal: BTreeMap<String, String>,
     },
     /// The target leaves the cluster (the definition's `leave`), its database is stopped and
     /// its data wiped; healing adds it back (`join`) and starts it.

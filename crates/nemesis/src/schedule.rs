@@ -513,6 +513,7 @@ impl Schedule {
                     primaries,
                     action,
                     outcome: Default::default(),
+                    at_heal: Default::default(),
                 }
             }
             FaultKind::Membership(t) => {

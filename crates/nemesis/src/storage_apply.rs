@@ -16,6 +16,9 @@ pub fn still_running_command(pid: u32) -> String {
     format!("if kill -0 {pid} 2>/dev/null; then echo up; else echo down; fi")
 }
 
+/// What the heal of a `corrupt-file` records for a database that was not running.
+pub const EXITED: &str = "the database was not running at the heal; started again";
+
 /// What a restart check says when the database exited within [`COME_BACK`] of its start.
 pub fn refused_message() -> String {
     format!(
@@ -139,16 +142,25 @@ fn running(ctl: &dyn NodeControl, node: &str) -> bool {
 }
 
 /// Heals a storage fault: restarts the databases that lost power (and checks that they
-/// stay up), starts again a database that refused its corrupted files, or lets the disks
-/// work again.
-pub fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
-    let Fault::Storage { nodes, action, .. } = fault else {
+/// stay up), starts again a database that refused its corrupted files or exited since (and
+/// records in `fault` that it had), or lets the disks work again.
+pub fn heal(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
+    let Fault::Storage {
+        nodes,
+        action,
+        at_heal,
+        ..
+    } = fault
+    else {
         return Ok(());
     };
     let errors = match action {
         StorageAction::LoseUnfsynced => restart_all(nodes, ctl),
         StorageAction::CorruptFile { .. } => {
             let down: Vec<String> = nodes.iter().filter(|n| !running(ctl, n)).cloned().collect();
+            for n in &down {
+                at_heal.insert(n.clone(), EXITED.to_string());
+            }
             if down.is_empty() {
                 Vec::new()
             } else {
