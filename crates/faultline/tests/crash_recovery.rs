@@ -125,6 +125,45 @@ fn running_containers(project: &str) -> Vec<String> {
         .collect()
 }
 
+/// SIGKILLs `run` (no cleanup can run), checks that its 3 containers are left (what `clean`
+/// is for), runs `faultline clean`, checks it exited 0, and returns what it printed.
+fn kill_then_clean(run: &mut Run, project: &str, state: &Path) -> String {
+    run.child.kill().unwrap();
+    run.child.wait().unwrap();
+    assert_eq!(
+        running_containers(project).len(),
+        3,
+        "a SIGKILLed run leaves its cluster"
+    );
+    let out = faultline()
+        .arg("clean")
+        .env("FAULTLINE_STATE_DIR", state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    stdout
+}
+
+/// A run with `args` for `time_limit` seconds in a fresh directory and state root (returned
+/// with it), after building the image; `None` without Docker.
+fn first_run(
+    name: &str,
+    args: &[&str],
+    time_limit: &str,
+) -> Option<(tempfile::TempDir, PathBuf, Run)> {
+    if !common::docker_or_skip() {
+        return None;
+    }
+    ensure_image();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let args = [args, &["--time-limit", time_limit]].concat();
+    let run = start(dir.path(), name, &state, &args);
+    Some((dir, state, run))
+}
+
 fn records(state: &Path) -> Vec<String> {
     std::fs::read_dir(state.join("runs"))
         .map(|d| {
@@ -156,18 +195,9 @@ const RUN_ARGS: &[&str] = &[
 
 #[test]
 fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
-    if !common::docker_or_skip() {
+    let Some((dir, state, mut killed)) = first_run("killed", RUN_ARGS, "60") else {
         return;
-    }
-    ensure_image();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let mut killed = start(
-        dir.path(),
-        "killed",
-        &state,
-        &[RUN_ARGS, &["--time-limit", "60"]].concat(),
-    );
+    };
     let mut live = start(
         dir.path(),
         "live",
@@ -204,22 +234,7 @@ fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
         "no partition rules on {names:?}"
     );
 
-    killed.child.kill().unwrap(); // SIGKILL: no cleanup can run.
-    killed.child.wait().unwrap();
-    assert_eq!(
-        running_containers(&project).len(),
-        3,
-        "a SIGKILLed run leaves its cluster (what `clean` is for)"
-    );
-
-    let out = faultline()
-        .arg("clean")
-        .env("FAULTLINE_STATE_DIR", &state)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let stdout = kill_then_clean(&mut killed, &project, &state);
     let removed = stdout
         .lines()
         .find(|l| l.starts_with(&format!("removed {project} ")))
@@ -284,18 +299,9 @@ fn signal_run_at(
     args: &[&str],
     time_limit: &str,
 ) {
-    if !common::docker_or_skip() {
+    let Some((_dir, state, mut run)) = first_run(name, args, time_limit) else {
         return;
-    }
-    ensure_image();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let mut run = start(
-        dir.path(),
-        name,
-        &state,
-        &[args, &["--time-limit", time_limit]].concat(),
-    );
+    };
     run.wait_for(name, Duration::from_secs(90), moment);
     let project = run.project();
     run.signal_group(signal);
@@ -395,18 +401,9 @@ fn faultfs_mounts(containers: &[String]) -> Vec<String> {
 /// mounted on its nodes; `faultline clean` then leaves no mount and no container.
 #[test]
 fn sigkill_during_a_power_cut_then_clean_leaves_no_mount_and_no_container() {
-    if !common::docker_or_skip() {
+    let Some((_dir, state, mut run)) = first_run("storage-kill", STORAGE_ARGS, "60") else {
         return;
-    }
-    ensure_image();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let mut run = start(
-        dir.path(),
-        "storage-kill",
-        &state,
-        &[STORAGE_ARGS, &["--time-limit", "60"]].concat(),
-    );
+    };
     run.wait_for("a power cut", Duration::from_secs(120), power_cut);
     let project = run.project();
     let containers = running_containers(&project);
@@ -416,25 +413,7 @@ fn sigkill_during_a_power_cut_then_clean_leaves_no_mount_and_no_container() {
         mounted.len() >= 3,
         "faultline-fs is not mounted on every node: {mounted:?}"
     );
-    run.child.kill().unwrap(); // SIGKILL: no cleanup can run.
-    run.child.wait().unwrap();
-    assert_eq!(
-        running_containers(&project).len(),
-        3,
-        "SIGKILL leaves the cluster"
-    );
-    let out = faultline()
-        .arg("clean")
-        .env("FAULTLINE_STATE_DIR", &state)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = kill_then_clean(&mut run, &project, &state);
     assert!(stdout.contains(&format!("removed {project} ")), "{stdout}");
     assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
     assert_eq!(

@@ -6,6 +6,30 @@
 use crate::fault::Fault;
 use crate::node::{ApplyError, DbSignal, MembershipChange, NodeControl, NodeError};
 use crate::storage_apply::restart_all;
+use std::collections::BTreeMap;
+
+/// What a membership fault records: its target, the members before and after, what the
+/// definition's commands printed.
+type Parts<'a> = (
+    &'a mut Vec<String>,
+    &'a mut Vec<String>,
+    &'a mut Vec<String>,
+    &'a mut BTreeMap<String, String>,
+);
+
+/// The parts of a membership fault, or `None` for another fault.
+fn parts(fault: &mut Fault) -> Option<Parts<'_>> {
+    match fault {
+        Fault::Membership {
+            nodes,
+            before,
+            after,
+            outcome,
+            ..
+        } => Some((nodes, before, after, outcome)),
+        _ => None,
+    }
+}
 
 /// The node a membership fault moves: its first target (a primaries target may name several).
 fn target(nodes: &mut Vec<String>) -> Result<String, ApplyError> {
@@ -21,14 +45,7 @@ fn target(nodes: &mut Vec<String>) -> Result<String, ApplyError> {
 /// Removes the target from the cluster, stops its database and wipes its data; records the
 /// membership before and after in `fault`.
 pub fn inflict(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
-    let Fault::Membership {
-        nodes,
-        before,
-        after,
-        outcome,
-        ..
-    } = fault
-    else {
+    let Some((nodes, before, after, outcome)) = parts(fault) else {
         return Ok(());
     };
     let node = target(nodes)?;
@@ -47,14 +64,7 @@ pub fn inflict(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyErro
 /// Adds the target back to the cluster and starts its database, checking that it stays up;
 /// records in `fault` the members after the rejoin and what the `join` command printed.
 pub fn heal(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
-    let Fault::Membership {
-        nodes,
-        before,
-        after,
-        outcome,
-        ..
-    } = fault
-    else {
+    let Some((nodes, before, after, outcome)) = parts(fault) else {
         return Ok(());
     };
     let Some(node) = nodes.first().cloned() else {
