@@ -9,7 +9,7 @@ use faultline_control::faults::{
 };
 use faultline_control::Node;
 use faultline_db::Db;
-use faultline_nemesis::{ClockChange, DbSignal, NodeControl, NodeError};
+use faultline_nemesis::{ClockChange, DbSignal, MembershipChange, NodeControl, NodeError};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -253,6 +253,36 @@ impl NodeControl for ClusterControl {
             DbSignal::Resume => self.db.resume(n),
         };
         result.map_err(|e| NodeError::new(node, e.to_string()))
+    }
+
+    fn data_dirs(&self) -> Vec<String> {
+        self.db.data_dirs()
+    }
+
+    fn corrupt_patterns(&self) -> Vec<String> {
+        self.db.corrupt_patterns()
+    }
+
+    fn change_membership(
+        &self,
+        node: &str,
+        change: MembershipChange,
+        members: &[String],
+    ) -> Result<String, NodeError> {
+        let members: Vec<&Node> = self
+            .nodes
+            .iter()
+            .filter(|n| members.contains(&n.name))
+            .collect();
+        self.db
+            .change_membership(self.node(node)?, change.name(), &members)
+            .map_err(|e| NodeError::new(node, e.to_string()))
+    }
+
+    fn wipe_data(&self, node: &str) -> Result<(), NodeError> {
+        self.db
+            .wipe(self.node(node)?)
+            .map_err(|e| NodeError::new(node, e.to_string()))
     }
 }
 

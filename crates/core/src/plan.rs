@@ -46,6 +46,17 @@ pub struct Plan {
     pub show_progress: bool,
 }
 
+/// A `membership` fault needs the definition's `[commands] leave` and `join`.
+fn membership_supported(kinds: &[FaultKind], db: &dyn faultline_db::Db) -> Result<(), String> {
+    if kinds.iter().any(|k| matches!(k, FaultKind::Membership(_))) && !db.has_membership() {
+        return Err(format!(
+            "--nemesis membership: the definition of {} has no [commands] leave and join, through which the fault removes a node and adds it back (see docs/db-definition.md)",
+            db.name()
+        ));
+    }
+    Ok(())
+}
+
 impl Plan {
     /// Judges `options` (flags, definition, workload, faults) and plans the test, or says in
     /// one line what is wrong.
@@ -60,6 +71,7 @@ impl Plan {
         if let Some(a) = &mut nemesis.adaptive {
             a.names_primaries = db.names_primaries();
         }
+        membership_supported(&nemesis.kinds, &*db)?;
         let workload = faultline_workloads::configure(&options.workload, &options.common())?;
         // A --client program carries out the operations itself, whatever the family.
         if options.client.is_none() {

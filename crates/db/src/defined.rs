@@ -321,6 +321,45 @@ impl Db for DefinedDb {
     fn check_packages(&self, skip: &[&str]) -> Result<Option<String>, String> {
         crate::packages::check(&self.def.origin, &self.def.packages, skip)
     }
+
+    fn data_dirs(&self) -> Vec<String> {
+        self.def.data_dirs.clone()
+    }
+
+    fn corrupt_patterns(&self) -> Vec<String> {
+        self.def.corrupt.clone()
+    }
+
+    fn wipe(&self, node: &Node) -> Result<(), DbError> {
+        self.wipe_data(node)
+    }
+
+    fn has_membership(&self) -> bool {
+        self.def.membership.is_some()
+    }
+
+    fn change_membership(
+        &self,
+        node: &Node,
+        change: &str,
+        members: &[&Node],
+    ) -> Result<String, DbError> {
+        let (leave, join) = self.def.membership.as_ref().ok_or_else(|| {
+            Self::node_error(node, format!("{}: no [commands] {change}", self.def.origin))
+        })?;
+        let command = if change == "leave" { leave } else { join };
+        let names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        let addresses: Vec<String> = members
+            .iter()
+            .map(|m| format!("{}={}", m.name, m.address))
+            .collect();
+        let env = format!(
+            "export FAULTLINE_MEMBERS={} FAULTLINE_MEMBER_ADDRESSES={}; ",
+            quote(&names.join(" ")),
+            quote(&addresses.join(" "))
+        );
+        self.run_command(node, &format!("commands.{change}"), &(env + command))
+    }
 }
 
 /// Who leads, from each node's `is_primary` answer (its exit status, or why it could not be

@@ -50,6 +50,7 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
         &[
             ("db.toml", include_str!("../../../dbs/etcd/db.toml")),
             ("start.sh", include_str!("../../../dbs/etcd/start.sh")),
+            ("members.sh", include_str!("../../../dbs/etcd/members.sh")),
             (
                 "is-primary.sh",
                 include_str!("../../../dbs/etcd/is-primary.sh"),
@@ -83,6 +84,7 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
                 include_str!("../../../dbs/etcd-no-fsync/db.toml"),
             ),
             ("start.sh", include_str!("../../../dbs/etcd/start.sh")),
+            ("members.sh", include_str!("../../../dbs/etcd/members.sh")),
             (
                 "is-primary.sh",
                 include_str!("../../../dbs/etcd/is-primary.sh"),
@@ -163,6 +165,12 @@ pub struct Definition {
     pub is_primary: Option<String>,
     /// Prints the node's clock as the database sees it.
     pub clock: Option<String>,
+    /// `[commands] leave` and `join`: remove a node from the cluster and add it back (the
+    /// `membership` fault); both or neither.
+    pub membership: Option<(String, String)>,
+    /// `[storage] corrupt`: globs (relative to a data directory) of the files `corrupt-file`
+    /// may damage; empty: any file under the data directories.
+    pub corrupt: Vec<String>,
     /// The built-in client.
     pub client: ClientFamily,
 }
@@ -522,7 +530,7 @@ pub fn parse(
     };
     top.only(&[
         "name", "packages", "files", "ports", "daemons", "setup", "ready", "logs", "commands",
-        "client",
+        "storage", "client",
     ])?;
     let name = top.required("name")?;
     if !is_name(&name) {
@@ -632,13 +640,22 @@ pub fn parse(
     for (i, l) in logs.iter().enumerate() {
         absolute(&top, &format!("logs[{i}]"), l)?;
     }
-    let (is_primary, clock) = match top.table("commands")? {
-        None => (None, None),
+    let (is_primary, clock, membership) = match top.table("commands")? {
+        None => (None, None, None),
         Some(c) => {
-            c.only(&["is_primary", "clock"])?;
-            (c.string("is_primary")?, c.string("clock")?)
+            c.only(&["is_primary", "clock", "leave", "join"])?;
+            let membership = match (c.string("leave")?, c.string("join")?) {
+                (Some(l), Some(j)) => Some((l, j)),
+                (None, None) => None,
+                (Some(_), None) => return Err(c.err("join", "missing; leave and join go together")),
+                (None, Some(_)) => {
+                    return Err(c.err("leave", "missing; leave and join go together"))
+                }
+            };
+            (c.string("is_primary")?, c.string("clock")?, membership)
         }
     };
+    let corrupt = corrupt_patterns(&top, &data_dirs)?;
     let client = top
         .table("client")?
         .ok_or_else(|| top.err("client", "missing; expected a table with a family"))?;
@@ -658,8 +675,35 @@ pub fn parse(
         logs,
         is_primary,
         clock,
+        membership,
+        corrupt,
         client,
     })
+}
+
+/// `[storage] corrupt`: relative globs, without `..`, and only with data directories.
+fn corrupt_patterns(top: &Fields, data_dirs: &[String]) -> Result<Vec<String>, String> {
+    let Some(s) = top.table("storage")? else {
+        return Ok(Vec::new());
+    };
+    s.only(&["corrupt"])?;
+    let patterns = s.strings("corrupt")?;
+    for (i, p) in patterns.iter().enumerate() {
+        let field = format!("corrupt[{i}]");
+        if p.is_empty() || p.starts_with('/') || p.split('/').any(|seg| seg == "..") {
+            return Err(s.err(
+                &field,
+                format!("expected a glob relative to a data directory (no leading /, no ..), found {p:?}"),
+            ));
+        }
+    }
+    if !patterns.is_empty() && data_dirs.is_empty() {
+        return Err(s.err(
+            "corrupt",
+            "needs setup.data_dirs: the patterns are relative to them",
+        ));
+    }
+    Ok(patterns)
 }
 
 fn parse_client(c: &Fields) -> Result<ClientFamily, String> {
@@ -940,12 +984,35 @@ primary = "any"
             (GOOD.replace("command = \"true\"", "command = \"true\"\ntimeout_s = -1"),
              "db.toml: ready.timeout_s: expected a positive number of seconds, found -1"),
             ("name = \"x\"\n[[daemons]\n".to_string(), "db.toml: line 2: "),
+            (format!("{GOOD}[commands]\nleave = \"x\"\n"),
+             "db.toml: commands.join: missing; leave and join go together"),
+            (format!("{GOOD}[storage]\ncorrupt = [\"*.aof\"]\n"),
+             "db.toml: storage.corrupt: needs setup.data_dirs: the patterns are relative to them"),
+            (format!("{GOOD}[setup]\ndata_dirs = [\"/d\"]\n[storage]\ncorrupt = [\"../x\"]\n"),
+             "db.toml: storage.corrupt[0]: expected a glob relative to a data directory (no leading /, no ..), found \"../x\""),
+            (format!("{GOOD}[storage]\ncorupt = []\n"),
+             "db.toml: storage.corupt: unknown field; expected one of: corrupt"),
         ];
         for (text, expected) in cases {
             let e = err(&text);
             assert!(e.starts_with(expected), "{e}\n  expected: {expected}");
             assert!(!e.contains('\n'), "{e}");
         }
+    }
+
+    #[test]
+    fn membership_commands_and_corrupt_patterns_are_read() {
+        let text = format!(
+            "{GOOD}[setup]\ndata_dirs = [\"/d\"]\n[storage]\ncorrupt = [\"snap/*\", \"**.wal\"]\n[commands]\nleave = \"sh leave.sh\"\njoin = \"sh join.sh\"\n"
+        );
+        let d = parse("db.toml", &text, Some(Path::new(".")), vec![]).unwrap();
+        assert_eq!(d.corrupt, ["snap/*", "**.wal"]);
+        assert_eq!(
+            d.membership,
+            Some(("sh leave.sh".to_string(), "sh join.sh".to_string()))
+        );
+        let plain = parse("db.toml", GOOD, Some(Path::new(".")), vec![]).unwrap();
+        assert!(plain.membership.is_none() && plain.corrupt.is_empty());
     }
 
     #[test]

@@ -182,6 +182,40 @@ pub trait Db: Send + Sync {
     fn check_packages(&self, _skip: &[&str]) -> Result<Option<String>, String> {
         Ok(None)
     }
+    /// The directories where it keeps its data (a definition's `setup.data_dirs`).
+    fn data_dirs(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Globs (relative to a data directory) of the files `corrupt-file` may damage (a
+    /// definition's `[storage] corrupt`); empty: any data file.
+    fn corrupt_patterns(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Wipes its data on `node`, the server stopped (as setup does before starting it).
+    fn wipe(&self, node: &Node) -> Result<(), DbError> {
+        Err(DbError::Node {
+            node: node.name.clone(),
+            reason: format!("{} cannot wipe its data", self.name()),
+        })
+    }
+    /// Whether it can change its membership ([`Db::change_membership`]).
+    fn has_membership(&self) -> bool {
+        false
+    }
+    /// Runs the definition's `leave` or `join` command (`change`) on `node`, telling it the
+    /// members the cluster has after the change (`FAULTLINE_MEMBERS`,
+    /// `FAULTLINE_MEMBER_ADDRESSES`); what it printed.
+    fn change_membership(
+        &self,
+        node: &Node,
+        change: &str,
+        _members: &[&Node],
+    ) -> Result<String, DbError> {
+        Err(DbError::Node {
+            node: node.name.clone(),
+            reason: format!("{} has no [commands] {change}", self.name()),
+        })
+    }
 }
 
 /// The built-in database that speaks this protocol family (`dbs/etcd`, `dbs/redis`,

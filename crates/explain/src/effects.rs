@@ -99,8 +99,13 @@ pub struct FaultEffect {
     /// For pauses: the processes holding a lock (acquired, not yet releasing) on a paused node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub paused_lock_holders: Vec<u64>,
+    /// For storage and membership faults, whether the database noticed, in one sentence:
+    /// it restarted cleanly (and served on), refused to start, or kept serving; whether
+    /// what it served was right is the checkers' verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
     /// The visible effects: `leader-change`, `leaderless`, `errors`, `throughput`, `latency`,
-    /// `clock-offset`, `lock-holder-paused`.
+    /// `clock-offset`, `lock-holder-paused`, `refused-to-start`.
     pub effects: Vec<String>,
     /// True when it did nothing visible against a quiet time before it: a valid verdict
     /// says nothing about it. Never set when there was no quiet time to compare with.
@@ -506,6 +511,11 @@ pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
                 }
             }
 
+            let database = database_reaction(f, &during, &targets);
+            if database.as_ref().is_some_and(|d| d.starts_with(REFUSED)) {
+                effects.push("refused-to-start".into());
+            }
+
             FaultEffect {
                 fault: i,
                 name: f.name.clone(),
@@ -520,12 +530,89 @@ pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
                 clock_offsets_ns,
                 paused_leader,
                 paused_lock_holders,
+                database,
                 no_visible_effect: effects.is_empty() && quiet.is_some(),
                 no_quiet_before: quiet.is_none(),
                 effects,
             }
         })
         .collect()
+}
+
+/// How [`database_reaction`] begins when the database did not come back.
+const REFUSED: &str = "refused to start";
+/// How it begins when it did.
+const RESTARTED: &str = "restarted cleanly";
+/// What a restart that exited before the heal adds.
+const EXITED_LATER: &str = ", then exited on";
+/// How it begins when the fault did not stop it.
+const KEPT: &str = "kept serving";
+
+/// Whether the database noticed storage or membership fault `f` (hit `targets`; `during`
+/// its window): from the completion of the operation that restarted it (a `corrupt-file`
+/// start, a lost-write heal, a rejoin) and what the targets served while it was in force.
+fn database_reaction(
+    f: &crate::faults::Fault,
+    during: &Window,
+    targets: &[String],
+) -> Option<String> {
+    let action = f.value.get("action").and_then(|a| a.as_str());
+    let served = |when: &str| {
+        let t = during.targeted;
+        format!(
+            "{} ok, {} failed, {} timed out on {} {when} (whether what it served was right is the checkers' verdict)",
+            t.counts.ok,
+            t.errors,
+            t.counts.info,
+            targets.join(",")
+        )
+    };
+    let restart = |error: &Option<String>, what: &str| match error {
+        Some(e) => format!("{REFUSED} {what}: {e}"),
+        None => format!("{RESTARTED} {what}"),
+    };
+    match (f.name.as_str(), action) {
+        ("storage", Some("corrupt-file")) => Some(match &f.start_error {
+            Some(_) => restart(&f.start_error, "on its damaged files"),
+            None => {
+                let exited = string_keys(f.stop_value.get("at_heal"));
+                let later = match exited.is_empty() {
+                    true => String::new(),
+                    false => format!(
+                        "{EXITED_LATER} {} before the heal (its log says why)",
+                        exited.join(",")
+                    ),
+                };
+                format!(
+                    "{}{later}; {}",
+                    restart(&None, "on its damaged files"),
+                    served("while in force")
+                )
+            }
+        }),
+        ("storage", Some("lose-unfsynced")) => f
+            .stop_f
+            .as_ref()
+            .map(|_| restart(&f.stop_error, "after losing what it never fsynced")),
+        ("storage", Some("disk-error")) => Some(format!(
+            "{KEPT} with a failing disk: {}",
+            served("while it failed")
+        )),
+        ("membership", _) => Some(match (&f.start_error, &f.stop_error, &f.stop_f) {
+            (Some(e), _, _) => format!("did not leave: {e}"),
+            (None, Some(e), _) => format!("{REFUSED} after rejoining with wiped data: {e}"),
+            (None, None, Some(_)) => format!("{RESTARTED} after rejoining with wiped data"),
+            (None, None, None) => "left the cluster and was not added back before the end".into(),
+        }),
+        _ => None,
+    }
+}
+
+/// The keys of a JSON object, or none.
+fn string_keys(v: Option<&serde_json::Value>) -> Vec<String> {
+    v.and_then(|v| v.as_object())
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 /// The processes holding a lock at `t` (an acquire ok before `t`, no release invoked
@@ -596,6 +683,28 @@ pub(crate) fn summarize(effects: &[FaultEffect]) -> Vec<KindSummary> {
                 parts.push(format!(
                     "{leaders} paused the leader, {holders} a lock holder"
                 ));
+            }
+            let reactions: Vec<&str> = of.iter().filter_map(|e| e.database.as_deref()).collect();
+            let said: Vec<String> = [
+                (RESTARTED, "restarted cleanly"),
+                (EXITED_LATER, "restarted, then exited before the heal,"),
+                (REFUSED, "refused to start"),
+                (KEPT, "kept serving"),
+            ]
+            .iter()
+            .map(|(p, what)| {
+                let of = |r: &&&str| match *p {
+                    RESTARTED => r.starts_with(p) && !r.contains(EXITED_LATER),
+                    EXITED_LATER => r.contains(p),
+                    _ => r.starts_with(p),
+                };
+                (reactions.iter().filter(of).count(), what)
+            })
+            .filter(|(c, _)| *c > 0)
+            .map(|(c, what)| format!("{what} after {c} of {n}"))
+            .collect();
+            if !said.is_empty() {
+                parts.push(format!("the database {}", and_list(&said)));
             }
             let unjudged = of.iter().filter(|e| e.no_quiet_before).count();
             if unjudged > 0 {

@@ -96,6 +96,16 @@ pub struct Fault {
     /// The value of the beginning operation's completion (or invocation), verbatim.
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub value: Value,
+    /// The error of the beginning operation, when it did not complete `ok` (for a storage
+    /// fault that restarts the database: why it did not come back).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_error: Option<String>,
+    /// The error of the ending operation, when it did not complete `ok`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_error: Option<String>,
+    /// The value of the ending operation's completion (what a heal found), verbatim.
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub stop_value: Value,
 }
 
 /// Clock offsets of the nodes at one instant, as a nemesis event reported them.
@@ -327,6 +337,13 @@ fn nemesis_ops(events: &[Event]) -> Vec<NemesisOp<'_>> {
     ops
 }
 
+/// The error of a nemesis operation that completed other than `ok`, as text.
+fn error_of(op: &NemesisOp) -> Option<String> {
+    let done = op.complete.filter(|e| e.kind != EventType::Ok)?;
+    let e = done.error.as_ref()?;
+    Some(e.as_str().map_or_else(|| e.to_string(), str::to_string))
+}
+
 impl NemesisSummary {
     /// Pairs nemesis operations into faults and collects reported clock offsets.
     pub fn build(events: &[Event]) -> NemesisSummary {
@@ -373,6 +390,9 @@ impl NemesisSummary {
                 end_index: end.map(|e| e.index),
                 targets: targets.clone(),
                 value: last.value.clone(),
+                start_error: error_of(&op),
+                stop_error: None,
+                stop_value: Value::Null,
             };
             match fault_role(&first.f) {
                 FaultRole::Begin(name) => {
@@ -398,6 +418,8 @@ impl NemesisSummary {
                         faults[i].stop_f = Some(first.f.clone());
                         faults[i].end_ns = last.time;
                         faults[i].end_index = Some(last.index);
+                        faults[i].stop_error = error_of(&op);
+                        faults[i].stop_value = last.value.clone();
                     }
                 }
                 FaultRole::Instant(name) => {

@@ -2,7 +2,7 @@
 //! the fault effects against a brute-force count.
 
 use faultline_explain::{explain, Expectation, Role};
-use faultline_history::{pair, CheckerResult, Event, EventType};
+use faultline_history::{pair, CheckerResult, Event, EventType, Process};
 use faultline_linearizability::{check, CheckOptions, ModelSpec};
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -419,4 +419,98 @@ proptest! {
             }
         }
     }
+}
+
+/// A corrupt-file fault whose restart failed (its start completed `info` with the error)
+/// says the database refused to start; one that came back says it restarted cleanly and what
+/// the hit node served; a power cut is judged by its heal.
+#[test]
+fn storage_faults_say_whether_the_database_came_back() {
+    let corrupt = json!({"fault": "storage", "nodes": ["n2"], "action": "corrupt-file",
+                         "mode": "truncate", "seed": 1, "outcome": {"n2": "truncated /d/x from 10 to 3 bytes"}});
+    let cut = json!({"fault": "storage", "nodes": ["n1", "n2"], "action": "lose-unfsynced"});
+    let mut h = History::default();
+    h.ops_on("n2", 0, 30 * S, 60, EventType::Ok);
+    h.push(
+        2 * S,
+        Process::Nemesis,
+        EventType::Invoke,
+        "start-storage",
+        corrupt.clone(),
+    );
+    h.push(
+        3 * S,
+        Process::Nemesis,
+        EventType::Info,
+        "start-storage",
+        corrupt.clone(),
+    )
+    .error = Some(json!(
+        "n2: the database exited within 2 s of its restart (its log says why)"
+    ));
+    h.nemesis(
+        5 * S,
+        5 * S + 1,
+        "stop-storage",
+        json!({"fault": "storage"}),
+    );
+    h.nemesis(10 * S, 11 * S, "start-storage", corrupt);
+    h.nemesis(
+        15 * S,
+        15 * S + 1,
+        "stop-storage",
+        json!({"fault": "storage"}),
+    );
+    h.nemesis(20 * S, 20 * S + 1, "start-storage", cut);
+    h.nemesis(22 * S, 25 * S, "stop-storage", json!({"fault": "storage"}));
+    let exited = json!({"fault": "storage", "nodes": ["n2"], "action": "corrupt-file", "mode": "bitflip", "seed": 2});
+    h.nemesis(26 * S, 27 * S, "start-storage", exited.clone());
+    let mut healed = exited;
+    healed["at_heal"] = json!({"n2": "the database was not running at the heal; started again"});
+    h.push(
+        28 * S,
+        Process::Nemesis,
+        EventType::Invoke,
+        "stop-storage",
+        healed.clone(),
+    );
+    h.push(
+        29 * S,
+        Process::Nemesis,
+        EventType::Ok,
+        "stop-storage",
+        healed,
+    );
+    h.sort();
+    let x = explain(&h.events, &[], &[]);
+    let said: Vec<&str> = x
+        .faults
+        .iter()
+        .map(|f| f.database.as_deref().unwrap())
+        .collect();
+    assert!(
+        said[0].starts_with("refused to start on its damaged files: n2: the database exited"),
+        "{}",
+        said[0]
+    );
+    assert!(x.faults[0]
+        .effects
+        .contains(&"refused-to-start".to_string()));
+    assert!(said[1].starts_with("restarted cleanly on its damaged files; 11 ok, 0 failed, 0 timed out on n2 while in force"), "{}", said[1]);
+    assert_eq!(
+        said[2],
+        "restarted cleanly after losing what it never fsynced"
+    );
+    assert!(
+        said[3].starts_with(
+            "restarted cleanly on its damaged files, then exited on n2 before the heal"
+        ),
+        "{}",
+        said[3]
+    );
+    assert!(
+        x.summary[0].line.contains("the database restarted cleanly after 2 of 4, restarted, then exited before the heal, after 1 of 4 and refused to start after 1 of 4"),
+        "{}",
+        x.summary[0].line
+    );
 }

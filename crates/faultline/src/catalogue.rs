@@ -15,7 +15,8 @@ fn applies_to(kind: FaultKind, primaries: &[String]) -> String {
         | FaultKind::Slow(t)
         | FaultKind::Kill(t)
         | FaultKind::Netem(_, t)
-        | FaultKind::Storage(_, t) => t,
+        | FaultKind::Storage(_, t)
+        | FaultKind::Membership(t) => t,
         FaultKind::Clock(c) => c.targets,
     };
     let aims_at_primaries = kind == FaultKind::Partition(Some(PartitionSpec::Primaries))
@@ -28,6 +29,8 @@ fn applies_to(kind: FaultKind, primaries: &[String]) -> String {
     } else if matches!(kind, FaultKind::Storage(..)) {
         "any database with setup.data_dirs, on Docker nodes (mounts faultline-fs: /dev/fuse, SYS_ADMIN)"
             .to_string()
+    } else if matches!(kind, FaultKind::Membership(_)) {
+        "databases whose definition has [commands] leave and join (etcd)".to_string()
     } else if matches!(kind, FaultKind::Clock(_)) {
         "any database on Docker nodes; existing hosts: wall bumps with --allow-clock-changes"
             .to_string()

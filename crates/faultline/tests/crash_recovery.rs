@@ -1,8 +1,9 @@
 //! Crashes and signals, as a user meets them: a `faultline test` killed with SIGKILL leaves
 //! its cluster, and `faultline clean` removes exactly that (never a run still going); a
 //! SIGINT or SIGTERM to the process group, during setup, mid-run or during cleanup, ends
-//! with 128 + the signal, no traceback, and nothing left. Needs Docker (the docker
-//! test-group runs these one at a time).
+//! with 128 + the signal, no traceback, and nothing left; the same with a storage fault in
+//! force (faultline-fs mounted on every node). Needs Docker (the docker test-group runs
+//! these one at a time).
 
 mod common;
 
@@ -124,6 +125,45 @@ fn running_containers(project: &str) -> Vec<String> {
         .collect()
 }
 
+/// SIGKILLs `run` (no cleanup can run), checks that its 3 containers are left (what `clean`
+/// is for), runs `faultline clean`, checks it exited 0, and returns what it printed.
+fn kill_then_clean(run: &mut Run, project: &str, state: &Path) -> String {
+    run.child.kill().unwrap();
+    run.child.wait().unwrap();
+    assert_eq!(
+        running_containers(project).len(),
+        3,
+        "a SIGKILLed run leaves its cluster"
+    );
+    let out = faultline()
+        .arg("clean")
+        .env("FAULTLINE_STATE_DIR", state)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    stdout
+}
+
+/// A run with `args` for `time_limit` seconds in a fresh directory and state root (returned
+/// with it), after building the image; `None` without Docker.
+fn first_run(
+    name: &str,
+    args: &[&str],
+    time_limit: &str,
+) -> Option<(tempfile::TempDir, PathBuf, Run)> {
+    if !common::docker_or_skip() {
+        return None;
+    }
+    ensure_image();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let args = [args, &["--time-limit", time_limit]].concat();
+    let run = start(dir.path(), name, &state, &args);
+    Some((dir, state, run))
+}
+
 fn records(state: &Path) -> Vec<String> {
     std::fs::read_dir(state.join("runs"))
         .map(|d| {
@@ -155,18 +195,9 @@ const RUN_ARGS: &[&str] = &[
 
 #[test]
 fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
-    if !common::docker_or_skip() {
+    let Some((dir, state, mut killed)) = first_run("killed", RUN_ARGS, "60") else {
         return;
-    }
-    ensure_image();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let mut killed = start(
-        dir.path(),
-        "killed",
-        &state,
-        &[RUN_ARGS, &["--time-limit", "60"]].concat(),
-    );
+    };
     let mut live = start(
         dir.path(),
         "live",
@@ -203,22 +234,7 @@ fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
         "no partition rules on {names:?}"
     );
 
-    killed.child.kill().unwrap(); // SIGKILL: no cleanup can run.
-    killed.child.wait().unwrap();
-    assert_eq!(
-        running_containers(&project).len(),
-        3,
-        "a SIGKILLed run leaves its cluster (what `clean` is for)"
-    );
-
-    let out = faultline()
-        .arg("clean")
-        .env("FAULTLINE_STATE_DIR", &state)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let stdout = kill_then_clean(&mut killed, &project, &state);
     let removed = stdout
         .lines()
         .find(|l| l.starts_with(&format!("removed {project} ")))
@@ -272,18 +288,20 @@ fn sigkill_mid_partition_then_clean_removes_that_run_and_spares_a_live_one() {
 /// Sends `signal` to the run's process group once `moment` holds, then checks the exit
 /// code is 128 + signal, there is no traceback, and nothing of the run is left.
 fn signal_at(name: &str, signal: i32, moment: fn(&Run) -> bool, time_limit: &str) {
-    if !common::docker_or_skip() {
+    signal_run_at(name, signal, moment, RUN_ARGS, time_limit);
+}
+
+/// [`signal_at`] for a run with `args`.
+fn signal_run_at(
+    name: &str,
+    signal: i32,
+    moment: fn(&Run) -> bool,
+    args: &[&str],
+    time_limit: &str,
+) {
+    let Some((_dir, state, mut run)) = first_run(name, args, time_limit) else {
         return;
-    }
-    ensure_image();
-    let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    let mut run = start(
-        dir.path(),
-        name,
-        &state,
-        &[RUN_ARGS, &["--time-limit", time_limit]].concat(),
-    );
+    };
     run.wait_for(name, Duration::from_secs(90), moment);
     let project = run.project();
     run.signal_group(signal);
@@ -334,4 +352,79 @@ fn sigint_during_cleanup_exits_130_without_a_traceback() {
         |r| r.stdout().contains("report.html"),
         "4",
     );
+}
+
+/// A run whose power cuts come every 2 s on 3 nodes (faultline-fs mounted on each).
+const STORAGE_ARGS: &[&str] = &[
+    "--nodes",
+    "3",
+    "--concurrency",
+    "4",
+    "--nemesis",
+    "power-cut",
+    "--nemesis-interval",
+    "2",
+    "--seed",
+    "3",
+];
+
+fn power_cut(r: &Run) -> bool {
+    r.history()
+        .lines()
+        .any(|l| l.contains("\"f\":\"start-storage\"") && l.contains("\"type\":\"ok\""))
+}
+
+/// The faultline-fs mounts on this machine (`/proc/mounts`) and in each of `containers`.
+fn faultfs_mounts(containers: &[String]) -> Vec<String> {
+    let host = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let mut mounts: Vec<String> = host
+        .lines()
+        .filter(|l| l.contains("fuse.faultline"))
+        .map(|l| format!("host: {l}"))
+        .collect();
+    for c in containers {
+        let out = Command::new("docker")
+            .args(["exec", c, "cat", "/proc/mounts"])
+            .output()
+            .unwrap();
+        mounts.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .filter(|l| l.contains("fuse.faultline"))
+                .map(|l| format!("{c}: {l}")),
+        );
+    }
+    mounts
+}
+
+/// Issue 20: SIGKILL while a power cut is in force leaves the cluster with faultline-fs
+/// mounted on its nodes; `faultline clean` then leaves no mount and no container.
+#[test]
+fn sigkill_during_a_power_cut_then_clean_leaves_no_mount_and_no_container() {
+    let Some((_dir, state, mut run)) = first_run("storage-kill", STORAGE_ARGS, "60") else {
+        return;
+    };
+    run.wait_for("a power cut", Duration::from_secs(120), power_cut);
+    let project = run.project();
+    let containers = running_containers(&project);
+    assert_eq!(containers.len(), 3);
+    let mounted = faultfs_mounts(&containers);
+    assert!(
+        mounted.len() >= 3,
+        "faultline-fs is not mounted on every node: {mounted:?}"
+    );
+    let stdout = kill_then_clean(&mut run, &project, &state);
+    assert!(stdout.contains(&format!("removed {project} ")), "{stdout}");
+    assert_eq!(common::project_leftovers(&project), Vec::<String>::new());
+    assert_eq!(
+        faultfs_mounts(&[]),
+        Vec::<String>::new(),
+        "a mount outlived its cluster"
+    );
+    assert_eq!(records(&state), Vec::<String>::new(), "state left");
+}
+
+#[test]
+fn sigterm_during_a_power_cut_exits_143_and_leaves_nothing() {
+    signal_run_at("storage-term", libc::SIGTERM, power_cut, STORAGE_ARGS, "30");
 }

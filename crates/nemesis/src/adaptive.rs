@@ -238,7 +238,7 @@ pub fn family(kind: &FaultKind) -> usize {
         FaultKind::Pause(_) | FaultKind::Kill(_) | FaultKind::Slow(_) => 1,
         FaultKind::Clock(_) => 2,
         FaultKind::Loss(_) | FaultKind::Netem(..) => 3,
-        FaultKind::Storage(..) => 4,
+        FaultKind::Storage(..) | FaultKind::Membership(_) => 4,
     }
 }
 
@@ -358,6 +358,7 @@ pub fn arm_name(kind: &FaultKind) -> String {
         ),
         FaultKind::Netem(n, _) => n.name().into(),
         FaultKind::Storage(s, _) => s.name().into(),
+        FaultKind::Membership(_) => "membership".into(),
     }
 }
 
@@ -372,7 +373,8 @@ fn set_targets(kind: &mut FaultKind, targets: Targets) {
         | FaultKind::Slow(t)
         | FaultKind::Kill(t)
         | FaultKind::Netem(_, t)
-        | FaultKind::Storage(_, t) => *t = Some(targets),
+        | FaultKind::Storage(_, t)
+        | FaultKind::Membership(t) => *t = Some(targets),
         FaultKind::Clock(k) => k.targets = Some(targets),
         FaultKind::Partition(_) => {}
     }

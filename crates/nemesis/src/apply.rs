@@ -181,6 +181,7 @@ pub fn apply_start_timed(
     let mut resolved = resolve(fault, ctl)?;
     let inflicted = match resolved {
         Fault::Storage { .. } => crate::storage_apply::inflict(&mut resolved, ctl).map(|()| None),
+        Fault::Membership { .. } => crate::membership::inflict(&mut resolved, ctl).map(|()| None),
         Fault::Partition { .. } | Fault::Loss { .. } => network_rules(&resolved, ctl)
             .and_then(|rules| change_rules(&rules, ctl, add_rules_command))
             .map(Some),
@@ -250,7 +251,10 @@ fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             ctl.exec(n, &netem_start_command(&addr, *effect)).map(drop)
         })?,
         Fault::Netem { .. } => {}
-        Fault::Partition { .. } | Fault::Loss { .. } | Fault::Storage { .. } => {}
+        Fault::Partition { .. }
+        | Fault::Loss { .. }
+        | Fault::Storage { .. }
+        | Fault::Membership { .. } => {}
     }
     if let Fault::Netem { nodes, effect, .. } = resolved {
         if uses_netq(*effect, ctl) {
@@ -273,18 +277,23 @@ pub fn apply_stop(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError
     apply_stop_timed(fault, ctl).map(drop)
 }
 
-/// [`apply_stop`], and for a partition or loss when its rules were gone from each node.
+/// [`apply_stop`]: the fault as healed (a membership with the members after the rejoin),
+/// and for a partition or loss when its rules were gone from each node.
 pub fn apply_stop_timed(
     fault: &Fault,
     ctl: &dyn NodeControl,
-) -> Result<Option<Landing>, ApplyError> {
-    match fault {
+) -> Result<(Fault, Option<Landing>), ApplyError> {
+    let mut healed = fault.clone();
+    let landing = match fault {
         Fault::Partition { .. } | Fault::Loss { .. } => {
             let rules = network_rules(fault, ctl)?;
-            change_rules(&rules, ctl, delete_rules_command).map(Some)
+            change_rules(&rules, ctl, delete_rules_command).map(Some)?
         }
-        _ => heal(fault, ctl).map(|()| None),
-    }
+        Fault::Membership { .. } => crate::membership::heal(&mut healed, ctl).map(|()| None)?,
+        Fault::Storage { .. } => crate::storage_apply::heal(&mut healed, ctl).map(|()| None)?,
+        _ => heal(fault, ctl).map(|()| None)?,
+    };
+    Ok((healed, landing))
 }
 
 /// Heals a fault other than a partition or loss.
@@ -328,7 +337,10 @@ fn heal(fault: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
             let addr = ctl.addr(n)?;
             ctl.exec(n, &netem_stop_command(&addr)).map(drop)
         }),
-        Fault::Storage { .. } => crate::storage_apply::heal(fault, ctl),
+        // Healed by apply_stop_timed, which records what the heal found.
+        Fault::Storage { .. } => Ok(()),
+        // Healed by apply_stop_timed, which records the members after the rejoin.
+        Fault::Membership { .. } => Ok(()),
     }
 }
 
@@ -369,8 +381,8 @@ pub fn probe_netem(ctl: &dyn NodeControl, node: &str) -> Result<(), NodeError> {
 mod tests {
     use super::*;
     use crate::fault::write_clock_offset_command;
-    use crate::node::wall_offset_command;
-    use crate::storage::{DiskErrno, StorageAction};
+    use crate::node::{wall_offset_command, MembershipChange};
+    use crate::storage::{CorruptMode, DiskErrno, StorageAction};
     use crate::FaultKind;
     use std::collections::BTreeSet;
     use std::sync::Mutex;
@@ -431,9 +443,12 @@ mod tests {
             self.check(node)?;
             self.log.lock().unwrap().push((node.into(), command.into()));
             // A rules command prints its node's clock: node i's rules land i ms after T0.
-            Ok(match command.ends_with("date +%s%N") {
-                true => format!("{}\n", T0 + node[1..].parse::<i64>().unwrap() * 1_000_000),
-                false => String::new(),
+            Ok(if command.ends_with("date +%s%N") {
+                format!("{}\n", T0 + node[1..].parse::<i64>().unwrap() * 1_000_000)
+            } else if command.starts_with("find ") {
+                "40 /data/b\n0 /data/empty\n10 /data/a\n".into()
+            } else {
+                String::new()
             })
         }
         fn addr(&self, node: &str) -> Result<String, NodeError> {
@@ -472,6 +487,21 @@ mod tests {
         }
         fn packet_faults_use_netem(&self) -> bool {
             self.reach != Reach::NoNetem
+        }
+        fn data_dirs(&self) -> Vec<String> {
+            vec!["/data".into()]
+        }
+        fn change_membership(
+            &self,
+            node: &str,
+            change: MembershipChange,
+            members: &[String],
+        ) -> Result<String, NodeError> {
+            self.exec(node, &format!("{} {}", change.name(), members.join(",")))
+                .map(|_| format!("members {}", members.join(",")))
+        }
+        fn wipe_data(&self, node: &str) -> Result<(), NodeError> {
+            self.exec(node, "WIPE").map(drop)
         }
     }
 
@@ -537,7 +567,7 @@ mod tests {
         assert_eq!(v["took_effect"]["n3"], T0 + 3_000_000);
 
         let ctl2 = Fake::new(3);
-        let healed = apply_stop_timed(&resolved, &ctl2).unwrap().unwrap();
+        let healed = apply_stop_timed(&resolved, &ctl2).unwrap().1.unwrap();
         assert_eq!(healed.took_effect.len(), 3);
         let mut heal = ctl2.log();
         heal.sort();
@@ -609,6 +639,7 @@ mod tests {
         let fault = Fault::Storage {
             nodes: ctl.nodes(),
             primaries: false,
+            at_heal: Default::default(),
             action: StorageAction::LoseUnfsynced,
             outcome: Default::default(),
         };
@@ -637,9 +668,129 @@ mod tests {
         let log = ctl2.log();
         assert_eq!(log.iter().filter(|(_, c)| c == "START-DB").count(), 3);
         assert!(
-            log[3..].iter().all(|(_, c)| c.starts_with("kill -0 ")),
+            log[3..].iter().all(|(_, c)| c.contains("kill -0 ")),
             "{log:?}"
         );
+    }
+
+    #[test]
+    fn a_corrupt_file_damages_one_file_per_target_while_stopped_and_the_seed_decides_which() {
+        let fault = Fault::Storage {
+            nodes: vec!["n1".into(), "n3".into()],
+            primaries: false,
+            at_heal: Default::default(),
+            action: StorageAction::CorruptFile {
+                mode: CorruptMode::Truncate,
+                seed: 5,
+            },
+            outcome: Default::default(),
+        };
+        let ctl = Fake::new(3);
+        let resolved = apply_start(&fault, &ctl).unwrap();
+        let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
+        let at = |p: &str| log.iter().position(|c| c.starts_with(p)).unwrap();
+        let last = |p: &str| log.iter().rposition(|c| c.starts_with(p)).unwrap();
+        assert!(last("kill -KILL") < at("truncate -s"), "{log:?}");
+        assert!(last("truncate -s") < at("START-DB"), "{log:?}");
+        assert_eq!(
+            log.iter().filter(|c| c.starts_with("truncate -s")).count(),
+            2
+        );
+        let Fault::Storage { outcome, .. } = &resolved else {
+            panic!()
+        };
+        assert_eq!(outcome.keys().collect::<Vec<_>>(), ["n1", "n3"]);
+        assert!(
+            outcome
+                .values()
+                .all(|o| o.starts_with("truncated /data/") && !o.contains("empty")),
+            "{outcome:?}"
+        );
+        // The same seed makes the same choice; the heal restarts nothing that runs.
+        let again = Fake::new(3);
+        assert_eq!(apply_start(&fault, &again).unwrap(), resolved);
+        let healer = Fake::new(3);
+        apply_stop(&resolved, &healer).unwrap();
+        assert!(!healer.log().iter().any(|(_, c)| c == "START-DB"));
+        let other_seeds: std::collections::BTreeSet<String> = (0..4)
+            .map(|seed| {
+                let mut f = fault.clone();
+                if let Fault::Storage { action, .. } = &mut f {
+                    *action = StorageAction::CorruptFile {
+                        mode: CorruptMode::Truncate,
+                        seed,
+                    };
+                }
+                match apply_start(&f, &Fake::new(3)).unwrap() {
+                    Fault::Storage { outcome, .. } => outcome["n1"].clone(),
+                    _ => unreachable!(),
+                }
+            })
+            .collect();
+        assert!(other_seeds.len() > 1, "{other_seeds:?}");
+    }
+
+    #[test]
+    fn membership_removes_stops_and_wipes_the_node_then_adds_it_back() {
+        let ctl = Fake::new(3);
+        let fault = Fault::Membership {
+            nodes: vec!["n2".into()],
+            primaries: false,
+            before: vec![],
+            after: vec![],
+            outcome: Default::default(),
+        };
+        let resolved = apply_start(&fault, &ctl).unwrap();
+        let Fault::Membership {
+            before,
+            after,
+            outcome,
+            ..
+        } = &resolved
+        else {
+            panic!()
+        };
+        assert_eq!(before, &["n1", "n2", "n3"]);
+        assert_eq!(after, &["n1", "n3"]);
+        assert_eq!(outcome["n2"], "members n1,n3");
+        let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
+        assert_eq!(log, ["leave n1,n3", "kill -KILL 102", "WIPE"]);
+        let ctl = Fake::new(3);
+        let (healed, _) = apply_stop_timed(&resolved, &ctl).unwrap();
+        let Fault::Membership { after, outcome, .. } = &healed else {
+            panic!()
+        };
+        assert_eq!(
+            (after.len(), outcome["n2"].as_str()),
+            (3, "members n1,n2,n3")
+        );
+        let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
+        assert_eq!(log[..2], ["join n1,n2,n3", "START-DB"]);
+        assert!(log[2].contains("kill -0 102"), "{log:?}");
+        // Without leave/join the fault fails with the definition's missing command named.
+        struct Bare(Fake);
+        impl NodeControl for Bare {
+            fn nodes(&self) -> Vec<String> {
+                self.0.nodes()
+            }
+            fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+                self.0.exec(node, command)
+            }
+            fn addr(&self, node: &str) -> Result<String, NodeError> {
+                self.0.addr(node)
+            }
+            fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
+                self.0.db_pid(node)
+            }
+            fn start_db(&self, node: &str) -> Result<(), NodeError> {
+                self.0.start_db(node)
+            }
+            fn clock_offset_file(&self, node: &str) -> String {
+                self.0.clock_offset_file(node)
+            }
+        }
+        let err = apply_start(&fault, &Bare(Fake::new(3))).unwrap_err();
+        assert_eq!(err.to_string(), "n2: this database has no [commands] leave");
     }
 
     #[test]
@@ -648,6 +799,7 @@ mod tests {
         let fault = Fault::Storage {
             nodes: vec!["n2".into()],
             primaries: false,
+            at_heal: Default::default(),
             action: StorageAction::DiskError {
                 errno: DiskErrno::ENOSPC,
             },

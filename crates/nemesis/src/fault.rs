@@ -31,6 +31,10 @@ pub enum FaultKind {
     /// A storage fault through faultline-fs (`lose-unfsynced`, `power-cut`, `disk-error`):
     /// only these make a run mount it (see [`crate::storage`]).
     Storage(StorageKind, Option<Targets>),
+    /// A node leaves the cluster, its data is wiped, and it joins again when healed, through
+    /// the definition's `[commands] leave` and `join`; targets one node (random, or the
+    /// primary with `-primaries`).
+    Membership(Option<Targets>),
 }
 
 /// Which packet effect a `delay`, `duplicate`, `reorder`, `corrupt` or `bandwidth` fault asks for.
@@ -190,6 +194,10 @@ pub const FAULT_KIND_NAMES: &[&str] = &[
     "lose-unfsynced",
     "power-cut",
     "disk-error",
+    "corrupt-file",
+    "corrupt-file-bitflip",
+    "corrupt-file-truncate",
+    "membership",
 ];
 
 /// A `--nemesis` name that is not a fault kind.
@@ -268,8 +276,18 @@ impl FromStr for FaultKind {
             "reorder" => FaultKind::Netem(NetemKind::Reorder, targets),
             "corrupt" => FaultKind::Netem(NetemKind::Corrupt, targets),
             "bandwidth" => FaultKind::Netem(NetemKind::Bandwidth, targets),
-            "lose-unfsynced" => FaultKind::Storage(StorageKind::LoseUnfsynced, targets),
-            "disk-error" => FaultKind::Storage(StorageKind::DiskError, targets),
+            b if StorageKind::parse(b).is_some() => {
+                FaultKind::Storage(StorageKind::parse(b).ok_or_else(unknown)?, targets)
+            }
+            // One member leaves at a time: a random one, or the primary.
+            "membership"
+                if matches!(
+                    targets,
+                    None | Some(Targets::Spec(NodeSpec::One)) | Some(Targets::Primaries)
+                ) =>
+            {
+                FaultKind::Membership(targets)
+            }
             // The whole data center loses power: every node, at once.
             "power-cut" if matches!(targets, None | Some(Targets::Spec(NodeSpec::All))) => {
                 FaultKind::Storage(
@@ -295,6 +313,7 @@ impl FaultKind {
             FaultKind::Clock(_) => FaultClass::Clock,
             FaultKind::Netem(..) => FaultClass::Netem,
             FaultKind::Storage(..) => FaultClass::Storage,
+            FaultKind::Membership(_) => FaultClass::Membership,
         }
     }
 
@@ -331,8 +350,10 @@ pub enum FaultClass {
     /// all: an interface has one root qdisc (and a node one packet handler), so two such
     /// faults on a node would replace each other.
     Netem,
-    /// Lost un-fsynced writes and failing disks (faultline-fs).
+    /// Lost un-fsynced writes, failing disks and corrupted files (faultline-fs).
     Storage,
+    /// A node that left the cluster with its data wiped, until it joins again.
+    Membership,
 }
 
 impl FaultClass {
@@ -347,6 +368,7 @@ impl FaultClass {
             FaultClass::Clock => "clock",
             FaultClass::Netem => "netem",
             FaultClass::Storage => "storage",
+            FaultClass::Membership => "membership",
         }
     }
 
@@ -361,6 +383,7 @@ impl FaultClass {
             FaultClass::Clock => "start-clock",
             FaultClass::Netem => "start-netem",
             FaultClass::Storage => "start-storage",
+            FaultClass::Membership => "start-membership",
         }
     }
 
@@ -375,6 +398,7 @@ impl FaultClass {
             FaultClass::Clock => "stop-clock",
             FaultClass::Netem => "stop-netem",
             FaultClass::Storage => "stop-storage",
+            FaultClass::Membership => "stop-membership",
         }
     }
 }
@@ -518,6 +542,28 @@ pub enum Fault {
         /// error it now injects), filled in when applied.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         outcome: BTreeMap<String, String>,
+        /// Per node, what the heal found that the start did not know (a database that had
+        /// exited since its restart), filled in when healed.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        at_heal: BTreeMap<String, String>,
+    },
+    /// The target leaves the cluster (the definition's `leave`), its database is stopped and
+    /// its data wiped; healing adds it back (`join`) and starts it.
+    Membership {
+        /// The node that leaves (one).
+        nodes: Vec<String>,
+        /// `nodes` are the primaries (the first is taken), filled in when applied.
+        #[serde(default, skip_serializing_if = "is_false")]
+        primaries: bool,
+        /// The members before the change, filled in when applied.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        before: Vec<String>,
+        /// The members after it, filled in when applied.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        after: Vec<String>,
+        /// Per node, what the definition's command printed (the database's own view).
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        outcome: BTreeMap<String, String>,
     },
 }
 
@@ -620,6 +666,7 @@ impl Fault {
             Fault::Clock { .. } => FaultClass::Clock,
             Fault::Netem { .. } => FaultClass::Netem,
             Fault::Storage { .. } => FaultClass::Storage,
+            Fault::Membership { .. } => FaultClass::Membership,
         }
     }
 
@@ -637,7 +684,8 @@ impl Fault {
             | Fault::Kill { nodes, .. }
             | Fault::Clock { nodes, .. }
             | Fault::Netem { nodes, .. }
-            | Fault::Storage { nodes, .. } => nodes.clone(),
+            | Fault::Storage { nodes, .. }
+            | Fault::Membership { nodes, .. } => nodes.clone(),
         }
     }
 
@@ -660,6 +708,9 @@ impl Fault {
                 nodes, primaries, ..
             }
             | Fault::Storage {
+                nodes, primaries, ..
+            }
+            | Fault::Membership {
                 nodes, primaries, ..
             } => Some((nodes, *primaries)),
         }
@@ -860,7 +911,7 @@ fn seconds(ms: u64) -> String {
 
 impl FaultClass {
     /// Every class, in the order `faultline faults` lists them.
-    pub const ALL: [FaultClass; 8] = [
+    pub const ALL: [FaultClass; 9] = [
         FaultClass::Partition,
         FaultClass::Loss,
         FaultClass::Pause,
@@ -869,6 +920,7 @@ impl FaultClass {
         FaultClass::Clock,
         FaultClass::Netem,
         FaultClass::Storage,
+        FaultClass::Membership,
     ];
 
     /// What a fault of this class does, in one line (`faultline faults`).
@@ -884,7 +936,10 @@ impl FaultClass {
                 "delays, duplicates, reorders, corrupts or rate-limits packets to the peers"
             }
             FaultClass::Storage => {
-                "drops what the database never fsynced (faultline-fs), or fails its disk writes"
+                "drops what the database never fsynced (faultline-fs), fails its disk writes, or corrupts a data file"
+            }
+            FaultClass::Membership => {
+                "removes a node from the cluster, wipes its data, and adds it back (the definition's leave/join)"
             }
         }
     }

@@ -11,13 +11,17 @@
 //!   several kinds are asked for and a final heal of every active fault;
 //! - [`node`]: the seam through which faults reach nodes, the [`NodeControl`] trait;
 //! - [`apply`]: turning a fault into calls on the nodes;
-//! - [`storage`]: storage faults through faultline-fs (lost un-fsynced writes, disk errors),
-//!   inflicted and healed by [`storage_apply`].
+//! - [`storage`]: storage faults through faultline-fs (lost un-fsynced writes, disk errors,
+//!   corrupted files), inflicted and healed by [`storage_apply`]; [`corrupt`] chooses and
+//!   makes a file's damage;
+//! - [`membership`]: a node leaves the cluster with its data wiped, and joins again.
 
 pub mod adaptive;
 pub mod apply;
+pub mod corrupt;
 pub mod fault;
 pub mod grudge;
+pub mod membership;
 pub mod node;
 pub mod schedule;
 pub mod storage;
@@ -32,6 +36,9 @@ pub use fault::{
     ParseFaultKindError,
 };
 pub use grudge::{Grudge, PartitionSpec};
-pub use node::{ApplyError, ClockChange, DbSignal, NodeControl, NodeError, CANNOT_NAME_PRIMARIES};
+pub use node::{
+    ApplyError, ClockChange, DbSignal, MembershipChange, NodeControl, NodeError,
+    CANNOT_NAME_PRIMARIES,
+};
 pub use schedule::{Adaptive, NemesisConfig, NemesisOp, Schedule, ScheduleError};
-pub use storage::{DiskErrno, StorageAction, StorageKind};
+pub use storage::{CorruptMode, DiskErrno, StorageAction, StorageKind};

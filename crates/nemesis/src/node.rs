@@ -52,6 +52,25 @@ impl DbSignal {
     }
 }
 
+/// A change of a cluster's membership: a node leaves or joins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MembershipChange {
+    /// The node is removed from the cluster.
+    Leave,
+    /// The node is added back.
+    Join,
+}
+
+impl MembershipChange {
+    /// `leave` or `join`: the definition's command.
+    pub fn name(self) -> &'static str {
+        match self {
+            MembershipChange::Leave => "leave",
+            MembershipChange::Join => "join",
+        }
+    }
+}
+
 /// One change to the clocks a node's processes see.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum ClockChange {
@@ -111,6 +130,32 @@ pub trait NodeControl: Send + Sync {
     /// through faultline's NFQUEUE handler. Corrupt always uses the handler.
     fn packet_faults_use_netem(&self) -> bool {
         true
+    }
+    /// The directories where the database keeps its data (a definition's `setup.data_dirs`).
+    fn data_dirs(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Globs (relative to a data directory) of the files `corrupt-file` may damage; empty: any.
+    fn corrupt_patterns(&self) -> Vec<String> {
+        Vec::new()
+    }
+    /// Runs the definition's `leave` or `join` command on `node`, telling it the members the
+    /// cluster has after the change; what it printed. Unsupported by default.
+    fn change_membership(
+        &self,
+        node: &str,
+        change: MembershipChange,
+        _members: &[String],
+    ) -> Result<String, NodeError> {
+        Err(NodeError::new(
+            node,
+            format!("this database has no [commands] {}", change.name()),
+        ))
+    }
+    /// Wipes the database's data directories on `node` (its database stopped). Unsupported by
+    /// default.
+    fn wipe_data(&self, node: &str) -> Result<(), NodeError> {
+        Err(NodeError::new(node, "cannot wipe this database's data"))
     }
     /// Sets the clock offset seen on `node` to `offset_ms`; 0 is the final reset of a clock fault.
     fn write_clock_offset(&self, node: &str, offset_ms: i64) -> Result<(), NodeError> {

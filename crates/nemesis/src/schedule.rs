@@ -18,7 +18,7 @@ use crate::fault::{
     NodeSpec, Targets,
 };
 use crate::grudge::PartitionSpec;
-use crate::storage::{DiskErrno, StorageAction, StorageKind};
+use crate::storage::{CorruptMode, DiskErrno, StorageAction, StorageKind};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -498,12 +498,32 @@ impl Schedule {
                             DiskErrno::ENOSPC
                         },
                     },
+                    StorageKind::CorruptFile(mode) => StorageAction::CorruptFile {
+                        mode: mode.unwrap_or(if self.rng.random_bool(0.5) {
+                            CorruptMode::Bitflip
+                        } else {
+                            CorruptMode::Truncate
+                        }),
+                        seed: self.rng.random(),
+                    },
                 };
                 let (nodes, primaries) = self.targets(t);
                 Fault::Storage {
                     nodes,
                     primaries,
                     action,
+                    outcome: Default::default(),
+                    at_heal: Default::default(),
+                }
+            }
+            FaultKind::Membership(t) => {
+                // One node leaves: a random one unless aimed at the primary.
+                let (nodes, primaries) = self.targets(t.or(Some(Targets::Spec(NodeSpec::One))));
+                Fault::Membership {
+                    nodes,
+                    primaries,
+                    before: Vec::new(),
+                    after: Vec::new(),
                     outcome: Default::default(),
                 }
             }

@@ -5,9 +5,12 @@
 //! `lose-unfsynced` kills the database on its targets and drops what they wrote and never
 //! fsynced; healing starts it again. `power-cut` does it to every node at once: the data
 //! center loses power. `disk-error` fails writes, fsyncs and creations under the data
-//! directories with EIO or ENOSPC until healed. Each records, per node, what faultline-fs
-//! answered (files rolled back, bytes dropped, directories restored; the error injected), and
-//! healing a lost-write fault checks that the database came back.
+//! directories with EIO or ENOSPC until healed. `corrupt-file` kills the database on its
+//! targets, flips bits in or truncates one data file on each (chosen by [`crate::corrupt`]
+//! from the fault's seed), and starts it again at once. Each records, per node, what it did
+//! (files rolled back, bytes dropped, directories restored; the error injected; the file, the
+//! bytes flipped or the length truncated to), and every restart checks that the database came
+//! back.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,16 +22,44 @@ pub enum StorageKind {
     LoseUnfsynced,
     /// Writes and fsyncs fail with EIO or ENOSPC until healed.
     DiskError,
+    /// A data file is damaged while the database is stopped; `None` draws the mode each time.
+    CorruptFile(Option<CorruptMode>),
 }
 
 impl StorageKind {
-    /// The `--nemesis` name: `lose-unfsynced` or `disk-error`.
+    /// The `--nemesis` name: `lose-unfsynced`, `disk-error`, `corrupt-file[-MODE]`.
     pub fn name(self) -> &'static str {
         match self {
             StorageKind::LoseUnfsynced => "lose-unfsynced",
             StorageKind::DiskError => "disk-error",
+            StorageKind::CorruptFile(None) => "corrupt-file",
+            StorageKind::CorruptFile(Some(CorruptMode::Bitflip)) => "corrupt-file-bitflip",
+            StorageKind::CorruptFile(Some(CorruptMode::Truncate)) => "corrupt-file-truncate",
         }
     }
+
+    /// The storage kind a `--nemesis` name (without target suffix) names, if any.
+    pub fn parse(base: &str) -> Option<StorageKind> {
+        [
+            StorageKind::LoseUnfsynced,
+            StorageKind::DiskError,
+            StorageKind::CorruptFile(None),
+            StorageKind::CorruptFile(Some(CorruptMode::Bitflip)),
+            StorageKind::CorruptFile(Some(CorruptMode::Truncate)),
+        ]
+        .into_iter()
+        .find(|k| k.name() == base)
+    }
+}
+
+/// How `corrupt-file` damages the file it chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorruptMode {
+    /// Flip a few bits (1 to 8) at random offsets.
+    Bitflip,
+    /// Cut the file to a random shorter length.
+    Truncate,
 }
 
 /// What a storage fault does, concretely.
@@ -41,6 +72,15 @@ pub enum StorageAction {
     DiskError {
         /// The error name.
         errno: DiskErrno,
+    },
+    /// One data file on each target is damaged while its database is stopped, which then
+    /// starts again.
+    CorruptFile {
+        /// Bit flips or truncation.
+        mode: CorruptMode,
+        /// Draws the file, offsets and length on each node (with the node's place in the
+        /// cluster), so `--seed` reproduces the choice among the same files.
+        seed: u64,
     },
 }
 

@@ -677,11 +677,17 @@ fn effects_table(h: &mut String, results: &Results) {
             let p: Vec<String> = e.paused_lock_holders.iter().map(u64::to_string).collect();
             effects += &format!(" (paused lock holders: processes {})", p.join(", "));
         }
+        if let Some(d) = &e.database {
+            effects += &format!(" (the database {d})");
+        }
         if let Some(skew) = skew_ms(results, e.fault) {
             effects += &format!(" (rules landed within {skew:.1} ms on all nodes)");
         }
         let cell = if e.no_visible_effect {
-            "<span class=\"no-effect\">no visible effect</span>".to_string()
+            format!(
+                "<span class=\"no-effect\">no visible effect</span>{}",
+                html_escape(&effects)
+            )
         } else {
             html_escape(&effects)
         };

@@ -653,7 +653,7 @@ impl NemesisRunner {
             if starting {
                 apply_start_timed(&job, &*control)
             } else {
-                apply_stop_timed(&job, &*control).map(|landing| (job, landing))
+                apply_stop_timed(&job, &*control)
             }
         });
         let outcome = match timeout(self.timeout, task).await {
@@ -681,7 +681,9 @@ impl NemesisRunner {
             }
             Err(e) => {
                 tracing::warn!("nemesis {f} failed: {e}");
-                self.record(EventType::Info, f, value, Some(json!(e)));
+                // What a failed start did is known (resolved targets, a storage outcome).
+                let v = serde_json::to_value(&fault).unwrap_or(value);
+                self.record(EventType::Info, f, v, Some(json!(e)));
                 fault
             }
         };
