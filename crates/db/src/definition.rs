@@ -100,6 +100,7 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
                 "promote.sh",
                 include_str!("../../../dbs/postgres/promote.sh"),
             ),
+            ("rejoin.sh", include_str!("../../../dbs/postgres/rejoin.sh")),
         ],
     ),
     (
@@ -125,6 +126,7 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
                 "promote.sh",
                 include_str!("../../../dbs/postgres/promote.sh"),
             ),
+            ("rejoin.sh", include_str!("../../../dbs/postgres/rejoin.sh")),
         ],
     ),
 ];
@@ -163,8 +165,24 @@ pub struct Definition {
     pub is_primary: Option<String>,
     /// Prints the node's clock as the database sees it.
     pub clock: Option<String>,
+    /// The failover a partition of the primaries triggers, if the definition has one.
+    pub failover: Option<FailoverCommands>,
     /// The built-in client.
     pub client: ClientFamily,
+}
+
+/// A definition's failover (`[commands] promote`, `position`, `rejoin`): when a partition
+/// isolates the primaries, the nemesis promotes the reachable replica whose `position` is
+/// highest, and at the heal runs `rejoin` on each old primary, then starts it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailoverCommands {
+    /// Makes the node it runs on the primary.
+    pub promote: String,
+    /// Prints how far the node's copy of the data goes, a number (higher: more); `None`:
+    /// the first reachable node in node order is promoted.
+    pub position: Option<String>,
+    /// Stops an old primary and makes its next start join the new primary as a replica.
+    pub rejoin: Option<String>,
 }
 
 /// A file uploaded to every node.
@@ -632,11 +650,11 @@ pub fn parse(
     for (i, l) in logs.iter().enumerate() {
         absolute(&top, &format!("logs[{i}]"), l)?;
     }
-    let (is_primary, clock) = match top.table("commands")? {
-        None => (None, None),
+    let (is_primary, clock, failover) = match top.table("commands")? {
+        None => (None, None, None),
         Some(c) => {
-            c.only(&["is_primary", "clock"])?;
-            (c.string("is_primary")?, c.string("clock")?)
+            c.only(&["is_primary", "clock", "promote", "position", "rejoin"])?;
+            (c.string("is_primary")?, c.string("clock")?, failover(&c)?)
         }
     };
     let client = top
@@ -658,8 +676,35 @@ pub fn parse(
         logs,
         is_primary,
         clock,
+        failover,
         client,
     })
+}
+
+/// `[commands]`' failover: `promote` makes it; `position` and `rejoin` need it, and a
+/// failover needs `is_primary` to find the primaries it isolates.
+fn failover(c: &Fields) -> Result<Option<FailoverCommands>, String> {
+    let (position, rejoin) = (c.string("position")?, c.string("rejoin")?);
+    let Some(promote) = c.string("promote")? else {
+        if position.is_some() || rejoin.is_some() {
+            return Err(c.err(
+                "promote",
+                "missing; position and rejoin are part of a failover",
+            ));
+        }
+        return Ok(None);
+    };
+    if c.string("is_primary")?.is_none() {
+        return Err(c.err(
+            "is_primary",
+            "missing; a failover (promote) must find the primaries",
+        ));
+    }
+    Ok(Some(FailoverCommands {
+        promote,
+        position,
+        rejoin,
+    }))
 }
 
 fn parse_client(c: &Fields) -> Result<ClientFamily, String> {
