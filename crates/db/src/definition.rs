@@ -919,6 +919,35 @@ primary = "any"
     }
 
     #[test]
+    fn a_failover_reads_from_commands_and_needs_promote_and_is_primary() {
+        let pg = load("postgres").unwrap().failover.unwrap();
+        assert_eq!(pg.promote, "sh $FAULTLINE_DIR/promote.sh");
+        assert!(pg.position.unwrap().contains("pg_last_wal_receive_lsn()"));
+        assert_eq!(pg.rejoin.as_deref(), Some("sh $FAULTLINE_DIR/rejoin.sh"));
+        assert!(load("mariadb").unwrap().failover.is_none());
+        let with = |commands: &str| format!("{GOOD}[commands]\n{commands}");
+        let d = parse(
+            "db.toml",
+            &with("is_primary = \"true\"\npromote = \"p\"\n"),
+            Some(Path::new(".")),
+            vec![],
+        );
+        let f = d.unwrap().failover.unwrap();
+        assert_eq!(
+            (f.promote.as_str(), f.position, f.rejoin),
+            ("p", None, None)
+        );
+        assert_eq!(
+            err(&with("is_primary = \"true\"\nrejoin = \"r\"\n")),
+            "db.toml: commands.promote: missing; position and rejoin are part of a failover"
+        );
+        assert_eq!(
+            err(&with("promote = \"p\"\n")),
+            "db.toml: commands.is_primary: missing; a failover (promote) must find the primaries"
+        );
+    }
+
+    #[test]
     fn an_existing_directory_named_without_a_slash_is_a_path_not_a_builtin_name() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("etcd");

@@ -114,7 +114,136 @@ pub fn restart(retired: &[String], ctl: &dyn NodeControl) -> Result<(), ApplyErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::grudge::primaries;
+    use crate::apply::{apply_start_timed, apply_stop_timed};
+    use crate::fault::Fault;
+    use crate::grudge::{primaries, PartitionSpec};
+    use std::sync::Mutex;
+
+    /// Three nodes, n1 primary until n3 is promoted; n3 is furthest ahead.
+    struct Fake {
+        failover: Option<Failover>,
+        log: Mutex<Vec<(String, String)>>,
+        promoted: Mutex<bool>,
+    }
+
+    impl NodeControl for Fake {
+        fn nodes(&self) -> Vec<String> {
+            names(&["n1", "n2", "n3"])
+        }
+        fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+            self.log.lock().unwrap().push((node.into(), command.into()));
+            if command == "PROMOTE" {
+                *self.promoted.lock().unwrap() = true;
+            }
+            Ok(match command {
+                "POSITION" => format!("{}\n", if node == "n3" { 900 } else { 100 }),
+                _ => String::new(),
+            })
+        }
+        fn addr(&self, node: &str) -> Result<String, NodeError> {
+            Ok(format!("10.0.0.{}", &node[1..]))
+        }
+        fn db_pid(&self, _node: &str) -> Result<u32, NodeError> {
+            Ok(1)
+        }
+        fn start_db(&self, node: &str) -> Result<(), NodeError> {
+            self.exec(node, "START-DB").map(drop)
+        }
+        fn clock_offset_file(&self, _node: &str) -> String {
+            String::new()
+        }
+        fn primaries(&self) -> Result<Vec<String>, NodeError> {
+            let promoted = *self.promoted.lock().unwrap();
+            Ok(names(if promoted { &["n1", "n3"] } else { &["n1"] }))
+        }
+        fn failover(&self) -> Option<Failover> {
+            self.failover.clone()
+        }
+    }
+
+    fn fake(failover: Option<Failover>) -> Fake {
+        Fake {
+            failover,
+            log: Mutex::default(),
+            promoted: Mutex::default(),
+        }
+    }
+
+    /// What the control ran besides the partition's rules.
+    fn commands(f: &Fake) -> Vec<(String, String)> {
+        let log = f.log.lock().unwrap();
+        log.iter()
+            .filter(|(_, c)| !c.contains("iptables"))
+            .cloned()
+            .collect()
+    }
+
+    #[test]
+    fn a_primaries_partition_promotes_the_furthest_and_its_heal_rejoins_the_old_primary() {
+        let ctl = fake(Some(Failover {
+            promote: "PROMOTE".into(),
+            position: Some("POSITION".into()),
+            rejoin: Some("REJOIN".into()),
+        }));
+        let fault = Fault::Partition {
+            spec: PartitionSpec::Primaries,
+            grudge: Default::default(),
+        };
+        let (resolved, landing) = apply_start_timed(&fault, &ctl).unwrap();
+        assert_eq!(landing.unwrap().promoted.as_deref(), Some("n3"));
+        let pair = |n: &str, c: &str| (n.to_string(), c.to_string());
+        let started = vec![
+            pair("n2", "POSITION"),
+            pair("n3", "POSITION"),
+            pair("n3", "PROMOTE"),
+        ];
+        assert_eq!(commands(&ctl), started);
+        let healed = apply_stop_timed(&resolved, &ctl).unwrap().unwrap();
+        assert_eq!(healed.rejoined, names(&["n1"]));
+        let mut all = started;
+        all.extend([pair("n1", "REJOIN"), pair("n1", "START-DB")]);
+        assert_eq!(
+            commands(&ctl),
+            all,
+            "retired while cut off, started after the rules went"
+        );
+        let log = ctl.log.lock().unwrap();
+        let at = |c: &str| log.iter().position(|(_, x)| x == c).unwrap();
+        let deleted = log
+            .iter()
+            .rposition(|(_, x)| x.contains("iptables"))
+            .unwrap();
+        assert!(
+            at("REJOIN") < deleted && deleted < at("START-DB"),
+            "{log:?}"
+        );
+    }
+
+    #[test]
+    fn without_a_failover_or_a_new_primary_nothing_is_promoted_or_retired() {
+        let ctl = fake(None);
+        let fault = Fault::Partition {
+            spec: PartitionSpec::Primaries,
+            grudge: Default::default(),
+        };
+        let (resolved, landing) = apply_start_timed(&fault, &ctl).unwrap();
+        assert_eq!(landing.unwrap().promoted, None);
+        apply_stop_timed(&resolved, &ctl).unwrap();
+        assert_eq!(commands(&ctl), vec![]);
+        // The promotion failed to make a primary: the old one is not retired.
+        let unpromoted = fake(Some(Failover {
+            promote: "FAILS-QUIETLY".into(),
+            position: None,
+            rejoin: Some("REJOIN".into()),
+        }));
+        let (resolved, _) = apply_start_timed(&fault, &unpromoted).unwrap();
+        let healed = apply_stop_timed(&resolved, &unpromoted).unwrap().unwrap();
+        assert!(healed.rejoined.is_empty());
+        assert_eq!(
+            commands(&unpromoted),
+            vec![("n2".into(), "FAILS-QUIETLY".into())]
+        );
+    }
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| s.to_string()).collect()
