@@ -14,10 +14,11 @@ cd "$base"
 [ "$FAULTLINE_NODE" = "$FAULTLINE_FIRST_NODE" ] || exit 0
 setpriv --reuid=postgres --regid=postgres --init-groups \
   "$bin/initdb" -D "$base/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+# Every node is named: after a failover another node is the primary, and a node never
+# streams from itself, so "k of these" means k of the replicas wherever the primary is.
 standbys=""
 for na in $FAULTLINE_NODE_ADDRESSES; do
-  n=${na%%=*}
-  [ "$n" = "$FAULTLINE_FIRST_NODE" ] || standbys="$standbys${standbys:+,}\"$n\""
+  standbys="$standbys${standbys:+,}\"${na%%=*}\""
 done
 quorum=$((FAULTLINE_NODE_COUNT / 2))
 cat >> "$base/data/postgresql.conf" <<CONF

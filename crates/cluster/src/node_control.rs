@@ -9,7 +9,9 @@ use faultline_control::faults::{
 };
 use faultline_control::Node;
 use faultline_db::Db;
-use faultline_nemesis::{ClockChange, DbSignal, MembershipChange, NodeControl, NodeError};
+use faultline_nemesis::{
+    ClockChange, DbSignal, Failover, MembershipChange, NodeControl, NodeError,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -214,6 +216,15 @@ impl NodeControl for ClusterControl {
             _ => self.clock_offset_command(node, offset_ms),
         };
         self.exec(node, &command).map(drop)
+    }
+
+    fn failover(&self) -> Option<Failover> {
+        let f = self.db.failover()?;
+        Some(Failover {
+            promote: f.promote,
+            position: f.position,
+            rejoin: f.rejoin,
+        })
     }
 
     fn primaries(&self) -> Result<Vec<String>, NodeError> {

@@ -7,7 +7,7 @@
 //! resume act on the first daemon's PID file, so faults need no per-database code.
 
 use crate::daemon::Daemon;
-use crate::definition::{ClientFamily, Definition};
+use crate::definition::{ClientFamily, Definition, FailoverCommands};
 use crate::{Db, DbError, ProcessState};
 use faultline_control::{faults, quote, Node};
 use std::time::{Duration, Instant};
@@ -308,6 +308,15 @@ impl Db for DefinedDb {
 
     fn clock_command(&self) -> Option<String> {
         self.def.clock.as_ref().map(|c| self.with_env(c))
+    }
+
+    fn failover(&self) -> Option<FailoverCommands> {
+        let f = self.def.failover.as_ref()?;
+        Some(FailoverCommands {
+            promote: self.with_env(&f.promote),
+            position: f.position.as_ref().map(|c| self.with_env(c)),
+            rejoin: f.rejoin.as_ref().map(|c| self.with_env(c)),
+        })
     }
 
     fn clock_shim(&self) -> bool {

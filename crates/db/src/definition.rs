@@ -102,6 +102,7 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
                 "promote.sh",
                 include_str!("../../../dbs/postgres/promote.sh"),
             ),
+            ("rejoin.sh", include_str!("../../../dbs/postgres/rejoin.sh")),
         ],
     ),
     (
@@ -127,6 +128,7 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
                 "promote.sh",
                 include_str!("../../../dbs/postgres/promote.sh"),
             ),
+            ("rejoin.sh", include_str!("../../../dbs/postgres/rejoin.sh")),
         ],
     ),
 ];
@@ -171,8 +173,24 @@ pub struct Definition {
     /// `[storage] corrupt`: globs (relative to a data directory) of the files `corrupt-file`
     /// may damage; empty: any file under the data directories.
     pub corrupt: Vec<String>,
+    /// The failover a partition of the primaries triggers, if the definition has one.
+    pub failover: Option<FailoverCommands>,
     /// The built-in client.
     pub client: ClientFamily,
+}
+
+/// A definition's failover (`[commands] promote`, `position`, `rejoin`): when a partition
+/// isolates the primaries, the nemesis promotes the reachable replica whose `position` is
+/// highest, and at the heal runs `rejoin` on each old primary, then starts it again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailoverCommands {
+    /// Makes the node it runs on the primary.
+    pub promote: String,
+    /// Prints how far the node's copy of the data goes, a number (higher: more); `None`:
+    /// the first reachable node in node order is promoted.
+    pub position: Option<String>,
+    /// Stops an old primary and makes its next start join the new primary as a replica.
+    pub rejoin: Option<String>,
 }
 
 /// A file uploaded to every node.
@@ -640,10 +658,18 @@ pub fn parse(
     for (i, l) in logs.iter().enumerate() {
         absolute(&top, &format!("logs[{i}]"), l)?;
     }
-    let (is_primary, clock, membership) = match top.table("commands")? {
-        None => (None, None, None),
+    let (is_primary, clock, membership, failover) = match top.table("commands")? {
+        None => (None, None, None, None),
         Some(c) => {
-            c.only(&["is_primary", "clock", "leave", "join"])?;
+            c.only(&[
+                "is_primary",
+                "clock",
+                "leave",
+                "join",
+                "promote",
+                "position",
+                "rejoin",
+            ])?;
             let membership = match (c.string("leave")?, c.string("join")?) {
                 (Some(l), Some(j)) => Some((l, j)),
                 (None, None) => None,
@@ -652,7 +678,12 @@ pub fn parse(
                     return Err(c.err("leave", "missing; leave and join go together"))
                 }
             };
-            (c.string("is_primary")?, c.string("clock")?, membership)
+            (
+                c.string("is_primary")?,
+                c.string("clock")?,
+                membership,
+                failover(&c)?,
+            )
         }
     };
     let corrupt = corrupt_patterns(&top, &data_dirs)?;
@@ -677,6 +708,7 @@ pub fn parse(
         clock,
         membership,
         corrupt,
+        failover,
         client,
     })
 }
@@ -704,6 +736,32 @@ fn corrupt_patterns(top: &Fields, data_dirs: &[String]) -> Result<Vec<String>, S
         ));
     }
     Ok(patterns)
+}
+
+/// `[commands]`' failover: `promote` makes it; `position` and `rejoin` need it, and a
+/// failover needs `is_primary` to find the primaries it isolates.
+fn failover(c: &Fields) -> Result<Option<FailoverCommands>, String> {
+    let (position, rejoin) = (c.string("position")?, c.string("rejoin")?);
+    let Some(promote) = c.string("promote")? else {
+        if position.is_some() || rejoin.is_some() {
+            return Err(c.err(
+                "promote",
+                "missing; position and rejoin are part of a failover",
+            ));
+        }
+        return Ok(None);
+    };
+    if c.string("is_primary")?.is_none() {
+        return Err(c.err(
+            "is_primary",
+            "missing; a failover (promote) must find the primaries",
+        ));
+    }
+    Ok(Some(FailoverCommands {
+        promote,
+        position,
+        rejoin,
+    }))
 }
 
 fn parse_client(c: &Fields) -> Result<ClientFamily, String> {
@@ -915,6 +973,35 @@ primary = "any"
         assert!(load("mysql").unwrap_err().starts_with(
             "unknown database \"mysql\": expected one of etcd, redis, redis-fsync-always"
         ));
+    }
+
+    #[test]
+    fn a_failover_reads_from_commands_and_needs_promote_and_is_primary() {
+        let pg = load("postgres").unwrap().failover.unwrap();
+        assert_eq!(pg.promote, "sh $FAULTLINE_DIR/promote.sh");
+        assert!(pg.position.unwrap().contains("pg_last_wal_receive_lsn()"));
+        assert_eq!(pg.rejoin.as_deref(), Some("sh $FAULTLINE_DIR/rejoin.sh"));
+        assert!(load("mariadb").unwrap().failover.is_none());
+        let with = |commands: &str| format!("{GOOD}[commands]\n{commands}");
+        let d = parse(
+            "db.toml",
+            &with("is_primary = \"true\"\npromote = \"p\"\n"),
+            Some(Path::new(".")),
+            vec![],
+        );
+        let f = d.unwrap().failover.unwrap();
+        assert_eq!(
+            (f.promote.as_str(), f.position, f.rejoin),
+            ("p", None, None)
+        );
+        assert_eq!(
+            err(&with("is_primary = \"true\"\nrejoin = \"r\"\n")),
+            "db.toml: commands.promote: missing; position and rejoin are part of a failover"
+        );
+        assert_eq!(
+            err(&with("promote = \"p\"\n")),
+            "db.toml: commands.is_primary: missing; a failover (promote) must find the primaries"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ pub mod redis;
 pub mod sql;
 
 pub use defined::DefinedDb;
-pub use definition::{ClientFamily, Definition, RedisPrimary};
+pub use definition::{ClientFamily, Definition, FailoverCommands, RedisPrimary};
 pub use sql::{Isolation, SqlClient, SqlPrimary};
 
 use faultline_control::{ControlError, Node};
@@ -166,6 +166,11 @@ pub trait Db: Send + Sync {
     /// microseconds, or decimal seconds), for the report's clock offsets; `None`: the
     /// database cannot say.
     fn clock_command(&self) -> Option<String> {
+        None
+    }
+    /// The definition's failover, each command ready to run on a node (`[commands]
+    /// promote`, `position`, `rejoin`); `None`: it has none.
+    fn failover(&self) -> Option<FailoverCommands> {
         None
     }
     /// Whether clock faults through the clock shim reach the database.

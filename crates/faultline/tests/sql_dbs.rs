@@ -49,7 +49,17 @@ fn every_workload_is_valid(db: &str, isolation: &str, model: &str) {
     if !common::docker_or_skip() {
         return;
     }
-    for workload in ["register", "set", "counter", "bank", "append", "wr"] {
+    let workloads = [
+        "register",
+        "set",
+        "counter",
+        "bank",
+        "lock",
+        "lock-fenced",
+        "append",
+        "wr",
+    ];
+    for workload in workloads {
         let store = tempfile::tempdir().expect("temp dir");
         let run = run(store.path(), db, workload, &["--isolation", isolation]);
         assert!(
@@ -71,8 +81,6 @@ fn postgres_runs_every_sql_workload_valid_at_serializable() {
 }
 
 #[test]
-#[ignore = "fails (2026-12-05): on 3 nodes the replica n2 is not ready after 120 s (its ready command exits 1), \
-            so replicated MariaDB does not start; the findings ran with --nodes 1. Un-ignore with the fix"]
 fn mariadb_runs_every_sql_workload_valid_at_serializable() {
     every_workload_is_valid("mariadb", "serializable", "serializable");
 }

@@ -26,6 +26,12 @@ pub struct Landing {
     pub took_effect: BTreeMap<String, i64>,
     /// From the first node to the last, ms.
     pub skew_ms: f64,
+    /// A primaries partition's failover: the node promoted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub promoted: Option<String>,
+    /// A primaries partition's heal: the old primaries retired and started again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejoined: Vec<String>,
 }
 
 impl Landing {
@@ -36,6 +42,7 @@ impl Landing {
         Landing {
             took_effect,
             skew_ms: (last - first) as f64 / 1e6,
+            ..Landing::default()
         }
     }
 
@@ -44,6 +51,12 @@ impl Landing {
         if let Some(obj) = value.as_object_mut() {
             obj.insert("took_effect".into(), serde_json::json!(self.took_effect));
             obj.insert("skew_ms".into(), serde_json::json!(self.skew_ms));
+            if let Some(p) = &self.promoted {
+                obj.insert("promoted".into(), serde_json::json!(p));
+            }
+            if !self.rejoined.is_empty() {
+                obj.insert("rejoined".into(), serde_json::json!(self.rejoined));
+            }
         }
     }
 }
@@ -184,6 +197,7 @@ pub fn apply_start_timed(
         Fault::Membership { .. } => crate::membership::inflict(&mut resolved, ctl).map(|()| None),
         Fault::Partition { .. } | Fault::Loss { .. } => network_rules(&resolved, ctl)
             .and_then(|rules| change_rules(&rules, ctl, add_rules_command))
+            .and_then(|landing| failover_after(&resolved, ctl, landing))
             .map(Some),
         _ => inflict(&resolved, ctl).map(|()| None),
     };
@@ -192,6 +206,29 @@ pub fn apply_start_timed(
         e
     })?;
     Ok((resolved, landing))
+}
+
+/// The grudge of a primaries partition.
+fn primaries_grudge(fault: &Fault) -> Option<&crate::grudge::Grudge> {
+    match fault {
+        Fault::Partition {
+            spec: PartitionSpec::Primaries,
+            grudge,
+        } => Some(grudge),
+        _ => None,
+    }
+}
+
+/// A primaries partition's failover ([`crate::failover::promote`]) once its rules are in.
+fn failover_after(
+    resolved: &Fault,
+    ctl: &dyn NodeControl,
+    mut landing: Landing,
+) -> Result<Landing, ApplyError> {
+    if let Some(g) = primaries_grudge(resolved) {
+        landing.promoted = crate::failover::promote(g, ctl)?;
+    }
+    Ok(landing)
 }
 
 fn inflict(resolved: &Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> {
@@ -287,7 +324,14 @@ pub fn apply_stop_timed(
     let landing = match fault {
         Fault::Partition { .. } | Fault::Loss { .. } => {
             let rules = network_rules(fault, ctl)?;
-            change_rules(&rules, ctl, delete_rules_command).map(Some)?
+            let retired = match primaries_grudge(fault) {
+                Some(g) => crate::failover::retire(g, ctl)?,
+                None => Vec::new(),
+            };
+            let mut landing = change_rules(&rules, ctl, delete_rules_command)?;
+            crate::failover::restart(&retired, ctl)?;
+            landing.rejoined = retired;
+            Ok(Some(landing))
         }
         Fault::Membership { .. } => crate::membership::heal(&mut healed, ctl).map(|()| None)?,
         Fault::Storage { .. } => crate::storage_apply::heal(&mut healed, ctl).map(|()| None)?,

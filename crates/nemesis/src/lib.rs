@@ -11,6 +11,8 @@
 //!   several kinds are asked for and a final heal of every active fault;
 //! - [`node`]: the seam through which faults reach nodes, the [`NodeControl`] trait;
 //! - [`apply`]: turning a fault into calls on the nodes;
+//! - [`failover`]: the promotion a partition of the primaries triggers where the database
+//!   defines one, and the old primaries' return;
 //! - [`storage`]: storage faults through faultline-fs (lost un-fsynced writes, disk errors,
 //!   corrupted files), inflicted and healed by [`storage_apply`]; [`corrupt`] chooses and
 //!   makes a file's damage;
@@ -19,6 +21,7 @@
 pub mod adaptive;
 pub mod apply;
 pub mod corrupt;
+pub mod failover;
 pub mod fault;
 pub mod grudge;
 pub mod membership;
@@ -31,6 +34,7 @@ pub use adaptive::{Bandit, Effect, Policy};
 pub use apply::{
     apply_start, apply_start_timed, apply_stop, apply_stop_timed, probe_netem, Landing,
 };
+pub use failover::Failover;
 pub use fault::{
     ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
     ParseFaultKindError,

@@ -103,6 +103,11 @@ pub trait NodeControl: Send + Sync {
     fn primaries(&self) -> Result<Vec<String>, NodeError> {
         Err(NodeError::new("cluster", CANNOT_NAME_PRIMARIES))
     }
+    /// The database's failover, if its definition has one: what a partition of the
+    /// primaries triggers ([`crate::failover`]). None by default.
+    fn failover(&self) -> Option<crate::failover::Failover> {
+        None
+    }
     /// Sends `signal` to the database process on `node`.
     fn signal_db(&self, node: &str, signal: DbSignal) -> Result<(), NodeError> {
         let pid = self.db_pid(node)?;

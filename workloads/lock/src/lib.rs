@@ -26,6 +26,9 @@
 //!   (fails at once if the lock is taken); the keepalive extends the expiry only while the
 //!   value is still ours; the fenced write is a Lua script that rejects a lower token;
 //!   release is a Lua compare-and-delete.
+//! - SQL (PostgreSQL, MySQL/MariaDB): a lease row in the run's table, each step one
+//!   transaction that locks the row, expiry by the database's clock; the keepalive renews
+//!   on a connection of its own (`sql.rs`, which says why not advisory locks).
 //!
 //! A process that does not hold the lock (its acquire failed, or it is a fresh process after
 //! an `info`) fails its write and release at once (`not-held`): nothing is sent. The token
@@ -44,6 +47,7 @@ use faultline_history::{CheckerResult, Operation, Outcome};
 use faultline_lock_checker::LockOptions;
 use faultline_runner::{Client, ClientFactory, Completion, Gen, Op};
 use faultline_workload_support::etcd::{self as etcd, EtcdConn};
+use faultline_workload_support::sql::SqlConn;
 use faultline_workload_support::{
     at_rate, completion, connecting, namespace, refuse, unreadable, ClientError, DbConn, Target,
 };
@@ -52,6 +56,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
+
+mod sql;
 
 /// The plain variant's name for `faultline test --workload`.
 pub const NAME: &str = "lock";
@@ -128,6 +134,7 @@ pub fn clients(target: Target, opts: &Options) -> Arc<dyn ClientFactory> {
     );
     let settings = Settings {
         keys: Keys::under(&prefix),
+        sql: sql::LockSql::new(&prefix, opts.lease_ttl),
         fenced: opts.fenced,
         ttl: opts.lease_ttl,
         keepalive: opts.keepalive,
@@ -230,6 +237,8 @@ impl Keys {
 #[derive(Clone, Debug)]
 struct Settings {
     keys: Keys,
+    /// SQL databases: the lease row's table.
+    sql: sql::LockSql,
     fenced: bool,
     ttl: Duration,
     keepalive: bool,
@@ -381,8 +390,26 @@ async fn redis_keepalive(
     }
 }
 
-/// What a lock client on a SQL database answers: it has no lock there (yet).
-const NO_SQL: &str = "unsupported: the lock workloads have no SQL client";
+async fn sql_keepalive(
+    mut conn: SqlConn,
+    lock: sql::LockSql,
+    holder: String,
+    token: i64,
+    ttl: Duration,
+    renewals: Renewals,
+) {
+    let every = renew_every(ttl);
+    loop {
+        let sent = Instant::now();
+        // As for Redis: a stuck renewal is abandoned after one period (its connection is
+        // dropped with the open transaction) and retried.
+        let renewed = tokio::time::timeout(every, lock.renew(&mut conn, &holder, token)).await;
+        if matches!(renewed, Ok(Ok(true))) {
+            renewals.renewed(sent);
+        }
+        tokio::time::sleep(every).await;
+    }
+}
 
 impl LockClient {
     fn granted(&self, token: i64, renewals: &Renewals, began: Instant) -> Completion {
@@ -486,8 +513,28 @@ impl LockClient {
                     Err(e) => completion(&e),
                 }
             }
-            // The registry lists no SQL family for the lock workloads.
-            DbConn::Sql(_) => refuse(NO_SQL),
+            DbConn::Sql(c) => match s.sql.acquire(c, &self.holder).await {
+                Ok(None) => refuse("lock-held"),
+                Ok(Some(token)) => {
+                    let renewals = Renewals::default();
+                    let keeper = s.keepalive.then(|| {
+                        let (lock, holder) = (s.sql.clone(), self.holder.clone());
+                        let keep =
+                            sql_keepalive(c.fresh(), lock, holder, token, s.ttl, renewals.clone());
+                        tokio::spawn(keep)
+                    });
+                    let granted = self.granted(token, &renewals, began);
+                    self.held = Some(Held {
+                        token,
+                        renewals,
+                        etcd: None,
+                        redis_value: String::new(),
+                        keeper,
+                    });
+                    granted
+                }
+                Err(e) => completion(&e),
+            },
         }
     }
 
@@ -528,7 +575,10 @@ impl LockClient {
                 )
                 .await
                 .map(|()| true),
-            DbConn::Sql(_) => return refuse(NO_SQL),
+            DbConn::Sql(c) => {
+                let lock = &self.settings.sql;
+                lock.write(c, &record.to_string(), token, fenced).await
+            }
         };
         match written {
             Ok(true) => Completion::Ok(renewals.stamp(record, began)),
@@ -560,7 +610,7 @@ impl LockClient {
             (DbConn::Etcd(_), None) => Err(ClientError::Rejected(
                 "held without an etcd lock key".into(),
             )),
-            (DbConn::Sql(_), _) => return refuse(NO_SQL),
+            (DbConn::Sql(c), _) => self.settings.sql.release(c, &self.holder, held.token).await,
         };
         if matches!(&released, Err(e) if e.is_definite()) {
             // Nothing happened: still held, keepalive still running; the next release retries.
@@ -644,6 +694,7 @@ mod tests {
     fn settings(fenced: bool, keepalive: bool) -> Settings {
         Settings {
             keys: Keys::under("ns"),
+            sql: sql::LockSql::new("ns", Duration::from_secs(1)),
             fenced,
             ttl: Duration::from_secs(1),
             keepalive,

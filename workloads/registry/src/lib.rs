@@ -188,7 +188,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: lock::NAME,
         about: "lease locks with writes while held; no overlapping holds, no write after the lease was lost",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &["lock-overlap"],
         takes_lease: true,
         takes_txn: false,
@@ -197,7 +197,7 @@ pub static WORKLOADS: &[WorkloadDef] = &[
     WorkloadDef {
         name: lock::FENCED_NAME,
         about: "lease locks with fenced writes; no stale fencing token accepted",
-        families: &[DbKind::Etcd, DbKind::Redis],
+        families: EVERY_FAMILY,
         checkers: &["lock-fencing"],
         takes_lease: true,
         takes_txn: false,

@@ -87,6 +87,18 @@ impl SqlConn {
         }
     }
 
+    /// A second, unconnected connection to the same database, for a task of the same
+    /// worker (a lock's keepalive): it finds its node as this one does.
+    pub fn fresh(&self) -> SqlConn {
+        SqlConn {
+            target: self.target.clone(),
+            candidates: self.candidates.clone(),
+            session: None,
+            in_txn: false,
+            served: None,
+        }
+    }
+
     /// The dialect statements must be written in.
     pub fn dialect(&self) -> Dialect {
         self.target.dialect
