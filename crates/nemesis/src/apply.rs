@@ -331,7 +331,7 @@ pub fn apply_stop_timed(
             let mut landing = change_rules(&rules, ctl, delete_rules_command)?;
             crate::failover::restart(&retired, ctl)?;
             landing.rejoined = retired;
-            Ok(Some(landing))
+            Some(landing)
         }
         Fault::Membership { .. } => crate::membership::heal(&mut healed, ctl).map(|()| None)?,
         Fault::Storage { .. } => crate::storage_apply::heal(&mut healed, ctl).map(|()| None)?,
