@@ -198,7 +198,7 @@ mod tests {
             pair("n3", "PROMOTE"),
         ];
         assert_eq!(commands(&ctl), started);
-        let healed = apply_stop_timed(&resolved, &ctl).unwrap().unwrap();
+        let healed = apply_stop_timed(&resolved, &ctl).unwrap().1.unwrap();
         assert_eq!(healed.rejoined, names(&["n1"]));
         let mut all = started;
         all.extend([pair("n1", "REJOIN"), pair("n1", "START-DB")]);
@@ -237,7 +237,7 @@ mod tests {
             rejoin: Some("REJOIN".into()),
         }));
         let (resolved, _) = apply_start_timed(&fault, &unpromoted).unwrap();
-        let healed = apply_stop_timed(&resolved, &unpromoted).unwrap().unwrap();
+        let healed = apply_stop_timed(&resolved, &unpromoted).unwrap().1.unwrap();
         assert!(healed.rejoined.is_empty());
         assert_eq!(
             commands(&unpromoted),
