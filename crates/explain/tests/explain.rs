@@ -514,3 +514,83 @@ fn storage_faults_say_whether_the_database_came_back() {
         x.summary[0].line
     );
 }
+
+/// Membership faults say whether the node left, rejoined, and came back.
+#[test]
+fn membership_faults_say_whether_the_node_left_and_rejoined() {
+    let left = json!({"fault": "membership", "nodes": ["n3"], "before": ["n1", "n2", "n3"], "after": ["n1", "n2"], "outcome": {"n3": "etcd members: n1 n2"}});
+    let mut back = left.clone();
+    back["after"] = json!(["n1", "n2", "n3"]);
+    let mut h = History::default();
+    h.push(
+        S,
+        Process::Nemesis,
+        EventType::Invoke,
+        "start-membership",
+        left.clone(),
+    );
+    h.push(
+        2 * S,
+        Process::Nemesis,
+        EventType::Info,
+        "start-membership",
+        left.clone(),
+    )
+    .error = Some(json!(
+        "n3: commands.leave exited with status 1: Error: etcdserver: unhealthy cluster"
+    ));
+    h.nemesis(3 * S, 4 * S, "stop-membership", left.clone());
+    h.nemesis(10 * S, 11 * S, "start-membership", left.clone());
+    h.push(
+        12 * S,
+        Process::Nemesis,
+        EventType::Invoke,
+        "stop-membership",
+        left.clone(),
+    );
+    h.push(
+        13 * S,
+        Process::Nemesis,
+        EventType::Info,
+        "stop-membership",
+        left.clone(),
+    )
+    .error = Some(json!(
+        "n3: commands.join exited with status 1: Error: etcdserver: unhealthy cluster"
+    ));
+    h.nemesis(20 * S, 21 * S, "start-membership", left);
+    h.push(
+        22 * S,
+        Process::Nemesis,
+        EventType::Invoke,
+        "stop-membership",
+        back.clone(),
+    );
+    h.push(
+        23 * S,
+        Process::Nemesis,
+        EventType::Ok,
+        "stop-membership",
+        back,
+    );
+    h.sort();
+    let x = explain(&h.events, &[], &[]);
+    let said: Vec<&str> = x
+        .faults
+        .iter()
+        .map(|f| f.database.as_deref().unwrap())
+        .collect();
+    assert!(
+        said[0].starts_with("did not leave: n3: commands.leave"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        said[1].starts_with("could not rejoin: n3: commands.join"),
+        "{}",
+        said[1]
+    );
+    assert_eq!(said[2], "restarted cleanly after rejoining with wiped data");
+    let line = &x.summary[0].line;
+    assert!(line.contains("restarted cleanly after 1 of 3, did not leave after 1 of 3 and could not rejoin after 1 of 3"), "{line}");
+}

@@ -791,6 +791,11 @@ mod tests {
         }
         let err = apply_start(&fault, &Bare(Fake::new(3))).unwrap_err();
         assert_eq!(err.to_string(), "n2: this database has no [commands] leave");
+        // The heal of a leave that failed runs no join: the node never left.
+        let failed = err.resolved.map(|f| *f).unwrap_or(fault);
+        let ctl = Fake::new(3);
+        apply_stop(&failed, &ctl).unwrap();
+        assert_eq!(ctl.log(), []);
     }
 
     #[test]

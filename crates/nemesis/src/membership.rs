@@ -70,6 +70,10 @@ pub fn heal(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> 
     let Some(node) = nodes.first().cloned() else {
         return Ok(());
     };
+    // A leave that failed left the node a member with its data: nothing to undo.
+    if !outcome.contains_key(&node) {
+        return Ok(());
+    }
     let members = if before.is_empty() {
         ctl.nodes()
     } else {
