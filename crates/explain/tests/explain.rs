@@ -421,6 +421,29 @@ proptest! {
     }
 }
 
+/// A nemesis operation `f` invoked at `from` with `input` and completed as `kind` at `to`
+/// with `output`: the completion, to set its error.
+fn nemesis_as<'a>(
+    h: &'a mut History,
+    from: u64,
+    to: u64,
+    kind: EventType,
+    f: &str,
+    input: Value,
+    output: Value,
+) -> &'a mut Event {
+    h.push(from, Process::Nemesis, EventType::Invoke, f, input);
+    h.push(to, Process::Nemesis, kind, f, output)
+}
+
+/// What each fault's effect says the database did.
+fn database_lines(x: &faultline_explain::Explanation) -> Vec<String> {
+    x.faults
+        .iter()
+        .map(|f| f.database.clone().unwrap_or_default())
+        .collect()
+}
+
 /// A corrupt-file fault whose restart failed (its start completed `info` with the error)
 /// says the database refused to start; one that came back says it restarted cleanly and what
 /// the hit node served; a power cut is judged by its heal.
@@ -431,18 +454,13 @@ fn storage_faults_say_whether_the_database_came_back() {
     let cut = json!({"fault": "storage", "nodes": ["n1", "n2"], "action": "lose-unfsynced"});
     let mut h = History::default();
     h.ops_on("n2", 0, 30 * S, 60, EventType::Ok);
-    h.push(
+    nemesis_as(
+        &mut h,
         2 * S,
-        Process::Nemesis,
-        EventType::Invoke,
-        "start-storage",
-        corrupt.clone(),
-    );
-    h.push(
         3 * S,
-        Process::Nemesis,
         EventType::Info,
         "start-storage",
+        corrupt.clone(),
         corrupt.clone(),
     )
     .error = Some(json!(
@@ -467,27 +485,18 @@ fn storage_faults_say_whether_the_database_came_back() {
     h.nemesis(26 * S, 27 * S, "start-storage", exited.clone());
     let mut healed = exited;
     healed["at_heal"] = json!({"n2": "the database was not running at the heal; started again"});
-    h.push(
+    nemesis_as(
+        &mut h,
         28 * S,
-        Process::Nemesis,
-        EventType::Invoke,
-        "stop-storage",
-        healed.clone(),
-    );
-    h.push(
         29 * S,
-        Process::Nemesis,
         EventType::Ok,
         "stop-storage",
+        healed.clone(),
         healed,
     );
     h.sort();
     let x = explain(&h.events, &[], &[]);
-    let said: Vec<&str> = x
-        .faults
-        .iter()
-        .map(|f| f.database.as_deref().unwrap())
-        .collect();
+    let said = database_lines(&x);
     assert!(
         said[0].starts_with("refused to start on its damaged files: n2: the database exited"),
         "{}",
@@ -522,18 +531,13 @@ fn membership_faults_say_whether_the_node_left_and_rejoined() {
     let mut back = left.clone();
     back["after"] = json!(["n1", "n2", "n3"]);
     let mut h = History::default();
-    h.push(
+    nemesis_as(
+        &mut h,
         S,
-        Process::Nemesis,
-        EventType::Invoke,
-        "start-membership",
-        left.clone(),
-    );
-    h.push(
         2 * S,
-        Process::Nemesis,
         EventType::Info,
         "start-membership",
+        left.clone(),
         left.clone(),
     )
     .error = Some(json!(
@@ -541,45 +545,31 @@ fn membership_faults_say_whether_the_node_left_and_rejoined() {
     ));
     h.nemesis(3 * S, 4 * S, "stop-membership", left.clone());
     h.nemesis(10 * S, 11 * S, "start-membership", left.clone());
-    h.push(
+    nemesis_as(
+        &mut h,
         12 * S,
-        Process::Nemesis,
-        EventType::Invoke,
-        "stop-membership",
-        left.clone(),
-    );
-    h.push(
         13 * S,
-        Process::Nemesis,
         EventType::Info,
         "stop-membership",
+        left.clone(),
         left.clone(),
     )
     .error = Some(json!(
         "n3: commands.join exited with status 1: Error: etcdserver: unhealthy cluster"
     ));
     h.nemesis(20 * S, 21 * S, "start-membership", left);
-    h.push(
+    nemesis_as(
+        &mut h,
         22 * S,
-        Process::Nemesis,
-        EventType::Invoke,
-        "stop-membership",
-        back.clone(),
-    );
-    h.push(
         23 * S,
-        Process::Nemesis,
         EventType::Ok,
         "stop-membership",
+        back.clone(),
         back,
     );
     h.sort();
     let x = explain(&h.events, &[], &[]);
-    let said: Vec<&str> = x
-        .faults
-        .iter()
-        .map(|f| f.database.as_deref().unwrap())
-        .collect();
+    let said = database_lines(&x);
     assert!(
         said[0].starts_with("did not leave: n3: commands.leave"),
         "{}",
