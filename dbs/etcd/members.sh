@@ -12,8 +12,12 @@ for na in $FAULTLINE_MEMBER_ADDRESSES; do
 done
 ctl() { ETCDCTL_API=3 etcdctl --endpoints="$eps" --dial-timeout=2s --command-timeout=10s "$@"; }
 peer=$(url "$FAULTLINE_ADDRESS" "$FAULTLINE_PORT_PEER")
-# The member ids with this node's name or peer URL (an unstarted member has no name).
-mine() { ctl member list | awk -F', ' -v n="$FAULTLINE_NODE" -v p="$peer" '$3 == n || $4 == p { print $1 }'; }
+# The member ids with this node's name or peer URL (an unstarted member has no name), or
+# with `unstarted`, only those never started.
+mine() {
+  ctl member list | awk -F', ' -v n="$FAULTLINE_NODE" -v p="$peer" -v u="$1" \
+    '($3 == n || $4 == p) && (u == "" || $3 == "") { print $1 }'
+}
 case "$1" in
   leave)
     ids=$(mine)
@@ -21,8 +25,9 @@ case "$1" in
     for id in $ids; do ctl member remove "$id" >&2; done
     ;;
   join)
-    # A member left over from an earlier join that never started is replaced.
-    for id in $(mine); do ctl member remove "$id" >&2; done
+    # A member left over from an earlier join that never started is replaced; a started
+    # one with this name means the node never left, and member add fails.
+    for id in $(mine unstarted); do ctl member remove "$id" >&2; done
     out=$(ctl member add "$FAULTLINE_NODE" --peer-urls="$peer")
     printf '%s\n' "$out" | sed -n 's/^ETCD_INITIAL_CLUSTER="\(.*\)"$/\1/p' > "$FAULTLINE_DIR/initial-cluster"
     [ -s "$FAULTLINE_DIR/initial-cluster" ] || { echo "etcdctl member add printed no ETCD_INITIAL_CLUSTER: $out" >&2; exit 1; }

@@ -8,7 +8,7 @@ use faultline_control::faults::{
     CLOCK_OFFSET_FILE, HOST_CLOCK_STATE_FILE,
 };
 use faultline_control::Node;
-use faultline_db::Db;
+use faultline_db::{Db, DbError};
 use faultline_nemesis::{
     ClockChange, DbSignal, Failover, MembershipChange, NodeControl, NodeError,
 };
@@ -127,6 +127,14 @@ pub fn parse_clock(out: &str) -> Option<i128> {
     }
 }
 
+/// A database error on `node` as the nemesis reports it, naming the node once.
+fn node_error(node: &str, e: DbError) -> NodeError {
+    match e {
+        DbError::Node { reason, .. } => NodeError::new(node, reason),
+        other => NodeError::new(node, other.to_string()),
+    }
+}
+
 /// This machine's wall clock, ns since the Unix epoch.
 fn unix_ns() -> i128 {
     SystemTime::now()
@@ -162,7 +170,7 @@ impl NodeControl for ClusterControl {
     fn start_db(&self, node: &str) -> Result<(), NodeError> {
         self.db
             .start(self.node(node)?)
-            .map_err(|e| NodeError::new(node, e.to_string()))
+            .map_err(|e| node_error(node, e))
     }
 
     fn clock_offset_file(&self, _node: &str) -> String {
@@ -263,7 +271,7 @@ impl NodeControl for ClusterControl {
             DbSignal::Pause => self.db.pause(n),
             DbSignal::Resume => self.db.resume(n),
         };
-        result.map_err(|e| NodeError::new(node, e.to_string()))
+        result.map_err(|e| node_error(node, e))
     }
 
     fn data_dirs(&self) -> Vec<String> {
@@ -287,13 +295,13 @@ impl NodeControl for ClusterControl {
             .collect();
         self.db
             .change_membership(self.node(node)?, change.name(), &members)
-            .map_err(|e| NodeError::new(node, e.to_string()))
+            .map_err(|e| node_error(node, e))
     }
 
     fn wipe_data(&self, node: &str) -> Result<(), NodeError> {
         self.db
             .wipe(self.node(node)?)
-            .map_err(|e| NodeError::new(node, e.to_string()))
+            .map_err(|e| node_error(node, e))
     }
 }
 
@@ -309,6 +317,18 @@ mod tests {
             clock,
             netem: false,
         }
+    }
+
+    #[test]
+    fn a_database_error_names_its_node_once() {
+        let e = DbError::Node {
+            node: "n1".into(),
+            reason: "commands.leave exited with status 1".into(),
+        };
+        assert_eq!(
+            node_error("n1", e).to_string(),
+            "n1: commands.leave exited with status 1"
+        );
     }
 
     #[test]

@@ -80,6 +80,11 @@ pub fn faultfs_ctl_cmd(command: &str) -> String {
     )
 }
 
+/// Present on a node that the membership fault removed from its cluster and did not add
+/// back (its `join` failed): the next membership fault does not count it as a member.
+/// Database setup removes it.
+pub const LEFT_CLUSTER_FILE: &str = "/var/lib/faultline/left-cluster";
+
 /// Removes faultline's iptables chain and its jumps; other rules stay as they are.
 pub fn heal_network_cmd() -> String {
     let c = IPTABLES_CHAIN;

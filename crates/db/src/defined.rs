@@ -157,8 +157,12 @@ impl Db for DefinedDb {
         }
         self.wipe_data(node)?;
         let dir = self.def.node_dir();
-        node.remote
-            .run(&format!("rm -rf {0} && mkdir -p {0}", quote(&dir)))?;
+        // A fresh cluster: every node a member again (see faults::LEFT_CLUSTER_FILE).
+        node.remote.run(&format!(
+            "rm -rf {0} {1} && mkdir -p {0}",
+            quote(&dir),
+            faults::LEFT_CLUSTER_FILE
+        ))?;
         let all: Vec<(&str, &str)> = nodes
             .iter()
             .map(|n| (n.name.as_str(), n.address.as_str()))

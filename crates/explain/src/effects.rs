@@ -543,6 +543,18 @@ pub(crate) fn fault_effects(scene: &Scene) -> Vec<FaultEffect> {
 const REFUSED: &str = "refused to start";
 /// How it begins when it did.
 const RESTARTED: &str = "restarted cleanly";
+/// How a membership fault whose `leave` failed begins.
+const NOT_LEFT: &str = "did not leave";
+/// How one whose `join` failed begins.
+const NOT_REJOINED: &str = "could not rejoin";
+
+/// Whether a membership fault's heal added its node back (the heal's value lists it among
+/// the members after).
+fn rejoined(f: &crate::faults::Fault) -> bool {
+    let after = crate::faults::string_list(f.stop_value.get("after"));
+    f.targets.iter().all(|t| after.contains(t))
+}
+
 /// What a restart that exited before the heal adds.
 const EXITED_LATER: &str = ", then exited on";
 /// How it begins when the fault did not stop it.
@@ -599,7 +611,8 @@ fn database_reaction(
             served("while it failed")
         )),
         ("membership", _) => Some(match (&f.start_error, &f.stop_error, &f.stop_f) {
-            (Some(e), _, _) => format!("did not leave: {e}"),
+            (Some(e), _, _) => format!("{NOT_LEFT}: {e}"),
+            (None, Some(e), _) if !rejoined(f) => format!("{NOT_REJOINED}: {e}"),
             (None, Some(e), _) => format!("{REFUSED} after rejoining with wiped data: {e}"),
             (None, None, Some(_)) => format!("{RESTARTED} after rejoining with wiped data"),
             (None, None, None) => "left the cluster and was not added back before the end".into(),
@@ -690,6 +703,8 @@ pub(crate) fn summarize(effects: &[FaultEffect]) -> Vec<KindSummary> {
                 (EXITED_LATER, "restarted, then exited before the heal,"),
                 (REFUSED, "refused to start"),
                 (KEPT, "kept serving"),
+                (NOT_LEFT, "did not leave"),
+                (NOT_REJOINED, "could not rejoin"),
             ]
             .iter()
             .map(|(p, what)| {

@@ -421,6 +421,29 @@ proptest! {
     }
 }
 
+/// A nemesis operation `f` invoked at `from` with `input` and completed as `kind` at `to`
+/// with `output`: the completion, to set its error.
+fn nemesis_as<'a>(
+    h: &'a mut History,
+    from: u64,
+    to: u64,
+    kind: EventType,
+    f: &str,
+    input: Value,
+    output: Value,
+) -> &'a mut Event {
+    h.push(from, Process::Nemesis, EventType::Invoke, f, input);
+    h.push(to, Process::Nemesis, kind, f, output)
+}
+
+/// What each fault's effect says the database did.
+fn database_lines(x: &faultline_explain::Explanation) -> Vec<String> {
+    x.faults
+        .iter()
+        .map(|f| f.database.clone().unwrap_or_default())
+        .collect()
+}
+
 /// A corrupt-file fault whose restart failed (its start completed `info` with the error)
 /// says the database refused to start; one that came back says it restarted cleanly and what
 /// the hit node served; a power cut is judged by its heal.
@@ -431,18 +454,13 @@ fn storage_faults_say_whether_the_database_came_back() {
     let cut = json!({"fault": "storage", "nodes": ["n1", "n2"], "action": "lose-unfsynced"});
     let mut h = History::default();
     h.ops_on("n2", 0, 30 * S, 60, EventType::Ok);
-    h.push(
+    nemesis_as(
+        &mut h,
         2 * S,
-        Process::Nemesis,
-        EventType::Invoke,
-        "start-storage",
-        corrupt.clone(),
-    );
-    h.push(
         3 * S,
-        Process::Nemesis,
         EventType::Info,
         "start-storage",
+        corrupt.clone(),
         corrupt.clone(),
     )
     .error = Some(json!(
@@ -467,27 +485,18 @@ fn storage_faults_say_whether_the_database_came_back() {
     h.nemesis(26 * S, 27 * S, "start-storage", exited.clone());
     let mut healed = exited;
     healed["at_heal"] = json!({"n2": "the database was not running at the heal; started again"});
-    h.push(
+    nemesis_as(
+        &mut h,
         28 * S,
-        Process::Nemesis,
-        EventType::Invoke,
-        "stop-storage",
-        healed.clone(),
-    );
-    h.push(
         29 * S,
-        Process::Nemesis,
         EventType::Ok,
         "stop-storage",
+        healed.clone(),
         healed,
     );
     h.sort();
     let x = explain(&h.events, &[], &[]);
-    let said: Vec<&str> = x
-        .faults
-        .iter()
-        .map(|f| f.database.as_deref().unwrap())
-        .collect();
+    let said = database_lines(&x);
     assert!(
         said[0].starts_with("refused to start on its damaged files: n2: the database exited"),
         "{}",
@@ -513,4 +522,65 @@ fn storage_faults_say_whether_the_database_came_back() {
         "{}",
         x.summary[0].line
     );
+}
+
+/// Membership faults say whether the node left, rejoined, and came back.
+#[test]
+fn membership_faults_say_whether_the_node_left_and_rejoined() {
+    let left = json!({"fault": "membership", "nodes": ["n3"], "before": ["n1", "n2", "n3"], "after": ["n1", "n2"], "outcome": {"n3": "etcd members: n1 n2"}});
+    let mut back = left.clone();
+    back["after"] = json!(["n1", "n2", "n3"]);
+    let mut h = History::default();
+    nemesis_as(
+        &mut h,
+        S,
+        2 * S,
+        EventType::Info,
+        "start-membership",
+        left.clone(),
+        left.clone(),
+    )
+    .error = Some(json!(
+        "n3: commands.leave exited with status 1: Error: etcdserver: unhealthy cluster"
+    ));
+    h.nemesis(3 * S, 4 * S, "stop-membership", left.clone());
+    h.nemesis(10 * S, 11 * S, "start-membership", left.clone());
+    nemesis_as(
+        &mut h,
+        12 * S,
+        13 * S,
+        EventType::Info,
+        "stop-membership",
+        left.clone(),
+        left.clone(),
+    )
+    .error = Some(json!(
+        "n3: commands.join exited with status 1: Error: etcdserver: unhealthy cluster"
+    ));
+    h.nemesis(20 * S, 21 * S, "start-membership", left);
+    nemesis_as(
+        &mut h,
+        22 * S,
+        23 * S,
+        EventType::Ok,
+        "stop-membership",
+        back.clone(),
+        back,
+    );
+    h.sort();
+    let x = explain(&h.events, &[], &[]);
+    let said = database_lines(&x);
+    assert!(
+        said[0].starts_with("did not leave: n3: commands.leave"),
+        "{}",
+        said[0]
+    );
+    assert!(
+        said[1].starts_with("could not rejoin: n3: commands.join"),
+        "{}",
+        said[1]
+    );
+    assert_eq!(said[2], "restarted cleanly after rejoining with wiped data");
+    let line = &x.summary[0].line;
+    assert!(line.contains("restarted cleanly after 1 of 3, did not leave after 1 of 3 and could not rejoin after 1 of 3"), "{line}");
 }

@@ -451,6 +451,8 @@ mod tests {
         log: Mutex<Vec<(String, String)>>,
         down: Option<String>,
         reach: Reach,
+        /// Nodes marked as removed by an earlier membership fault.
+        left: Vec<String>,
     }
 
     impl Fake {
@@ -460,6 +462,7 @@ mod tests {
                 log: Mutex::default(),
                 down: None,
                 reach: Reach::Defaults,
+                left: Vec::new(),
             }
         }
         fn reaching(n: usize, reach: Reach) -> Self {
@@ -489,6 +492,8 @@ mod tests {
             // A rules command prints its node's clock: node i's rules land i ms after T0.
             Ok(if command.ends_with("date +%s%N") {
                 format!("{}\n", T0 + node[1..].parse::<i64>().unwrap() * 1_000_000)
+            } else if command.contains("left-cluster ]; then") && self.left.contains(&node.into()) {
+                "left\n".into()
             } else if command.starts_with("find ") {
                 "40 /data/b\n0 /data/empty\n10 /data/a\n".into()
             } else {
@@ -798,7 +803,17 @@ mod tests {
         assert_eq!(after, &["n1", "n3"]);
         assert_eq!(outcome["n2"], "members n1,n3");
         let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
-        assert_eq!(log, ["leave n1,n3", "kill -KILL 102", "WIPE"]);
+        let check = "if [ -e /var/lib/faultline/left-cluster ]; then echo left; fi";
+        assert_eq!(log[..3], [check, check, check]);
+        assert_eq!(
+            log[3..],
+            [
+                "leave n1,n3",
+                "touch /var/lib/faultline/left-cluster",
+                "kill -KILL 102",
+                "WIPE"
+            ]
+        );
         let ctl = Fake::new(3);
         let (healed, _) = apply_stop_timed(&resolved, &ctl).unwrap();
         let Fault::Membership { after, outcome, .. } = &healed else {
@@ -809,8 +824,15 @@ mod tests {
             (3, "members n1,n2,n3")
         );
         let log: Vec<String> = ctl.log().into_iter().map(|(_, c)| c).collect();
-        assert_eq!(log[..2], ["join n1,n2,n3", "START-DB"]);
-        assert!(log[2].contains("kill -0 102"), "{log:?}");
+        assert_eq!(
+            log[..3],
+            [
+                "join n1,n2,n3",
+                "rm -f /var/lib/faultline/left-cluster",
+                "START-DB"
+            ]
+        );
+        assert!(log[3].contains("kill -0 102"), "{log:?}");
         // Without leave/join the fault fails with the definition's missing command named.
         struct Bare(Fake);
         impl NodeControl for Bare {
@@ -835,6 +857,23 @@ mod tests {
         }
         let err = apply_start(&fault, &Bare(Fake::new(3))).unwrap_err();
         assert_eq!(err.to_string(), "n2: this database has no [commands] leave");
+        // A node an earlier fault could not add back is no member.
+        let ctl = Fake {
+            left: vec!["n3".into()],
+            ..Fake::new(3)
+        };
+        let Fault::Membership { before, after, .. } = apply_start(&fault, &ctl).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            (before, after),
+            (vec!["n1".into(), "n2".into()], vec!["n1".to_string()])
+        );
+        // The heal of a leave that failed runs no join: the node never left.
+        let failed = err.resolved.map(|f| *f).unwrap_or(fault);
+        let ctl = Fake::new(3);
+        apply_stop(&failed, &ctl).unwrap();
+        assert_eq!(ctl.log(), []);
     }
 
     #[test]

@@ -935,12 +935,8 @@ impl FaultClass {
             FaultClass::Netem => {
                 "delays, duplicates, reorders, corrupts or rate-limits packets to the peers"
             }
-            FaultClass::Storage => {
-                "drops what the database never fsynced (faultline-fs), fails its disk writes, or corrupts a data file"
-            }
-            FaultClass::Membership => {
-                "removes a node from the cluster, wipes its data, and adds it back (the definition's leave/join)"
-            }
+            FaultClass::Storage => "loses un-fsynced data, fails the disk, or corrupts a file",
+            FaultClass::Membership => "removes a node, wipes its data, adds it back (leave/join)",
         }
     }
 }

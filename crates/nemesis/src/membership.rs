@@ -6,6 +6,7 @@
 use crate::fault::Fault;
 use crate::node::{ApplyError, DbSignal, MembershipChange, NodeControl, NodeError};
 use crate::storage_apply::restart_all;
+use faultline_control::faults::LEFT_CLUSTER_FILE;
 use std::collections::BTreeMap;
 
 /// What a membership fault records: its target, the members before and after, what the
@@ -49,12 +50,11 @@ pub fn inflict(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyErro
         return Ok(());
     };
     let node = target(nodes)?;
-    // One membership fault at a time, and each heal adds its node back: every node is a
-    // member when one starts.
-    *before = ctl.nodes();
+    *before = members(ctl);
     *after = before.iter().filter(|n| **n != node).cloned().collect();
     let printed = ctl.change_membership(&node, MembershipChange::Leave, after)?;
     outcome.insert(node.clone(), one_line(&printed));
+    ctl.exec(&node, &format!("touch {LEFT_CLUSTER_FILE}"))?;
     // A removed member may already have shut itself down: a failed kill is no error.
     let _ = ctl.signal_db(&node, DbSignal::Kill);
     ctl.wipe_data(&node)?;
@@ -70,6 +70,10 @@ pub fn heal(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> 
     let Some(node) = nodes.first().cloned() else {
         return Ok(());
     };
+    // A leave that failed left the node a member with its data: nothing to undo.
+    if !outcome.contains_key(&node) {
+        return Ok(());
+    }
     let members = if before.is_empty() {
         ctl.nodes()
     } else {
@@ -78,7 +82,19 @@ pub fn heal(fault: &mut Fault, ctl: &dyn NodeControl) -> Result<(), ApplyError> 
     let printed = ctl.change_membership(&node, MembershipChange::Join, &members)?;
     *after = members;
     outcome.insert(node.clone(), one_line(&printed));
+    ctl.exec(&node, &format!("rm -f {LEFT_CLUSTER_FILE}"))?;
     ApplyError::unless_any(restart_all(&[node], ctl))
+}
+
+/// The members of the cluster now: every node but those an earlier membership fault removed
+/// and could not add back (marked with [`LEFT_CLUSTER_FILE`]); a node that cannot be asked
+/// counts as a member.
+fn members(ctl: &dyn NodeControl) -> Vec<String> {
+    let check = format!("if [ -e {LEFT_CLUSTER_FILE} ]; then echo left; fi");
+    ctl.nodes()
+        .into_iter()
+        .filter(|n| ctl.exec(n, &check).map_or(true, |out| out.trim() != "left"))
+        .collect()
 }
 
 fn one_line(s: &str) -> String {
