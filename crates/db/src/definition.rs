@@ -118,10 +118,8 @@ pub const BUILTINS: &[(&str, &[(&str, &str)])] = &[
                 "db.toml",
                 include_str!("../../../dbs/mariadb-galera/db.toml"),
             ),
-            (
-                "setup.sh",
-                include_str!("../../../dbs/mariadb-galera/setup.sh"),
-            ),
+            // The files of dbs/mariadb's setup, in the mode "galera".
+            ("setup.sh", include_str!("../../../dbs/mariadb/setup.sh")),
             (
                 "start.sh",
                 include_str!("../../../dbs/mariadb-galera/start.sh"),
