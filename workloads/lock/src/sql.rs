@@ -159,13 +159,8 @@ impl LockSql {
         holder: &str,
         token: i64,
     ) -> Result<bool, ClientError> {
-        c.begin().await?;
-        let (t, now, lease) = (&self.table.name, now_ms(c.dialect()), self.lease_ms);
-        let renew = format!("UPDATE {t} SET expires_ms = {now} + {lease} WHERE id = 0");
-        let done = self
-            .locked_step(c, |row| row.held_by(holder, token).then_some(renew))
-            .await?;
-        Ok(done.is_some())
+        let set = format!("expires_ms = {} + {}", now_ms(c.dialect()), self.lease_ms);
+        self.if_held(c, holder, token, &set).await
     }
 
     /// Frees the lock if `holder` still holds it with `token`; `Ok(false)`: the lease ran
@@ -176,13 +171,23 @@ impl LockSql {
         holder: &str,
         token: i64,
     ) -> Result<bool, ClientError> {
+        self.if_held(c, holder, token, "holder = NULL, expires_ms = 0")
+            .await
+    }
+
+    /// One transaction that sets `set` on the lock row if `holder` still holds it with
+    /// `token` and its lease runs; `Ok(false)`: it does not, rolled back.
+    async fn if_held(
+        &self,
+        c: &mut SqlConn,
+        holder: &str,
+        token: i64,
+        set: &str,
+    ) -> Result<bool, ClientError> {
         c.begin().await?;
-        let free = format!(
-            "UPDATE {} SET holder = NULL, expires_ms = 0 WHERE id = 0",
-            self.table.name
-        );
+        let update = format!("UPDATE {} SET {set} WHERE id = 0", self.table.name);
         let done = self
-            .locked_step(c, |row| row.held_by(holder, token).then_some(free))
+            .locked_step(c, |row| row.held_by(holder, token).then_some(update))
             .await?;
         Ok(done.is_some())
     }
