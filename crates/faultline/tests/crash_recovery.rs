@@ -318,6 +318,11 @@ fn signal_run_at(
         Vec::<String>::new(),
         "{name}: containers or networks left"
     );
+    assert_eq!(
+        faultfs_mounts(&[]),
+        Vec::<String>::new(),
+        "{name}: a mount left"
+    );
     assert_eq!(records(&state), Vec::<String>::new(), "{name}: state left");
 }
 
@@ -427,4 +432,9 @@ fn sigkill_during_a_power_cut_then_clean_leaves_no_mount_and_no_container() {
 #[test]
 fn sigterm_during_a_power_cut_exits_143_and_leaves_nothing() {
     signal_run_at("storage-term", libc::SIGTERM, power_cut, STORAGE_ARGS, "30");
+}
+
+#[test]
+fn sigint_during_a_power_cut_exits_130_and_leaves_nothing() {
+    signal_run_at("storage-int", libc::SIGINT, power_cut, STORAGE_ARGS, "30");
 }
