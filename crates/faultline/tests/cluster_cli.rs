@@ -70,7 +70,7 @@ fn unknown_database_is_refused_in_one_line() {
     assert_eq!(out.status.code(), Some(254));
     assert_eq!(
         stderr_line(&out),
-        "faultline: --db: unknown database \"mongodb\": expected one of etcd, redis, redis-fsync-always, etcd-no-fsync, postgres, mariadb, postgres-sync, or the path of a db.toml or of its directory (no such file or directory)"
+        "faultline: --db: unknown database \"mongodb\": expected one of etcd, redis, redis-fsync-always, etcd-no-fsync, postgres, mariadb, mariadb-galera, postgres-sync, or the path of a db.toml or of its directory (no such file or directory)"
     );
     assert_nothing_made(&state);
 }
