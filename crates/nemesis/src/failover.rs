@@ -13,17 +13,6 @@
 use crate::grudge::Grudge;
 use crate::node::{ApplyError, NodeControl, NodeError};
 
-/// A definition's failover commands, ready to run on a node.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failover {
-    /// Makes the node it runs on the primary.
-    pub promote: String,
-    /// Prints a number: how far the node's copy of the data goes.
-    pub position: Option<String>,
-    /// Stops an old primary and makes its next start join the new primary.
-    pub rejoin: Option<String>,
-}
-
 /// The nodes a primaries partition cut off from every other node (the old primaries), and
 /// the nodes still together; with no node left together there is no one to promote.
 pub fn sides(grudge: &Grudge, nodes: &[String]) -> (Vec<String>, Vec<String>) {
@@ -117,6 +106,7 @@ mod tests {
     use crate::apply::{apply_start_timed, apply_stop_timed};
     use crate::fault::Fault;
     use crate::grudge::{primaries, PartitionSpec};
+    use crate::node::Failover;
     use std::sync::Mutex;
 
     /// Three nodes, n1 primary until n3 is promoted; n3 is furthest ahead.

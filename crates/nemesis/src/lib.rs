@@ -34,14 +34,13 @@ pub use adaptive::{Bandit, Effect, Policy};
 pub use apply::{
     apply_start, apply_start_timed, apply_stop, apply_stop_timed, probe_netem, Landing,
 };
-pub use failover::Failover;
 pub use fault::{
     ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
     ParseFaultKindError,
 };
 pub use grudge::{Grudge, PartitionSpec};
 pub use node::{
-    ApplyError, ClockChange, DbSignal, MembershipChange, NodeControl, NodeError,
+    ApplyError, ClockChange, DbSignal, Failover, MembershipChange, NodeControl, NodeError,
     CANNOT_NAME_PRIMARIES,
 };
 pub use schedule::{Adaptive, NemesisConfig, NemesisOp, Schedule, ScheduleError};

@@ -105,7 +105,7 @@ pub trait NodeControl: Send + Sync {
     }
     /// The database's failover, if its definition has one: what a partition of the
     /// primaries triggers ([`crate::failover`]). None by default.
-    fn failover(&self) -> Option<crate::failover::Failover> {
+    fn failover(&self) -> Option<Failover> {
         None
     }
     /// Sends `signal` to the database process on `node`.
@@ -227,4 +227,16 @@ pub fn wall_offset_command<C: NodeControl + ?Sized>(
             format!("{other:?}: monotonic clocks and clock rates need faultline-clock (the vDSO mechanism of Docker nodes)"),
         )),
     }
+}
+
+/// A definition's failover commands, ready to run on a node (what [`NodeControl::failover`]
+/// gives; [`crate::failover`] runs them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failover {
+    /// Makes the node it runs on the primary.
+    pub promote: String,
+    /// Prints a number: how far the node's copy of the data goes.
+    pub position: Option<String>,
+    /// Stops an old primary and makes its next start join the new primary.
+    pub rejoin: Option<String>,
 }
