@@ -363,9 +363,7 @@ fn check_file(
         args.html.is_some(),
     )
     .map_err(InputError)?;
-    for warning in &loaded.warnings {
-        eprintln!("faultline: {warning}");
-    }
+    crate::print::warnings(&loaded.warnings);
     let config = config.filter(|_| loaded.history.format == Format::Jsonl);
     let ops = FreedAside(loaded.ops);
     let history = loaded.history;

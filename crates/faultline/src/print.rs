@@ -35,3 +35,10 @@ pub(crate) fn print_checker_lines(results: &[CheckerResult]) {
         }
     }
 }
+
+/// Prints what reading a history warned of (a torn last line dropped), one line each.
+pub(crate) fn warnings(warnings: &[String]) {
+    for warning in warnings {
+        eprintln!("faultline: {warning}");
+    }
+}

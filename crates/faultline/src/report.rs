@@ -63,9 +63,7 @@ fn rerun_checkers(
         &run_dir.join(faultline_report::HISTORY_FILE),
         Some(faultline_history::import::Format::Jsonl),
     )?;
-    for warning in &loaded.warnings {
-        eprintln!("faultline: {warning}");
-    }
+    crate::print::warnings(&loaded.warnings);
     Ok(checkers.check(&loaded.ops))
 }
 

@@ -180,19 +180,27 @@ fn run_job(steps: &[Step], env: &BTreeMap<String, String>, workspace: &Path) -> 
 }
 
 /// The environment the test runs the job with: the workflow's, with the workspace as
-/// faultline's source, the ci profile nextest built, a short run and a private state root.
+/// faultline's source and [`short_run`] on top.
 fn job_env(dir: &Path) -> BTreeMap<String, String> {
     let (mut env, _) = workflow();
     let src = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
         .canonicalize()
         .unwrap();
+    env.insert("FAULTLINE_SRC".into(), src.display().to_string());
+    env.extend(short_run(dir, &src));
+    env
+}
+
+/// What a test changes in a CI job's environment: the ci profile nextest built (the cargo
+/// stub, checking it is run in `build_dir`, first on PATH), a short run and a private state
+/// root.
+fn short_run(dir: &Path, build_dir: &Path) -> BTreeMap<String, String> {
     let exe = Path::new(env!("CARGO_BIN_EXE_faultline"));
     let target = exe.parent().unwrap().parent().unwrap();
-    let stub = cargo_stub(dir, &src);
-    for (k, v) in [
-        ("FAULTLINE_SRC", src.display().to_string()),
-        ("FAULTLINE_PROFILE", "ci".into()),
+    let stub = cargo_stub(dir, build_dir);
+    [
+        ("FAULTLINE_PROFILE", "ci".to_string()),
         ("FAULTLINE_TIME_LIMIT", "5".into()),
         ("FAULTLINE_TEST_COUNT", "2".into()),
         ("CARGO_TARGET_DIR", target.display().to_string()),
@@ -204,10 +212,10 @@ fn job_env(dir: &Path) -> BTreeMap<String, String> {
             "PATH",
             format!("{}:{}", stub.display(), std::env::var("PATH").unwrap()),
         ),
-    ] {
-        env.insert(k.to_string(), v);
-    }
-    env
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
 }
 
 /// The step called `name`, as run.
@@ -481,17 +489,10 @@ fn the_gitlab_job_runs_and_leaves_the_store_junit_and_summary() {
     let checkout = dir.path().join("checkout");
     std::fs::create_dir_all(&checkout).unwrap();
     let job = gitlab_job();
-    // GitLab runs the job in the checkout: the stub stands in for the build there.
+    // The job's own variables (its FAULTLINE_ARGS), made short; GitLab runs the job in the
+    // checkout, where the stub stands in for the build.
     let mut env = job.variables.clone();
-    env.extend(job_env(dir.path()));
-    let stub = cargo_stub(dir.path(), &checkout);
-    env.insert(
-        "PATH".into(),
-        format!("{}:{}", stub.display(), std::env::var("PATH").unwrap()),
-    );
-    for k in ["FAULTLINE_SRC", "FAULTLINE_STORE"] {
-        env.remove(k);
-    }
+    env.extend(short_run(dir.path(), &checkout));
     let (code, log) = run_gitlab_commands(&job.script, &env, &checkout);
     let code = code.expect("the script ended by a signal");
     assert!((0..=2).contains(&code), "the script exited {code}\n{log}");
