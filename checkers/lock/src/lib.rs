@@ -26,6 +26,15 @@
 //! renewals the history does not show, either that acquire overlapped a valid lease or the
 //! write came after it ran out; both are anomalies, so this is never a false alarm either.
 //!
+//! **A write placed after a later grant** (where the database orders its changes): when
+//! the `ok` value of an acquire and of a write also carry `revision`, a position in one
+//! total order of the database's changes (etcd's revision), an acquire's `revision` is a
+//! point by which every hold on a lower token had ended (etcd grants the lock only once
+//! every older waiter's key is gone), and a write's is where the write landed. A write on
+//! token `t` that landed after another process's grant on a higher token therefore took
+//! effect when its writer no longer held the lock, whatever the clocks or the lease say:
+//! certain, never a false alarm ([`writes_after_later_grants`]).
+//!
 //! **Fencing** ([`check_fencing`]): `write` operations carry `{token, holder}` to a
 //! storage service that must reject tokens lower than one it already accepted. A write
 //! that completed `ok` with a token lower than that of a write that had already completed
@@ -253,6 +262,91 @@ pub fn writes_after_lease_lost(holds: &[Hold], late: &[LateWrite]) -> Vec<(LateW
         .collect()
 }
 
+/// A write that landed, in the database's order of changes, after another process was
+/// granted the lock on a higher token (see the crate docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteAfterGrant {
+    /// The writing process.
+    pub writer: u64,
+    /// The write's token: the hold it was made in.
+    pub token: i64,
+    /// `index` of the write's invoke and ok events.
+    pub write: (u64, u64),
+    /// Where the write landed.
+    pub revision: i64,
+    /// The process granted the lock.
+    pub acquirer: u64,
+    /// Its token, higher than the write's.
+    pub acquirer_token: i64,
+    /// `index` of its acquire's ok event.
+    pub acquire_ok: u64,
+    /// Where its grant was placed, before the write.
+    pub granted_at: i64,
+}
+
+/// The `token` and `revision` of an `ok` acquire or write, when it has both.
+fn token_and_revision(op: &Operation) -> Option<(i64, i64)> {
+    let t = op.output.get("token")?.as_i64()?;
+    Some((t, op.output.get("revision")?.as_i64()?))
+}
+
+/// Every `ok` write that landed after another process's grant on a higher token, each with
+/// the earliest-placed such grant. Operations without `token` and `revision` take no part.
+pub fn writes_after_later_grants(ops: &[Operation]) -> Vec<WriteAfterGrant> {
+    let ok = |f: &'static str| {
+        ops.iter()
+            .filter(move |o| o.f == f && o.outcome == Outcome::Ok)
+            .filter_map(|o| Some((o, token_and_revision(o)?)))
+    };
+    // Grants by token; from each token up, the earliest-placed grant and the earliest by
+    // any other process (so a writer's own grants never hide another's).
+    let mut grants: Vec<(i64, i64, &Operation)> =
+        ok("acquire").map(|(o, (t, r))| (t, r, o)).collect();
+    grants.sort_by_key(|g| g.0);
+    type Best<'a> = Option<(i64, i64, &'a Operation)>;
+    let mut suffix: Vec<(Best, Best)> = vec![(None, None); grants.len() + 1];
+    for i in (0..grants.len()).rev() {
+        let g = grants[i];
+        let (mut first, mut second) = suffix[i + 1];
+        if first.is_none_or(|f| g.1 < f.1) {
+            if first.is_some_and(|f| f.2.process != g.2.process) {
+                second = first;
+            }
+            first = Some(g);
+        } else if first.is_some_and(|f| f.2.process != g.2.process)
+            && second.is_none_or(|s| g.1 < s.1)
+        {
+            second = Some(g);
+        }
+        suffix[i] = (first, second);
+    }
+    let mut found = Vec::new();
+    for (w, (token, revision)) in ok("write") {
+        let (first, second) = suffix[grants.partition_point(|g| g.0 <= token)];
+        let other = match first {
+            Some(f) if f.2.process == w.process => second,
+            f => f,
+        };
+        let Some((acquirer_token, granted_at, g)) = other else {
+            continue;
+        };
+        if granted_at < revision {
+            found.push(WriteAfterGrant {
+                writer: w.process,
+                token,
+                write: (w.invoke_index, w.complete_index.unwrap_or(w.invoke_index)),
+                revision,
+                acquirer: g.process,
+                acquirer_token,
+                acquire_ok: g.complete_index.unwrap_or(g.invoke_index),
+                granted_at,
+            });
+        }
+    }
+    found.sort_by_key(|w| w.write.1);
+    found
+}
+
 /// Every pair of definite holds by different processes that share an instant, each pair
 /// as (earlier-starting, later-starting).
 ///
@@ -349,6 +443,26 @@ pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerRes
             }),
         }
     });
+    let placed = writes_after_later_grants(ops);
+    let placed_anomalies = placed.iter().map(|w| {
+        let mut events = vec![w.write.0, w.write.1, w.acquire_ok];
+        events.sort_unstable();
+        Anomaly {
+            kind: "write-after-lock-moved".into(),
+            explanation: format!(
+                "Process {}'s write on token {} (ok at event {}) landed at revision {}, after process {} had been granted the lock on token {} (ok at event {}, revision {}): by then every hold on a lower token had ended, so the write took effect without the lock.",
+                w.writer, w.token, w.write.1, w.revision, w.acquirer, w.acquirer_token, w.acquire_ok, w.granted_at
+            ),
+            events,
+            detail: json!({
+                "writer": w.writer,
+                "token": w.token,
+                "write": {"invoke": w.write.0, "ok": w.write.1, "revision": w.revision},
+                "acquirer": w.acquirer,
+                "acquire": {"ok": w.acquire_ok, "token": w.acquirer_token, "revision": w.granted_at},
+            }),
+        }
+    });
     let anomalies = pairs
         .iter()
         .map(|(a, b)| {
@@ -370,6 +484,7 @@ pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerRes
             }
         })
         .chain(late_anomalies)
+        .chain(placed_anomalies)
         .collect::<Vec<_>>();
     let count = |f: &str, o: Outcome| ops.iter().filter(|op| op.f == f && op.outcome == o).count();
     let stats = json!({
@@ -378,6 +493,7 @@ pub fn check_overlap(ops: &[Operation], opts: &LockOptions) -> Result<CheckerRes
         "overlap-count": pairs.len(),
         "late-write-count": late.len(),
         "write-after-lease-expired-count": lost.len(),
+        "write-after-lock-moved-count": placed.len(),
         "acquire-ok-count": count("acquire", Outcome::Ok),
         "acquire-info-count": count("acquire", Outcome::Info),
         "acquire-fail-count": count("acquire", Outcome::Fail),

@@ -4,7 +4,7 @@
 use faultline_history::{testing, Operation, Outcome, Verdict};
 use faultline_lock_checker::{
     check_fencing, check_overlap, fenced_writes, holds, holds_and_late_writes, overlaps,
-    writes_after_lease_lost, LockOptions,
+    writes_after_later_grants, writes_after_lease_lost, LockOptions,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -414,8 +414,95 @@ fn oracle(ops: &[Operation]) -> BTreeSet<(u64, u64)> {
     pairs
 }
 
+/// An ok acquire or write by `p` with a token and a revision.
+fn placed(p: u64, f: &str, token: i64, revision: i64, i: u64, c: u64) -> Operation {
+    let out = json!({"token": token, "holder": format!("n1#{p}"), "revision": revision});
+    testing::op(p, f, Value::Null, out, OK, i, Some(c))
+}
+
+#[test]
+fn a_write_placed_after_a_later_grant_is_certain_whatever_the_lease_says() {
+    // Process 1 holds token 11 and writes; its write hangs, the lock goes to process 7 on
+    // token 12 (granted at revision 55), and 1's write lands at revision 61.
+    let h = [
+        placed(1, "acquire", 11, 50, 0, 1),
+        placed(7, "acquire", 12, 55, 2, 4),
+        placed(7, "write", 12, 56, 5, 6),
+        placed(1, "write", 11, 61, 3, 7),
+    ];
+    // The lease cannot tell: the write was invoked while 1's lease still ran.
+    let opts = LockOptions {
+        lease_ns: Some(10_000_000),
+    };
+    let r = check_overlap(&h, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Invalid);
+    let a = r
+        .anomalies
+        .iter()
+        .find(|a| a.kind == "write-after-lock-moved")
+        .expect("the placed write is reported");
+    assert_eq!(a.events, vec![3, 4, 7]);
+    assert_eq!(
+        a.explanation,
+        "Process 1's write on token 11 (ok at event 7) landed at revision 61, after process 7 had been granted the lock on token 12 (ok at event 4, revision 55): by then every hold on a lower token had ended, so the write took effect without the lock."
+    );
+    assert_eq!(r.stats["write-after-lock-moved-count"], 1);
+}
+
+#[test]
+fn writes_placed_before_later_grants_or_without_revisions_are_not_judged() {
+    let before = [
+        placed(1, "acquire", 11, 50, 0, 1),
+        placed(1, "write", 11, 54, 2, 3),
+        placed(7, "acquire", 12, 55, 4, 5),
+    ];
+    assert!(writes_after_later_grants(&before).is_empty());
+    // A grant on a lower token says nothing about a later token's write.
+    let lower = [
+        placed(7, "acquire", 10, 40, 0, 1),
+        placed(1, "acquire", 11, 50, 2, 3),
+        placed(1, "write", 11, 61, 4, 5),
+    ];
+    assert!(writes_after_later_grants(&lower).is_empty());
+    // Without revisions (Redis, SQL) there is no order to compare.
+    let tokens_only = |p, f: &str, t: i64, i, c| {
+        testing::op(p, f, Value::Null, json!({"token": t}), OK, i, Some(c))
+    };
+    let unordered = [
+        tokens_only(1, "acquire", 11, 0, 1),
+        tokens_only(7, "acquire", 12, 2, 3),
+        tokens_only(1, "write", 11, 4, 5),
+    ];
+    assert!(writes_after_later_grants(&unordered).is_empty());
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// Every write the checker names, and only those, has some grant on a higher token by
+    /// another process placed before it (all pairs compared).
+    #[test]
+    fn placed_writes_match_all_pairs(
+        grants in prop::collection::vec((0u64..4, 0i64..20, 0i64..100), 0..8),
+        writes in prop::collection::vec((0u64..4, 0i64..20, 0i64..100), 0..8),
+    ) {
+        let mut ops = Vec::new();
+        for (i, (p, t, r)) in grants.iter().enumerate() {
+            ops.push(placed(*p, "acquire", *t, *r, 2 * i as u64, 2 * i as u64 + 1));
+        }
+        for (i, (p, t, r)) in writes.iter().enumerate() {
+            let at = 100 + 2 * i as u64;
+            ops.push(placed(*p, "write", *t, *r, at, at + 1));
+        }
+        let got: BTreeSet<u64> = writes_after_later_grants(&ops).iter().map(|w| w.write.1).collect();
+        let want: BTreeSet<u64> = writes
+            .iter()
+            .enumerate()
+            .filter(|(_, (p, t, r))| grants.iter().any(|(q, u, g)| q != p && u > t && g < r))
+            .map(|(i, _)| 101 + 2 * i as u64)
+            .collect();
+        prop_assert_eq!(got, want);
+    }
 
     #[test]
     fn overlaps_match_an_event_by_event_replay(

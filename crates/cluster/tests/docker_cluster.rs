@@ -92,6 +92,20 @@ fn check_remote(node: &Node, scratch: &std::path::Path) {
     assert!(matches!(err, ControlError::Timeout { .. }), "{err}");
     // Still usable after a timeout.
     assert_eq!(node.remote.run("echo again").unwrap(), "again");
+    // A slow command does not hold up another on the same node (a heal behind a slow ask).
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| node.remote.run("sleep 3; echo slow"));
+        std::thread::sleep(Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        assert_eq!(node.remote.run("echo quick").unwrap(), "quick");
+        assert!(
+            started.elapsed() < Duration::from_millis(2000),
+            "{}: waited {:?} behind a slow command",
+            node.remote.target(),
+            started.elapsed()
+        );
+        assert_eq!(slow.join().unwrap().unwrap(), "slow");
+    });
     let err = node.remote.run("echo no >&2; false").unwrap_err();
     assert!(
         matches!(err, ControlError::Failed { status: 1, .. }),
@@ -204,8 +218,13 @@ fn etcd_cluster_serves_survives_a_kill_and_leaves_nothing_behind() {
 
         let lease = c.lease_grant(10).await.unwrap();
         assert!(c.lease_keepalive(lease).await.unwrap() > 0);
-        let key = c.lock("the-lock", lease).await.unwrap();
+        let (key, granted_at) = c.lock("the-lock", lease).await.unwrap();
         assert!(key.starts_with("the-lock/"), "{key}");
+        // The grant's revision is etcd's, after the lock key was created; a later write is
+        // placed after it.
+        let lock_key = c.get_kv(&key).await.unwrap().unwrap();
+        assert!(granted_at >= lock_key.create_revision, "{granted_at}");
+        assert!(c.put_at("after-the-grant", "x").await.unwrap() > granted_at);
         c.unlock(&key).await.unwrap();
         c.lease_revoke(lease).await.unwrap();
     });

@@ -44,14 +44,19 @@ impl SshConfig {
 
 /// Runs commands on a node over SSH (libssh2), with host-key checking.
 ///
-/// One SSH session per node, opened on first use and reopened after a failure; commands on
-/// the same node run one at a time.
+/// Sessions are opened on first use and kept for the next command; a command finds an idle
+/// one or opens another, so commands on one node run side by side: a heal never waits
+/// behind a slow ask of the same node (the leader watch's, on a paused database, takes its
+/// full timeout). A session that failed is dropped.
 pub struct SshRemote {
     host: String,
     port: u16,
     config: SshConfig,
-    session: Mutex<Option<Session>>,
+    idle: Mutex<Vec<Session>>,
 }
+
+/// Idle sessions kept per node; more may be open at once, the rest close when done.
+const IDLE_SESSIONS: usize = 3;
 
 impl std::fmt::Debug for SshRemote {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,15 +74,19 @@ impl SshRemote {
             host: host.into(),
             port,
             config,
-            session: Mutex::new(None),
+            idle: Mutex::new(Vec::new()),
         }
+    }
+
+    fn idle(&self) -> std::sync::MutexGuard<'_, Vec<Session>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Connects now (checking reachability, host key and login) instead of on first use.
     pub fn connect(&self) -> Result<(), ControlError> {
-        let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            *guard = Some(self.open_session()?);
+        if self.idle().is_empty() {
+            let session = self.open_session()?;
+            self.idle().push(session);
         }
         Ok(())
     }
@@ -203,17 +212,19 @@ impl SshRemote {
         &self,
         f: impl FnOnce(&Session) -> Result<T, ControlError>,
     ) -> Result<T, ControlError> {
-        let mut guard = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.is_none() {
-            *guard = Some(self.open_session()?);
-        }
-        let session = guard.as_ref().expect("session was just opened");
-        let result = f(session);
-        if matches!(
+        let taken = self.idle().pop();
+        let session = match taken {
+            Some(s) => s,
+            None => self.open_session()?,
+        };
+        let result = f(&session);
+        let broken = matches!(
             result,
             Err(ControlError::Io { .. }) | Err(ControlError::Timeout { .. })
-        ) {
-            *guard = None;
+        );
+        let mut idle = self.idle();
+        if !broken && idle.len() < IDLE_SESSIONS {
+            idle.push(session);
         }
         result
     }

@@ -40,7 +40,8 @@ pub struct TestOptions {
     /// -one|-majorities-ring|-bridge|-primaries], loss, pause, slow, kill,
     /// clock[-bump|-strobe|-rate][-wall|-monotonic][-forward|-backward], delay, duplicate,
     /// reorder, corrupt, bandwidth, or none; all but partitions take a target: -one, -minority,
-    /// -majority, -all or -primaries (e.g. pause-one) [default target: random each time]; or
+    /// -majority, -all, -primaries, or from the live run -lock-holder, -last-writer, -busiest
+    /// (e.g. pause-lock-holder) [default target: random each time]; or
     /// alone, auto (every fault that applies, learning which bite) or random (uniform draw).
     #[arg(long, default_value = "partition", value_delimiter = ',', help_heading = FAULTS)]
     pub nemesis: Vec<String>,

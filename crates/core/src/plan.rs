@@ -6,7 +6,8 @@ use crate::options::TestOptions;
 use faultline_cluster::ClockMechanism;
 use faultline_db::Db;
 use faultline_nemesis::{
-    Adaptive, ClockMode, ClockSource, FaultKind, NemesisConfig, Policy, Schedule,
+    fault::Targets, Adaptive, Aim, ClockMode, ClockSource, FaultKind, NemesisConfig, Policy,
+    Schedule,
 };
 use faultline_workloads::Configured;
 use serde_json::Value;
@@ -57,6 +58,19 @@ fn membership_supported(kinds: &[FaultKind], db: &dyn faultline_db::Db) -> Resul
     Ok(())
 }
 
+/// A fault aimed at the lock holder needs a workload that grants locks.
+fn lock_holder_supported(kinds: &[FaultKind], workload: &str, grants: bool) -> Result<(), String> {
+    let aims = kinds
+        .iter()
+        .any(|k| k.targets() == Some(Targets::Live(Aim::LockHolder)));
+    if aims && !grants {
+        return Err(format!(
+            "--nemesis: a fault aimed at the lock holder (-lock-holder) needs a workload that grants locks (lock, lock-fenced), not {workload}"
+        ));
+    }
+    Ok(())
+}
+
 impl Plan {
     /// Judges `options` (flags, definition, workload, faults) and plans the test, or says in
     /// one line what is wrong.
@@ -73,6 +87,10 @@ impl Plan {
         }
         membership_supported(&nemesis.kinds, &*db)?;
         let workload = faultline_workloads::configure(&options.workload, &options.common())?;
+        if let Some(a) = &mut nemesis.adaptive {
+            a.grants_locks = workload.lease.is_some();
+        }
+        lock_holder_supported(&nemesis.kinds, &options.workload, workload.lease.is_some())?;
         // A --client program carries out the operations itself, whatever the family.
         if options.client.is_none() {
             workload.supports(&db.client())?;
@@ -169,6 +187,7 @@ fn nemesis(
         policy,
         names_primaries: false,
         monotonic_clocks: clock != ClockMechanism::HostClock,
+        grants_locks: false,
     });
     for name in &options.nemesis {
         let name = name.trim();

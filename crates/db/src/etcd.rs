@@ -137,12 +137,19 @@ impl EtcdClient {
 
     /// Writes a key.
     pub async fn put(&self, key: &str, value: &str) -> Result<(), ClientError> {
-        self.call(
-            "/v3/kv/put",
-            json!({ "key": B64.encode(key), "value": B64.encode(value) }),
-        )
-        .await
-        .map(|_| ())
+        self.put_at(key, value).await.map(drop)
+    }
+
+    /// Writes a key; the revision it was written at (the response header's: etcd gives
+    /// every change a place in one total order).
+    pub async fn put_at(&self, key: &str, value: &str) -> Result<i64, ClientError> {
+        let resp = self
+            .call(
+                "/v3/kv/put",
+                json!({ "key": B64.encode(key), "value": B64.encode(value) }),
+            )
+            .await?;
+        Ok(int(&resp["header"]["revision"]))
     }
 
     /// Sets `key` to `new` if its value is `expected` (`None`: if the key is absent), in one
@@ -219,15 +226,17 @@ impl EtcdClient {
     }
 
     /// Acquires the lock `name` held under `lease` (etcd's lock API; waits while another
-    /// holder has it, up to the client timeout). Returns the lock's key for [`Self::unlock`].
-    pub async fn lock(&self, name: &str, lease: i64) -> Result<String, ClientError> {
+    /// holder has it, up to the client timeout). Returns the lock's key for [`Self::unlock`],
+    /// and the revision of the grant: the response header's, from the linearizable read
+    /// that found no older waiter's key, so every earlier holder's key was gone by then.
+    pub async fn lock(&self, name: &str, lease: i64) -> Result<(String, i64), ClientError> {
         let resp = self
             .call(
                 "/v3/lock/lock",
                 json!({ "name": B64.encode(name), "lease": lease.to_string() }),
             )
             .await?;
-        decode(&resp["key"])
+        Ok((decode(&resp["key"])?, int(&resp["header"]["revision"])))
     }
 
     /// Releases a lock by the key [`Self::lock`] returned.

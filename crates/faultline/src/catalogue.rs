@@ -8,19 +8,8 @@ use std::process::ExitCode;
 /// Which databases a fault applies to: a fault aimed at primaries needs a definition that
 /// says who is primary (`is_primary`); clock faults reach any database on Docker nodes.
 fn applies_to(kind: FaultKind, primaries: &[String]) -> String {
-    let targets = match kind {
-        FaultKind::Partition(p) => None.filter(|_| p != Some(PartitionSpec::Primaries)),
-        FaultKind::Loss(t)
-        | FaultKind::Pause(t)
-        | FaultKind::Slow(t)
-        | FaultKind::Kill(t)
-        | FaultKind::Netem(_, t)
-        | FaultKind::Storage(_, t)
-        | FaultKind::Membership(t) => t,
-        FaultKind::Clock(c) => c.targets,
-    };
     let aims_at_primaries = kind == FaultKind::Partition(Some(PartitionSpec::Primaries))
-        || targets == Some(Targets::Primaries);
+        || kind.targets() == Some(Targets::Primaries);
     if aims_at_primaries {
         format!(
             "databases whose definition has is_primary ({})",
@@ -72,6 +61,13 @@ pub(crate) fn fault_lines() -> Vec<String> {
     lines.push(
         "All but partitions take a target suffix: -one, -minority, -majority, -all, -primaries \
          (e.g. pause-primaries); clock faults a direction first (-forward, -backward)."
+            .to_string(),
+    );
+    lines.push(
+        "Targets the run itself reveals when the fault starts: -lock-holder (the node of the \
+         process holding the lock; lock workloads), -last-writer (the node that acknowledged \
+         the latest write, right after it does), -busiest (the node with the most operations \
+         in flight); the history says why each was chosen."
             .to_string(),
     );
     lines.push(

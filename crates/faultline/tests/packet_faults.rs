@@ -8,7 +8,7 @@ mod common;
 
 use faultline_cluster::{CleanupGuard, Cluster, NodeSource, UpOptions};
 use faultline_control::Node;
-use faultline_nemesis::{apply_start, apply_stop, Fault, NetemEffect, NodeControl, NodeError};
+use faultline_nemesis::{apply_start, apply_stop, Aim, Fault, NetemEffect, NodeControl, NodeError};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -153,7 +153,7 @@ fn each_packet_fault_changes_what_the_peer_receives_and_heals_clean() {
 
     let fault = |effect| Fault::Netem {
         nodes: vec!["n1".into()],
-        primaries: false,
+        aim: Aim::Drawn,
         effect,
     };
     let run = |effect: NetemEffect, measure: &dyn Fn()| {

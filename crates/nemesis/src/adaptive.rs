@@ -14,8 +14,8 @@
 //! Every draw comes from the schedule's seeded stream, so given the same effects the same
 //! seed gives the same schedule; the schedule chosen is written into the history as usual.
 
+use crate::fault::{Aim, NodeSpec, Targets};
 use crate::fault::{ClockDirection, ClockKind, ClockMode, ClockSource, FaultKind, NetemKind};
-use crate::fault::{NodeSpec, Targets};
 use crate::grudge::PartitionSpec;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -63,8 +63,10 @@ pub struct Catalogue {
 
 impl Catalogue {
     /// Everything that applies: primaries targets and the primaries partition only where the
-    /// database names its primaries, monotonic clocks only where faultline-clock reaches them.
-    pub fn new(names_primaries: bool, monotonic_clocks: bool) -> Catalogue {
+    /// database names its primaries, monotonic clocks only where faultline-clock reaches them,
+    /// the lock holder's node only where the workload grants locks. The last writer's node and
+    /// the busiest node are targets in every run.
+    pub fn new(names_primaries: bool, monotonic_clocks: bool, grants_locks: bool) -> Catalogue {
         let mut faults: Vec<FaultKind> = [
             PartitionSpec::Halves,
             PartitionSpec::One,
@@ -93,6 +95,10 @@ impl Catalogue {
             .collect();
         if names_primaries {
             targets.push(Targets::Primaries);
+        }
+        targets.extend([Aim::LastWriter, Aim::Busiest].map(Targets::Live));
+        if grants_locks {
+            targets.push(Targets::Live(Aim::LockHolder));
         }
         Catalogue { faults, targets }
     }
@@ -429,7 +435,7 @@ mod tests {
     /// Plays `rounds` faults where only `biting` fault kinds have an effect; how often each
     /// policy chose a biting one.
     fn share_biting(policy: Policy, biting: &[usize], rounds: usize, seed: u64) -> f64 {
-        let mut bandit = Bandit::new(policy, Catalogue::new(true, true));
+        let mut bandit = Bandit::new(policy, Catalogue::new(true, true, true));
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut hits = 0;
         for _ in 0..rounds {
@@ -443,7 +449,7 @@ mod tests {
 
     #[test]
     fn auto_tries_every_fault_then_prefers_the_ones_that_bite() {
-        let n = Catalogue::new(true, true).faults.len();
+        let n = Catalogue::new(true, true, true).faults.len();
         for seed in 0..20 {
             let auto = share_biting(Policy::Auto, &[1, 4], 60, seed);
             let random = share_biting(Policy::Random, &[1, 4], 60, seed);
@@ -456,7 +462,7 @@ mod tests {
     /// first finds what bites after a handful, where trying all 13 kinds first would not.
     #[test]
     fn within_a_short_series_auto_finds_the_biting_family_early() {
-        let catalogue = Catalogue::new(true, true);
+        let catalogue = Catalogue::new(true, true, true);
         let kills: Vec<usize> = (0..catalogue.faults.len())
             .filter(|&i| {
                 matches!(
@@ -496,7 +502,7 @@ mod tests {
     #[test]
     fn the_same_seed_and_effects_give_the_same_choices() {
         let run = |seed| {
-            let mut bandit = Bandit::new(Policy::Auto, Catalogue::new(false, false));
+            let mut bandit = Bandit::new(Policy::Auto, Catalogue::new(false, false, false));
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             (0..30)
                 .map(|i| {
@@ -511,8 +517,8 @@ mod tests {
     }
 
     #[test]
-    fn the_catalogue_offers_primaries_and_monotonic_clocks_only_where_they_apply() {
-        let bare = Catalogue::new(false, false);
+    fn the_catalogue_offers_primaries_monotonic_clocks_and_lock_holders_only_where_they_apply() {
+        let bare = Catalogue::new(false, false, false);
         assert!(!bare.targets.contains(&Targets::Primaries));
         assert!(!bare
             .faults
@@ -521,8 +527,11 @@ mod tests {
             .faults
             .iter()
             .any(|k| matches!(k, FaultKind::Clock(c) if c.clock == ClockSource::Monotonic)));
-        let full = Catalogue::new(true, true);
+        assert!(!bare.targets.contains(&Targets::Live(Aim::LockHolder)));
+        assert!(bare.targets.contains(&Targets::Live(Aim::LastWriter)));
+        let full = Catalogue::new(true, true, true);
         assert!(full.targets.contains(&Targets::Primaries));
+        assert!(full.targets.contains(&Targets::Live(Aim::LockHolder)));
         assert_eq!(full.faults.len(), bare.faults.len() + 2);
         // Every fault aimed at nodes gets a target from the target dimension.
         let mut bandit = Bandit::new(Policy::Random, full);

@@ -3,7 +3,7 @@
 use crate::fault::{
     clock_strobe_start_command, netem_probe_command, netem_start_command, netem_stop_command,
     netq_rules, netq_start_command, netq_stop_command, slow_start_command, slow_stop_command,
-    stop_loop_command, ClockMode, ClockSource, Fault, NetemEffect, CLOCK_STROBE_PID_FILE,
+    stop_loop_command, Aim, ClockMode, ClockSource, Fault, NetemEffect, CLOCK_STROBE_PID_FILE,
 };
 use crate::grudge::{
     add_rules_command, delete_rule, delete_rules_command, loss_rules, output_chain_setup_commands,
@@ -173,7 +173,8 @@ fn resolve(fault: &Fault, ctl: &dyn NodeControl) -> Result<Fault, ApplyError> {
     {
         *grudge = primaries(&ctl.nodes(), &ctl.primaries()?);
     }
-    if let Some((nodes, true)) = resolved.targets_mut() {
+    // Live aims come with the nodes the runner chose (or the schedule's fallback draw).
+    if let Some((nodes, Aim::Primaries)) = resolved.targets_mut() {
         if nodes.is_empty() {
             *nodes = ctl.primaries()?;
         }
@@ -660,7 +661,7 @@ mod tests {
         ctl.down = Some("n3".into());
         let fault = Fault::Kill {
             nodes: vec!["n1".into(), "n3".into()],
-            primaries: false,
+            aim: Aim::Drawn,
         };
         let err = apply_start(&fault, &ctl).unwrap_err();
         assert_eq!(err.to_string(), "n3: unreachable");
@@ -687,7 +688,7 @@ mod tests {
         assert!(kind.needs_faultfs() && !FaultKind::Kill(None).needs_faultfs());
         let fault = Fault::Storage {
             nodes: ctl.nodes(),
-            primaries: false,
+            aim: Aim::Drawn,
             at_heal: Default::default(),
             action: StorageAction::LoseUnfsynced,
             outcome: Default::default(),
@@ -726,7 +727,7 @@ mod tests {
     fn a_corrupt_file_damages_one_file_per_target_while_stopped_and_the_seed_decides_which() {
         let fault = Fault::Storage {
             nodes: vec!["n1".into(), "n3".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             at_heal: Default::default(),
             action: StorageAction::CorruptFile {
                 mode: CorruptMode::Truncate,
@@ -784,7 +785,7 @@ mod tests {
         let ctl = Fake::new(3);
         let fault = Fault::Membership {
             nodes: vec!["n2".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             before: vec![],
             after: vec![],
             outcome: Default::default(),
@@ -881,7 +882,7 @@ mod tests {
         let ctl = Fake::new(3);
         let fault = Fault::Storage {
             nodes: vec!["n2".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             at_heal: Default::default(),
             action: StorageAction::DiskError {
                 errno: DiskErrno::ENOSPC,
@@ -905,7 +906,7 @@ mod tests {
         apply_start(
             &Fault::Loss {
                 nodes: vec!["n1".into()],
-                primaries: false,
+                aim: Aim::Drawn,
                 percent: 30,
             },
             &ctl,
@@ -920,7 +921,7 @@ mod tests {
         let ctl = Fake::new(2);
         let clock = Fault::Clock {
             nodes: vec!["n2".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             clock: ClockSource::Wall,
             mode: ClockMode::Bump,
             offset_ms: 5000,
@@ -949,7 +950,7 @@ mod tests {
         let ctl = Fake::new(3);
         let fault = Fault::Netem {
             nodes: vec!["n1".into(), "n3".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             effect: crate::NetemEffect::Duplicate { percent: 5 },
         };
         let resolved = apply_start(&fault, &ctl).unwrap();
@@ -983,7 +984,7 @@ mod tests {
         let ctl = Fake::reaching(2, Reach::HostClock);
         let strobe = Fault::Clock {
             nodes: vec!["n1".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             clock: ClockSource::Wall,
             mode: ClockMode::Strobe,
             offset_ms: -700,
@@ -1011,7 +1012,7 @@ mod tests {
         };
         let fault = Fault::Netem {
             nodes: vec!["n1".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             effect,
         };
         let resolved = apply_start(&fault, &ctl).unwrap();
@@ -1040,7 +1041,7 @@ mod tests {
         let with_netem = Fake::new(2);
         let corrupt = Fault::Netem {
             nodes: vec!["n2".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             effect: crate::NetemEffect::Corrupt { percent: 10 },
         };
         apply_start(&corrupt, &with_netem).unwrap();
@@ -1055,7 +1056,7 @@ mod tests {
     fn monotonic_faults_bump_forward_and_heal_only_the_rate() {
         let clock = |clock, mode, offset_ms, rate| Fault::Clock {
             nodes: vec!["n1".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             clock,
             mode,
             offset_ms,
@@ -1101,7 +1102,7 @@ mod tests {
         let ctl = Fake::new(3);
         let clock = Fault::Clock {
             nodes: vec![],
-            primaries: true,
+            aim: Aim::Primaries,
             clock: ClockSource::Wall,
             mode: ClockMode::Bump,
             offset_ms: 3000,
@@ -1128,7 +1129,7 @@ mod tests {
         ctl.down = Some("n2".into());
         let pause = Fault::Pause {
             nodes: vec![],
-            primaries: true,
+            aim: Aim::Primaries,
         };
         let err = apply_start(&pause, &ctl).unwrap_err();
         assert_eq!(err.to_string(), "n2: unreachable");

@@ -85,17 +85,111 @@ pub enum Targets {
     /// The database's primaries (leaders) at the moment the fault starts: a lease held on
     /// the primary, or the writes it acknowledges, are what such a fault puts at risk.
     Primaries,
+    /// A node the run itself reveals when the fault starts ([`Aim`]): the lock holder's,
+    /// the last writer's, the busiest.
+    Live(Aim),
 }
 
 impl Targets {
     /// The `--nemesis` suffixes naming targets, e.g. `pause-primaries`, `kill-minority`.
-    pub const SUFFIXES: [(&'static str, Targets); 5] = [
+    pub const SUFFIXES: [(&'static str, Targets); 8] = [
         ("-one", Targets::Spec(NodeSpec::One)),
         ("-minority", Targets::Spec(NodeSpec::Minority)),
         ("-majority", Targets::Spec(NodeSpec::Majority)),
         ("-all", Targets::Spec(NodeSpec::All)),
         ("-primaries", Targets::Primaries),
+        ("-lock-holder", Targets::Live(Aim::LockHolder)),
+        ("-last-writer", Targets::Live(Aim::LastWriter)),
+        ("-busiest", Targets::Live(Aim::Busiest)),
     ];
+
+    /// How a fault with these targets chooses its nodes when it starts.
+    pub fn aim(self) -> Aim {
+        match self {
+            Targets::Spec(_) => Aim::Drawn,
+            Targets::Primaries => Aim::Primaries,
+            Targets::Live(aim) => aim,
+        }
+    }
+}
+
+/// How a fault's nodes were chosen. Every aim but `drawn` is decided when the fault starts,
+/// from what the cluster or the run shows then; the start's completion says why
+/// (`"why"` in the history, see docs/history-format.md).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Aim {
+    /// Drawn by the schedule from the seed.
+    #[default]
+    Drawn,
+    /// The database's primaries, asked when the fault starts.
+    Primaries,
+    /// The node serving the process that holds the lock (acquired ok, release not yet
+    /// invoked); the fault waits briefly for the next grant, so it lands right after one.
+    LockHolder,
+    /// The node that served the most recently acknowledged write; the fault waits briefly
+    /// for the next acknowledgement, so it lands right after one.
+    LastWriter,
+    /// The node serving the most client operations in flight.
+    Busiest,
+}
+
+impl Aim {
+    /// Whether the nodes are the schedule's own draw (then nothing is written for the aim).
+    pub fn is_drawn(&self) -> bool {
+        *self == Aim::Drawn
+    }
+
+    /// The `--nemesis` suffix without its dash: `lock-holder`, `primaries`, ...
+    pub fn name(self) -> &'static str {
+        match self {
+            Aim::Drawn => "drawn",
+            Aim::Primaries => "primaries",
+            Aim::LockHolder => "lock-holder",
+            Aim::LastWriter => "last-writer",
+            Aim::Busiest => "busiest",
+        }
+    }
+
+    /// Whether the run's own operations (not the cluster) name the nodes when it starts.
+    pub fn is_live(self) -> bool {
+        matches!(self, Aim::LockHolder | Aim::LastWriter | Aim::Busiest)
+    }
+}
+
+/// Reads an aim, and the `"primaries": true|false` that histories before aims wrote.
+impl<'de> Deserialize<'de> for Aim {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Flag(bool),
+            Name(String),
+        }
+        Ok(match Written::deserialize(d)? {
+            Written::Flag(true) => Aim::Primaries,
+            Written::Flag(false) => Aim::Drawn,
+            Written::Name(n) => match n.as_str() {
+                "drawn" => Aim::Drawn,
+                "primaries" => Aim::Primaries,
+                "lock-holder" => Aim::LockHolder,
+                "last-writer" => Aim::LastWriter,
+                "busiest" => Aim::Busiest,
+                _ => {
+                    return Err(serde::de::Error::unknown_variant(
+                        &n,
+                        &[
+                            "drawn",
+                            "primaries",
+                            "lock-holder",
+                            "last-writer",
+                            "busiest",
+                        ],
+                    ))
+                }
+            },
+        })
+    }
 }
 
 /// A clock fault as asked for: its clock, mode, direction and targets, each random if `None`
@@ -160,7 +254,7 @@ pub enum ClockMode {
 
 /// The accepted `--nemesis` names, for error messages and help. Every name but the
 /// partitions also takes a target suffix ([`Targets::SUFFIXES`]: `-one`, `-minority`,
-/// `-majority`, `-all`, `-primaries`), and the clock names a direction before it
+/// `-majority`, `-all`, `-primaries`, `-lock-holder`, `-last-writer`, `-busiest`), and the clock names a direction before it
 /// (`-forward`, `-backward`): `clock-bump-wall-forward-primaries`. A clock name without
 /// `-wall` or `-monotonic` moves the wall clock (`clock-bump` is `clock-bump-wall`).
 pub const FAULT_KIND_NAMES: &[&str] = &[
@@ -202,7 +296,7 @@ pub const FAULT_KIND_NAMES: &[&str] = &[
 
 /// A `--nemesis` name that is not a fault kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown nemesis fault {name:?}; expected one of: {} (all but partitions optionally followed by -one, -minority, -majority, -all or -primaries; clock ones by -forward or -backward first; monotonic clocks never go backward and are not strobed)", FAULT_KIND_NAMES.join(", "))]
+#[error("unknown nemesis fault {name:?}; expected one of: {} (all but partitions optionally followed by -one, -minority, -majority, -all, -primaries, -lock-holder, -last-writer or -busiest; clock ones by -forward or -backward first; monotonic clocks never go backward and are not strobed)", FAULT_KIND_NAMES.join(", "))]
 pub struct ParseFaultKindError {
     /// The name that was given.
     pub name: String,
@@ -314,6 +408,21 @@ impl FaultKind {
             FaultKind::Netem(..) => FaultClass::Netem,
             FaultKind::Storage(..) => FaultClass::Storage,
             FaultKind::Membership(_) => FaultClass::Membership,
+        }
+    }
+
+    /// The targets asked for (`None`: random each time, or a partition, which has none).
+    pub fn targets(self) -> Option<Targets> {
+        match self {
+            FaultKind::Partition(_) => None,
+            FaultKind::Loss(t)
+            | FaultKind::Pause(t)
+            | FaultKind::Slow(t)
+            | FaultKind::Kill(t)
+            | FaultKind::Netem(_, t)
+            | FaultKind::Storage(_, t)
+            | FaultKind::Membership(t) => t,
+            FaultKind::Clock(c) => c.targets,
         }
     }
 
@@ -460,9 +569,9 @@ pub enum Fault {
     Loss {
         /// The nodes that drop.
         nodes: Vec<String>,
-        /// `nodes` are the primaries, filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen: by the schedule, or when the fault starts.
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
         /// The share of packets dropped, 0..=100.
         percent: u8,
     },
@@ -470,17 +579,17 @@ pub enum Fault {
     Pause {
         /// The paused nodes.
         nodes: Vec<String>,
-        /// `nodes` are the primaries, filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen: by the schedule, or when the fault starts.
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
     },
     /// The database process on each target is stopped for `pause_ms`, run for `run_ms`, repeatedly.
     Slow {
         /// The strobed nodes.
         nodes: Vec<String>,
-        /// `nodes` are the primaries, filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen: by the schedule, or when the fault starts.
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
         /// How long each stop lasts, ms.
         pause_ms: u64,
         /// How long it runs between stops, ms.
@@ -490,17 +599,17 @@ pub enum Fault {
     Kill {
         /// The killed nodes.
         nodes: Vec<String>,
-        /// `nodes` are the primaries, filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen: by the schedule, or when the fault starts.
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
     },
     /// The database's clock on each target is offset or runs at another rate.
     Clock {
         /// The skewed nodes.
         nodes: Vec<String>,
-        /// `nodes` are the primaries, filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen: by the schedule, or when the fault starts.
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
         /// Which clock moves.
         #[serde(default)]
         clock: ClockSource,
@@ -521,9 +630,9 @@ pub enum Fault {
     Netem {
         /// The nodes whose outgoing packets are affected.
         nodes: Vec<String>,
-        /// `nodes` are the primaries, filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen: by the schedule, or when the fault starts.
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
         /// What netem does to the packets.
         #[serde(flatten)]
         effect: NetemEffect,
@@ -532,9 +641,9 @@ pub enum Fault {
     Storage {
         /// The nodes whose storage fails.
         nodes: Vec<String>,
-        /// `nodes` are the primaries, filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen: by the schedule, or when the fault starts.
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
         /// What happens to their storage.
         #[serde(flatten)]
         action: StorageAction,
@@ -552,9 +661,9 @@ pub enum Fault {
     Membership {
         /// The node that leaves (one).
         nodes: Vec<String>,
-        /// `nodes` are the primaries (the first is taken), filled in when applied.
-        #[serde(default, skip_serializing_if = "is_false")]
-        primaries: bool,
+        /// How `nodes` are chosen (for the primaries, the first is taken).
+        #[serde(default, alias = "primaries", skip_serializing_if = "Aim::is_drawn")]
+        aim: Aim,
         /// The members before the change, filled in when applied.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         before: Vec<String>,
@@ -689,30 +798,18 @@ impl Fault {
         }
     }
 
-    /// The target list of a process, loss or clock fault, and whether it is to be the primaries.
-    pub fn targets_mut(&mut self) -> Option<(&mut Vec<String>, bool)> {
+    /// The target list of a process, loss or clock fault, and how it is chosen.
+    pub fn targets_mut(&mut self) -> Option<(&mut Vec<String>, Aim)> {
         match self {
             Fault::Partition { .. } => None,
-            Fault::Loss {
-                nodes, primaries, ..
-            }
-            | Fault::Pause { nodes, primaries }
-            | Fault::Slow {
-                nodes, primaries, ..
-            }
-            | Fault::Kill { nodes, primaries }
-            | Fault::Clock {
-                nodes, primaries, ..
-            }
-            | Fault::Netem {
-                nodes, primaries, ..
-            }
-            | Fault::Storage {
-                nodes, primaries, ..
-            }
-            | Fault::Membership {
-                nodes, primaries, ..
-            } => Some((nodes, *primaries)),
+            Fault::Loss { nodes, aim, .. }
+            | Fault::Pause { nodes, aim }
+            | Fault::Slow { nodes, aim, .. }
+            | Fault::Kill { nodes, aim }
+            | Fault::Clock { nodes, aim, .. }
+            | Fault::Netem { nodes, aim, .. }
+            | Fault::Storage { nodes, aim, .. }
+            | Fault::Membership { nodes, aim, .. } => Some((nodes, *aim)),
         }
     }
 
@@ -745,10 +842,6 @@ impl Fault {
             other => format!("{} {}", other.class(), other.nodes().join(",")),
         }
     }
-}
-
-fn is_false(b: &bool) -> bool {
-    !*b
 }
 
 /// Where the on-node loops record their pids: shared with the cleanup guard, which ends them.
@@ -1119,7 +1212,7 @@ mod tests {
     fn fault_value_names_its_targets() {
         let f = Fault::Kill {
             nodes: vec!["n1".into(), "n3".into()],
-            primaries: false,
+            aim: Aim::Drawn,
         };
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(
@@ -1225,7 +1318,7 @@ mod tests {
     fn netem_fault_value_names_its_effect() {
         let f = Fault::Netem {
             nodes: vec!["n2".into()],
-            primaries: false,
+            aim: Aim::Drawn,
             effect: NetemEffect::Delay {
                 delay_ms: 100,
                 jitter_ms: 50,

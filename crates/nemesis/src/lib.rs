@@ -35,7 +35,7 @@ pub use apply::{
     apply_start, apply_start_timed, apply_stop, apply_stop_timed, probe_netem, Landing,
 };
 pub use fault::{
-    ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
+    Aim, ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind, NodeSpec,
     ParseFaultKindError,
 };
 pub use grudge::{Grudge, PartitionSpec};

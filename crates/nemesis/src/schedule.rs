@@ -14,8 +14,8 @@
 
 use crate::adaptive::{arm_name, Bandit, Catalogue, Choice, Effect, Policy, GAP};
 use crate::fault::{
-    ClockDirection, ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect, NetemKind,
-    NodeSpec, Targets,
+    Aim, ClockDirection, ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect,
+    NetemKind, NodeSpec, Targets,
 };
 use crate::grudge::PartitionSpec;
 use crate::storage::{CorruptMode, DiskErrno, StorageAction, StorageKind};
@@ -87,6 +87,9 @@ pub struct Adaptive {
     pub names_primaries: bool,
     /// faultline-clock reaches monotonic clocks (Docker nodes).
     pub monotonic_clocks: bool,
+    /// The workload grants locks: the lock holder's node is a target.
+    #[serde(default)]
+    pub grants_locks: bool,
 }
 
 impl Default for NemesisConfig {
@@ -219,7 +222,7 @@ impl Schedule {
         let adaptive = config.adaptive.map(|a| AdaptiveState {
             bandit: Arc::new(Mutex::new(Bandit::new(
                 a.policy,
-                Catalogue::new(a.names_primaries, a.monotonic_clocks),
+                Catalogue::new(a.names_primaries, a.monotonic_clocks, a.grants_locks),
             ))),
             running: None,
             unscored: None,
@@ -357,11 +360,14 @@ impl Schedule {
         ops
     }
 
-    /// The target nodes for `targets` (random spec if `None`), and whether they are the
-    /// primaries (then resolved only when the fault is applied, and empty here).
-    fn targets(&mut self, targets: Option<Targets>) -> (Vec<String>, bool) {
+    /// The target nodes for `targets` (random spec if `None`), and how they are chosen: the
+    /// primaries are resolved only when the fault is applied (empty here); a live aim gets
+    /// one node drawn here, which it keeps if the run names none when the fault starts.
+    fn targets(&mut self, targets: Option<Targets>) -> (Vec<String>, Aim) {
+        let aim = targets.map_or(Aim::Drawn, Targets::aim);
         let spec = match targets {
-            Some(Targets::Primaries) => return (Vec::new(), true),
+            Some(Targets::Primaries) => return (Vec::new(), aim),
+            Some(Targets::Live(_)) => NodeSpec::One,
             Some(Targets::Spec(spec)) => spec,
             None => *NodeSpec::ALL
                 .choose(&mut self.rng)
@@ -373,7 +379,7 @@ impl Schedule {
             .cloned()
             .collect();
         chosen.sort_by_key(|n| self.nodes.iter().position(|m| m == n));
-        (chosen, false)
+        (chosen, aim)
     }
 
     fn fault(&mut self, kind: FaultKind) -> Fault {
@@ -396,29 +402,29 @@ impl Schedule {
                 Fault::Partition { spec, grudge }
             }
             FaultKind::Loss(t) => {
-                let (nodes, primaries) = self.targets(t);
+                let (nodes, aim) = self.targets(t);
                 Fault::Loss {
                     nodes,
-                    primaries,
+                    aim,
                     percent: loss,
                 }
             }
             FaultKind::Pause(t) => {
-                let (nodes, primaries) = self.targets(t);
-                Fault::Pause { nodes, primaries }
+                let (nodes, aim) = self.targets(t);
+                Fault::Pause { nodes, aim }
             }
             FaultKind::Slow(t) => {
-                let (nodes, primaries) = self.targets(t);
+                let (nodes, aim) = self.targets(t);
                 Fault::Slow {
                     nodes,
-                    primaries,
+                    aim,
                     pause_ms,
                     run_ms,
                 }
             }
             FaultKind::Kill(t) => {
-                let (nodes, primaries) = self.targets(t);
-                Fault::Kill { nodes, primaries }
+                let (nodes, aim) = self.targets(t);
+                Fault::Kill { nodes, aim }
             }
             FaultKind::Clock(kind) => {
                 let clock_rate = c.clock_rate;
@@ -430,7 +436,7 @@ impl Schedule {
                         (false, false) => ClockMode::Strobe,
                         (false, true) => ClockMode::Rate,
                     });
-                let (nodes, primaries) = self.targets(kind.targets);
+                let (nodes, aim) = self.targets(kind.targets);
                 let magnitude = self.rng.random_range(1..=max_offset) as i64;
                 let forward = match kind.direction {
                     // A monotonic clock never jumps back.
@@ -453,7 +459,7 @@ impl Schedule {
                 let period_ms = if mode == ClockMode::Strobe { period } else { 0 };
                 Fault::Clock {
                     nodes,
-                    primaries,
+                    aim,
                     clock: kind.clock,
                     mode,
                     offset_ms,
@@ -481,12 +487,8 @@ impl Schedule {
                         kbit: c.bandwidth_kbit,
                     },
                 };
-                let (nodes, primaries) = self.targets(t);
-                Fault::Netem {
-                    nodes,
-                    primaries,
-                    effect,
-                }
+                let (nodes, aim) = self.targets(t);
+                Fault::Netem { nodes, aim, effect }
             }
             FaultKind::Storage(kind, t) => {
                 let action = match kind {
@@ -507,10 +509,10 @@ impl Schedule {
                         seed: self.rng.random(),
                     },
                 };
-                let (nodes, primaries) = self.targets(t);
+                let (nodes, aim) = self.targets(t);
                 Fault::Storage {
                     nodes,
-                    primaries,
+                    aim,
                     action,
                     outcome: Default::default(),
                     at_heal: Default::default(),
@@ -518,10 +520,10 @@ impl Schedule {
             }
             FaultKind::Membership(t) => {
                 // One node leaves: a random one unless aimed at the primary.
-                let (nodes, primaries) = self.targets(t.or(Some(Targets::Spec(NodeSpec::One))));
+                let (nodes, aim) = self.targets(t.or(Some(Targets::Spec(NodeSpec::One))));
                 Fault::Membership {
                     nodes,
-                    primaries,
+                    aim,
                     before: Vec::new(),
                     after: Vec::new(),
                     outcome: Default::default(),
@@ -662,18 +664,21 @@ mod tests {
         let (mut pauses, mut clocks) = (0, 0);
         for (_, op) in plan {
             match op {
-                NemesisOp::Start(Fault::Pause { nodes, primaries }) => {
-                    assert_eq!((nodes.len(), primaries), (2, false));
+                NemesisOp::Start(Fault::Pause { nodes, aim }) => {
+                    assert_eq!((nodes.len(), aim), (2, Aim::Drawn));
                     pauses += 1;
                 }
                 NemesisOp::Start(Fault::Clock {
                     nodes,
-                    primaries,
+                    aim,
                     mode,
                     offset_ms,
                     ..
                 }) => {
-                    assert!(nodes.is_empty() && primaries, "resolved when applied");
+                    assert!(
+                        nodes.is_empty() && aim == Aim::Primaries,
+                        "resolved when applied"
+                    );
                     assert_eq!(mode, ClockMode::Bump);
                     assert!(offset_ms > 0, "forward: {offset_ms}");
                     clocks += 1;
@@ -684,10 +689,18 @@ mod tests {
         assert!(pauses > 5 && clocks > 5, "{pauses} {clocks}");
         let v = NemesisOp::Start(Fault::Kill {
             nodes: vec![],
-            primaries: true,
+            aim: Aim::Primaries,
         })
         .value();
-        assert_eq!(v, json!({"fault": "kill", "nodes": [], "primaries": true}));
+        assert_eq!(v, json!({"fault": "kill", "nodes": [], "aim": "primaries"}));
+        // Histories written before aims said `"primaries": true`: still read as the primaries.
+        let old: Fault =
+            serde_json::from_value(json!({"fault": "kill", "nodes": [], "primaries": true}))
+                .unwrap();
+        assert_eq!(
+            old.clone().targets_mut().map(|(_, a)| a),
+            Some(Aim::Primaries)
+        );
     }
 
     #[test]
@@ -782,7 +795,7 @@ mod tests {
     fn op_values_describe_targets() {
         let op = NemesisOp::Start(Fault::Pause {
             nodes: vec!["n2".into()],
-            primaries: false,
+            aim: Aim::Drawn,
         });
         assert_eq!(op.f(), "start-pause");
         assert_eq!(op.value(), json!({"fault": "pause", "nodes": ["n2"]}));
@@ -798,6 +811,7 @@ mod tests {
                 policy,
                 names_primaries: true,
                 monotonic_clocks: true,
+                grants_locks: false,
             }),
             ..NemesisConfig::default()
         }

@@ -15,6 +15,7 @@ pub mod client;
 mod display;
 pub mod generator;
 mod live_effect;
+pub mod live_facts;
 pub mod recorder;
 pub mod run;
 pub mod store;

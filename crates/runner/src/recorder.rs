@@ -8,6 +8,7 @@
 //! by a few microseconds at most). The writer batches lines and flushes within
 //! [`FLUSH_INTERVAL`] of the first unflushed event, so a crash loses at most that much.
 
+use crate::live_facts::LiveFacts;
 use faultline_history::{Event, EventType, JsonlWriter, Process};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -113,11 +114,13 @@ impl Writer {
 }
 
 /// Creates `path` and starts the writer thread; times count from `start`. Every event
-/// written is also sent to `tap`, if given (e.g. to a checker that runs while the test goes).
+/// written is counted in `stats`, taken into `live`, and sent to `tap`, if given (e.g. to a
+/// checker that runs while the test goes).
 pub(crate) fn start_writer(
     path: &Path,
     start: Instant,
     stats: Arc<Stats>,
+    live: Arc<LiveFacts>,
     tap: Option<mpsc::Sender<Event>>,
 ) -> io::Result<(Recorder, Writer)> {
     let file = File::create(path).map_err(|e| {
@@ -129,7 +132,7 @@ pub(crate) fn start_writer(
     let (tx, rx) = mpsc::channel::<Record>();
     let thread = std::thread::Builder::new()
         .name("faultline-history".into())
-        .spawn(move || write_loop(rx, JsonlWriter::new(file), &stats, tap))?;
+        .spawn(move || write_loop(rx, JsonlWriter::new(file), &stats, &live, tap))?;
     Ok((Recorder { tx, start }, Writer { thread }))
 }
 
@@ -137,6 +140,7 @@ fn write_loop(
     rx: mpsc::Receiver<Record>,
     mut out: JsonlWriter<File>,
     stats: &Stats,
+    live: &LiveFacts,
     mut tap: Option<mpsc::Sender<Event>>,
 ) -> io::Result<u64> {
     // One event reused for every line, so its strings keep their capacity.
@@ -175,6 +179,7 @@ fn write_loop(
             let mut next = Some(first);
             while let Some(r) = next {
                 stats.count(&r);
+                live.observe(&r);
                 last_time = last_time.max(r.time);
                 event.index = next_index;
                 event.time = last_time;

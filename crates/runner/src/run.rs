@@ -9,10 +9,11 @@ use crate::client::{Client, ClientFactory, Completion};
 use crate::display::Display;
 use crate::generator::{Gen, GenError, Op, Share};
 use crate::live_effect::{effect, Snapshot, AFTERMATH};
+use crate::live_facts::LiveFacts;
 use crate::recorder::{start_writer, Record, Recorder, Stats};
 use faultline_history::{EventType, Process};
 use faultline_nemesis::{
-    apply_start_timed, apply_stop_timed, Fault, FaultClass, NemesisOp, NodeControl, NodeError,
+    apply_start_timed, apply_stop_timed, Aim, Fault, FaultClass, NemesisOp, NodeControl, NodeError,
     Schedule, CANNOT_NAME_PRIMARIES,
 };
 use rand::SeedableRng;
@@ -30,6 +31,11 @@ use tokio::time::{sleep_until, timeout, Instant};
 
 /// How long a worker waits after failing to open a client before asking for its next op.
 const REOPEN_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long a fault aimed at the lock holder or the last writer waits for its trigger (a
+/// lock granted, a write acknowledged) before it goes with what the run showed last. Short
+/// beside a nemesis interval, so the fault keeps most of its time in force.
+pub const TRIGGER_WAIT: Duration = Duration::from_secs(2);
 
 /// The knobs of a run.
 #[derive(Clone, Debug, Serialize)]
@@ -149,7 +155,14 @@ pub async fn run_tapped(
 
     let started = std::time::Instant::now();
     let stats = Arc::new(Stats::default());
-    let (recorder, writer) = start_writer(&config.history_path, started, stats.clone(), tap)?;
+    let live = LiveFacts::new();
+    let (recorder, writer) = start_writer(
+        &config.history_path,
+        started,
+        stats.clone(),
+        live.clone(),
+        tap,
+    )?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(mut external) = stop {
@@ -185,6 +198,7 @@ pub async fn run_tapped(
             active: BTreeMap::new(),
             display: active_faults.clone(),
             stats: stats.clone(),
+            live: live.clone(),
             stopped_by_anomaly: stopped.clone(),
         };
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
@@ -514,6 +528,8 @@ struct NemesisRunner {
     active: BTreeMap<FaultClass, Fault>,
     display: Arc<Mutex<Vec<String>>>,
     stats: Arc<Stats>,
+    /// What the run shows, for faults aimed at the lock holder, last writer or busiest node.
+    live: Arc<LiveFacts>,
     /// Set when the run was stopped from outside: `--stop-on-anomaly` found one.
     stopped_by_anomaly: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -634,6 +650,37 @@ impl NemesisRunner {
         }
     }
 
+    /// Chooses the nodes of a fault aimed at what the run shows ([`Aim::is_live`]); why, for
+    /// the history. The lock holder waits for the next grant and the last writer for the
+    /// next acknowledged write, each at most [`TRIGGER_WAIT`], so the fault lands right after
+    /// one: a holder caught just after its grant has its whole hold ahead of it (its write
+    /// not yet sent). With nothing to name, the schedule's draw stays.
+    async fn aim_live(&self, fault: &mut Fault) -> Option<String> {
+        let (nodes, aim) = fault.targets_mut().filter(|(_, aim)| aim.is_live())?;
+        let seen = self.live.events(aim);
+        let deadline = Instant::now() + TRIGGER_WAIT;
+        loop {
+            let waiting =
+                matches!(aim, Aim::LockHolder | Aim::LastWriter) && self.live.events(aim) == seen;
+            if !waiting || Instant::now() >= deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Some(match self.live.choose(aim, self.recorder.now()) {
+            Some(chosen) => {
+                *nodes = chosen.nodes;
+                chosen.why
+            }
+            None => format!(
+                "the run named no {} within {} s: {} as the schedule drew",
+                aim.name(),
+                TRIGGER_WAIT.as_secs_f64(),
+                nodes.join(",")
+            ),
+        })
+    }
+
     /// Starts or stops a fault and records it; whether it applied.
     async fn execute(&mut self, op: NemesisOp) -> bool {
         let f = op.f();
@@ -644,7 +691,17 @@ impl NemesisRunner {
                 None => return false,
             },
         };
-        let value = serde_json::to_value(&fault).unwrap_or(Value::Null);
+        let why = match starting {
+            true => self.aim_live(&mut fault).await,
+            false => None,
+        };
+        let with_why = |mut v: Value| {
+            if let (Some(why), Some(o)) = (&why, v.as_object_mut()) {
+                o.insert("why".into(), json!(why));
+            }
+            v
+        };
+        let value = with_why(serde_json::to_value(&fault).unwrap_or(Value::Null));
         self.record(EventType::Invoke, f, value.clone(), None);
         tracing::info!(target: "faultline::nemesis", "nemesis {f}: {value}");
         let control = self.control.clone();
@@ -671,7 +728,7 @@ impl NemesisRunner {
         let applied = outcome.is_ok();
         let resolved = match outcome {
             Ok((resolved, landing)) => {
-                let mut v = serde_json::to_value(&resolved).unwrap_or(Value::Null);
+                let mut v = with_why(serde_json::to_value(&resolved).unwrap_or(Value::Null));
                 if let Some(landing) = landing {
                     landing.record_in(&mut v);
                 }
@@ -682,7 +739,7 @@ impl NemesisRunner {
             Err(e) => {
                 tracing::warn!("nemesis {f} failed: {e}");
                 // What a failed start did is known (resolved targets, a storage outcome).
-                let v = serde_json::to_value(&fault).unwrap_or(value);
+                let v = serde_json::to_value(&fault).map_or(value, with_why);
                 self.record(EventType::Info, f, v, Some(json!(e)));
                 fault
             }

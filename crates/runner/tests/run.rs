@@ -746,3 +746,114 @@ async fn a_tap_receives_every_event_as_written_and_closes_with_the_history() {
     assert_eq!(tapped.len() as u64, summary.events);
     assert_eq!(tapped, history(&cfg.history_path));
 }
+
+/// A client that knows its node: acquires succeed only through `grants_on`, writes only
+/// through `writes_on`; everything else fails at once.
+struct NodeClient {
+    node: String,
+    grants_on: &'static str,
+    writes_on: &'static str,
+}
+
+#[async_trait]
+impl Client for NodeClient {
+    async fn invoke(&mut self, op: &Op) -> Completion {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let here = |n: &str| self.node == n;
+        match op.f.as_ref() {
+            "acquire" if here(self.grants_on) => Completion::Ok(json!(1)),
+            "write" if here(self.writes_on) => Completion::Ok(Value::Null),
+            "release" | "read" => Completion::Ok(Value::Null),
+            _ => Completion::Fail(json!("refused")),
+        }
+    }
+}
+
+struct NodeClients(&'static str, &'static str);
+
+#[async_trait]
+impl ClientFactory for NodeClients {
+    async fn open(&self, node: &str) -> Result<Box<dyn Client>, String> {
+        Ok(Box::new(NodeClient {
+            node: node.to_string(),
+            grants_on: self.0,
+            writes_on: self.1,
+        }))
+    }
+}
+
+/// The `start-*` completions of a run with `kind` against [`NodeClients`].
+async fn live_targeted_starts(kind: &str, clients: NodeClients) -> Vec<(Value, Vec<String>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 3);
+    cfg.time_limit = Some(Duration::from_millis(1500));
+    let cluster = Arc::new(FakeCluster {
+        log: Mutex::default(),
+        down: None,
+    });
+    let nemesis_config = NemesisConfig {
+        kinds: vec![kind.parse().unwrap()],
+        interval: Duration::from_millis(300),
+        ..NemesisConfig::default()
+    };
+    let schedule = Schedule::new(cfg.nodes.clone(), nemesis_config, cfg.seed).unwrap();
+    let gen = Gen::source(|ctx| match ctx.n % 3 {
+        0 => Op::new("acquire", Value::Null),
+        1 => Op::new("write", Value::Null),
+        _ => Op::new("release", Value::Null),
+    });
+    let nemesis = Nemesis {
+        schedule,
+        control: cluster.clone(),
+    };
+    run(&cfg, workload(gen, Arc::new(clients)), Some(nemesis), None)
+        .await
+        .unwrap();
+    let log = cluster.log.lock().unwrap().clone();
+    history(&cfg.history_path)
+        .into_iter()
+        .filter(|e| e.f.starts_with("start-") && e.kind == EventType::Ok)
+        .map(|e| {
+            let signalled = e.value["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| n.as_str().unwrap().to_string())
+                .filter(|n| log.iter().any(|(m, c)| m == n && c.contains("-STOP")))
+                .collect();
+            (e.value, signalled)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_aimed_at_the_lock_holder_lands_on_its_node_and_says_why() {
+    let starts = live_targeted_starts("pause-lock-holder", NodeClients("n2", "none")).await;
+    assert!(starts.len() >= 2, "{starts:?}");
+    for (value, paused) in starts {
+        assert_eq!(value["aim"], "lock-holder", "{value}");
+        assert_eq!(value["nodes"], json!(["n2"]), "{value}");
+        assert_eq!(
+            paused,
+            ["n2"],
+            "the cluster paused the holder's node: {value}"
+        );
+        let why = value["why"].as_str().unwrap();
+        assert!(why.contains("holds the lock through n2"), "{why}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_aimed_at_the_last_writer_lands_on_the_node_that_acknowledged_it() {
+    let starts = live_targeted_starts("pause-last-writer", NodeClients("none", "n3")).await;
+    assert!(starts.len() >= 2, "{starts:?}");
+    for (value, paused) in starts {
+        assert_eq!(value["aim"], "last-writer", "{value}");
+        assert_eq!(paused, ["n3"], "{value}");
+        let why = value["why"].as_str().unwrap();
+        assert!(
+            why.starts_with("n3 acknowledged the latest write (write by process"),
+            "{why}"
+        );
+    }
+}

@@ -41,6 +41,12 @@
 //! in ns after the operation began (negative: before). The checker adds it to the
 //! operation's invoke time, which the recorder stamps before the client begins, so the
 //! renewal it places is never later than the real one.
+//!
+//! On etcd, the `ok` value of an acquire and of a write also carries `revision`: the grant's
+//! place in etcd's one order of changes (the Lock response's header, from the read that
+//! found every older waiter's key gone) and the write's. A write that landed after another
+//! process's grant on a higher token was made without the lock, which the checker can tell
+//! with no clock at all (`write-after-lock-moved`).
 
 use async_trait::async_trait;
 use faultline_history::{CheckerResult, Operation, Outcome};
@@ -443,8 +449,8 @@ impl LockClient {
                 } else {
                     c.client.lock(&s.keys.lock, lease).await
                 };
-                let key = match locked {
-                    Ok(key) => key,
+                let (key, granted_at) = match locked {
+                    Ok(locked) => locked,
                     Err(e) => {
                         if e.is_definite() {
                             let _ = c.client.lease_revoke(lease).await;
@@ -469,7 +475,11 @@ impl LockClient {
                 let keeper = s.keepalive.then(|| {
                     tokio::spawn(etcd_keepalive(c.clone(), lease, every, renewals.clone()))
                 });
-                let granted = self.granted(token, &renewals, began);
+                let mut granted = self.granted(token, &renewals, began);
+                // etcd's revisions start at 1: 0 is a header that said nothing.
+                if let (Completion::Ok(v), true) = (&mut granted, granted_at > 0) {
+                    v["revision"] = json!(granted_at);
+                }
                 self.held = Some(Held {
                     token,
                     renewals,
@@ -546,6 +556,9 @@ impl LockClient {
         let renewals = held.renewals.clone();
         let record = json!({ "token": token, "holder": self.holder });
         let (keys, fenced) = (&self.settings.keys, self.settings.fenced);
+        // etcd says where in its one order of changes the write landed (see `revision` in
+        // the module docs); the others say nothing.
+        let mut revision = None;
         let written: Result<bool, ClientError> = match &mut self.conn {
             DbConn::Etcd(c) if fenced => {
                 let stale = vec![etcd::value_greater(&keys.max_token, &padded(token))];
@@ -553,13 +566,19 @@ impl LockClient {
                     etcd::put(&keys.max_token, &padded(token)),
                     etcd::put(&keys.register, &record.to_string()),
                 ];
-                c.txn(stale, vec![], writes).await.map(|t| !t.succeeded)
+                c.txn(stale, vec![], writes).await.map(|t| {
+                    revision = Some(t.revision);
+                    !t.succeeded
+                })
             }
             DbConn::Etcd(c) => c
                 .client
-                .put(&keys.register, &record.to_string())
+                .put_at(&keys.register, &record.to_string())
                 .await
-                .map(|()| true),
+                .map(|r| {
+                    revision = Some(r);
+                    true
+                }),
             DbConn::Redis(r) if fenced => {
                 let script = redis::Script::new(REDIS_FENCED_WRITE);
                 let args = [token.to_string(), record.to_string()];
@@ -580,6 +599,10 @@ impl LockClient {
                 lock.write(c, &record.to_string(), token, fenced).await
             }
         };
+        let mut record = record;
+        if let Some(r) = revision.filter(|r| *r > 0) {
+            record["revision"] = json!(r);
+        }
         match written {
             Ok(true) => Completion::Ok(renewals.stamp(record, began)),
             Ok(false) => refuse("stale-token"),
@@ -716,7 +739,10 @@ mod tests {
     fn granted(rev: i64) -> Vec<Reply> {
         vec![
             Reply::json(200, json!({"ID": "42", "TTL": "1"})),
-            Reply::json(200, json!({"key": b64("ns/lock/2a")})),
+            Reply::json(
+                200,
+                json!({"key": b64("ns/lock/2a"), "header": {"revision": (rev + 3).to_string()}}),
+            ),
             Reply::json(
                 200,
                 json!({"kvs": [{"key": b64("ns/lock/2a"), "value": "", "create_revision": rev.to_string(), "mod_revision": rev.to_string()}]}),
@@ -734,15 +760,17 @@ mod tests {
     async fn etcd_holder_writes_its_token_and_releases_only_its_own_key() {
         let mut replies = granted(17);
         replies.extend([
-            Reply::json(200, json!({})),
+            Reply::json(200, json!({"header": {"revision": "23"}})),
             Reply::json(200, json!({"succeeded": true})),
             Reply::json(200, json!({})),
         ]);
         let fake = FakeEtcd::start(replies).await;
         let mut c = etcd_client(&fake, false, false);
-        let held = json!({"token": 17, "holder": "n1#0"});
-        assert_eq!(c.invoke(&op("acquire")).await, Completion::Ok(held.clone()));
-        assert_eq!(c.invoke(&op("write")).await, Completion::Ok(held));
+        // Where etcd placed the grant and the write (its header revisions) come along.
+        let held = json!({"token": 17, "holder": "n1#0", "revision": 20});
+        assert_eq!(c.invoke(&op("acquire")).await, Completion::Ok(held));
+        let written = json!({"token": 17, "holder": "n1#0", "revision": 23});
+        assert_eq!(c.invoke(&op("write")).await, Completion::Ok(written));
         assert_eq!(c.invoke(&op("release")).await, Completion::Ok(Value::Null));
         assert_eq!(
             c.invoke(&op("release")).await,
@@ -783,6 +811,7 @@ mod tests {
             c.invoke(&op("write")).await,
             Completion::Fail(json!("stale-token"))
         );
+        // A reply with no header places nothing: no revision is claimed.
         assert_eq!(
             c.invoke(&op("write")).await,
             Completion::Ok(json!({"token": 9, "holder": "n1#0"}))

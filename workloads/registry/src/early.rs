@@ -9,7 +9,9 @@
 //! - bank: a read with a wrong total, a negative or null balance, or an unknown account (the
 //!   total is the configured one, never a majority guess);
 //! - lock: two definite holds that overlap, or a write after the lease ran out and another
-//!   process got the lock (a release or renewal still to come cannot move a start back);
+//!   process got the lock (a release or renewal still to come cannot move a start back), or
+//!   a write placed after another process's later grant (both revisions are fixed once
+//!   their operations completed `ok`);
 //!   lock-fenced: a stale token accepted;
 //! - set: an element read that was never added, read twice in one read, or read though its
 //!   add failed. A lost or stale element is not: a later read may still show it, so it is
@@ -73,8 +75,8 @@ impl PrefixCheck {
                 "the bank workload stops at the first read whose total is wrong or whose balances are negative, null or of an unknown account",
             ),
             "lock" => (
-                vec!["overlapping-holders", "write-after-lease-expired"],
-                "the lock workload stops when two processes certainly held the lock at once, or a write succeeded after its lease ran out and another process got the lock",
+                vec!["overlapping-holders", "write-after-lease-expired", "write-after-lock-moved"],
+                "the lock workload stops when two processes certainly held the lock at once, or a write succeeded after its lease ran out and another process got the lock, or (where the database orders its changes) a write landed after another process's later grant",
             ),
             "lock-fenced" => (
                 vec!["stale-fencing-token"],

@@ -1,0 +1,227 @@
+//! What the run itself shows about where a fault would matter now, kept from the history as
+//! it is written: which process holds the lock and through which node, which node served
+//! the latest acknowledged write, how many operations each node has in flight.
+//!
+//! The history writer feeds every event to [`LiveFacts::observe`]; the nemesis asks
+//! [`LiveFacts::choose`] when a fault aimed at the lock holder, the last writer or the
+//! busiest node starts. A checker never reads this: it is targeting, not judgement.
+
+use crate::recorder::Record;
+use faultline_history::{EventType, Process};
+use faultline_nemesis::Aim;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// Targets chosen from the live run, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chosen {
+    /// The nodes.
+    pub nodes: Vec<String>,
+    /// One line for the history: what the run showed.
+    pub why: String,
+}
+
+/// The facts so far; see the module docs.
+#[derive(Debug, Default)]
+pub struct LiveFacts {
+    facts: Mutex<Facts>,
+}
+
+#[derive(Debug, Default)]
+struct Facts {
+    /// Process -> (node, when its acquire completed ok, ns).
+    holders: BTreeMap<u64, (Arc<str>, u64)>,
+    /// Lock grants so far.
+    grants: u64,
+    /// The latest acknowledged write: node, process, f, time (ns).
+    last_write: Option<(Arc<str>, u64, String, u64)>,
+    /// Acknowledged writes so far.
+    writes: u64,
+    /// Node -> client operations invoked and not yet completed.
+    in_flight: BTreeMap<Arc<str>, u64>,
+}
+
+/// Whether an acknowledged operation changed the data: anything but reads and lock
+/// acquires and releases (the lock holder is its own target); a transaction if any of its
+/// micro-operations is not a read (`["r", k, v]`).
+fn is_write(f: &str, value: &Value) -> bool {
+    match f {
+        "read" | "acquire" | "release" => false,
+        "txn" => value.as_array().is_some_and(|ops| {
+            ops.iter()
+                .any(|op| op.get(0).and_then(Value::as_str).is_some_and(|m| m != "r"))
+        }),
+        _ => true,
+    }
+}
+
+impl LiveFacts {
+    /// A new, shareable set of facts.
+    pub fn new() -> Arc<LiveFacts> {
+        Arc::new(LiveFacts::default())
+    }
+
+    /// Takes in one event as the history writer writes it.
+    pub(crate) fn observe(&self, r: &Record) {
+        let (Process::Client(process), Some(node)) = (r.process, &r.node) else {
+            return;
+        };
+        let Ok(mut f) = self.facts.lock() else {
+            return;
+        };
+        if r.kind == EventType::Invoke {
+            *f.in_flight.entry(node.clone()).or_default() += 1;
+            if r.f == "release" {
+                f.holders.remove(&process);
+            }
+            return;
+        }
+        if let Some(n) = f.in_flight.get_mut(node) {
+            *n = n.saturating_sub(1);
+        }
+        if r.kind != EventType::Ok {
+            return;
+        }
+        if r.f == "acquire" {
+            f.holders.insert(process, (node.clone(), r.time));
+            f.grants += 1;
+        } else if is_write(&r.f, &r.value) {
+            f.last_write = Some((node.clone(), process, r.f.to_string(), r.time));
+            f.writes += 1;
+        }
+    }
+
+    /// How many events of the kind `aim` waits for have happened: lock grants for the lock
+    /// holder, acknowledged writes for the last writer (0 for other aims, which never wait).
+    pub fn events(&self, aim: Aim) -> u64 {
+        let Ok(f) = self.facts.lock() else {
+            return 0;
+        };
+        match aim {
+            Aim::LockHolder => f.grants,
+            Aim::LastWriter => f.writes,
+            _ => 0,
+        }
+    }
+
+    /// The nodes `aim` names now, at `now_ns` since the start, and why; `None` if the run
+    /// names none yet (nobody holds the lock, nothing was written, nothing is in flight).
+    pub fn choose(&self, aim: Aim, now_ns: u64) -> Option<Chosen> {
+        let f = self.facts.lock().ok()?;
+        let ago = |t: u64| now_ns.saturating_sub(t) as f64 / 1e9;
+        match aim {
+            Aim::LockHolder => {
+                // The most recent grant: the one a fault now most likely catches mid-hold.
+                let (process, (node, at)) = f.holders.iter().max_by_key(|(_, (_, at))| *at)?;
+                Some(Chosen {
+                    nodes: vec![node.to_string()],
+                    why: format!(
+                        "process {process} holds the lock through {node} (granted {:.2} s ago)",
+                        ago(*at)
+                    ),
+                })
+            }
+            Aim::LastWriter => {
+                let (node, process, op, at) = f.last_write.as_ref()?;
+                Some(Chosen {
+                    nodes: vec![node.to_string()],
+                    why: format!(
+                        "{node} acknowledged the latest write ({op} by process {process}, {:.2} s ago)",
+                        ago(*at)
+                    ),
+                })
+            }
+            Aim::Busiest => {
+                let (node, n) = f
+                    .in_flight
+                    .iter()
+                    .filter(|(_, n)| **n > 0)
+                    .max_by_key(|(node, n)| (**n, std::cmp::Reverse(node.to_string())))?;
+                Some(Chosen {
+                    nodes: vec![node.to_string()],
+                    why: format!("{node} has the most operations in flight ({n})"),
+                })
+            }
+            Aim::Drawn | Aim::Primaries => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::borrow::Cow;
+
+    fn rec(process: u64, kind: EventType, f: &'static str, value: Value, node: &str) -> Record {
+        Record {
+            time: 1_000_000_000,
+            process: Process::Client(process),
+            kind,
+            f: Cow::Borrowed(f),
+            key: None,
+            value,
+            error: None,
+            node: Some(Arc::from(node)),
+        }
+    }
+
+    #[test]
+    fn the_lock_holder_is_the_latest_grant_not_yet_releasing() {
+        let facts = LiveFacts::new();
+        assert_eq!(facts.choose(Aim::LockHolder, 0), None, "nobody holds it");
+        facts.observe(&rec(3, EventType::Invoke, "acquire", Value::Null, "n2"));
+        facts.observe(&rec(3, EventType::Ok, "acquire", json!(7), "n2"));
+        assert_eq!(facts.events(Aim::LockHolder), 1);
+        let chosen = facts.choose(Aim::LockHolder, 1_500_000_000).unwrap();
+        assert_eq!(chosen.nodes, ["n2"]);
+        assert_eq!(
+            chosen.why,
+            "process 3 holds the lock through n2 (granted 0.50 s ago)"
+        );
+        // A failed acquire grants nothing; a release invoked gives the lock up at once.
+        facts.observe(&rec(4, EventType::Fail, "acquire", Value::Null, "n4"));
+        facts.observe(&rec(3, EventType::Invoke, "release", Value::Null, "n2"));
+        assert_eq!(facts.choose(Aim::LockHolder, 0), None);
+    }
+
+    #[test]
+    fn the_last_writer_counts_acknowledged_writes_only() {
+        let facts = LiveFacts::new();
+        facts.observe(&rec(1, EventType::Ok, "write", json!(3), "n1"));
+        facts.observe(&rec(2, EventType::Ok, "read", json!(3), "n2"));
+        facts.observe(&rec(3, EventType::Info, "write", json!(4), "n3"));
+        facts.observe(&rec(4, EventType::Ok, "txn", json!([["r", 1, [1]]]), "n4"));
+        assert_eq!(facts.events(Aim::LastWriter), 1);
+        assert_eq!(facts.choose(Aim::LastWriter, 0).unwrap().nodes, ["n1"]);
+        facts.observe(&rec(
+            5,
+            EventType::Ok,
+            "txn",
+            json!([["append", 1, 2]]),
+            "n5",
+        ));
+        let chosen = facts.choose(Aim::LastWriter, 2_000_000_000).unwrap();
+        assert_eq!(chosen.nodes, ["n5"]);
+        assert!(
+            chosen.why.contains("txn by process 5, 1.00 s ago"),
+            "{}",
+            chosen.why
+        );
+    }
+
+    #[test]
+    fn the_busiest_node_has_the_most_operations_in_flight() {
+        let facts = LiveFacts::new();
+        assert_eq!(facts.choose(Aim::Busiest, 0), None, "nothing in flight");
+        for (p, node) in [(1, "n1"), (2, "n3"), (3, "n3"), (4, "n2")] {
+            facts.observe(&rec(p, EventType::Invoke, "read", Value::Null, node));
+        }
+        assert_eq!(facts.choose(Aim::Busiest, 0).unwrap().nodes, ["n3"]);
+        facts.observe(&rec(2, EventType::Ok, "read", Value::Null, "n3"));
+        facts.observe(&rec(3, EventType::Info, "read", Value::Null, "n3"));
+        // A tie goes to the first node by name, so the choice does not depend on map order.
+        assert_eq!(facts.choose(Aim::Busiest, 0).unwrap().nodes, ["n1"]);
+    }
+}
