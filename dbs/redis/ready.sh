@@ -8,7 +8,11 @@ s=$FAULTLINE_PORT_SENTINEL
 # By the node's role now, not its place in the list: after a failover (a run of a
 # --test-count series) another node is the primary and the first node a replica.
 if redis-cli -p "$FAULTLINE_PORT_REDIS" info replication | grep -q '^role:master'; then
-  [ "$(redis-cli -p "$FAULTLINE_PORT_REDIS" ping)" = PONG ]
+  [ "$(redis-cli -p "$FAULTLINE_PORT_REDIS" ping)" = PONG ] || exit 1
+  # A primary that was cut off and replaced still says master until Sentinel turns it into
+  # a replica, 8 s or more after it reappears: not settled until Sentinel names it.
+  named=$(redis-cli -p "$s" sentinel get-master-addr-by-name faultline | head -n 1)
+  [ "$named" = "$FAULTLINE_ADDRESS" ]
 else
   redis-cli -p "$FAULTLINE_PORT_REDIS" info replication | grep -q '^master_link_status:up'
 fi

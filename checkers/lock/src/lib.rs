@@ -308,13 +308,13 @@ pub fn writes_after_later_grants(ops: &[Operation]) -> Vec<WriteAfterGrant> {
     for i in (0..grants.len()).rev() {
         let g = grants[i];
         let (mut first, mut second) = suffix[i + 1];
-        if first.is_none_or(|f| g.1 < f.1) {
+        if first.map_or(true, |f| g.1 < f.1) {
             if first.is_some_and(|f| f.2.process != g.2.process) {
                 second = first;
             }
             first = Some(g);
         } else if first.is_some_and(|f| f.2.process != g.2.process)
-            && second.is_none_or(|s| g.1 < s.1)
+            && second.map_or(true, |s| g.1 < s.1)
         {
             second = Some(g);
         }

@@ -241,6 +241,12 @@ impl NodeControl for ClusterControl {
             .map_err(|e| NodeError::new("cluster", e.to_string()))
     }
 
+    fn await_ready(&self) -> Result<(), NodeError> {
+        self.db
+            .await_ready(&self.nodes, self.db.ready_timeout())
+            .map_err(|e| NodeError::new("cluster", e.to_string()))
+    }
+
     fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
         let Some(command) = self.db.clock_command() else {
             // The database cannot tell its time: a probe under the same mechanism can.

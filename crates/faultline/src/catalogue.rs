@@ -127,8 +127,11 @@ mod tests {
     #[test]
     fn every_fault_kind_and_workload_has_one_line() {
         let faults = fault_lines();
-        // The header, one line per kind, the target note and the auto/random note.
-        assert_eq!(faults.len(), FAULT_KIND_NAMES.len() + 3);
+        // The header, one line per kind, the two target notes and the auto/random note.
+        assert_eq!(faults.len(), FAULT_KIND_NAMES.len() + 4);
+        assert!(faults
+            .iter()
+            .any(|l| l.contains("-lock-holder (the node of the process")));
         assert!(faults.last().unwrap().starts_with("--nemesis auto draws"));
         let line = |name: &str| {
             faults

@@ -7,7 +7,9 @@
 //! the baseline. `auto` keeps a UCB1 bandit per dimension (Auer et al. 2002, with a smaller
 //! exploration weight), choosing a kind's family ([`FAMILIES`]) before the kind, rewarded with
 //! the effect each fault had on the clients, or 1 for an anomaly ([`Effect::score`]): fault kinds, targets and durations
-//! that bit are tried more often, and ones that never do less. The bandit sees effects only,
+//! that bit are tried more often, and ones that never do less; the fault in force when an
+//! anomaly was found is tried again first (the next run of a series starts with it) until a
+//! replay finds nothing. The bandit sees effects only,
 //! never which database or workload runs, and it lives as long as the test, so the runs of a
 //! `--test-count` series learn from the ones before them.
 //!
@@ -268,6 +270,10 @@ pub struct Bandit {
     faults: Arms,
     targets: Arms,
     durations: Arms,
+    /// `auto`: the fault (kind, target, duration) in force when the last anomaly was found,
+    /// tried again first, while it keeps finding one: the run after a find starts with the
+    /// fault that found it, as a person reproducing a bug would.
+    replay: Option<Choice>,
 }
 
 impl Bandit {
@@ -275,6 +281,7 @@ impl Bandit {
     pub fn new(policy: Policy, catalogue: Catalogue) -> Bandit {
         Bandit {
             policy,
+            replay: None,
             families: Arms::new(FAMILIES.len()),
             faults: Arms::new(catalogue.faults.len()),
             targets: Arms::new(catalogue.targets.len()),
@@ -290,6 +297,13 @@ impl Bandit {
 
     /// The next fault: its kind with targets filled in, how long it lasts, and the choice.
     pub fn choose(&self, rng: &mut impl Rng) -> (FaultKind, Duration, Choice) {
+        if let Some(choice) = self.replay {
+            let mut kind = self.catalogue.faults[choice.fault];
+            if let Some(t) = choice.target {
+                set_targets(&mut kind, self.catalogue.targets[t]);
+            }
+            return (kind, DURATIONS[choice.duration], choice);
+        }
         let fault = match self.policy {
             // A uniform draw over every kind: the baseline.
             Policy::Random => self.faults.pick(self.policy, rng),
@@ -318,9 +332,17 @@ impl Bandit {
         (kind, DURATIONS[duration], choice)
     }
 
-    /// Credits `choice` with the effect's score.
+    /// Credits `choice` with the effect's score; under `auto`, a fault that found an anomaly
+    /// is the next one tried, until a replay of it finds none.
     pub fn learn(&mut self, choice: Choice, effect: &Effect) {
         let score = effect.score();
+        if self.policy == Policy::Auto {
+            if effect.anomaly && !effect.failed {
+                self.replay = Some(choice);
+            } else if self.replay == Some(choice) {
+                self.replay = None;
+            }
+        }
         let f = family(&self.catalogue.faults[choice.fault]);
         self.families.reward(f, score);
         self.faults.reward(choice.fault, score);
@@ -373,16 +395,8 @@ fn aimed_at_nodes(kind: &FaultKind) -> bool {
 }
 
 fn set_targets(kind: &mut FaultKind, targets: Targets) {
-    match kind {
-        FaultKind::Loss(t)
-        | FaultKind::Pause(t)
-        | FaultKind::Slow(t)
-        | FaultKind::Kill(t)
-        | FaultKind::Netem(_, t)
-        | FaultKind::Storage(_, t)
-        | FaultKind::Membership(t) => *t = Some(targets),
-        FaultKind::Clock(k) => k.targets = Some(targets),
-        FaultKind::Partition(_) => {}
+    if let Some(t) = kind.targets_slot() {
+        *t = Some(targets);
     }
 }
 
@@ -514,6 +528,34 @@ mod tests {
         };
         assert_eq!(run(7), run(7));
         assert_ne!(run(7), run(8));
+    }
+
+    #[test]
+    fn auto_tries_the_fault_that_found_an_anomaly_first_until_a_replay_finds_none() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for policy in [Policy::Auto, Policy::Random] {
+            let mut bandit = Bandit::new(policy, Catalogue::new(true, true, true));
+            let (_, _, first) = bandit.choose(&mut rng);
+            let found = Effect {
+                anomaly: true,
+                ..effect(0.0)
+            };
+            bandit.learn(first, &found);
+            let again: Vec<Choice> = (0..3).map(|_| bandit.choose(&mut rng).2).collect();
+            if policy == Policy::Random {
+                assert!(again.iter().any(|c| *c != first), "random never replays");
+                continue;
+            }
+            assert_eq!(again, [first; 3], "the finder is tried next");
+            bandit.learn(first, &found);
+            assert_eq!(bandit.choose(&mut rng).2, first, "and again while it finds");
+            bandit.learn(first, &effect(0.0));
+            let later: Vec<Choice> = (0..20).map(|_| bandit.choose(&mut rng).2).collect();
+            assert!(
+                later.iter().any(|c| *c != first),
+                "a replay that found nothing ends it"
+            );
+        }
     }
 
     #[test]

@@ -412,7 +412,12 @@ impl FaultKind {
     }
 
     /// The targets asked for (`None`: random each time, or a partition, which has none).
-    pub fn targets(self) -> Option<Targets> {
+    pub fn targets(mut self) -> Option<Targets> {
+        self.targets_slot().and_then(|t| *t)
+    }
+
+    /// Where this kind keeps its targets; `None` for a partition, which has none.
+    pub fn targets_slot(&mut self) -> Option<&mut Option<Targets>> {
         match self {
             FaultKind::Partition(_) => None,
             FaultKind::Loss(t)
@@ -421,8 +426,8 @@ impl FaultKind {
             | FaultKind::Kill(t)
             | FaultKind::Netem(_, t)
             | FaultKind::Storage(_, t)
-            | FaultKind::Membership(t) => t,
-            FaultKind::Clock(c) => c.targets,
+            | FaultKind::Membership(t) => Some(t),
+            FaultKind::Clock(c) => Some(&mut c.targets),
         }
     }
 

@@ -103,6 +103,12 @@ pub trait NodeControl: Send + Sync {
     fn primaries(&self) -> Result<Vec<String>, NodeError> {
         Err(NodeError::new("cluster", CANNOT_NAME_PRIMARIES))
     }
+    /// Waits until the database says every node is ready again (its readiness check), at
+    /// most its own readiness timeout: the runner waits so after the final heal, as Jepsen
+    /// waits for recovery, so final reads see the settled cluster. Ready at once by default.
+    fn await_ready(&self) -> Result<(), NodeError> {
+        Ok(())
+    }
     /// The database's failover, if its definition has one: what a partition of the
     /// primaries triggers ([`crate::failover`]). None by default.
     fn failover(&self) -> Option<Failover> {

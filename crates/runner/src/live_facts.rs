@@ -6,7 +6,6 @@
 //! [`LiveFacts::choose`] when a fault aimed at the lock holder, the last writer or the
 //! busiest node starts. A checker never reads this: it is targeting, not judgement.
 
-use crate::recorder::Record;
 use faultline_history::{EventType, Process};
 use faultline_nemesis::Aim;
 use serde_json::Value;
@@ -20,6 +19,17 @@ pub struct Chosen {
     pub nodes: Vec<String>,
     /// One line for the history: what the run showed.
     pub why: String,
+}
+
+/// One event as [`LiveFacts::observe`] takes it (the recorder's record, field by field).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Observed<'a> {
+    pub process: Process,
+    pub kind: EventType,
+    pub f: &'a str,
+    pub value: &'a Value,
+    pub node: Option<&'a Arc<str>>,
+    pub time: u64,
 }
 
 /// The facts so far; see the module docs.
@@ -62,33 +72,42 @@ impl LiveFacts {
         Arc::new(LiveFacts::default())
     }
 
-    /// Takes in one event as the history writer writes it.
-    pub(crate) fn observe(&self, r: &Record) {
-        let (Process::Client(process), Some(node)) = (r.process, &r.node) else {
+    /// Takes in one event as the history writer writes it: who, what, served by which node,
+    /// when (ns since the start).
+    pub(crate) fn observe(&self, event: Observed<'_>) {
+        let Observed {
+            process,
+            kind,
+            f,
+            value,
+            node,
+            time,
+        } = event;
+        let (Process::Client(process), Some(node)) = (process, node) else {
             return;
         };
-        let Ok(mut f) = self.facts.lock() else {
+        let Ok(mut facts) = self.facts.lock() else {
             return;
         };
-        if r.kind == EventType::Invoke {
-            *f.in_flight.entry(node.clone()).or_default() += 1;
-            if r.f == "release" {
-                f.holders.remove(&process);
+        if kind == EventType::Invoke {
+            *facts.in_flight.entry(node.clone()).or_default() += 1;
+            if f == "release" {
+                facts.holders.remove(&process);
             }
             return;
         }
-        if let Some(n) = f.in_flight.get_mut(node) {
+        if let Some(n) = facts.in_flight.get_mut(node) {
             *n = n.saturating_sub(1);
         }
-        if r.kind != EventType::Ok {
+        if kind != EventType::Ok {
             return;
         }
-        if r.f == "acquire" {
-            f.holders.insert(process, (node.clone(), r.time));
-            f.grants += 1;
-        } else if is_write(&r.f, &r.value) {
-            f.last_write = Some((node.clone(), process, r.f.to_string(), r.time));
-            f.writes += 1;
+        if f == "acquire" {
+            facts.holders.insert(process, (node.clone(), time));
+            facts.grants += 1;
+        } else if is_write(f, value) {
+            facts.last_write = Some((node.clone(), process, f.to_string(), time));
+            facts.writes += 1;
         }
     }
 
@@ -152,18 +171,31 @@ impl LiveFacts {
 mod tests {
     use super::*;
     use serde_json::json;
-    use std::borrow::Cow;
 
-    fn rec(process: u64, kind: EventType, f: &'static str, value: Value, node: &str) -> Record {
-        Record {
-            time: 1_000_000_000,
-            process: Process::Client(process),
-            kind,
-            f: Cow::Borrowed(f),
-            key: None,
-            value,
-            error: None,
-            node: Some(Arc::from(node)),
+    /// Feeds one client event at 1 s.
+    fn rec(process: u64, kind: EventType, f: &'static str, value: Value, node: &str) -> Fed {
+        Fed(process, kind, f, value, Arc::from(node))
+    }
+
+    struct Fed(u64, EventType, &'static str, Value, Arc<str>);
+
+    trait Feed {
+        fn observe(&self, fed: &Fed);
+    }
+
+    impl Feed for Arc<LiveFacts> {
+        fn observe(&self, Fed(p, kind, f, value, node): &Fed) {
+            LiveFacts::observe(
+                self,
+                Observed {
+                    process: Process::Client(*p),
+                    kind: *kind,
+                    f,
+                    value,
+                    node: Some(node),
+                    time: 1_000_000_000,
+                },
+            );
         }
     }
 

@@ -8,7 +8,7 @@
 //! by a few microseconds at most). The writer batches lines and flushes within
 //! [`FLUSH_INTERVAL`] of the first unflushed event, so a crash loses at most that much.
 
-use crate::live_facts::LiveFacts;
+use crate::live_facts::{LiveFacts, Observed};
 use faultline_history::{Event, EventType, JsonlWriter, Process};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -179,7 +179,14 @@ fn write_loop(
             let mut next = Some(first);
             while let Some(r) = next {
                 stats.count(&r);
-                live.observe(&r);
+                live.observe(Observed {
+                    process: r.process,
+                    kind: r.kind,
+                    f: &r.f,
+                    value: &r.value,
+                    node: r.node.as_ref(),
+                    time: r.time,
+                });
                 last_time = last_time.max(r.time);
                 event.index = next_index;
                 event.time = last_time;

@@ -189,6 +189,10 @@ pub async fn run_tapped(
     // The nemesis runs until the main phase ends, then heals.
     let (main_over_tx, main_over_rx) = watch::channel(false);
     let nemesis_control = nemesis.as_ref().map(|n| n.control.clone());
+    // Only a run with a final phase waits for the cluster to settle before it.
+    let recovery_control = nemesis_control
+        .clone()
+        .filter(|_| workload.final_generator.is_some());
     let (leaders_over_tx, leaders_over_rx) = watch::channel(false);
     let nemesis_task = nemesis.map(|n| {
         let runner = NemesisRunner {
@@ -259,6 +263,9 @@ pub async fn run_tapped(
         if let Err(e) = task.await {
             panics.push(format!("the leader watch panicked: {e}"));
         }
+    }
+    if let Some(control) = recovery_control.filter(|_| !stopped.load(Ordering::Relaxed)) {
+        await_recovery(control).await;
     }
     let _ = final_tx.send(true);
     for (i, w) in workers.into_iter().enumerate() {
@@ -498,6 +505,23 @@ async fn watch_leaders(
             record_leaders(&recorder, &next);
             state = next;
         }
+    }
+}
+
+/// After the final heal, waits for the database's readiness check on every node (as Jepsen
+/// waits for recovery before its final reads), so the final phase reads the cluster as it
+/// settled: a Redis primary cut off and since replaced is turned into a replica by Sentinel
+/// only seconds after it reappears, and a read before then still shows what it will lose.
+/// Not ready within the definition's timeout: the final phase goes ahead, and says so.
+async fn await_recovery(control: Arc<dyn NodeControl>) {
+    let started = Instant::now();
+    match tokio::task::spawn_blocking(move || control.await_ready()).await {
+        Ok(Ok(())) => tracing::info!(
+            "cluster ready for the final phase after {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Ok(Err(e)) => tracing::warn!("final phase: the cluster was not ready after the heal: {e}"),
+        Err(e) => tracing::warn!("final phase: the readiness check panicked: {e}"),
     }
 }
 

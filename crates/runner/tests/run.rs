@@ -786,7 +786,7 @@ impl ClientFactory for NodeClients {
 async fn live_targeted_starts(kind: &str, clients: NodeClients) -> Vec<(Value, Vec<String>)> {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 3);
-    cfg.time_limit = Some(Duration::from_millis(1500));
+    cfg.time_limit = Some(Duration::from_millis(2500));
     let cluster = Arc::new(FakeCluster {
         log: Mutex::default(),
         down: None,
@@ -826,10 +826,24 @@ async fn live_targeted_starts(kind: &str, clients: NodeClients) -> Vec<(Value, V
         .collect()
 }
 
+/// The starts whose nodes the run named; at least two. A fault due as the main phase ends
+/// may find no fresh grant or write (the workers have stopped): it keeps the schedule's
+/// draw and says so, which is right, but says nothing about the aim.
+fn named_by_the_run(starts: Vec<(Value, Vec<String>)>) -> Vec<(Value, Vec<String>)> {
+    let (fell_back, named): (Vec<_>, Vec<_>) = starts.into_iter().partition(|(v, _)| {
+        v["why"]
+            .as_str()
+            .is_some_and(|w| w.starts_with("the run named no "))
+    });
+    assert!(named.len() >= 2, "named {named:?}, fell back {fell_back:?}");
+    named
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_aimed_at_the_lock_holder_lands_on_its_node_and_says_why() {
-    let starts = live_targeted_starts("pause-lock-holder", NodeClients("n2", "none")).await;
-    assert!(starts.len() >= 2, "{starts:?}");
+    let starts = named_by_the_run(
+        live_targeted_starts("pause-lock-holder", NodeClients("n2", "none")).await,
+    );
     for (value, paused) in starts {
         assert_eq!(value["aim"], "lock-holder", "{value}");
         assert_eq!(value["nodes"], json!(["n2"]), "{value}");
@@ -845,8 +859,9 @@ async fn a_fault_aimed_at_the_lock_holder_lands_on_its_node_and_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_aimed_at_the_last_writer_lands_on_the_node_that_acknowledged_it() {
-    let starts = live_targeted_starts("pause-last-writer", NodeClients("none", "n3")).await;
-    assert!(starts.len() >= 2, "{starts:?}");
+    let starts = named_by_the_run(
+        live_targeted_starts("pause-last-writer", NodeClients("none", "n3")).await,
+    );
     for (value, paused) in starts {
         assert_eq!(value["aim"], "last-writer", "{value}");
         assert_eq!(paused, ["n3"], "{value}");
