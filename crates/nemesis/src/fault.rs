@@ -116,8 +116,7 @@ impl Targets {
 /// How a fault's nodes were chosen. Every aim but `drawn` is decided when the fault starts,
 /// from what the cluster or the run shows then; the start's completion says why
 /// (`"why"` in the history, see docs/history-format.md).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Aim {
     /// Drawn by the schedule from the seed.
     #[default]
@@ -135,6 +134,15 @@ pub enum Aim {
 }
 
 impl Aim {
+    /// Every aim.
+    pub const ALL: [Aim; 5] = [
+        Aim::Drawn,
+        Aim::Primaries,
+        Aim::LockHolder,
+        Aim::LastWriter,
+        Aim::Busiest,
+    ];
+
     /// Whether the nodes are the schedule's own draw (then nothing is written for the aim).
     pub fn is_drawn(&self) -> bool {
         *self == Aim::Drawn
@@ -157,7 +165,15 @@ impl Aim {
     }
 }
 
-/// Reads an aim, and the `"primaries": true|false` that histories before aims wrote.
+/// Writes an aim by its name ([`Aim::name`]).
+impl Serialize for Aim {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Reads an aim by its name, and the `"primaries": true|false` that histories before aims
+/// wrote.
 impl<'de> Deserialize<'de> for Aim {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
@@ -169,25 +185,15 @@ impl<'de> Deserialize<'de> for Aim {
         Ok(match Written::deserialize(d)? {
             Written::Flag(true) => Aim::Primaries,
             Written::Flag(false) => Aim::Drawn,
-            Written::Name(n) => match n.as_str() {
-                "drawn" => Aim::Drawn,
-                "primaries" => Aim::Primaries,
-                "lock-holder" => Aim::LockHolder,
-                "last-writer" => Aim::LastWriter,
-                "busiest" => Aim::Busiest,
-                _ => {
-                    return Err(serde::de::Error::unknown_variant(
-                        &n,
-                        &[
-                            "drawn",
-                            "primaries",
-                            "lock-holder",
-                            "last-writer",
-                            "busiest",
-                        ],
+            Written::Name(n) => Aim::ALL
+                .into_iter()
+                .find(|a| a.name() == n)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!(
+                        "unknown aim {n:?}; expected one of: {}",
+                        Aim::ALL.map(Aim::name).join(", ")
                     ))
-                }
-            },
+                })?,
         })
     }
 }
@@ -296,7 +302,7 @@ pub const FAULT_KIND_NAMES: &[&str] = &[
 
 /// A `--nemesis` name that is not a fault kind.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown nemesis fault {name:?}; expected one of: {} (all but partitions optionally followed by -one, -minority, -majority, -all, -primaries, -lock-holder, -last-writer or -busiest; clock ones by -forward or -backward first; monotonic clocks never go backward and are not strobed)", FAULT_KIND_NAMES.join(", "))]
+#[error("unknown nemesis fault {name:?}; expected one of: {} (all but partitions optionally followed by one of {}; clock ones by -forward or -backward first; monotonic clocks never go backward and are not strobed)", FAULT_KIND_NAMES.join(", "), Targets::SUFFIXES.map(|(s, _)| s).join(", "))]
 pub struct ParseFaultKindError {
     /// The name that was given.
     pub name: String,

@@ -112,15 +112,13 @@ impl LiveFacts {
     }
 
     /// How many events of the kind `aim` waits for have happened: lock grants for the lock
-    /// holder, acknowledged writes for the last writer (0 for other aims, which never wait).
-    pub fn events(&self, aim: Aim) -> u64 {
-        let Ok(f) = self.facts.lock() else {
-            return 0;
-        };
+    /// holder, acknowledged writes for the last writer; `None` for the aims that never wait.
+    pub fn events(&self, aim: Aim) -> Option<u64> {
+        let f = self.facts.lock().ok()?;
         match aim {
-            Aim::LockHolder => f.grants,
-            Aim::LastWriter => f.writes,
-            _ => 0,
+            Aim::LockHolder => Some(f.grants),
+            Aim::LastWriter => Some(f.writes),
+            _ => None,
         }
     }
 
@@ -172,40 +170,25 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    /// Feeds one client event at 1 s.
-    fn rec(process: u64, kind: EventType, f: &'static str, value: Value, node: &str) -> Fed {
-        Fed(process, kind, f, value, Arc::from(node))
-    }
-
-    struct Fed(u64, EventType, &'static str, Value, Arc<str>);
-
-    trait Feed {
-        fn observe(&self, fed: &Fed);
-    }
-
-    impl Feed for Arc<LiveFacts> {
-        fn observe(&self, Fed(p, kind, f, value, node): &Fed) {
-            LiveFacts::observe(
-                self,
-                Observed {
-                    process: Process::Client(*p),
-                    kind: *kind,
-                    f,
-                    value,
-                    node: Some(node),
-                    time: 1_000_000_000,
-                },
-            );
-        }
+    /// Feeds one client event, at 1 s.
+    fn feed(facts: &LiveFacts, p: u64, kind: EventType, f: &str, value: Value, node: &str) {
+        facts.observe(Observed {
+            process: Process::Client(p),
+            kind,
+            f,
+            value: &value,
+            node: Some(&Arc::from(node)),
+            time: 1_000_000_000,
+        });
     }
 
     #[test]
     fn the_lock_holder_is_the_latest_grant_not_yet_releasing() {
         let facts = LiveFacts::new();
         assert_eq!(facts.choose(Aim::LockHolder, 0), None, "nobody holds it");
-        facts.observe(&rec(3, EventType::Invoke, "acquire", Value::Null, "n2"));
-        facts.observe(&rec(3, EventType::Ok, "acquire", json!(7), "n2"));
-        assert_eq!(facts.events(Aim::LockHolder), 1);
+        feed(&facts, 3, EventType::Invoke, "acquire", Value::Null, "n2");
+        feed(&facts, 3, EventType::Ok, "acquire", json!(7), "n2");
+        assert_eq!(facts.events(Aim::LockHolder), Some(1));
         let chosen = facts.choose(Aim::LockHolder, 1_500_000_000).unwrap();
         assert_eq!(chosen.nodes, ["n2"]);
         assert_eq!(
@@ -213,27 +196,40 @@ mod tests {
             "process 3 holds the lock through n2 (granted 0.50 s ago)"
         );
         // A failed acquire grants nothing; a release invoked gives the lock up at once.
-        facts.observe(&rec(4, EventType::Fail, "acquire", Value::Null, "n4"));
-        facts.observe(&rec(3, EventType::Invoke, "release", Value::Null, "n2"));
+        feed(&facts, 4, EventType::Fail, "acquire", Value::Null, "n4");
+        feed(&facts, 3, EventType::Invoke, "release", Value::Null, "n2");
         assert_eq!(facts.choose(Aim::LockHolder, 0), None);
     }
 
     #[test]
     fn the_last_writer_counts_acknowledged_writes_only() {
         let facts = LiveFacts::new();
-        facts.observe(&rec(1, EventType::Ok, "write", json!(3), "n1"));
-        facts.observe(&rec(2, EventType::Ok, "read", json!(3), "n2"));
-        facts.observe(&rec(3, EventType::Info, "write", json!(4), "n3"));
-        facts.observe(&rec(4, EventType::Ok, "txn", json!([["r", 1, [1]]]), "n4"));
-        assert_eq!(facts.events(Aim::LastWriter), 1);
+        feed(&facts, 1, EventType::Ok, "write", json!(3), "n1");
+        feed(&facts, 2, EventType::Ok, "read", json!(3), "n2");
+        feed(&facts, 3, EventType::Info, "write", json!(4), "n3");
+        feed(
+            &facts,
+            4,
+            EventType::Ok,
+            "txn",
+            json!([["r", 1, [1]]]),
+            "n4",
+        );
+        assert_eq!(facts.events(Aim::LastWriter), Some(1));
+        assert_eq!(
+            facts.events(Aim::Busiest),
+            None,
+            "the busiest node never waits"
+        );
         assert_eq!(facts.choose(Aim::LastWriter, 0).unwrap().nodes, ["n1"]);
-        facts.observe(&rec(
+        feed(
+            &facts,
             5,
             EventType::Ok,
             "txn",
             json!([["append", 1, 2]]),
             "n5",
-        ));
+        );
         let chosen = facts.choose(Aim::LastWriter, 2_000_000_000).unwrap();
         assert_eq!(chosen.nodes, ["n5"]);
         assert!(
@@ -248,11 +244,11 @@ mod tests {
         let facts = LiveFacts::new();
         assert_eq!(facts.choose(Aim::Busiest, 0), None, "nothing in flight");
         for (p, node) in [(1, "n1"), (2, "n3"), (3, "n3"), (4, "n2")] {
-            facts.observe(&rec(p, EventType::Invoke, "read", Value::Null, node));
+            feed(&facts, p, EventType::Invoke, "read", Value::Null, node);
         }
         assert_eq!(facts.choose(Aim::Busiest, 0).unwrap().nodes, ["n3"]);
-        facts.observe(&rec(2, EventType::Ok, "read", Value::Null, "n3"));
-        facts.observe(&rec(3, EventType::Info, "read", Value::Null, "n3"));
+        feed(&facts, 2, EventType::Ok, "read", Value::Null, "n3");
+        feed(&facts, 3, EventType::Info, "read", Value::Null, "n3");
         // A tie goes to the first node by name, so the choice does not depend on map order.
         assert_eq!(facts.choose(Aim::Busiest, 0).unwrap().nodes, ["n1"]);
     }

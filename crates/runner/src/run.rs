@@ -13,7 +13,7 @@ use crate::live_facts::LiveFacts;
 use crate::recorder::{start_writer, Record, Recorder, Stats};
 use faultline_history::{EventType, Process};
 use faultline_nemesis::{
-    apply_start_timed, apply_stop_timed, Aim, Fault, FaultClass, NemesisOp, NodeControl, NodeError,
+    apply_start_timed, apply_stop_timed, Fault, FaultClass, NemesisOp, NodeControl, NodeError,
     Schedule, CANNOT_NAME_PRIMARIES,
 };
 use rand::SeedableRng;
@@ -674,7 +674,7 @@ impl NemesisRunner {
         }
     }
 
-    /// Chooses the nodes of a fault aimed at what the run shows ([`Aim::is_live`]); why, for
+    /// Chooses the nodes of a fault aimed at what the run shows ([`faultline_nemesis::Aim::is_live`]); why, for
     /// the history. The lock holder waits for the next grant and the last writer for the
     /// next acknowledged write, each at most [`TRIGGER_WAIT`], so the fault lands right after
     /// one: a holder caught just after its grant has its whole hold ahead of it (its write
@@ -683,12 +683,8 @@ impl NemesisRunner {
         let (nodes, aim) = fault.targets_mut().filter(|(_, aim)| aim.is_live())?;
         let seen = self.live.events(aim);
         let deadline = Instant::now() + TRIGGER_WAIT;
-        loop {
-            let waiting =
-                matches!(aim, Aim::LockHolder | Aim::LastWriter) && self.live.events(aim) == seen;
-            if !waiting || Instant::now() >= deadline {
-                break;
-            }
+        // An aim with a trigger waits for its count to move; one without never waits.
+        while seen.is_some() && self.live.events(aim) == seen && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         Some(match self.live.choose(aim, self.recorder.now()) {

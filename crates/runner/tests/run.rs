@@ -839,36 +839,34 @@ fn named_by_the_run(starts: Vec<(Value, Vec<String>)>) -> Vec<(Value, Vec<String
     named
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fault_aimed_at_the_lock_holder_lands_on_its_node_and_says_why() {
-    let starts = named_by_the_run(
-        live_targeted_starts("pause-lock-holder", NodeClients("n2", "none")).await,
-    );
-    for (value, paused) in starts {
-        assert_eq!(value["aim"], "lock-holder", "{value}");
-        assert_eq!(value["nodes"], json!(["n2"]), "{value}");
-        assert_eq!(
-            paused,
-            ["n2"],
-            "the cluster paused the holder's node: {value}"
-        );
+/// Runs `kind` against `clients`; every start the run named is aimed `aim`, lands on `node`
+/// (the cluster paused it), and says a `why` that `said_why` accepts.
+async fn assert_aimed(
+    kind: &str,
+    clients: NodeClients,
+    aim: &str,
+    node: &str,
+    said_why: impl Fn(&str) -> bool,
+) {
+    for (value, paused) in named_by_the_run(live_targeted_starts(kind, clients).await) {
+        assert_eq!(value["aim"], aim, "{value}");
+        assert_eq!(value["nodes"], json!([node]), "{value}");
+        assert_eq!(paused, [node], "the cluster paused {node}: {value}");
         let why = value["why"].as_str().unwrap();
-        assert!(why.contains("holds the lock through n2"), "{why}");
+        assert!(said_why(why), "{why}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fault_aimed_at_the_lock_holder_lands_on_its_node_and_says_why() {
+    let clients = NodeClients("n2", "none");
+    let why = |w: &str| w.contains("holds the lock through n2");
+    assert_aimed("pause-lock-holder", clients, "lock-holder", "n2", why).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_aimed_at_the_last_writer_lands_on_the_node_that_acknowledged_it() {
-    let starts = named_by_the_run(
-        live_targeted_starts("pause-last-writer", NodeClients("none", "n3")).await,
-    );
-    for (value, paused) in starts {
-        assert_eq!(value["aim"], "last-writer", "{value}");
-        assert_eq!(paused, ["n3"], "{value}");
-        let why = value["why"].as_str().unwrap();
-        assert!(
-            why.starts_with("n3 acknowledged the latest write (write by process"),
-            "{why}"
-        );
-    }
+    let clients = NodeClients("none", "n3");
+    let why = |w: &str| w.starts_with("n3 acknowledged the latest write (write by process");
+    assert_aimed("pause-last-writer", clients, "last-writer", "n3", why).await;
 }
