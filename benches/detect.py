@@ -50,12 +50,12 @@ TARGETS = [
      "--nemesis pause-lock-holder --nemesis-interval 5"),
     ("etcd-lock-clock", "bug",
      "--db etcd --workload lock --clock-max-offset-ms 20000",
-     "--nemesis clock-bump-monotonic-primaries --nemesis-interval 5"),
+     "--nemesis clock-bump-monotonic-primaries --nemesis-interval 3"),
     ("redis-lock-clock", "bug",
      "--db redis --workload lock", "--nemesis clock-bump-forward-primaries --nemesis-interval 5"),
     ("tinykv-unsafe", "bug",
      "--db examples/tinykv/db.toml --client 'python3 examples/tinykv/client.py' "
-     "--workload register", "--nemesis partition"),
+     "--workload register", "--nemesis partition --nemesis-interval 5"),
     ("redis-replicas", "bug",
      "--db examples/dbs/redis-replicas --workload register", "--nemesis partition"),
     ("etcd-register-linearizable", "control",
@@ -65,7 +65,7 @@ TARGETS = [
      "--nemesis pause-lock-holder --nemesis-interval 5"),
     ("tinykv-safe", "control",
      "--db examples/tinykv/safe.toml --client 'python3 examples/tinykv/client.py' "
-     "--workload register", "--nemesis partition"),
+     "--workload register", "--nemesis partition --nemesis-interval 5"),
     ("etcd-append", "control",
      "--db etcd --workload append --op-timeout 1", "--nemesis partition --nemesis-interval 5"),
 ]

@@ -110,6 +110,10 @@ pub struct ElementResult {
     pub first_present: Option<ReadRef>,
     /// The first read (by invocation) that began after it was known yet missed it.
     pub first_stale: Option<ReadRef>,
+    /// Lost: the first read (by invocation) that missed it for good, the earliest read to
+    /// begin after it was known and after the last read that saw it began. It and every
+    /// read invoked after it missed it: the loss was visible from its completion on.
+    pub lost_from: Option<ReadRef>,
     /// How many reads began after it was known yet missed it.
     pub stale_reads: usize,
     /// How many reads contained it.
@@ -400,7 +404,9 @@ pub fn analyze(ops: &[Operation]) -> Result<SetAnalysis, InputError> {
         }
     }
 
-    let elements = states.into_iter().map(finish).collect();
+    let mut by_invoke: Vec<ReadRef> = reads.iter().map(|(r, _)| *r).collect();
+    by_invoke.sort_unstable_by_key(|r| r.invoke_index);
+    let elements = states.into_iter().map(|s| finish(s, &by_invoke)).collect();
     Ok(SetAnalysis {
         elements,
         unexpected,
@@ -409,8 +415,9 @@ pub fn analyze(ops: &[Operation]) -> Result<SetAnalysis, InputError> {
     })
 }
 
-/// Turns a folded element state into its outcome and latencies.
-fn finish(s: State) -> ElementResult {
+/// Turns a folded element state into its outcome and latencies; `reads` are every ok read,
+/// by invocation.
+fn finish(s: State, reads: &[ReadRef]) -> ElementResult {
     let known_time = s.known.map(|(_, t)| t);
     let stable = s.add_outcome != Outcome::Fail
         && s.last_present.is_some_and(|p| {
@@ -440,6 +447,15 @@ fn finish(s: State) -> ElementResult {
         stable.then(|| s.last_absent.map_or(0, |a| since_known(a.invoke_time + 1)));
     let lost_latency_ns =
         lost.then(|| s.last_present.map_or(0, |p| since_known(p.invoke_time + 1)));
+    let lost_from = match s.known {
+        Some((known, _)) if lost => {
+            let after = s.last_present.map_or(known, |p| p.invoke_index.max(known));
+            reads
+                .get(reads.partition_point(|r| r.invoke_index <= after))
+                .copied()
+        }
+        _ => None,
+    };
     let visibility_latency_ns = match (s.known, s.first_present) {
         (Some(_), Some(p)) if outcome != ElementOutcome::Failed => Some(match s.first_stale {
             Some(st) if st.invoke_index < p.invoke_index => since_known(p.invoke_time),
@@ -458,6 +474,7 @@ fn finish(s: State) -> ElementResult {
         last_absent: s.last_absent,
         first_present: s.first_present,
         first_stale: s.first_stale,
+        lost_from,
         stale_reads: s.stale_reads,
         present_reads: s.present_reads,
         stale: stable && s.first_stale.is_some(),
@@ -554,7 +571,8 @@ pub fn check(ops: &[Operation], opts: &SetOptions) -> Result<CheckerResult, Inpu
     for e in &a.elements {
         match e.outcome {
             ElementOutcome::Lost => {
-                let absent = e.last_absent.expect("lost elements have an absent read");
+                let last = e.last_absent.expect("lost elements have an absent read");
+                let from = e.lost_from.unwrap_or(last);
                 let mut events = add_events(e);
                 let seen = match e.last_present {
                     Some(p) => {
@@ -566,15 +584,18 @@ pub fn check(ops: &[Operation], opts: &SetOptions) -> Result<CheckerResult, Inpu
                     }
                     None => ", yet no read ever contained it".into(),
                 };
-                events.extend([absent.invoke_index, absent.complete_index]);
+                // The read that first missed it for good, not the last one: the loss was
+                // visible from there on (the time to first anomaly).
+                events.extend([from.invoke_index, from.complete_index]);
                 anomalies.push(Anomaly {
                     kind: "lost".into(),
                     explanation: format!(
-                        "Element {} was lost: {}{seen}; the read invoked at event {} (completed at {}) did not contain it, nor did any read invoked after it.",
+                        "Element {} was lost: {}{seen}; the read invoked at event {} (completed at {}) did not contain it, nor did any read invoked after it (the last invoked at event {}).",
                         e.element,
                         known_phrase(e),
-                        absent.invoke_index,
-                        absent.complete_index
+                        from.invoke_index,
+                        from.complete_index,
+                        last.invoke_index
                     ),
                     events: dedup(events),
                     detail: json!({

@@ -82,6 +82,34 @@ fn element_seen_then_gone_is_lost_and_names_the_last_sighting() {
 }
 
 #[test]
+fn a_lost_element_names_the_first_read_that_missed_it_for_good() {
+    // Seen at 2-3, missed at 6-7 (stale, but seen again at 8-9), then missed from 10 on.
+    let h = [
+        add(1, Outcome::Ok, 0, 1),
+        read(json!([1]), 2, 3),
+        read(json!([]), 6, 7),
+        read(json!([1]), 8, 9),
+        read(json!([]), 10, 11),
+        read(json!([]), 12, 13),
+        read(json!([]), 14, 15),
+    ];
+    let a = analyze(&h).unwrap();
+    let e = &a.elements[0];
+    assert_eq!(e.outcome, ElementOutcome::Lost);
+    assert_eq!(e.lost_from.map(|r| r.invoke_index), Some(10));
+    assert_eq!(e.last_absent.map(|r| r.invoke_index), Some(14));
+    let r = check(&h, &SetOptions::default()).unwrap();
+    // Visible once the read at 10 completed (event 11), not at the last read.
+    assert_eq!(r.anomalies[0].events, vec![0, 1, 8, 9, 10, 11]);
+    let text = &r.anomalies[0].explanation;
+    assert!(
+        text.contains("invoked at event 10 (completed at 11)"),
+        "{text}"
+    );
+    assert!(text.contains("the last invoked at event 14"), "{text}");
+}
+
+#[test]
 fn info_add_never_seen_is_not_lost() {
     let h = [
         add(1, Outcome::Info, 0, 1),
@@ -446,6 +474,38 @@ fn oracle(ops: &[Operation], a: &Operation) -> (ElementOutcome, bool) {
     }
 }
 
+/// A lost element's first read to miss it for good, restated naively: the earliest ok read
+/// (by invocation) such that it and every ok read invoked after it, of those that say
+/// anything, missed the element and began after it was known.
+fn oracle_lost_from(ops: &[Operation], a: &Operation, outcome: ElementOutcome) -> Option<u64> {
+    if outcome != ElementOutcome::Lost {
+        return None;
+    }
+    let reads: Vec<&Operation> = ops
+        .iter()
+        .filter(|r| r.f == "read" && r.outcome == Outcome::Ok)
+        .filter(|r| r.complete_index.unwrap() > a.invoke_index)
+        .collect();
+    let present = |r: &Operation| r.output.as_array().unwrap().contains(&a.input);
+    let known = reads
+        .iter()
+        .filter(|r| present(r))
+        .map(|r| r.complete_index.unwrap())
+        .chain((a.outcome == Outcome::Ok).then(|| a.complete_index.unwrap()))
+        .min()?;
+    reads
+        .iter()
+        .filter(|r| r.invoke_index > known)
+        .filter(|r| {
+            reads
+                .iter()
+                .filter(|o| o.invoke_index >= r.invoke_index)
+                .all(|o| !present(o))
+        })
+        .map(|r| r.invoke_index)
+        .min()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1024))]
 
@@ -458,6 +518,8 @@ proptest! {
             let (outcome, stale) = oracle(&ops, add);
             prop_assert_eq!(e.outcome, outcome, "element {}", e.element);
             prop_assert_eq!(e.stale, stale, "element {}", e.element);
+            let from = e.lost_from.map(|r| r.invoke_index);
+            prop_assert_eq!(from, oracle_lost_from(&ops, add, outcome), "element {}", e.element);
         }
         // Unexpected: read by some read that completed before any add of it was invoked.
         for r in ops.iter().filter(|r| r.f == "read") {

@@ -153,9 +153,10 @@ pub struct TestOptions {
     /// is invalid. register: a key not linearizable; counter: a read outside every bound;
     /// bank: a wrong total or a negative balance; lock: two holders, or a write after the
     /// lease ran out; lock-fenced: a stale token accepted; append, wr: a forbidden cycle
-    /// among committed transactions. set: only an element never added, read twice or whose
-    /// add failed; a lost or stale element is certain only at the final read, after the
-    /// time limit, so such a run goes to its end.
+    /// among committed transactions. set: a read that missed an element known before it
+    /// began, or an element never added, read twice or whose add failed; with
+    /// --serializable-reads only the latter, as a lost element is then certain only at the
+    /// final read, after the time limit, so such a run goes to its end.
     #[arg(long, help_heading = CHECKING)]
     #[serde(default)]
     pub stop_on_anomaly: bool,

@@ -14,8 +14,11 @@
 //!   their operations completed `ok`);
 //!   lock-fenced: a stale token accepted;
 //! - set: an element read that was never added, read twice in one read, or read though its
-//!   add failed. A lost or stale element is not: a later read may still show it, so it is
-//!   certain only at the final read, after the time limit;
+//!   add failed. Where the set claims linearizability (reads not `--serializable-reads`), also
+//!   a lost or stale element: a read that began after an element was known yet missed it
+//!   stays in the history, so the element ends stale (a later read shows it) or lost, and
+//!   either is invalid. Without that claim a later read may still show it and make it fine,
+//!   so a lost element is certain only at the final read, after the time limit;
 //! - append, wr: a dependency cycle among committed transactions, of a kind the consistency
 //!   model proscribes (later transactions add edges, never remove them).
 
@@ -59,12 +62,22 @@ pub struct PrefixCheck {
 
 impl PrefixCheck {
     /// The prefix check of the workload called `workload`, checked by `check`, with the
-    /// transactional consistency `model` when it has one.
-    pub(crate) fn new(workload: &str, check: Arc<CheckFn>, model: Option<Model>) -> PrefixCheck {
+    /// transactional consistency `model` when it has one; `linearizable` when its reads claim
+    /// linearizability (no `--serializable-reads`).
+    pub(crate) fn new(
+        workload: &str,
+        check: Arc<CheckFn>,
+        model: Option<Model>,
+        linearizable: bool,
+    ) -> PrefixCheck {
         let (kinds, note): (Vec<&'static str>, &str) = match workload {
+            "set" if linearizable => (
+                vec!["unexpected", "duplicated", "failed-add-observed", "lost", "stale-read"],
+                "the set workload stops at the first read that missed an element known before it began (the set claims linearizability, so the element is stale or lost either way), or that returned an element never added, twice, or though its add failed",
+            ),
             "set" => (
                 vec!["unexpected", "duplicated", "failed-add-observed"],
-                "the set workload stops early only on an element read that was never added, read twice in one read, or read though its add failed; a lost or stale element is certain only at the final read, after the time limit, so a run with only those goes to its end",
+                "with serializable reads the set workload stops early only on an element read that was never added, read twice in one read, or read though its add failed; a lost element is certain only at the final read, after the time limit, so a run with only those goes to its end",
             ),
             "counter" => (
                 vec!["counter-out-of-bounds"],

@@ -439,7 +439,8 @@ impl Configured {
             .takes_txn
             .then(|| txn_options(self.def, &self.common).map(|o| o.model).ok())
             .flatten();
-        PrefixCheck::new(self.def.name, self.check.clone(), model)
+        let linearizable = !self.common.serializable_reads;
+        PrefixCheck::new(self.def.name, self.check.clone(), model, linearizable)
     }
 }
 

@@ -131,7 +131,16 @@ fn completions(a: &Anomaly, events: &[Event]) -> Vec<u64> {
 /// component and class, classified with every edge known (a `G2-item` between two
 /// transactions may be reported as the `G-single` through a third): there, a cycle of any
 /// kind through one of the same committed transactions.
+///
+/// A linearizable set's element that a read missed after it was known is lost or stale on
+/// the prefix, and in the whole history lost, stale (a later read shows it) or read though
+/// its add failed (an add open at the cut failed later): the same element, any of these.
 fn same_anomaly(a: &Anomaly, b: &Anomaly, named: &[u64]) -> bool {
+    let missed = |k: &str| k == "lost" || k == "stale-read";
+    if missed(&a.kind) {
+        let of_element = missed(&b.kind) || b.kind == "failed-add-observed";
+        return of_element && a.detail["element"] == b.detail["element"];
+    }
     let cycle = |k: &str| k.starts_with("G") && !k.starts_with("G1a") && !k.starts_with("G1b");
     let shares = named.iter().any(|i| b.events.contains(i));
     shares && (b.kind == a.kind || (cycle(&a.kind) && cycle(&b.kind)))

@@ -3,11 +3,17 @@
 //! scripts the workloads need beyond crates/db's get/put/cas.
 //!
 //! After any failure the connection is dropped and the next command finds the primary
-//! again, so a client follows failovers. Errors are sorted as crates/db sorts them: a
-//! refused connection, no known primary, or an error reply (READONLY, NOREPLICAS, ...)
-//! means the command was not executed (`fail`); a timeout or a connection lost mid-command
-//! means it may have been (`info`). Every script here checks before it writes, so an error
-//! reply from a script also means nothing was written.
+//! again, so a client follows failovers. A client of Sentinel also asks it again in the
+//! background at most every [`SENTINEL_RECHECK`], and moves when it names another primary:
+//! as clients that follow Sentinel's `+switch-master` announcements do (Jedis, Lettuce), it
+//! leaves a primary that lost a failover within about a second, not only after an error
+//! (a cut-off old primary goes on serving the clients that stay).
+//!
+//! Errors are sorted as crates/db sorts them: a refused connection, no known primary, or an
+//! error reply (READONLY, NOREPLICAS, ...) means the command was not executed (`fail`); a
+//! timeout or a connection lost mid-command means it may have been (`info`). Every script
+//! here checks before it writes, so an error reply from a script also means nothing was
+//! written.
 
 /// Sorts a Redis error exactly as crates/db does: refusals and error replies are definite;
 /// timeouts and connections lost mid-command are not.
@@ -16,10 +22,15 @@ use faultline_db::redis::{RedisClient, RedisOptions};
 use faultline_db::{url_host, ClientError};
 use redis::aio::MultiplexedConnection;
 use redis::FromRedisValue;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How often a client of Sentinel asks it again, in the background, where the primary is.
+pub const SENTINEL_RECHECK: Duration = Duration::from_secs(1);
 
 enum Resolve {
-    Sentinels(Box<RedisClient>),
+    Sentinels(Arc<RedisClient>),
     /// A server at host:port; `true`: it must say it is a primary.
     Direct(String, u16, bool),
 }
@@ -31,6 +42,33 @@ pub struct RedisPrimary {
     conn: Option<(String, MultiplexedConnection)>,
     /// Which node served the last command (boxed: it is rarely read).
     served: Box<Served>,
+    /// Sentinel clients: the background re-asking (boxed: other clients have none).
+    recheck: Box<Recheck>,
+}
+
+/// Where Sentinel last said the primary is, asked in the background while connected.
+struct Recheck {
+    every: Duration,
+    /// The primary connected to, as Sentinel named it.
+    connected: Option<(String, u16)>,
+    /// When the last question was sent.
+    asked: Option<Instant>,
+    /// The latest answer, written by the background task.
+    answer: Arc<Mutex<Option<(String, u16)>>>,
+    /// Whether a question is still out (one at a time, however slow Sentinel is).
+    out: Arc<AtomicBool>,
+}
+
+impl Default for Recheck {
+    fn default() -> Self {
+        Recheck {
+            every: SENTINEL_RECHECK,
+            connected: None,
+            asked: None,
+            answer: Arc::default(),
+            out: Arc::default(),
+        }
+    }
 }
 
 /// The host the last command went to, and the node names to call it by.
@@ -57,10 +95,11 @@ impl RedisPrimary {
         };
         let client = RedisClient::new(&sentinel_hosts, options);
         RedisPrimary {
-            resolve: Resolve::Sentinels(Box::new(client)),
+            resolve: Resolve::Sentinels(Arc::new(client)),
             timeout,
             conn: None,
             served: Box::default(),
+            recheck: Box::default(),
         }
     }
 
@@ -71,6 +110,7 @@ impl RedisPrimary {
             timeout,
             conn: None,
             served: Box::default(),
+            recheck: Box::default(),
         }
     }
 
@@ -82,6 +122,7 @@ impl RedisPrimary {
             timeout,
             conn: None,
             served: Box::default(),
+            recheck: Box::default(),
         }
     }
 
@@ -107,6 +148,7 @@ impl RedisPrimary {
     /// The connection to the primary, opening one if needed. Nothing has been sent to the
     /// primary when this fails, so its errors are definite.
     pub async fn connection(&mut self) -> Result<(String, MultiplexedConnection), ClientError> {
+        self.follow_sentinel();
         if let Some(c) = &self.conn {
             self.served.last_host = Some(c.0.clone());
             return Ok(c.clone());
@@ -144,7 +186,43 @@ impl RedisPrimary {
             }
         }
         self.conn = Some((host.clone(), conn.clone()));
+        if matches!(self.resolve, Resolve::Sentinels(_)) {
+            let r = &mut self.recheck;
+            r.connected = Some((host.clone(), port));
+            r.asked = Some(Instant::now());
+            *r.answer.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
         Ok((host, conn))
+    }
+
+    /// Sentinel clients, while connected: drops the connection when Sentinel's latest answer
+    /// names another primary (the next command connects to it), and asks again in the
+    /// background when the last question is [`SENTINEL_RECHECK`] old. Never waits: a slow or
+    /// unreachable Sentinel delays no command, and its failure leaves the connection be.
+    fn follow_sentinel(&mut self) {
+        let Resolve::Sentinels(client) = &self.resolve else {
+            return;
+        };
+        if self.conn.is_none() {
+            return;
+        }
+        let r = &mut self.recheck;
+        let answer = r.answer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if answer.is_some() && answer != r.connected {
+            self.conn = None;
+            return;
+        }
+        if r.asked.is_some_and(|t| t.elapsed() < r.every) || r.out.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        r.asked = Some(Instant::now());
+        let (client, slot, out) = (client.clone(), r.answer.clone(), r.out.clone());
+        tokio::spawn(async move {
+            if let Ok(primary) = client.primary_address().await {
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(primary);
+            }
+            out.store(false, Ordering::Release);
+        });
     }
 
     /// Runs one command on the primary.
@@ -235,6 +313,47 @@ mod tests {
         let mut unnamed = RedisPrimary::direct("127.0.0.1", fake.port, Duration::from_secs(1));
         let _ = unnamed.query::<Option<String>>(&get("k")).await;
         assert_eq!(unnamed.served_by().as_deref(), Some("127.0.0.1"));
+    }
+
+    /// Sentinel names A, then B: the client moves to B on its own, with no error from A.
+    #[tokio::test]
+    async fn a_sentinel_client_moves_when_sentinel_names_another_primary() {
+        let a = FakeRedis::start(vec![Reply::redis_bulk(Some("a")); 2]).await;
+        let b = FakeRedis::start(vec![Reply::redis_bulk(Some("b"))]).await;
+        let named = |port: u16| Reply::redis_array(&[Some("127.0.0.1"), Some(&port.to_string())]);
+        let sentinel = FakeRedis::start(vec![named(a.port), named(b.port), named(b.port)]).await;
+        let hosts = vec!["127.0.0.1".to_string()];
+        let mut p = RedisPrimary::via_sentinels(hosts, sentinel.port, "m", Duration::from_secs(1));
+        p.recheck.every = Duration::ZERO;
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            got.push(p.query::<Option<String>>(&get("k")).await.unwrap());
+            // Let the background question come back before the next command.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let got: Vec<&str> = got.iter().map(|v| v.as_deref().unwrap()).collect();
+        assert_eq!(
+            got,
+            ["a", "a", "b"],
+            "asked again while on A, then moved to B"
+        );
+        assert_eq!(a.commands().await, vec!["GET k"; 2]);
+        assert_eq!(b.commands().await, vec!["GET k"]);
+    }
+
+    /// A client of a fixed primary never asks anyone where the primary is.
+    #[tokio::test]
+    async fn a_direct_client_stays() {
+        let a = FakeRedis::start(vec![Reply::redis_bulk(Some("a")); 3]).await;
+        let mut p = RedisPrimary::direct("127.0.0.1", a.port, Duration::from_secs(1));
+        p.recheck.every = Duration::ZERO;
+        for _ in 0..3 {
+            assert_eq!(
+                p.query::<Option<String>>(&get("k")).await,
+                Ok(Some("a".into()))
+            );
+        }
+        assert!(p.recheck.asked.is_none());
     }
 
     #[tokio::test]
