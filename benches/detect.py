@@ -52,7 +52,7 @@ TARGETS = [
      "--db etcd --workload lock --clock-max-offset-ms 20000",
      "--nemesis clock-bump-monotonic-primaries --nemesis-interval 3"),
     ("redis-lock-clock", "bug",
-     "--db redis --workload lock", "--nemesis clock-bump-forward-primaries --nemesis-interval 5"),
+     "--db redis --workload lock", "--nemesis clock-bump-forward-primaries --nemesis-interval 3"),
     ("tinykv-unsafe", "bug",
      "--db examples/tinykv/db.toml --client 'python3 examples/tinykv/client.py' "
      "--workload register", "--nemesis partition --nemesis-interval 5"),
