@@ -572,7 +572,9 @@ pub fn check(ops: &[Operation], opts: &SetOptions) -> Result<CheckerResult, Inpu
         match e.outcome {
             ElementOutcome::Lost => {
                 let last = e.last_absent.expect("lost elements have an absent read");
-                let from = e.lost_from.unwrap_or(last);
+                let from = e
+                    .lost_from
+                    .expect("lost elements have a read that missed them for good");
                 let mut events = add_events(e);
                 let seen = match e.last_present {
                     Some(p) => {
