@@ -449,18 +449,7 @@ fn oracle(ops: &[Operation], a: &Operation) -> (ElementOutcome, bool) {
     if a.outcome == Outcome::Fail {
         return (ElementOutcome::Failed, false);
     }
-    let relevant: Vec<(&Operation, bool)> = ops
-        .iter()
-        .filter(|r| r.f == "read" && r.outcome == Outcome::Ok)
-        .filter(|r| r.complete_index.unwrap() > a.invoke_index)
-        .map(|r| (r, r.output.as_array().unwrap().contains(&a.input)))
-        .collect();
-    let known = relevant
-        .iter()
-        .filter(|(_, present)| *present)
-        .map(|(r, _)| r.complete_index.unwrap())
-        .chain((a.outcome == Outcome::Ok).then(|| a.complete_index.unwrap()))
-        .min();
+    let (relevant, known) = relevant_reads(ops, a);
     let last = relevant.iter().max_by_key(|(r, _)| r.invoke_index);
     let stale_read = |k: u64| {
         relevant
@@ -474,6 +463,28 @@ fn oracle(ops: &[Operation], a: &Operation) -> (ElementOutcome, bool) {
     }
 }
 
+/// The ok reads that say anything about the add `a` (completed after it was invoked), each
+/// with whether it contained the element, and when the element was known (the earliest
+/// completion of its ok add or of a read that contained it).
+fn relevant_reads<'a>(
+    ops: &'a [Operation],
+    a: &Operation,
+) -> (Vec<(&'a Operation, bool)>, Option<u64>) {
+    let relevant: Vec<(&Operation, bool)> = ops
+        .iter()
+        .filter(|r| r.f == "read" && r.outcome == Outcome::Ok)
+        .filter(|r| r.complete_index.unwrap() > a.invoke_index)
+        .map(|r| (r, r.output.as_array().unwrap().contains(&a.input)))
+        .collect();
+    let known = relevant
+        .iter()
+        .filter(|(_, present)| *present)
+        .map(|(r, _)| r.complete_index.unwrap())
+        .chain((a.outcome == Outcome::Ok).then(|| a.complete_index.unwrap()))
+        .min();
+    (relevant, known)
+}
+
 /// A lost element's first read to miss it for good, restated naively: the earliest ok read
 /// (by invocation) such that it and every ok read invoked after it, of those that say
 /// anything, missed the element and began after it was known.
@@ -481,28 +492,18 @@ fn oracle_lost_from(ops: &[Operation], a: &Operation, outcome: ElementOutcome) -
     if outcome != ElementOutcome::Lost {
         return None;
     }
-    let reads: Vec<&Operation> = ops
+    let (relevant, known) = relevant_reads(ops, a);
+    let known = known?;
+    relevant
         .iter()
-        .filter(|r| r.f == "read" && r.outcome == Outcome::Ok)
-        .filter(|r| r.complete_index.unwrap() > a.invoke_index)
-        .collect();
-    let present = |r: &Operation| r.output.as_array().unwrap().contains(&a.input);
-    let known = reads
-        .iter()
-        .filter(|r| present(r))
-        .map(|r| r.complete_index.unwrap())
-        .chain((a.outcome == Outcome::Ok).then(|| a.complete_index.unwrap()))
-        .min()?;
-    reads
-        .iter()
-        .filter(|r| r.invoke_index > known)
-        .filter(|r| {
-            reads
+        .filter(|(r, _)| r.invoke_index > known)
+        .filter(|(r, _)| {
+            relevant
                 .iter()
-                .filter(|o| o.invoke_index >= r.invoke_index)
-                .all(|o| !present(o))
+                .filter(|(o, _)| o.invoke_index >= r.invoke_index)
+                .all(|(_, present)| !present)
         })
-        .map(|r| r.invoke_index)
+        .map(|(r, _)| r.invoke_index)
         .min()
 }
 
