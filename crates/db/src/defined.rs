@@ -280,7 +280,7 @@ impl Db for DefinedDb {
                     let check = &check;
                     s.spawn(move || {
                         node.remote
-                            .exec(check, b"", Duration::from_secs(5))
+                            .exec(check, b"", PRIMARY_ASK_LIMIT)
                             .map(|out| out.status)
                             .map_err(|e| e.to_string())
                     })
@@ -374,6 +374,11 @@ impl Db for DefinedDb {
         self.run_command(node, &format!("commands.{change}"), &(env + command))
     }
 }
+
+/// How long one node's `is_primary` may take. A node paused by a fault answers only when
+/// resumed; the others' answers say who leads meanwhile, and a fault aimed at the primaries
+/// (with everything else the nemesis does) waits for the slowest answer.
+const PRIMARY_ASK_LIMIT: Duration = Duration::from_secs(2);
 
 /// Who leads, from each node's `is_primary` answer (its exit status, or why it could not be
 /// asked): status 0 leads, 1 does not, anything else cannot tell. With no node leading and

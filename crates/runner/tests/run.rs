@@ -534,16 +534,131 @@ async fn stopping_ends_the_run_early_and_skips_the_final_phase() {
             .once()
             .each_thread(),
     );
-    let (tx, rx) = tokio::sync::watch::channel(false);
+    let (tx, rx) = tokio::sync::watch::channel(None);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        tx.send(true).unwrap();
+        tx.send(Some(Duration::from_millis(150))).unwrap();
     });
     let summary = run(&cfg, w, None, Some(rx)).await.unwrap();
     assert!(summary.stopped);
     assert!(summary.elapsed < Duration::from_secs(2));
     let events = history(&cfg.history_path);
     assert!(events.iter().all(|e| e.f != "final-read"));
+    pair(&events, &[]).unwrap();
+}
+
+/// A cluster whose clocks answer only after `hang`, as a paused node's does when resumed.
+struct SlowClocks {
+    inner: FakeCluster,
+    hang: Duration,
+}
+
+impl NodeControl for SlowClocks {
+    fn nodes(&self) -> Vec<String> {
+        self.inner.nodes()
+    }
+    fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
+        self.inner.exec(node, command)
+    }
+    fn addr(&self, node: &str) -> Result<String, NodeError> {
+        self.inner.addr(node)
+    }
+    fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
+        self.inner.db_pid(node)
+    }
+    fn start_db(&self, node: &str) -> Result<(), NodeError> {
+        self.inner.start_db(node)
+    }
+    fn clock_offset_file(&self, node: &str) -> String {
+        self.inner.clock_offset_file(node)
+    }
+    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        std::thread::sleep(self.hang);
+        Some(BTreeMap::new())
+    }
+}
+
+/// `--nemesis random`: a lane per family of faults, the lanes overlapping, and nothing one
+/// fault waits on (here a clock measurement that hangs) holds up the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adaptive_faults_of_different_lanes_overlap_and_none_holds_up_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 2);
+    let limit = Duration::from_secs(9);
+    cfg.time_limit = Some(limit);
+    cfg.nemesis_timeout = Duration::from_secs(30);
+    let cluster = Arc::new(SlowClocks {
+        inner: FakeCluster::default(),
+        hang: Duration::from_secs(6),
+    });
+    let nemesis_config = NemesisConfig {
+        adaptive: Some(faultline_nemesis::Adaptive {
+            policy: faultline_nemesis::Policy::Random,
+            names_primaries: false,
+            monotonic_clocks: false,
+            grants_locks: false,
+        }),
+        ..NemesisConfig::default()
+    };
+    // This seed's plan starts a clock fault in the first seconds, with others after it.
+    let schedule = Schedule::new(cfg.nodes.clone(), nemesis_config, cfg.seed).unwrap();
+    let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(Value::Null)));
+    let nemesis = Nemesis {
+        schedule,
+        control: cluster.clone(),
+    };
+    run(&cfg, workload(register(), clients), Some(nemesis), None)
+        .await
+        .unwrap();
+    let events = history(&cfg.history_path);
+    let nem: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.process == Process::Nemesis && e.kind == EventType::Invoke)
+        .collect();
+    // Every clock measurement gives up long before the clocks answer.
+    let measured: Vec<(u64, &Event)> = events
+        .iter()
+        .filter(|e| e.f == "clock-offset")
+        .map(|e| (e.time, e))
+        .collect();
+    assert!(!measured.is_empty(), "a clock fault ran: {nem:?}");
+    for pair in measured.chunks(2) {
+        let waited = Duration::from_nanos(pair[1].0 - pair[0].0);
+        assert_eq!(pair[1].1.kind, EventType::Info, "{:?}", pair[1].1);
+        assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    }
+    // Faults of different classes were in force at once, and every start was stopped.
+    let mut in_force: BTreeMap<String, u64> = BTreeMap::new();
+    let mut most = 0;
+    for e in &nem {
+        let class = e.f.split_once('-').map(|(_, c)| c.to_string());
+        match (e.f.split('-').next(), class) {
+            (Some("start"), Some(c)) => {
+                assert!(in_force.insert(c, e.time).is_none(), "one per class");
+                most = most.max(in_force.len());
+            }
+            (Some("stop"), Some(c)) => {
+                in_force.remove(&c);
+            }
+            _ => {}
+        }
+    }
+    assert!(in_force.is_empty(), "healed: {in_force:?}");
+    assert!(most >= 3, "at most {most} faults at once");
+    let classes: std::collections::BTreeSet<&str> = nem
+        .iter()
+        .filter_map(|e| e.f.strip_prefix("start-"))
+        .collect();
+    fn lane(class: &str) -> &str {
+        match class {
+            "partition" => "network",
+            "pause" | "kill" | "slow" => "process",
+            "loss" | "netem" => "packet",
+            other => other,
+        }
+    }
+    let lanes: std::collections::BTreeSet<&str> = classes.iter().map(|c| lane(c)).collect();
+    assert_eq!(lanes.len(), 4, "every lane had faults: {classes:?}");
     pair(&events, &[]).unwrap();
 }
 
