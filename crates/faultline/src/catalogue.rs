@@ -71,10 +71,9 @@ pub(crate) fn fault_lines() -> Vec<String> {
             .to_string(),
     );
     lines.push(
-        "--nemesis auto draws from every fault above that applies to the database (all but \
-         storage faults), one fault at a time per family (network, process, clock, packet; \
-         the families overlap), with random targets and durations, and tries the kinds, \
-         targets and durations that had an effect more often; --nemesis random draws \
+        "--nemesis auto draws one fault at a time from every fault above that applies to the \
+         database (all but storage faults), with random targets and durations, and tries the \
+         kinds, targets and durations that had an effect more often; --nemesis random draws \
          uniformly, the baseline."
             .to_string(),
     );

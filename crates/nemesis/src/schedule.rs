@@ -8,12 +8,11 @@
 //! Deterministic: given the same nodes, configuration and seed, the times, operations and
 //! targets are identical (a primaries partition's targets are resolved only when applied).
 //!
-//! With `--nemesis auto` or `random` ([`NemesisConfig::adaptive`]) the schedule instead draws
-//! from the whole catalogue, one fault at a time in each family's [`Lane`] (the lanes overlap),
-//! each for a drawn duration with a short quiet gap after it, chosen by a [`Bandit`] that
-//! [`Schedule::observe`] tells what each fault did.
+//! With `--nemesis auto` or `random` ([`NemesisConfig::adaptive`]) the schedule instead runs one
+//! fault at a time from the whole catalogue, each for a drawn duration with a short quiet gap
+//! between, chosen by a [`Bandit`] that [`Schedule::observe`] tells what each fault did.
 
-use crate::adaptive::{arm_name, Bandit, Catalogue, Choice, Effect, Lane, Policy, GAP};
+use crate::adaptive::{arm_name, Bandit, Catalogue, Choice, Effect, Policy, GAP};
 use crate::fault::{
     Aim, ClockDirection, ClockMode, ClockSource, Fault, FaultClass, FaultKind, NetemEffect,
     NetemKind, NodeSpec, Targets,
@@ -177,31 +176,14 @@ pub struct Schedule {
     adaptive: Option<AdaptiveState>,
 }
 
-/// An adaptive schedule's state: the learner (shared by the runs of a series) and each
-/// lane's.
+/// An adaptive schedule's state: the learner (shared by the runs of a series), the fault
+/// running now, the one whose effect is awaited, and when the next may start.
 #[derive(Clone, Debug)]
 struct AdaptiveState {
     bandit: Arc<Mutex<Bandit>>,
-    lanes: Vec<LaneState>,
-}
-
-/// One lane's faults, one at a time: the one running now, the one whose effect is awaited,
-/// and when the next may start.
-#[derive(Clone, Debug)]
-struct LaneState {
-    lane: Lane,
     running: Option<(FaultClass, Duration, Choice)>,
-    unscored: Option<(FaultClass, Choice)>,
+    unscored: Option<Choice>,
     next_start: Duration,
-    /// Every fault the lane started, and when.
-    past: Vec<(Duration, Choice)>,
-}
-
-impl LaneState {
-    /// When this lane's next operation is due: its fault's stop, or the next start.
-    fn due(&self) -> Duration {
-        self.running.as_ref().map_or(self.next_start, |r| r.1)
-    }
 }
 
 impl Schedule {
@@ -237,27 +219,14 @@ impl Schedule {
         }
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         rng.set_stream(NEMESIS_STREAM);
-        let adaptive = config.adaptive.map(|a| {
-            let bandit = Bandit::new(
+        let adaptive = config.adaptive.map(|a| AdaptiveState {
+            bandit: Arc::new(Mutex::new(Bandit::new(
                 a.policy,
                 Catalogue::new(a.names_primaries, a.monotonic_clocks, a.grants_locks),
-            );
-            // The lanes start at staggered, drawn times, so they do not all begin at once.
-            let lanes = bandit
-                .lanes()
-                .into_iter()
-                .map(|lane| LaneState {
-                    lane,
-                    running: None,
-                    unscored: None,
-                    next_start: GAP + GAP.mul_f64(rng.random_range(0.0..2.0)),
-                    past: Vec::new(),
-                })
-                .collect();
-            AdaptiveState {
-                bandit: Arc::new(Mutex::new(bandit)),
-                lanes,
-            }
+            ))),
+            running: None,
+            unscored: None,
+            next_start: GAP,
         });
         Ok(Schedule {
             nodes,
@@ -288,65 +257,23 @@ impl Schedule {
         self.adaptive.is_some()
     }
 
-    /// Tells an adaptive schedule what the fault of `class` it last stopped did, and returns
-    /// the line for the run's log that says what it has learned; nothing for a fixed schedule.
+    /// Tells an adaptive schedule what the fault it last stopped did, and returns the line
+    /// for the run's log that says what it has learned; nothing for a fixed schedule.
     /// A fault still in force (the run ended first) is scored as it stands.
-    pub fn observe(&mut self, class: FaultClass, effect: &Effect) -> Option<String> {
+    pub fn observe(&mut self, effect: &Effect) -> Option<String> {
         let a = self.adaptive.as_mut()?;
-        let lane = a.lanes.iter_mut().find(|l| {
-            l.unscored.is_some_and(|u| u.0 == class)
-                || l.running.as_ref().is_some_and(|r| r.0 == class)
-        })?;
-        let choice = match lane.unscored {
-            Some((c, choice)) if c == class => {
-                lane.unscored = None;
-                choice
-            }
-            _ => lane.running.as_ref().map(|r| r.2)?,
+        let choice = match a.unscored.take() {
+            Some(choice) => choice,
+            None => a.running.as_ref().map(|r| r.2)?,
         };
         let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
         bandit.learn(choice, effect);
         Some(format!(
-            "{} nemesis: {} effect score {:.2}; mean score per fault so far: {}",
+            "{} nemesis: effect score {:.2}; mean score per fault so far: {}",
             bandit.policy().name(),
-            class.name(),
             effect.score(),
             means_line(&bandit)
         ))
-    }
-
-    /// Tells an adaptive schedule that the fault of `class` it started at `started_at` (and
-    /// has scored already) found an anomaly after all: its operation completed in the
-    /// fault's window, and the check said so only later. Returns the line for the log;
-    /// nothing for a fixed schedule or a fault it did not start.
-    pub fn credit_anomaly(&mut self, class: FaultClass, started_at: Duration) -> Option<String> {
-        let a = self.adaptive.as_mut()?;
-        let lane = a.lanes.iter().find(|l| l.lane == Lane::of(class))?;
-        let &(_, choice) = lane.past.iter().find(|(at, _)| *at == started_at)?;
-        let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
-        let found = Effect {
-            anomaly: true,
-            ..Effect::default()
-        };
-        bandit.learn(choice, &found);
-        Some(format!(
-            "{} nemesis: {} started at {:.1} s found the anomaly; mean score per fault so far: {}",
-            bandit.policy().name(),
-            class.name(),
-            started_at.as_secs_f64(),
-            means_line(&bandit)
-        ))
-    }
-
-    /// When the next operation is due, measured from the start of the test, without choosing
-    /// it yet (an adaptive schedule chooses when [`Schedule::next_op`] is called, so it can
-    /// learn from every effect scored before then); `None` when no kinds were requested.
-    pub fn next_due(&self) -> Option<Duration> {
-        match &self.adaptive {
-            Some(a) => a.lanes.iter().map(LaneState::due).min(),
-            None if self.config.kinds.is_empty() => None,
-            None => Some(self.config.interval * (self.step + 1)),
-        }
     }
 
     /// The configuration.
@@ -378,39 +305,28 @@ impl Schedule {
         Some((at, op))
     }
 
-    /// The adaptive schedule's next step, in the lane due first: stop its running fault when
-    /// its time is up, or after a quiet gap start the next one the bandit chooses.
+    /// The adaptive schedule's next step: stop the running fault when its time is up, or
+    /// after a quiet gap start the next one the bandit chooses.
     fn next_adaptive_op(&mut self) -> (Duration, NemesisOp) {
         let a = self.adaptive.as_mut().expect("adaptive schedule");
-        let lane = a
-            .lanes
-            .iter_mut()
-            .min_by_key(|l| l.due())
-            .expect("a catalogue has faults");
-        if let Some((class, stop_at, choice)) = lane.running.take() {
-            lane.unscored = Some((class, choice));
+        if let Some((class, stop_at, choice)) = a.running.take() {
+            a.unscored = Some(choice);
             let jitter = GAP.mul_f64(self.rng.random_range(0.0..1.0));
-            lane.next_start = stop_at + GAP + jitter;
+            a.next_start = stop_at + GAP + jitter;
             self.active.remove(&class);
             return (stop_at, NemesisOp::Stop(class));
         }
-        let (start_at, lane_id) = (lane.next_start, lane.lane);
+        let start_at = a.next_start;
         let (kind, duration, choice) = a
             .bandit
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .choose(lane_id, &mut self.rng);
+            .choose(&mut self.rng);
         let fault = self.fault(kind);
         let class = fault.class();
         self.active.insert(class);
         let a = self.adaptive.as_mut().expect("adaptive schedule");
-        let lane = a
-            .lanes
-            .iter_mut()
-            .find(|l| l.lane == lane_id)
-            .expect("the lane chosen above");
-        lane.running = Some((class, start_at + duration, choice));
-        lane.past.push((start_at, choice));
+        a.running = Some((class, start_at + duration, choice));
         (start_at, NemesisOp::Start(fault))
     }
 
@@ -630,7 +546,6 @@ fn means_line(bandit: &Bandit) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
 
     fn nodes(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("n{i}")).collect()
@@ -903,43 +818,31 @@ mod tests {
     }
 
     #[test]
-    fn an_adaptive_schedule_runs_one_fault_per_lane_at_a_time_with_quiet_gaps() {
+    fn an_adaptive_schedule_runs_one_fault_at_a_time_with_quiet_gaps() {
         let mut s = Schedule::new(nodes(5), adaptive(Policy::Random), 3).unwrap();
-        let end = Duration::from_secs(120);
-        let due = s.next_due().unwrap();
-        let plan = s.plan(end);
-        assert_eq!(plan[0].0, due, "next_due says when the first op comes");
-        assert!(plan.len() > 40, "{} ops in 120 s", plan.len());
-        // Per lane: the fault running and when it started, and when the last one stopped.
-        let mut running: BTreeMap<Lane, (FaultClass, Duration)> = BTreeMap::new();
-        let mut last_stop: BTreeMap<Lane, Duration> = BTreeMap::new();
-        let mut most_at_once = 0;
+        let plan = s.plan(Duration::from_secs(120));
+        assert!(plan.len() > 10, "{} ops in 120 s", plan.len());
+        let mut running: Option<(FaultClass, Duration)> = None;
+        let mut last_stop = Duration::ZERO;
         for (at, op) in &plan {
             match op {
                 NemesisOp::Start(fault) => {
-                    let lane = Lane::of(fault.class());
-                    assert!(
-                        !running.contains_key(&lane),
-                        "two faults in one lane at {at:?}"
-                    );
-                    let quiet = last_stop.get(&lane).copied().unwrap_or_default();
-                    assert!(*at >= quiet + GAP, "no quiet gap before {at:?}");
-                    running.insert(lane, (fault.class(), *at));
-                    most_at_once = most_at_once.max(running.len());
+                    assert!(running.is_none(), "two faults at once at {at:?}");
+                    assert!(*at >= last_stop + GAP, "no quiet gap before {at:?}");
+                    running = Some((fault.class(), *at));
                 }
                 NemesisOp::Stop(class) => {
-                    let lane = Lane::of(*class);
-                    let (started_class, started) =
-                        running.remove(&lane).expect("a stop with no start");
+                    let (started_class, started) = running.take().expect("a stop with no start");
                     assert_eq!(*class, started_class);
-                    assert!(crate::adaptive::DURATIONS.contains(&(*at - started)) || *at == end);
-                    last_stop.insert(lane, *at);
+                    assert!(
+                        crate::adaptive::DURATIONS.contains(&(*at - started))
+                            || *at == Duration::from_secs(120)
+                    );
+                    last_stop = *at;
                 }
             }
         }
-        assert!(running.is_empty(), "everything healed by the end");
-        assert!(most_at_once >= 3, "the lanes overlap: {most_at_once}");
-        // Every lane, every class in the catalogue, and many kinds of fault.
+        // Many kinds of fault, not one.
         let classes: BTreeSet<FaultClass> = plan
             .iter()
             .filter_map(|(_, op)| match op {
@@ -947,105 +850,26 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(classes.len(), 7, "{classes:?}");
-        let lanes: BTreeSet<Lane> = classes.iter().map(|c| Lane::of(*c)).collect();
-        assert_eq!(lanes.len(), 4, "{lanes:?}");
-        let kinds: BTreeSet<String> = plan
-            .iter()
-            .filter_map(|(_, op)| match op {
-                NemesisOp::Start(f) => Some(f.label()),
-                _ => None,
-            })
-            .collect();
-        assert!(kinds.len() >= 10, "{kinds:?}");
-    }
-
-    /// An adaptive schedule's first fault, and when it started.
-    fn first_fault(s: &mut Schedule) -> (Duration, Fault) {
-        let (at, op) = s.next_op().unwrap();
-        let NemesisOp::Start(fault) = op else {
-            panic!("an adaptive schedule starts with a fault: {op:?}")
-        };
-        (at, fault)
-    }
-
-    /// Plays `s` on until it stops the fault of `class`.
-    fn until_stopped(s: &mut Schedule, class: FaultClass) {
-        while s.next_op().unwrap().1 != NemesisOp::Stop(class) {}
-    }
-
-    #[test]
-    fn a_fault_scored_before_the_check_found_its_anomaly_is_credited_and_replayed() {
-        let mut first = Schedule::new(nodes(5), adaptive(Policy::Auto), 4).unwrap();
-        let (started_at, fault) = first_fault(&mut first);
-        let class = fault.class();
-        until_stopped(&mut first, class);
-        assert!(first.observe(class, &Effect::default()).is_some());
-        assert!(
-            first.credit_anomaly(class, started_at + GAP).is_none(),
-            "no fault of that class started then"
-        );
-        let line = first.credit_anomaly(class, started_at).unwrap();
-        assert!(line.contains("found the anomaly"), "{line}");
-        // The next run of the series starts that lane with the same fault.
-        let mut second = Schedule::new(nodes(5), adaptive(Policy::Auto), 5)
-            .unwrap()
-            .learning_from(first.bandit().unwrap());
-        let replayed = loop {
-            match second.next_op().unwrap().1 {
-                NemesisOp::Start(f) if f.class() == class => break f,
-                _ => {}
-            }
-        };
-        // The same arm: kind, aim and duration; the nodes and magnitude are drawn again.
-        let shape = |f: &Fault| {
-            let mut v = serde_json::to_value(f).unwrap();
-            let o = v.as_object_mut().unwrap();
-            if let Some(offset) = o.get("offset_ms").and_then(Value::as_i64) {
-                o.insert("offset_ms".into(), json!(offset.signum()));
-            }
-            for drawn in ["nodes", "grudge", "seed"] {
-                o.remove(drawn);
-            }
-            v
-        };
-        assert_eq!(shape(&replayed), shape(&fault));
-        let fixed = Schedule::new(nodes(5), config(&["partition"], 10), 1).unwrap();
-        assert!(fixed.clone().credit_anomaly(class, started_at).is_none());
+        assert!(classes.len() >= 4, "{classes:?}");
     }
 
     #[test]
     fn an_adaptive_schedule_learns_only_what_it_is_told_and_shares_it_across_runs() {
         let mut first = Schedule::new(nodes(5), adaptive(Policy::Auto), 1).unwrap();
-        let class = first_fault(&mut first).1.class();
-        let other = [FaultClass::Partition, FaultClass::Clock]
-            .into_iter()
-            .find(|c| *c != class)
-            .unwrap();
         assert!(
-            first.observe(other, &Effect::default()).is_none(),
-            "no fault of that class started"
+            first.observe(&Effect::default()).is_none(),
+            "nothing stopped yet"
         );
-        let line = first.observe(
-            class,
-            &Effect {
-                leader_changes: 1,
-                ..Effect::default()
-            },
-        );
+        let _start = first.next_op().unwrap();
+        let _stop = first.next_op().unwrap();
+        let line = first.observe(&Effect {
+            leader_changes: 1,
+            ..Effect::default()
+        });
+        assert!(line.unwrap().contains("effect score 1.00"));
         assert!(
-            line.unwrap().contains("effect score 0.50"),
-            "scored in force"
-        );
-        assert!(
-            first.observe(class, &Effect::default()).is_some(),
-            "while in force, until stopped"
-        );
-        until_stopped(&mut first, class);
-        assert!(first.observe(class, &Effect::default()).is_some());
-        assert!(
-            first.observe(class, &Effect::default()).is_none(),
-            "one effect per stopped fault"
+            first.observe(&Effect::default()).is_none(),
+            "one effect per fault"
         );
         let bandit = first.bandit().unwrap();
         let second = Schedule::new(nodes(5), adaptive(Policy::Auto), 2)

@@ -8,7 +8,7 @@
 use crate::client::{Client, ClientFactory, Completion};
 use crate::display::Display;
 use crate::generator::{Gen, GenError, Op, Share};
-use crate::live_effect::{Scored, Scores, Snapshot, AFTERMATH};
+use crate::live_effect::{effect, Snapshot, AFTERMATH};
 use crate::live_facts::LiveFacts;
 use crate::recorder::{start_writer, Record, Recorder, Stats};
 use faultline_history::{EventType, Process};
@@ -38,9 +38,9 @@ const REOPEN_BACKOFF: Duration = Duration::from_millis(100);
 pub const TRIGGER_WAIT: Duration = Duration::from_secs(2);
 
 /// How long the nemesis waits for the clock offsets it measures after a clock fault. A node
-/// paused by another fault in force answers only when resumed, and the nemesis does nothing
-/// else while it waits: the measurement is recorded as timed out instead.
-pub const CLOCK_MEASURE_LIMIT: Duration = Duration::from_secs(2);
+/// paused by another fault in force (`--nemesis pause,clock`) answers only when resumed, and
+/// the nemesis does nothing else while it waits: the measurement is recorded as timed out.
+pub const CLOCK_MEASURE_LIMIT: Duration = Duration::from_secs(3);
 
 /// The knobs of a run.
 #[derive(Clone, Debug, Serialize)]
@@ -121,13 +121,13 @@ pub enum RunError {
 }
 
 /// Runs a test: workers and nemesis until the generator is exhausted, the final heal, the
-/// final phase. `stop` turning `Some` ends the main phase early (the heal still happens, the
+/// final phase. `stop` turning true ends the main phase early (the heal still happens, the
 /// final phase is skipped).
 pub async fn run(
     config: &RunConfig,
     workload: Workload,
     nemesis: Option<Nemesis>,
-    stop: Option<watch::Receiver<StopRequest>>,
+    stop: Option<watch::Receiver<bool>>,
 ) -> Result<RunSummary, RunError> {
     run_tapped(config, workload, nemesis, stop, None).await
 }
@@ -138,7 +138,7 @@ pub async fn run_tapped(
     config: &RunConfig,
     workload: Workload,
     nemesis: Option<Nemesis>,
-    stop: Option<watch::Receiver<StopRequest>>,
+    stop: Option<watch::Receiver<bool>>,
     tap: Option<std::sync::mpsc::Sender<faultline_history::Event>>,
 ) -> Result<RunSummary, RunError> {
     if config.nodes.is_empty() {
@@ -169,20 +169,17 @@ pub async fn run_tapped(
         tap,
     )?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = Arc::new(Mutex::new(None::<Duration>));
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(mut external) = stop {
         let stop_tx = stop_tx.clone();
         let stopped = stopped.clone();
         tokio::spawn(async move {
-            let at = loop {
-                if let Some(at) = *external.borrow_and_update() {
-                    break at;
-                }
+            while !*external.borrow_and_update() {
                 if external.changed().await.is_err() {
                     return;
                 }
-            };
-            *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
+            }
+            stopped.store(true, Ordering::Relaxed);
             let _ = stop_tx.send(true);
         });
     }
@@ -211,7 +208,7 @@ pub async fn run_tapped(
             display: active_faults.clone(),
             stats: stats.clone(),
             live: live.clone(),
-            anomaly_at: stopped.clone(),
+            stopped_by_anomaly: stopped.clone(),
         };
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
     });
@@ -272,8 +269,7 @@ pub async fn run_tapped(
             panics.push(format!("the leader watch panicked: {e}"));
         }
     }
-    let was_stopped = stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-    if let Some(control) = recovery_control.filter(|_| !was_stopped) {
+    if let Some(control) = recovery_control.filter(|_| !stopped.load(Ordering::Relaxed)) {
         await_recovery(control).await;
     }
     let _ = final_tx.send(true);
@@ -299,7 +295,7 @@ pub async fn run_tapped(
         info: load(&stats.info),
         nemesis_events: load(&stats.nemesis),
         elapsed: started.elapsed(),
-        stopped: was_stopped,
+        stopped: stopped.load(Ordering::Relaxed),
     })
 }
 
@@ -553,11 +549,6 @@ fn record_leaders(recorder: &Recorder, state: &LeaderState) {
     });
 }
 
-/// A request to stop a run from outside (`--stop-on-anomaly`): `None` while it should go
-/// on; `Some(at)` once an anomaly is certain, `at` being when its operation completed on the
-/// history's clock. An adaptive nemesis credits the faults in force then with the find.
-pub type StopRequest = Option<Duration>;
-
 /// Drives the nemesis schedule and keeps the faults it started.
 struct NemesisRunner {
     control: Arc<dyn NodeControl>,
@@ -568,9 +559,8 @@ struct NemesisRunner {
     stats: Arc<Stats>,
     /// What the run shows, for faults aimed at the lock holder, last writer or busiest node.
     live: Arc<LiveFacts>,
-    /// Set when the run was stopped from outside: `--stop-on-anomaly` found one, whose
-    /// operation completed at this time on the history's clock.
-    anomaly_at: Arc<Mutex<Option<Duration>>>,
+    /// Set when the run was stopped from outside: `--stop-on-anomaly` found one.
+    stopped_by_anomaly: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl NemesisRunner {
@@ -581,58 +571,35 @@ impl NemesisRunner {
         mut main_over: watch::Receiver<bool>,
     ) {
         // An adaptive schedule learns what each fault did: counts before, at its start and
-        // after its aftermath; a fixed schedule ignores them. Faults of different lanes
-        // overlap, so each lane keeps its own quiet window, and a stopped fault's score
-        // waits out its aftermath while the other lanes go on.
-        let mut scores = Scores::new(Snapshot::take(&self.stats));
-        let mut scored: Vec<Scored> = Vec::new();
-        while let Some(due) = schedule.next_due() {
-            while let Some(at) = scores.next_aftermath().filter(|&at| at <= start + due) {
-                tokio::select! {
-                    _ = sleep_until(at) => {}
-                    _ = main_over.wait_for(|v| *v) => break,
-                }
-                let done = scores.take_due(at, &self.stats);
-                scored.push(self.learn(&mut schedule, start, done));
-            }
+        // after its aftermath; a fixed schedule ignores them.
+        let mut quiet = Snapshot::take(&self.stats);
+        let mut unscored: Option<(Snapshot, bool)> = None;
+        while let Some((at, op)) = schedule.next_op() {
             tokio::select! {
-                _ = sleep_until(start + due) => {}
+                _ = sleep_until(start + at) => {}
                 _ = main_over.wait_for(|v| *v) => break,
             }
-            if *main_over.borrow() {
-                break;
-            }
-            let Some((due, op)) = schedule.next_op() else {
-                break;
-            };
+            let starting = matches!(op, NemesisOp::Start(_));
             let at_start = Snapshot::take(&self.stats);
-            let (started, stopped) = match &op {
-                NemesisOp::Start(fault) => (Some(fault.class()), None),
-                NemesisOp::Stop(class) => (None, Some(*class)),
-            };
             let applied = self.execute(op).await;
-            if !schedule.is_adaptive() {
+            if starting {
+                unscored = Some((at_start, applied)).filter(|_| schedule.is_adaptive());
                 continue;
             }
-            if let Some(class) = started {
-                if let Some(before) = scores.started(class, due, at_start, applied, &self.stats) {
-                    scored.push(self.learn(&mut schedule, start, before));
-                }
+            if unscored.is_none() {
+                continue;
             }
-            if let Some(class) = stopped {
-                scores.stopped(class, Instant::now() + AFTERMATH);
+            tokio::select! {
+                _ = tokio::time::sleep(AFTERMATH) => {}
+                _ = main_over.wait_for(|v| *v) => break,
             }
+            let (at_start, applied) = unscored.take().expect("checked above");
+            quiet = self.score(&mut schedule, quiet, at_start, applied);
         }
-        // The run ended while faults were in force or in their aftermath: what they did so
-        // far. If an anomaly stopped it, the faults in force (or in their aftermath) when
-        // its operation completed found it, whether or not they were scored already.
-        for done in scores.take_all(&self.stats) {
-            self.learn(&mut schedule, start, done);
-        }
-        for earlier in scored.iter().filter(|s| self.found(start, s)) {
-            if let Some(line) = schedule.credit_anomaly(earlier.class, earlier.due) {
-                tracing::info!(target: "faultline::nemesis", "{line}");
-            }
+        // The run ended while a fault was in force or in its aftermath: what it did so far,
+        // and an anomaly if the streamed check stopped the run.
+        if let Some((at_start, applied)) = unscored {
+            self.score(&mut schedule, quiet, at_start, applied);
         }
         let _ = main_over.wait_for(|v| *v).await;
         // Final heal: everything still active, whether or not its start succeeded.
@@ -642,21 +609,22 @@ impl NemesisRunner {
         }
     }
 
-    /// Whether the anomaly that stopped the run (if one did) completed while the fault was in
-    /// force or in its aftermath.
-    fn found(&self, start: Instant, fault: &Scored) -> bool {
-        let at = *self.anomaly_at.lock().unwrap_or_else(|p| p.into_inner());
-        at.is_some_and(|at| fault.start <= start + at && start + at <= fault.end)
-    }
-
-    /// Tells an adaptive schedule what a fault did (an anomaly if one that stopped the run
-    /// completed in its window), and logs what it learned; the fault, as it was scored.
-    fn learn(&self, schedule: &mut Schedule, start: Instant, mut done: Scored) -> Scored {
-        done.effect.anomaly = self.found(start, &done);
-        if let Some(line) = schedule.observe(done.class, &done.effect) {
+    /// Tells an adaptive schedule what the fault that started at `at_start` did, and logs
+    /// what it learned; the counts now, where the next quiet window starts.
+    fn score(
+        &self,
+        schedule: &mut Schedule,
+        quiet: Snapshot,
+        at_start: Snapshot,
+        applied: bool,
+    ) -> Snapshot {
+        let end = Snapshot::take(&self.stats);
+        let mut effect = effect(quiet, at_start, end, applied);
+        effect.anomaly = self.stopped_by_anomaly.load(Ordering::Relaxed);
+        if let Some(line) = schedule.observe(&effect) {
             tracing::info!(target: "faultline::nemesis", "{line}");
         }
-        done
+        end
     }
 
     fn record(&self, kind: EventType, f: &'static str, value: Value, error: Option<Value>) {

@@ -534,10 +534,10 @@ async fn stopping_ends_the_run_early_and_skips_the_final_phase() {
             .once()
             .each_thread(),
     );
-    let (tx, rx) = tokio::sync::watch::channel(None);
+    let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         tokio::time::sleep(Duration::from_millis(200)).await;
-        tx.send(Some(Duration::from_millis(150))).unwrap();
+        tx.send(true).unwrap();
     });
     let summary = run(&cfg, w, None, Some(rx)).await.unwrap();
     assert!(summary.stopped);
@@ -578,13 +578,13 @@ impl NodeControl for SlowClocks {
     }
 }
 
-/// `--nemesis random`: a lane per family of faults, the lanes overlapping, and nothing one
-/// fault waits on (here a clock measurement that hangs) holds up the others.
+/// `--nemesis pause,clock`: a clock measurement that hangs (as on a node the pause stopped)
+/// gives up after a few seconds, and the schedule goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn adaptive_faults_of_different_lanes_overlap_and_none_holds_up_the_others() {
+async fn a_clock_measurement_that_hangs_does_not_hold_up_the_nemesis() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 2);
-    let limit = Duration::from_secs(9);
+    let limit = Duration::from_secs(8);
     cfg.time_limit = Some(limit);
     cfg.nemesis_timeout = Duration::from_secs(30);
     let cluster = Arc::new(SlowClocks {
@@ -592,15 +592,10 @@ async fn adaptive_faults_of_different_lanes_overlap_and_none_holds_up_the_others
         hang: Duration::from_secs(6),
     });
     let nemesis_config = NemesisConfig {
-        adaptive: Some(faultline_nemesis::Adaptive {
-            policy: faultline_nemesis::Policy::Random,
-            names_primaries: false,
-            monotonic_clocks: false,
-            grants_locks: false,
-        }),
+        kinds: vec!["pause".parse().unwrap(), "clock".parse().unwrap()],
+        interval: Duration::from_millis(500),
         ..NemesisConfig::default()
     };
-    // This seed's plan starts a clock fault in the first seconds, with others after it.
     let schedule = Schedule::new(cfg.nodes.clone(), nemesis_config, cfg.seed).unwrap();
     let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(Value::Null)));
     let nemesis = Nemesis {
@@ -611,54 +606,17 @@ async fn adaptive_faults_of_different_lanes_overlap_and_none_holds_up_the_others
         .await
         .unwrap();
     let events = history(&cfg.history_path);
-    let nem: Vec<&Event> = events
-        .iter()
-        .filter(|e| e.process == Process::Nemesis && e.kind == EventType::Invoke)
-        .collect();
     // Every clock measurement gives up long before the clocks answer.
-    let measured: Vec<(u64, &Event)> = events
-        .iter()
-        .filter(|e| e.f == "clock-offset")
-        .map(|e| (e.time, e))
-        .collect();
-    assert!(!measured.is_empty(), "a clock fault ran: {nem:?}");
+    let measured: Vec<&Event> = events.iter().filter(|e| e.f == "clock-offset").collect();
+    assert!(
+        measured.len() >= 4,
+        "the nemesis went on past a measurement: {measured:?}"
+    );
     for pair in measured.chunks(2) {
-        let waited = Duration::from_nanos(pair[1].0 - pair[0].0);
-        assert_eq!(pair[1].1.kind, EventType::Info, "{:?}", pair[1].1);
-        assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+        let waited = Duration::from_nanos(pair[1].time - pair[0].time);
+        assert_eq!(pair[1].kind, EventType::Info, "{:?}", pair[1]);
+        assert!(waited < Duration::from_secs(4), "waited {waited:?}");
     }
-    // Faults of different classes were in force at once, and every start was stopped.
-    let mut in_force: BTreeMap<String, u64> = BTreeMap::new();
-    let mut most = 0;
-    for e in &nem {
-        let class = e.f.split_once('-').map(|(_, c)| c.to_string());
-        match (e.f.split('-').next(), class) {
-            (Some("start"), Some(c)) => {
-                assert!(in_force.insert(c, e.time).is_none(), "one per class");
-                most = most.max(in_force.len());
-            }
-            (Some("stop"), Some(c)) => {
-                in_force.remove(&c);
-            }
-            _ => {}
-        }
-    }
-    assert!(in_force.is_empty(), "healed: {in_force:?}");
-    assert!(most >= 3, "at most {most} faults at once");
-    let classes: std::collections::BTreeSet<&str> = nem
-        .iter()
-        .filter_map(|e| e.f.strip_prefix("start-"))
-        .collect();
-    fn lane(class: &str) -> &str {
-        match class {
-            "partition" => "network",
-            "pause" | "kill" | "slow" => "process",
-            "loss" | "netem" => "packet",
-            other => other,
-        }
-    }
-    let lanes: std::collections::BTreeSet<&str> = classes.iter().map(|c| lane(c)).collect();
-    assert_eq!(lanes.len(), 4, "every lane had faults: {classes:?}");
     pair(&events, &[]).unwrap();
 }
 
