@@ -354,6 +354,9 @@ async fn an_unopenable_client_fails_its_ops_with_no_client() {
 struct FakeCluster {
     log: Mutex<Vec<(String, String)>>,
     down: Option<String>,
+    /// Clocks that answer only after this, as a paused node's do when resumed; none: the
+    /// cluster cannot measure its clocks.
+    clocks_answer_after: Option<Duration>,
 }
 
 impl NodeControl for FakeCluster {
@@ -378,6 +381,10 @@ impl NodeControl for FakeCluster {
     }
     fn clock_offset_file(&self, _node: &str) -> String {
         "/var/lib/faultline/clock".into()
+    }
+    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
+        std::thread::sleep(self.clocks_answer_after?);
+        Some(BTreeMap::new())
     }
 }
 
@@ -547,37 +554,6 @@ async fn stopping_ends_the_run_early_and_skips_the_final_phase() {
     pair(&events, &[]).unwrap();
 }
 
-/// A cluster whose clocks answer only after `hang`, as a paused node's does when resumed.
-struct SlowClocks {
-    inner: FakeCluster,
-    hang: Duration,
-}
-
-impl NodeControl for SlowClocks {
-    fn nodes(&self) -> Vec<String> {
-        self.inner.nodes()
-    }
-    fn exec(&self, node: &str, command: &str) -> Result<String, NodeError> {
-        self.inner.exec(node, command)
-    }
-    fn addr(&self, node: &str) -> Result<String, NodeError> {
-        self.inner.addr(node)
-    }
-    fn db_pid(&self, node: &str) -> Result<u32, NodeError> {
-        self.inner.db_pid(node)
-    }
-    fn start_db(&self, node: &str) -> Result<(), NodeError> {
-        self.inner.start_db(node)
-    }
-    fn clock_offset_file(&self, node: &str) -> String {
-        self.inner.clock_offset_file(node)
-    }
-    fn clock_offsets(&self) -> Option<BTreeMap<String, i64>> {
-        std::thread::sleep(self.hang);
-        Some(BTreeMap::new())
-    }
-}
-
 /// `--nemesis pause,clock`: a clock measurement that hangs (as on a node the pause stopped)
 /// gives up after a few seconds, and the schedule goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -587,9 +563,9 @@ async fn a_clock_measurement_that_hangs_does_not_hold_up_the_nemesis() {
     let limit = Duration::from_secs(8);
     cfg.time_limit = Some(limit);
     cfg.nemesis_timeout = Duration::from_secs(30);
-    let cluster = Arc::new(SlowClocks {
-        inner: FakeCluster::default(),
-        hang: Duration::from_secs(6),
+    let cluster = Arc::new(FakeCluster {
+        clocks_answer_after: Some(Duration::from_secs(6)),
+        ..FakeCluster::default()
     });
     let nemesis_config = NemesisConfig {
         kinds: vec!["pause".parse().unwrap(), "clock".parse().unwrap()],
@@ -860,10 +836,7 @@ async fn live_targeted_starts(kind: &str, clients: NodeClients) -> Vec<(Value, V
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 3);
     cfg.time_limit = Some(Duration::from_millis(2500));
-    let cluster = Arc::new(FakeCluster {
-        log: Mutex::default(),
-        down: None,
-    });
+    let cluster = Arc::new(FakeCluster::default());
     let nemesis_config = NemesisConfig {
         kinds: vec![kind.parse().unwrap()],
         interval: Duration::from_millis(300),
