@@ -60,7 +60,7 @@ pub fn first_certain(check: &PrefixCheck, events: &[Event]) -> Option<Found> {
 pub fn check_prefix_while_running(
     check: PrefixCheck,
     events: &Receiver<Event>,
-    stop: tokio::sync::watch::Sender<bool>,
+    stop: tokio::sync::watch::Sender<faultline_runner::StopRequest>,
     notify: &Notify,
 ) -> Option<Found> {
     let mut seen: Vec<Event> = Vec::new();
@@ -90,7 +90,7 @@ pub fn check_prefix_while_running(
             notify.tell(Notice::Anomaly(
                 "stopping the run (--stop-on-anomaly)".into(),
             ));
-            let _ = stop.send(true);
+            let _ = stop.send(Some(Duration::from_secs_f64(f.at_s)));
             // The recorder stops feeding a tap whose reader has gone.
             return Some(f);
         }
@@ -134,7 +134,7 @@ mod tests {
     #[test]
     fn the_running_check_stops_the_run_at_the_first_certain_anomaly() {
         let (tx, rx) = std::sync::mpsc::channel();
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
         for e in counter_history() {
             tx.send(e).unwrap();
         }
@@ -151,7 +151,11 @@ mod tests {
             .unwrap()
             .expect("found while the history is open");
         assert_eq!(found.at_s, 3.0);
-        assert!(*stop_rx.borrow());
+        assert_eq!(
+            *stop_rx.borrow(),
+            Some(Duration::from_secs(3)),
+            "stopped, naming when"
+        );
         let told = told.lock().unwrap();
         assert!(
             matches!(told.first(), Some(Notice::Anomaly(line)) if line.starts_with("anomaly at 3.0 s (event 3)")),

@@ -286,7 +286,7 @@ pub fn execute(
         history_path: dir.history_path(),
         progress: plan.show_progress,
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(None);
     let (tap, checking) = check_alongside(plan, stop_tx)?;
     let summary = test
         .runtime
@@ -343,7 +343,7 @@ enum Alongside {
 /// workload has one, else with `--stop-on-anomaly` the prefix check, else none.
 fn check_alongside(
     plan: &crate::plan::Plan,
-    stop_tx: tokio::sync::watch::Sender<bool>,
+    stop_tx: tokio::sync::watch::Sender<runner::StopRequest>,
 ) -> Result<(Option<Sender<Event>>, Alongside), Failure> {
     let (tx, rx) = std::sync::mpsc::channel();
     let spawn = |name: &str| std::thread::Builder::new().name(name.into());

@@ -4,6 +4,7 @@
 
 use crate::notice::{Notice, Notify};
 use faultline_linearizability::{ModelError, Report, SpecStream, StreamError};
+use std::time::Duration;
 
 /// How the checker that ran alongside the run ended.
 pub enum Streamed {
@@ -18,7 +19,7 @@ pub enum Streamed {
 pub fn check_while_running(
     mut checker: SpecStream,
     events: &std::sync::mpsc::Receiver<faultline_history::Event>,
-    stop: Option<tokio::sync::watch::Sender<bool>>,
+    stop: Option<tokio::sync::watch::Sender<faultline_runner::StopRequest>>,
     notify: &Notify,
 ) -> Streamed {
     let mut first = None;
@@ -36,11 +37,11 @@ pub fn check_while_running(
                 f.event, f.counterexample.explanation
             )));
             if let Some(stop) = &stop {
-                if !*stop.borrow() {
+                if stop.borrow().is_none() {
                     notify.tell(Notice::Anomaly(
                         "stopping the run (--stop-on-anomaly)".into(),
                     ));
-                    let _ = stop.send(true);
+                    let _ = stop.send(Some(Duration::from_nanos(f.time)));
                 }
             }
         }

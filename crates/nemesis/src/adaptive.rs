@@ -6,10 +6,11 @@
 //! for faults aimed at nodes) and for how long ([`DURATIONS`]). `random` draws each uniformly,
 //! the baseline. `auto` keeps a UCB1 bandit per dimension (Auer et al. 2002, with a smaller
 //! exploration weight), choosing a kind's family ([`FAMILIES`]) before the kind, rewarded with
-//! the effect each fault had on the clients, or 1 for an anomaly ([`Effect::score`]): fault kinds, targets and durations
-//! that bit are tried more often, and ones that never do less; the fault in force when an
-//! anomaly was found is tried again first (the next run of a series starts with it) until a
-//! replay finds nothing. The bandit sees effects only,
+//! the effect each fault had on the clients ([`Effect::score`]), raised to 1 for the fault in
+//! force when an anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds,
+//! targets and durations that bit are tried more often, and ones that never do less. The
+//! fault that found an anomaly is tried again first (the next run of a series starts with
+//! it) until [`REPLAY_MISSES`] replays in a row find nothing. The bandit sees effects only,
 //! never which database or workload runs, and it lives as long as the test, so the runs of a
 //! `--test-count` series learn from the ones before them.
 //!
@@ -134,21 +135,15 @@ pub struct Effect {
     pub leader_changes: u64,
     /// Whether the fault could not be applied (it then taught nothing).
     pub failed: bool,
-    /// Whether the run found an anomaly while the fault was in force or in its aftermath
-    /// (the streamed check stopped the run): the strongest effect there is.
-    pub anomaly: bool,
 }
 
 impl Effect {
-    /// How much the fault bit, in 0..=1: 1 for an anomaly found; else the rise in the share
-    /// of failed and indeterminate operations, the fall in completions a second, and a leader
-    /// change, whichever is most.
+    /// How much the fault bit, in 0..=1: the rise in the share of failed and indeterminate
+    /// operations, the fall in completions a second, and a leader change, whichever is most.
+    /// (An anomaly found is worth 1: [`Bandit::credit_anomaly`].)
     pub fn score(&self) -> f64 {
         if self.failed {
             return 0.0;
-        }
-        if self.anomaly {
-            return 1.0;
         }
         let share = |bad: u64, total: u64| bad as f64 / total.max(1) as f64;
         let errors =
@@ -225,8 +220,8 @@ impl Arms {
         self.pick_among(policy, &all, rng)
     }
 
-    fn reward(&mut self, arm: usize, reward: f64) {
-        self.pulls[arm] += 1;
+    fn reward(&mut self, arm: usize, pulls: u32, reward: f64) {
+        self.pulls[arm] += pulls;
         self.rewards[arm] += reward;
     }
 
@@ -250,6 +245,12 @@ pub fn family(kind: &FaultKind) -> usize {
     }
 }
 
+/// How many replays in a row of a fault that found an anomaly may find nothing before `auto`
+/// stops replaying it. A fault that finds a bug seldom finds it every time (a lock holder
+/// paused just before its lease renewal, a partition that cut off a leader with nothing to
+/// lose), so one miss is no proof that the find was luck; three are, more or less.
+pub const REPLAY_MISSES: u32 = 3;
+
 /// A chosen fault: indices into the catalogue's dimensions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Choice {
@@ -271,9 +272,10 @@ pub struct Bandit {
     targets: Arms,
     durations: Arms,
     /// `auto`: the fault (kind, target, duration) in force when the last anomaly was found,
-    /// tried again first, while it keeps finding one: the run after a find starts with the
-    /// fault that found it, as a person reproducing a bug would.
-    replay: Option<Choice>,
+    /// tried again first while it keeps finding one, and how many replays in a row since
+    /// found nothing: the run after a find starts with the fault that found it, as a person
+    /// reproducing a bug would.
+    replay: Option<(Choice, u32)>,
 }
 
 impl Bandit {
@@ -297,7 +299,7 @@ impl Bandit {
 
     /// The next fault: its kind with targets filled in, how long it lasts, and the choice.
     pub fn choose(&self, rng: &mut impl Rng) -> (FaultKind, Duration, Choice) {
-        if let Some(choice) = self.replay {
+        if let Some((choice, _)) = self.replay {
             let mut kind = self.catalogue.faults[choice.fault];
             if let Some(t) = choice.target {
                 set_targets(&mut kind, self.catalogue.targets[t]);
@@ -332,24 +334,40 @@ impl Bandit {
         (kind, DURATIONS[duration], choice)
     }
 
-    /// Credits `choice` with the effect's score; under `auto`, a fault that found an anomaly
-    /// is the next one tried, until a replay of it finds none.
+    /// Credits `choice` with the effect's score; a replay of a fault that found an anomaly
+    /// counts as a miss until [`Bandit::credit_anomaly`] says otherwise.
     pub fn learn(&mut self, choice: Choice, effect: &Effect) {
-        let score = effect.score();
-        if self.policy == Policy::Auto {
-            if effect.anomaly && !effect.failed {
-                self.replay = Some(choice);
-            } else if self.replay == Some(choice) {
-                self.replay = None;
+        if let Some((replayed, misses)) = &mut self.replay {
+            if *replayed == choice {
+                *misses += 1;
+                if *misses >= REPLAY_MISSES {
+                    self.replay = None;
+                }
             }
         }
-        let f = family(&self.catalogue.faults[choice.fault]);
-        self.families.reward(f, score);
-        self.faults.reward(choice.fault, score);
-        if let Some(t) = choice.target {
-            self.targets.reward(t, score);
+        self.reward(choice, 1, effect.score());
+    }
+
+    /// Raises what `choice` earned, already scored `scored` by [`Bandit::learn`], to 1: an
+    /// anomalous operation completed while it was in force or in its aftermath, the
+    /// strongest effect there is. Under `auto` it is the next fault tried, until
+    /// [`REPLAY_MISSES`] replays in a row find nothing.
+    pub fn credit_anomaly(&mut self, choice: Choice, scored: f64) {
+        if self.policy == Policy::Auto {
+            self.replay = Some((choice, 0));
         }
-        self.durations.reward(choice.duration, score);
+        self.reward(choice, 0, 1.0 - scored);
+    }
+
+    /// Adds `pulls` and `reward` to each dimension's arm that `choice` took.
+    fn reward(&mut self, choice: Choice, pulls: u32, reward: f64) {
+        let f = family(&self.catalogue.faults[choice.fault]);
+        self.families.reward(f, pulls, reward);
+        self.faults.reward(choice.fault, pulls, reward);
+        if let Some(t) = choice.target {
+            self.targets.reward(t, pulls, reward);
+        }
+        self.durations.reward(choice.duration, pulls, reward);
     }
 
     /// Each fault kind's mean score so far (`None`: never tried), in catalogue order, for the log.
@@ -496,15 +514,20 @@ mod tests {
     }
 
     #[test]
-    fn an_anomaly_is_the_strongest_effect() {
-        let found = Effect {
-            anomaly: true,
-            ..effect(0.0)
-        };
-        assert_eq!(found.score(), 1.0);
+    fn an_anomaly_raises_its_fault_to_the_strongest_effect_without_a_second_pull() {
+        let mut bandit = Bandit::new(Policy::Auto, Catalogue::new(true, true, true));
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (_, _, first) = bandit.choose(&mut rng);
+        let weak = effect(0.25);
+        bandit.learn(first, &weak);
+        assert_eq!(bandit.faults.mean(first.fault), Some(0.25));
+        bandit.credit_anomaly(first, weak.score());
+        assert_eq!(bandit.faults.pulls[first.fault], 1, "one fault, one pull");
+        assert_eq!(bandit.faults.mean(first.fault), Some(1.0));
+        assert_eq!(bandit.durations.mean(first.duration), Some(1.0));
         let failed = Effect {
             failed: true,
-            ..found
+            ..effect(1.0)
         };
         assert_eq!(
             failed.score(),
@@ -531,29 +554,39 @@ mod tests {
     }
 
     #[test]
-    fn auto_tries_the_fault_that_found_an_anomaly_first_until_a_replay_finds_none() {
+    fn auto_replays_the_fault_that_found_an_anomaly_until_it_misses_three_times_in_a_row() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for policy in [Policy::Auto, Policy::Random] {
             let mut bandit = Bandit::new(policy, Catalogue::new(true, true, true));
             let (_, _, first) = bandit.choose(&mut rng);
-            let found = Effect {
-                anomaly: true,
-                ..effect(0.0)
-            };
-            bandit.learn(first, &found);
+            bandit.learn(first, &effect(0.0));
+            bandit.credit_anomaly(first, 0.0);
             let again: Vec<Choice> = (0..3).map(|_| bandit.choose(&mut rng).2).collect();
             if policy == Policy::Random {
                 assert!(again.iter().any(|c| *c != first), "random never replays");
                 continue;
             }
             assert_eq!(again, [first; 3], "the finder is tried next");
-            bandit.learn(first, &found);
-            assert_eq!(bandit.choose(&mut rng).2, first, "and again while it finds");
+            // Two misses, then a find: the count of misses starts again.
+            for _ in 1..REPLAY_MISSES {
+                bandit.learn(first, &effect(0.0));
+                assert_eq!(bandit.choose(&mut rng).2, first, "a miss or two is luck");
+            }
+            bandit.learn(first, &effect(0.0));
+            bandit.credit_anomaly(first, 0.0);
+            for _ in 1..REPLAY_MISSES {
+                bandit.learn(first, &effect(0.0));
+                assert_eq!(
+                    bandit.choose(&mut rng).2,
+                    first,
+                    "found again, replayed again"
+                );
+            }
             bandit.learn(first, &effect(0.0));
             let later: Vec<Choice> = (0..20).map(|_| bandit.choose(&mut rng).2).collect();
             assert!(
                 later.iter().any(|c| *c != first),
-                "a replay that found nothing ends it"
+                "{REPLAY_MISSES} misses in a row end it"
             );
         }
     }

@@ -177,13 +177,24 @@ pub struct Schedule {
 }
 
 /// An adaptive schedule's state: the learner (shared by the runs of a series), the fault
-/// running now, the one whose effect is awaited, and when the next may start.
+/// running now, the one whose effect is awaited, when the next may start, and the faults
+/// scored so far.
 #[derive(Clone, Debug)]
 struct AdaptiveState {
     bandit: Arc<Mutex<Bandit>>,
     running: Option<(FaultClass, Duration, Choice)>,
     unscored: Option<Choice>,
     next_start: Duration,
+    scored: Vec<Scored>,
+}
+
+/// A fault this run scored: when it took effect (on the caller's clock), what it was, and
+/// what it earned.
+#[derive(Clone, Copy, Debug)]
+struct Scored {
+    began: Duration,
+    choice: Choice,
+    score: f64,
 }
 
 impl Schedule {
@@ -227,6 +238,7 @@ impl Schedule {
             running: None,
             unscored: None,
             next_start: GAP,
+            scored: Vec::new(),
         });
         Ok(Schedule {
             nodes,
@@ -257,21 +269,49 @@ impl Schedule {
         self.adaptive.is_some()
     }
 
-    /// Tells an adaptive schedule what the fault it last stopped did, and returns the line
-    /// for the run's log that says what it has learned; nothing for a fixed schedule.
-    /// A fault still in force (the run ended first) is scored as it stands.
-    pub fn observe(&mut self, effect: &Effect) -> Option<String> {
+    /// Tells an adaptive schedule what the fault it last stopped did, which took effect at
+    /// `began`, and returns the line for the run's log that says what it has learned; nothing
+    /// for a fixed schedule. A fault still in force (the run ended first) is scored as it
+    /// stands.
+    pub fn observe(&mut self, effect: &Effect, began: Duration) -> Option<String> {
         let a = self.adaptive.as_mut()?;
         let choice = match a.unscored.take() {
             Some(choice) => choice,
             None => a.running.as_ref().map(|r| r.2)?,
         };
+        let score = effect.score();
+        a.scored.push(Scored {
+            began,
+            choice,
+            score,
+        });
         let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
         bandit.learn(choice, effect);
         Some(format!(
-            "{} nemesis: effect score {:.2}; mean score per fault so far: {}",
+            "{} nemesis: effect score {score:.2}; mean score per fault so far: {}",
             bandit.policy().name(),
-            effect.score(),
+            means_line(&bandit)
+        ))
+    }
+
+    /// Tells an adaptive schedule that an anomalous operation completed at `at` (on the clock
+    /// of [`Schedule::observe`]'s `began`): the last scored fault that took effect by then,
+    /// in force or in its aftermath, found it, and [`Bandit::credit_anomaly`] raises it to
+    /// the strongest effect. The check that sees an anomaly may lag its operation by seconds,
+    /// by when another fault is in force; that one did not find it. Returns the log line;
+    /// nothing for a fixed schedule or an anomaly before the first fault.
+    pub fn credit_anomaly(&mut self, at: Duration) -> Option<String> {
+        let a = self.adaptive.as_mut()?;
+        let finder = a.scored.iter().rev().find(|s| s.began <= at)?;
+        let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
+        bandit.credit_anomaly(finder.choice, finder.score);
+        let kind = bandit.fault_means()[finder.choice.fault].0;
+        Some(format!(
+            "{} nemesis: the anomaly at {:.1} s came under {} (from {:.1} s), tried again first; mean score per fault so far: {}",
+            bandit.policy().name(),
+            at.as_secs_f64(),
+            arm_name(&kind),
+            finder.began.as_secs_f64(),
             means_line(&bandit)
         ))
     }
@@ -857,18 +897,21 @@ mod tests {
     fn an_adaptive_schedule_learns_only_what_it_is_told_and_shares_it_across_runs() {
         let mut first = Schedule::new(nodes(5), adaptive(Policy::Auto), 1).unwrap();
         assert!(
-            first.observe(&Effect::default()).is_none(),
+            first.observe(&Effect::default(), ZERO).is_none(),
             "nothing stopped yet"
         );
         let _start = first.next_op().unwrap();
         let _stop = first.next_op().unwrap();
-        let line = first.observe(&Effect {
-            leader_changes: 1,
-            ..Effect::default()
-        });
+        let line = first.observe(
+            &Effect {
+                leader_changes: 1,
+                ..Effect::default()
+            },
+            ZERO,
+        );
         assert!(line.unwrap().contains("effect score 1.00"));
         assert!(
-            first.observe(&Effect::default()).is_none(),
+            first.observe(&Effect::default(), ZERO).is_none(),
             "one effect per fault"
         );
         let bandit = first.bandit().unwrap();
@@ -878,5 +921,47 @@ mod tests {
         assert!(Arc::ptr_eq(&second.bandit().unwrap(), &bandit));
         let fixed = Schedule::new(nodes(5), config(&["partition"], 10), 1).unwrap();
         assert!(fixed.bandit().is_none() && !fixed.is_adaptive());
+    }
+
+    const ZERO: Duration = Duration::ZERO;
+
+    /// Starts and stops the next fault, scored as nothing at `began`; its class.
+    fn play_one(s: &mut Schedule, began: Duration) -> FaultClass {
+        let Some((_, NemesisOp::Start(fault))) = s.next_op() else {
+            panic!("a start first");
+        };
+        s.next_op().unwrap();
+        s.observe(&Effect::default(), began).unwrap();
+        fault.class()
+    }
+
+    /// The check sees an anomaly seconds after its operation completed, often when the next
+    /// fault is in force: the fault in force (or in its aftermath) when the operation
+    /// completed is the one credited and tried again.
+    #[test]
+    fn an_anomaly_is_credited_to_the_fault_in_force_when_its_operation_completed() {
+        let secs = Duration::from_secs;
+        let seed = (0..100)
+            .find(|&seed| {
+                let mut s = Schedule::new(nodes(5), adaptive(Policy::Auto), seed).unwrap();
+                play_one(&mut s, secs(2)) != play_one(&mut s, secs(9))
+            })
+            .expect("two different classes in a row");
+        let mut s = Schedule::new(nodes(5), adaptive(Policy::Auto), seed).unwrap();
+        let finder = play_one(&mut s, secs(2));
+        let later = play_one(&mut s, secs(9));
+        assert!(s.credit_anomaly(secs(1)).is_none(), "before any fault");
+        let line = s.credit_anomaly(secs(7)).expect("credited");
+        assert!(line.contains("from 2.0 s"), "{line}");
+        let Some((_, NemesisOp::Start(next))) = s.next_op() else {
+            panic!("a start");
+        };
+        assert_eq!(
+            next.class(),
+            finder,
+            "the finder is replayed, not {later:?}"
+        );
+        let mut fixed = Schedule::new(nodes(5), config(&["partition"], 10), 1).unwrap();
+        assert!(fixed.credit_anomaly(secs(7)).is_none());
     }
 }

@@ -25,6 +25,7 @@ pub use display::status_line;
 pub use generator::{Gen, GenError, GenState, Op, OpCtx, Pending, PerKey, Share};
 pub use recorder::{Stats, FLUSH_INTERVAL};
 pub use run::{
-    run, run_tapped, Nemesis, RunConfig, RunError, RunSummary, Workload, CLOCK_MEASURE_LIMIT,
+    run, run_tapped, Nemesis, RunConfig, RunError, RunSummary, StopRequest, Workload,
+    CLOCK_MEASURE_LIMIT,
 };
 pub use store::{begin_log, create_run_dir, RunDir};

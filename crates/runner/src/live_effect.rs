@@ -47,6 +47,5 @@ pub fn effect(quiet: Snapshot, start: Snapshot, end: Snapshot, applied: bool) ->
         // The first leader of the run is not a change.
         leader_changes: end.leader_changes - start.leader_changes,
         failed: !applied,
-        anomaly: false,
     }
 }

@@ -127,7 +127,7 @@ pub async fn run(
     config: &RunConfig,
     workload: Workload,
     nemesis: Option<Nemesis>,
-    stop: Option<watch::Receiver<bool>>,
+    stop: Option<watch::Receiver<StopRequest>>,
 ) -> Result<RunSummary, RunError> {
     run_tapped(config, workload, nemesis, stop, None).await
 }
@@ -138,7 +138,7 @@ pub async fn run_tapped(
     config: &RunConfig,
     workload: Workload,
     nemesis: Option<Nemesis>,
-    stop: Option<watch::Receiver<bool>>,
+    stop: Option<watch::Receiver<StopRequest>>,
     tap: Option<std::sync::mpsc::Sender<faultline_history::Event>>,
 ) -> Result<RunSummary, RunError> {
     if config.nodes.is_empty() {
@@ -169,17 +169,20 @@ pub async fn run_tapped(
         tap,
     )?;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = Arc::new(Mutex::new(None::<Duration>));
     if let Some(mut external) = stop {
         let stop_tx = stop_tx.clone();
         let stopped = stopped.clone();
         tokio::spawn(async move {
-            while !*external.borrow_and_update() {
+            let at = loop {
+                if let Some(at) = *external.borrow_and_update() {
+                    break at;
+                }
                 if external.changed().await.is_err() {
                     return;
                 }
-            }
-            stopped.store(true, Ordering::Relaxed);
+            };
+            *stopped.lock().unwrap_or_else(|p| p.into_inner()) = Some(at);
             let _ = stop_tx.send(true);
         });
     }
@@ -208,7 +211,7 @@ pub async fn run_tapped(
             display: active_faults.clone(),
             stats: stats.clone(),
             live: live.clone(),
-            stopped_by_anomaly: stopped.clone(),
+            anomaly_at: stopped.clone(),
         };
         tokio::spawn(runner.run(n.schedule, Instant::now(), main_over_rx))
     });
@@ -269,7 +272,8 @@ pub async fn run_tapped(
             panics.push(format!("the leader watch panicked: {e}"));
         }
     }
-    if let Some(control) = recovery_control.filter(|_| !stopped.load(Ordering::Relaxed)) {
+    let was_stopped = stopped.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+    if let Some(control) = recovery_control.filter(|_| !was_stopped) {
         await_recovery(control).await;
     }
     let _ = final_tx.send(true);
@@ -295,7 +299,7 @@ pub async fn run_tapped(
         info: load(&stats.info),
         nemesis_events: load(&stats.nemesis),
         elapsed: started.elapsed(),
-        stopped: stopped.load(Ordering::Relaxed),
+        stopped: was_stopped,
     })
 }
 
@@ -549,6 +553,11 @@ fn record_leaders(recorder: &Recorder, state: &LeaderState) {
     });
 }
 
+/// A request to stop a run from outside (`--stop-on-anomaly`): `None` while it should go
+/// on; `Some(at)` once an anomaly is certain, `at` being when its operation completed on the
+/// history's clock. An adaptive nemesis credits the fault in force then with the find.
+pub type StopRequest = Option<Duration>;
+
 /// Drives the nemesis schedule and keeps the faults it started.
 struct NemesisRunner {
     control: Arc<dyn NodeControl>,
@@ -559,8 +568,17 @@ struct NemesisRunner {
     stats: Arc<Stats>,
     /// What the run shows, for faults aimed at the lock holder, last writer or busiest node.
     live: Arc<LiveFacts>,
-    /// Set when the run was stopped from outside: `--stop-on-anomaly` found one.
-    stopped_by_anomaly: Arc<std::sync::atomic::AtomicBool>,
+    /// Set when the run was stopped from outside: `--stop-on-anomaly` found an anomaly,
+    /// whose operation completed at this time on the history's clock.
+    anomaly_at: Arc<Mutex<Option<Duration>>>,
+}
+
+/// An adaptive fault started and not yet scored: the counts at its start, whether it
+/// applied, and when it took effect on the history's clock.
+struct Unscored {
+    at_start: Snapshot,
+    applied: bool,
+    began: Duration,
 }
 
 impl NemesisRunner {
@@ -573,7 +591,7 @@ impl NemesisRunner {
         // An adaptive schedule learns what each fault did: counts before, at its start and
         // after its aftermath; a fixed schedule ignores them.
         let mut quiet = Snapshot::take(&self.stats);
-        let mut unscored: Option<(Snapshot, bool)> = None;
+        let mut unscored: Option<Unscored> = None;
         while let Some((at, op)) = schedule.next_op() {
             tokio::select! {
                 _ = sleep_until(start + at) => {}
@@ -583,7 +601,13 @@ impl NemesisRunner {
             let at_start = Snapshot::take(&self.stats);
             let applied = self.execute(op).await;
             if starting {
-                unscored = Some((at_start, applied)).filter(|_| schedule.is_adaptive());
+                let began = Duration::from_nanos(self.recorder.now());
+                unscored = Some(Unscored {
+                    at_start,
+                    applied,
+                    began,
+                })
+                .filter(|_| schedule.is_adaptive());
                 continue;
             }
             if unscored.is_none() {
@@ -593,13 +617,18 @@ impl NemesisRunner {
                 _ = tokio::time::sleep(AFTERMATH) => {}
                 _ = main_over.wait_for(|v| *v) => break,
             }
-            let (at_start, applied) = unscored.take().expect("checked above");
-            quiet = self.score(&mut schedule, quiet, at_start, applied);
+            let fault = unscored.take().expect("checked above");
+            quiet = self.score(&mut schedule, quiet, fault);
         }
-        // The run ended while a fault was in force or in its aftermath: what it did so far,
-        // and an anomaly if the streamed check stopped the run.
-        if let Some((at_start, applied)) = unscored {
-            self.score(&mut schedule, quiet, at_start, applied);
+        // The run ended while a fault was in force or in its aftermath: what it did so far.
+        if let Some(fault) = unscored {
+            self.score(&mut schedule, quiet, fault);
+        }
+        // An anomaly stopped the run: the fault in force (or in its aftermath) when its
+        // operation completed found it, whether or not it was the last.
+        let anomaly_at = *self.anomaly_at.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(line) = anomaly_at.and_then(|at| schedule.credit_anomaly(at)) {
+            tracing::info!(target: "faultline::nemesis", "{line}");
         }
         let _ = main_over.wait_for(|v| *v).await;
         // Final heal: everything still active, whether or not its start succeeded.
@@ -609,19 +638,12 @@ impl NemesisRunner {
         }
     }
 
-    /// Tells an adaptive schedule what the fault that started at `at_start` did, and logs
-    /// what it learned; the counts now, where the next quiet window starts.
-    fn score(
-        &self,
-        schedule: &mut Schedule,
-        quiet: Snapshot,
-        at_start: Snapshot,
-        applied: bool,
-    ) -> Snapshot {
+    /// Tells an adaptive schedule what `fault` did, and logs what it learned; the counts
+    /// now, where the next quiet window starts.
+    fn score(&self, schedule: &mut Schedule, quiet: Snapshot, fault: Unscored) -> Snapshot {
         let end = Snapshot::take(&self.stats);
-        let mut effect = effect(quiet, at_start, end, applied);
-        effect.anomaly = self.stopped_by_anomaly.load(Ordering::Relaxed);
-        if let Some(line) = schedule.observe(&effect) {
+        let effect = effect(quiet, fault.at_start, end, fault.applied);
+        if let Some(line) = schedule.observe(&effect, fault.began) {
             tracing::info!(target: "faultline::nemesis", "{line}");
         }
         end
