@@ -306,9 +306,15 @@ impl Schedule {
         let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
         bandit.credit_anomaly(finder.choice, finder.score);
         let kind = bandit.fault_means()[finder.choice.fault].0;
+        let policy = bandit.policy();
+        let replayed = if policy == Policy::Auto {
+            ", tried again first"
+        } else {
+            ""
+        };
         Some(format!(
-            "{} nemesis: the anomaly at {:.1} s came under {} (from {:.1} s), tried again first; mean score per fault so far: {}",
-            bandit.policy().name(),
+            "{} nemesis: the anomaly at {:.1} s came under {} (from {:.1} s){replayed}; mean score per fault so far: {}",
+            policy.name(),
             at.as_secs_f64(),
             arm_name(&kind),
             finder.began.as_secs_f64(),
@@ -952,7 +958,7 @@ mod tests {
         let later = play_one(&mut s, secs(9));
         assert!(s.credit_anomaly(secs(1)).is_none(), "before any fault");
         let line = s.credit_anomaly(secs(7)).expect("credited");
-        assert!(line.contains("from 2.0 s"), "{line}");
+        assert!(line.contains("from 2.0 s), tried again first"), "{line}");
         let Some((_, NemesisOp::Start(next))) = s.next_op() else {
             panic!("a start");
         };
@@ -960,6 +966,13 @@ mod tests {
             next.class(),
             finder,
             "the finder is replayed, not {later:?}"
+        );
+        let mut random = Schedule::new(nodes(5), adaptive(Policy::Random), seed).unwrap();
+        play_one(&mut random, secs(2));
+        let line = random.credit_anomaly(secs(7)).expect("credited");
+        assert!(
+            !line.contains("tried again"),
+            "random never replays: {line}"
         );
         let mut fixed = Schedule::new(nodes(5), config(&["partition"], 10), 1).unwrap();
         assert!(fixed.credit_anomaly(secs(7)).is_none());
