@@ -188,13 +188,14 @@ struct AdaptiveState {
     scored: Vec<Scored>,
 }
 
-/// A fault this run scored: when it took effect (on the caller's clock), what it was, and
-/// what it earned.
+/// A fault this run scored: when it took effect (on the caller's clock), what it was, what
+/// it earned, and whether it failed to apply.
 #[derive(Clone, Copy, Debug)]
 struct Scored {
     began: Duration,
     choice: Choice,
     score: f64,
+    failed: bool,
 }
 
 impl Schedule {
@@ -284,6 +285,7 @@ impl Schedule {
             began,
             choice,
             score,
+            failed: effect.failed,
         });
         let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
         bandit.learn(choice, effect);
@@ -299,10 +301,14 @@ impl Schedule {
     /// in force or in its aftermath, found it, and [`Bandit::credit_anomaly`] raises it to
     /// the strongest effect. The check that sees an anomaly may lag its operation by seconds,
     /// by when another fault is in force; that one did not find it. Returns the log line;
-    /// nothing for a fixed schedule or an anomaly before the first fault.
+    /// nothing for a fixed schedule, an anomaly before the first fault, or one under a fault
+    /// that failed to apply (nothing was in force).
     pub fn credit_anomaly(&mut self, at: Duration) -> Option<String> {
         let a = self.adaptive.as_mut()?;
         let finder = a.scored.iter().rev().find(|s| s.began <= at)?;
+        if finder.failed {
+            return None;
+        }
         let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
         bandit.credit_anomaly(finder.choice, finder.score);
         let kind = bandit.fault_means()[finder.choice.fault].0;
@@ -976,5 +982,15 @@ mod tests {
         );
         let mut fixed = Schedule::new(nodes(5), config(&["partition"], 10), 1).unwrap();
         assert!(fixed.credit_anomaly(secs(7)).is_none());
+        // A fault that did not apply found nothing.
+        let mut s = Schedule::new(nodes(5), adaptive(Policy::Auto), seed).unwrap();
+        s.next_op().unwrap();
+        s.next_op().unwrap();
+        let failed = Effect {
+            failed: true,
+            ..Effect::default()
+        };
+        s.observe(&failed, secs(2)).unwrap();
+        assert!(s.credit_anomaly(secs(3)).is_none());
     }
 }
