@@ -5,7 +5,9 @@
 //! partition shape, pause, kill, slow, loss, delay, clock jumps), where ([`Catalogue::targets`],
 //! for faults aimed at nodes) and for how long ([`DURATIONS`]). `random` draws each uniformly,
 //! the baseline. `auto` keeps a UCB1 bandit per dimension (Auer et al. 2002, with a smaller
-//! exploration weight), choosing a kind's family ([`FAMILIES`]) before the kind, rewarded with
+//! exploration weight), choosing a kind's family ([`FAMILIES`]) before the kind (the network
+//! family opens with the partition that isolates the primaries, where the database names
+//! them: [`Bandit::choose`]), rewarded with
 //! the effect each fault had on the clients ([`Effect::score`]), raised to 1 for the fault in
 //! force when an anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds,
 //! targets and durations that bit are tried more often, and ones that never do less. The
@@ -298,6 +300,7 @@ impl Bandit {
     }
 
     /// The next fault: its kind with targets filled in, how long it lasts, and the choice.
+    /// Under `auto`: the replay if any, else a family, then a kind in it (its opening first).
     pub fn choose(&self, rng: &mut impl Rng) -> (FaultKind, Duration, Choice) {
         if let Some((choice, _)) = self.replay {
             let mut kind = self.catalogue.faults[choice.fault];
@@ -317,7 +320,8 @@ impl Bandit {
                 let kinds: Vec<usize> = (0..self.catalogue.faults.len())
                     .filter(|&i| family(&self.catalogue.faults[i]) == f)
                     .collect();
-                self.faults.pick_among(self.policy, &kinds, rng)
+                self.opening(&kinds)
+                    .unwrap_or_else(|| self.faults.pick_among(self.policy, &kinds, rng))
             }
         };
         let mut kind = self.catalogue.faults[fault];
@@ -332,6 +336,19 @@ impl Bandit {
             duration,
         };
         (kind, DURATIONS[duration], choice)
+    }
+
+    /// `auto`'s first kind in a family, before UCB1 draws: the partition that isolates the
+    /// primaries, while untried. A leader cut off from its followers is where a partition
+    /// loses acknowledged writes or serves stale reads, and one dull shape (a replica cut
+    /// off alone) must not stand for it: the family is then seldom drawn again while a fault
+    /// of another family (a kill, which every failover scores 1) keeps biting.
+    fn opening(&self, kinds: &[usize]) -> Option<usize> {
+        let primaries = FaultKind::Partition(Some(PartitionSpec::Primaries));
+        kinds
+            .iter()
+            .copied()
+            .find(|&i| self.catalogue.faults[i] == primaries && self.faults.pulls[i] == 0)
     }
 
     /// Credits `choice` with the effect's score; a replay of a fault that found an anomaly
@@ -511,6 +528,41 @@ mod tests {
         };
         let (auto, random) = (mean(Policy::Auto), mean(Policy::Random));
         assert!(auto > 2.0 * random, "auto {auto:.2}, random {random:.2}");
+    }
+
+    /// Redis + Sentinel loses acknowledged writes only when its primary is cut off, while
+    /// every kill of the primary is a failover that scores 1: a first partition that cut off
+    /// a replica scored 0 and the network family was hardly drawn again. Where the database
+    /// names its primaries, the first run (a fault from each family) isolates them.
+    #[test]
+    fn auto_isolates_the_primaries_in_its_first_run_whatever_else_bites() {
+        let catalogue = Catalogue::new(true, true, true);
+        let primaries = FaultKind::Partition(Some(PartitionSpec::Primaries));
+        let families = catalogue
+            .faults
+            .iter()
+            .map(family)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len();
+        for seed in 0..50 {
+            let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let first: Vec<FaultKind> = (0..families)
+                .map(|_| {
+                    let (kind, _, choice) = bandit.choose(&mut rng);
+                    let kill = matches!(kind, FaultKind::Kill(_));
+                    bandit.learn(choice, &effect(if kill { 1.0 } else { 0.0 }));
+                    catalogue.faults[choice.fault]
+                })
+                .collect();
+            assert!(first.contains(&primaries), "seed {seed}: {first:?}");
+        }
+        // Without named primaries, nothing opens: the shapes are drawn as before.
+        let bare = Bandit::new(Policy::Auto, Catalogue::new(false, true, true));
+        assert_eq!(
+            bare.opening(&(0..bare.catalogue.faults.len()).collect::<Vec<_>>()),
+            None
+        );
     }
 
     #[test]
