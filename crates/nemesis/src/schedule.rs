@@ -182,7 +182,8 @@ pub struct Schedule {
 #[derive(Clone, Debug)]
 struct AdaptiveState {
     bandit: Arc<Mutex<Bandit>>,
-    running: Option<(FaultClass, Duration, Choice)>,
+    /// The fault in force: its class, when it stops, what it was, and how long it lasts.
+    running: Option<(FaultClass, Duration, Choice, Duration)>,
     unscored: Option<Choice>,
     next_start: Duration,
     scored: Vec<Scored>,
@@ -268,6 +269,19 @@ impl Schedule {
     /// Whether faults are drawn from the whole catalogue (`auto`, `random`).
     pub fn is_adaptive(&self) -> bool {
         self.adaptive.is_some()
+    }
+
+    /// Tells an adaptive schedule that the fault it last started took effect at `at` (on the
+    /// clock of [`Schedule::next_op`]'s times): later than planned when it waited for its
+    /// trigger (a lock grant, a write's acknowledgement, up to 2 s) or its commands were
+    /// slow. Its stop moves so that it lasts its whole duration: a pause meant to outlast a
+    /// 2 s lease must not be cut to a fraction of it. A fixed schedule keeps its timeline.
+    pub fn took_effect(&mut self, at: Duration) {
+        if let Some(a) = &mut self.adaptive {
+            if let Some((_, stop_at, _, duration)) = &mut a.running {
+                *stop_at = (*stop_at).max(at + *duration);
+            }
+        }
     }
 
     /// Tells an adaptive schedule what the fault it last stopped did, which took effect at
@@ -361,7 +375,7 @@ impl Schedule {
     /// after a quiet gap start the next one the bandit chooses.
     fn next_adaptive_op(&mut self) -> (Duration, NemesisOp) {
         let a = self.adaptive.as_mut().expect("adaptive schedule");
-        if let Some((class, stop_at, choice)) = a.running.take() {
+        if let Some((class, stop_at, choice, _)) = a.running.take() {
             a.unscored = Some(choice);
             let jitter = GAP.mul_f64(self.rng.random_range(0.0..1.0));
             a.next_start = stop_at + GAP + jitter;
@@ -378,7 +392,7 @@ impl Schedule {
         let class = fault.class();
         self.active.insert(class);
         let a = self.adaptive.as_mut().expect("adaptive schedule");
-        a.running = Some((class, start_at + duration, choice));
+        a.running = Some((class, start_at + duration, choice, duration));
         (start_at, NemesisOp::Start(fault))
     }
 
@@ -903,6 +917,39 @@ mod tests {
             })
             .collect();
         assert!(classes.len() >= 4, "{classes:?}");
+    }
+
+    #[test]
+    fn an_adaptive_fault_that_took_effect_late_still_lasts_its_whole_duration() {
+        let mut s = Schedule::new(nodes(5), adaptive(Policy::Auto), 4).unwrap();
+        let (start, _) = s.next_op().unwrap();
+        let (stop, _) = s.clone().next_op().unwrap();
+        let duration = stop - start;
+        assert!(crate::adaptive::DURATIONS.contains(&duration));
+        // Taking effect on time, or early, changes nothing.
+        s.took_effect(start);
+        assert_eq!(s.clone().next_op().unwrap().0, stop);
+        // 1.5 s late (a lock holder's grant awaited): the stop moves as much.
+        let late = start + Duration::from_millis(1500);
+        s.took_effect(late);
+        let (moved, op) = s.next_op().unwrap();
+        assert!(matches!(op, NemesisOp::Stop(_)));
+        assert_eq!(moved, late + duration);
+        // The quiet gap follows the moved stop.
+        let (next, _) = s.next_op().unwrap();
+        assert!(next >= moved + GAP, "{next:?} after {moved:?}");
+        // A fixed schedule keeps its timeline.
+        let fixed = NemesisConfig {
+            kinds: vec!["pause".parse().unwrap()],
+            ..NemesisConfig::default()
+        };
+        let mut f = Schedule::new(nodes(5), fixed.clone(), 4).unwrap();
+        let planned = Schedule::new(nodes(5), fixed, 4)
+            .unwrap()
+            .plan(Duration::from_secs(60));
+        f.next_op();
+        f.took_effect(Duration::from_secs(30));
+        assert_eq!(f.next_op().unwrap().0, planned[1].0);
     }
 
     #[test]

@@ -601,6 +601,7 @@ impl NemesisRunner {
             let at_start = Snapshot::take(&self.stats);
             let applied = self.execute(op).await;
             if starting {
+                schedule.took_effect(start.elapsed());
                 let began = Duration::from_nanos(self.recorder.now());
                 unscored = Some(Unscored {
                     at_start,

@@ -358,6 +358,8 @@ struct FakeCluster {
     /// Clocks that answer only after this, as a paused node's do when resumed; none: the
     /// cluster cannot measure its clocks.
     clocks_answer_after: Option<Duration>,
+    /// How long each command takes, as over a slow SSH link.
+    exec_takes: Duration,
 }
 
 impl NodeControl for FakeCluster {
@@ -368,6 +370,7 @@ impl NodeControl for FakeCluster {
         if self.down.as_deref() == Some(node) {
             return Err(NodeError::new(node, "ssh: connection timed out"));
         }
+        std::thread::sleep(self.exec_takes);
         self.log.lock().unwrap().push((node.into(), command.into()));
         Ok(String::new())
     }
@@ -670,6 +673,71 @@ async fn an_anomaly_is_credited_to_the_fault_in_force_when_its_operation_complet
         op.f(),
         first,
         "the fault that found it is tried again, not {second}"
+    );
+}
+
+/// Under `--nemesis auto` a fault lasts its whole duration from when it took effect, however
+/// long its start took (slow commands here; a lock holder's grant awaited on a real cluster).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adaptive_fault_that_took_long_to_start_still_lasts_its_whole_duration() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path(), 2);
+    let nemesis_config = NemesisConfig {
+        adaptive: Some(Adaptive {
+            policy: Policy::Auto,
+            names_primaries: false,
+            monotonic_clocks: false,
+            grants_locks: false,
+        }),
+        ..NemesisConfig::default()
+    };
+    let plan = |seed| {
+        let mut s = Schedule::new(cfg.nodes.clone(), nemesis_config.clone(), seed).unwrap();
+        let (start, _) = s.next_op().unwrap();
+        (start, s.next_op().unwrap().0 - start)
+    };
+    // A seed whose first fault is short, so the test is.
+    cfg.seed = (0..100)
+        .find(|&seed| plan(seed).1 == Duration::from_secs(2))
+        .unwrap();
+    let (start, duration) = plan(cfg.seed);
+    cfg.time_limit = Some(start + duration + Duration::from_secs(3));
+    let exec_takes = Duration::from_millis(700);
+    let nemesis = Nemesis {
+        schedule: Schedule::new(cfg.nodes.clone(), nemesis_config, cfg.seed).unwrap(),
+        control: Arc::new(FakeCluster {
+            exec_takes,
+            ..FakeCluster::default()
+        }),
+    };
+    let clients = factory(|_: &Op, _| (Duration::from_millis(1), Completion::Ok(Value::Null)));
+    run(&cfg, workload(register(), clients), Some(nemesis), None)
+        .await
+        .unwrap();
+    let history = std::fs::read_to_string(&cfg.history_path).unwrap();
+    let nemesis: Vec<Event> = history
+        .lines()
+        .map(|line| serde_json::from_str::<Event>(line).unwrap())
+        .filter(|e| e.process == Process::Nemesis && !e.f.contains("clock-offset"))
+        .collect();
+    let took_effect = nemesis
+        .iter()
+        .find(|e| e.f.starts_with("start-") && e.kind != EventType::Invoke)
+        .expect("the fault started");
+    let stopped = nemesis
+        .iter()
+        .find(|e| e.f.starts_with("stop-") && e.kind == EventType::Invoke)
+        .expect("the fault stopped");
+    let started_late = Duration::from_nanos(took_effect.time);
+    assert!(
+        started_late >= start + exec_takes,
+        "the start took {exec_takes:?}"
+    );
+    let lasted = Duration::from_nanos(stopped.time - took_effect.time);
+    assert!(
+        lasted >= duration,
+        "{} lasted {lasted:?}, not {duration:?}",
+        took_effect.f
     );
 }
 
