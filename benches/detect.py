@@ -96,6 +96,13 @@ def run_series(binary, target, schedule, k, time_limit, store):
                           text=True)
     log = store / f"{test_name}.log"
     log.write_text(proc.stdout)
+    if proc.returncode == 254:
+        # Bad input or a machine that cannot run a cluster: every target after it would fail
+        # the same way, so stop with faultline's own line rather than a table of zeros.
+        last = (proc.stdout.strip().splitlines() or ["(no output)"])[-1]
+        print(f"detect: {test_name} could not start (exit 254, see {log}): {last}",
+              file=sys.stderr)
+        sys.exit(254)
     if proc.returncode not in (0, 1, 2):
         print(f"  exit {proc.returncode}; see {log}", file=sys.stderr)
     runs = []
