@@ -530,9 +530,9 @@ mod tests {
         assert!(auto > 2.0 * random, "auto {auto:.2}, random {random:.2}");
     }
 
-    /// Redis + Sentinel loses acknowledged writes only when its primary is cut off, while
-    /// every kill of the primary is a failover that scores 1: a first partition that cut off
-    /// a replica scored 0 and the network family was hardly drawn again. Where the database
+    /// Redis + Sentinel loses acknowledged appends when its primary is cut off, while every
+    /// kill of the primary is a failover that scores 1: a first partition that cut off a
+    /// replica scored 0 and the network family was hardly drawn again. Where the database
     /// names its primaries, the first run (a fault from each family) isolates them.
     #[test]
     fn auto_isolates_the_primaries_in_its_first_run_whatever_else_bites() {

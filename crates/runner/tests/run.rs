@@ -617,6 +617,20 @@ fn nemesis_completions(path: &Path) -> Vec<Event> {
         .collect()
 }
 
+/// `--nemesis auto` on a database that names no primaries, runs no faultline-clock and
+/// grants no locks.
+fn auto_on_a_bare_cluster() -> NemesisConfig {
+    NemesisConfig {
+        adaptive: Some(Adaptive {
+            policy: Policy::Auto,
+            names_primaries: false,
+            monotonic_clocks: false,
+            grants_locks: false,
+        }),
+        ..NemesisConfig::default()
+    }
+}
+
 /// `--stop-on-anomaly` under `--nemesis auto`: the check names an anomaly whose operation
 /// completed under the first fault only once the second is in force. The first is credited
 /// and tried again first in the next run of the series, not the second.
@@ -625,15 +639,7 @@ async fn an_anomaly_is_credited_to_the_fault_in_force_when_its_operation_complet
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 2);
     cfg.time_limit = Some(Duration::from_secs(60));
-    let nemesis_config = NemesisConfig {
-        adaptive: Some(Adaptive {
-            policy: Policy::Auto,
-            names_primaries: false,
-            monotonic_clocks: false,
-            grants_locks: false,
-        }),
-        ..NemesisConfig::default()
-    };
+    let nemesis_config = auto_on_a_bare_cluster();
     let schedule = Schedule::new(cfg.nodes.clone(), nemesis_config.clone(), cfg.seed).unwrap();
     let bandit = schedule.bandit().unwrap();
     let (tx, rx) = tokio::sync::watch::channel(None);
@@ -682,15 +688,7 @@ async fn an_anomaly_is_credited_to_the_fault_in_force_when_its_operation_complet
 async fn an_adaptive_fault_that_took_long_to_start_still_lasts_its_whole_duration() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), 2);
-    let nemesis_config = NemesisConfig {
-        adaptive: Some(Adaptive {
-            policy: Policy::Auto,
-            names_primaries: false,
-            monotonic_clocks: false,
-            grants_locks: false,
-        }),
-        ..NemesisConfig::default()
-    };
+    let nemesis_config = auto_on_a_bare_cluster();
     let plan = |seed| {
         let mut s = Schedule::new(cfg.nodes.clone(), nemesis_config.clone(), seed).unwrap();
         let (start, _) = s.next_op().unwrap();
