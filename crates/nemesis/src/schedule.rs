@@ -182,11 +182,20 @@ pub struct Schedule {
 #[derive(Clone, Debug)]
 struct AdaptiveState {
     bandit: Arc<Mutex<Bandit>>,
-    /// The fault in force: its class, when it stops, what it was, and how long it lasts.
-    running: Option<(FaultClass, Duration, Choice, Duration)>,
+    running: Option<Running>,
     unscored: Option<Choice>,
     next_start: Duration,
     scored: Vec<Scored>,
+}
+
+/// An adaptive schedule's fault in force.
+#[derive(Clone, Copy, Debug)]
+struct Running {
+    class: FaultClass,
+    /// When it stops: its start plus its duration, moved by [`Schedule::took_effect`].
+    stop_at: Duration,
+    choice: Choice,
+    duration: Duration,
 }
 
 /// A fault this run scored: when it took effect (on the caller's clock), what it was, what
@@ -278,8 +287,8 @@ impl Schedule {
     /// 2 s lease must not be cut to a fraction of it. A fixed schedule keeps its timeline.
     pub fn took_effect(&mut self, at: Duration) {
         if let Some(a) = &mut self.adaptive {
-            if let Some((_, stop_at, _, duration)) = &mut a.running {
-                *stop_at = (*stop_at).max(at + *duration);
+            if let Some(r) = &mut a.running {
+                r.stop_at = r.stop_at.max(at + r.duration);
             }
         }
     }
@@ -292,7 +301,7 @@ impl Schedule {
         let a = self.adaptive.as_mut()?;
         let choice = match a.unscored.take() {
             Some(choice) => choice,
-            None => a.running.as_ref().map(|r| r.2)?,
+            None => a.running.as_ref().map(|r| r.choice)?,
         };
         let score = effect.score();
         a.scored.push(Scored {
@@ -375,7 +384,13 @@ impl Schedule {
     /// after a quiet gap start the next one the bandit chooses.
     fn next_adaptive_op(&mut self) -> (Duration, NemesisOp) {
         let a = self.adaptive.as_mut().expect("adaptive schedule");
-        if let Some((class, stop_at, choice, _)) = a.running.take() {
+        if let Some(Running {
+            class,
+            stop_at,
+            choice,
+            ..
+        }) = a.running.take()
+        {
             a.unscored = Some(choice);
             let jitter = GAP.mul_f64(self.rng.random_range(0.0..1.0));
             a.next_start = stop_at + GAP + jitter;
@@ -392,7 +407,12 @@ impl Schedule {
         let class = fault.class();
         self.active.insert(class);
         let a = self.adaptive.as_mut().expect("adaptive schedule");
-        a.running = Some((class, start_at + duration, choice, duration));
+        a.running = Some(Running {
+            class,
+            stop_at: start_at + duration,
+            choice,
+            duration,
+        });
         (start_at, NemesisOp::Start(fault))
     }
 
