@@ -5,21 +5,22 @@
 //! partition shape, pause, kill, slow, loss, delay, clock jumps), where ([`Catalogue::targets`],
 //! for faults aimed at nodes) and for how long ([`DURATIONS`]). `random` draws each uniformly,
 //! the baseline. `auto` keeps a UCB1 bandit per dimension (Auer et al. 2002, with a smaller
-//! exploration weight), choosing a kind's family ([`FAMILIES`]) before the kind (the network
-//! family opens with the partition that isolates the primaries, where the database names
-//! them: [`Bandit::choose`]), rewarded with
-//! the effect each fault had on the clients ([`Effect::score`]), raised to 1 for the fault in
-//! force when an anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds,
-//! targets and durations that bit are tried more often, and ones that never do less. The
-//! fault that found an anomaly is tried again first (the next run of a series starts with
-//! it) until [`REPLAY_MISSES`] replays in a row find nothing. The bandit sees effects only,
-//! never which database or workload runs, and it lives as long as the test, so the runs of a
-//! `--test-count` series learn from the ones before them.
+//! exploration weight). It chooses a kind's family ([`FAMILIES`]) before the kind: a family
+//! is worth its best kind's mean, a kind never tried counting as [`UNTRIED_KIND`], and it
+//! opens with its strongest kind ([`OPENINGS`]: the partition that isolates the primaries,
+//! where the database names them, and a pause). Every fault is rewarded with the effect it
+//! had on the clients ([`Effect::score`]), raised to 1 for the fault in force when an
+//! anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds, targets and
+//! durations that bit are tried more often, and ones that never do less. The fault that
+//! found an anomaly is tried again first, as it was started (on the same nodes), and the next
+//! run of a series starts with it, until [`REPLAY_MISSES`] replays in a row find nothing. The
+//! bandit sees effects only, never which database or workload runs, and it lives as long as
+//! the test, so the runs of a `--test-count` series learn from the ones before them.
 //!
 //! Every draw comes from the schedule's seeded stream, so given the same effects the same
 //! seed gives the same schedule; the schedule chosen is written into the history as usual.
 
-use crate::fault::{Aim, NodeSpec, Targets};
+use crate::fault::{Aim, Fault, NodeSpec, Targets};
 use crate::fault::{ClockDirection, ClockKind, ClockMode, ClockSource, FaultKind, NetemKind};
 use crate::grudge::PartitionSpec;
 use rand::Rng;
@@ -163,6 +164,24 @@ impl Effect {
     }
 }
 
+/// The kinds `auto` tries first in their family, where the catalogue has them: the
+/// strongest form of the family's fault. The partition that isolates the primaries, since a
+/// leader cut off from its followers is where a partition loses acknowledged writes or
+/// serves stale reads; a pause, a node stopped outright for the whole fault (a GC pause, a
+/// stalled VM), where leases and locks outlive their holder's belief in them. A milder
+/// form tried first (a replica cut off alone, `slow`'s stutter) may score nothing and make
+/// the family look dull while it holds the fault that bites.
+pub const OPENINGS: [FaultKind; 2] = [
+    FaultKind::Partition(Some(PartitionSpec::Primaries)),
+    FaultKind::Pause(None),
+];
+
+/// What a fault kind never tried is worth to its family's value ([`Bandit::family_value`]):
+/// less than a kind that bit every time, so a family whose faults all bite keeps its lead for
+/// a while, but enough that a family whose first kinds scored nothing has its others tried
+/// within a series of five runs (about 25 faults), where 0.5 left some untried.
+pub const UNTRIED_KIND: f64 = 0.75;
+
 /// UCB1's weight on exploration. The textbook `sqrt(2)` suits long horizons; a series gets
 /// tens of faults, not thousands, and with rewards in 0..=1 it would go on retrying faults
 /// that never bit, so the bonus is smaller.
@@ -186,6 +205,17 @@ impl Arms {
     /// UCB1 among the arms `among`: an untried one first (at random among them), else the
     /// highest mean reward plus `EXPLORATION * sqrt(ln N / n)`; ties broken at random.
     fn ucb1(&self, among: &[usize], rng: &mut impl Rng) -> usize {
+        self.ucb1_valued(among, |i| self.rewards[i] / f64::from(self.pulls[i]), rng)
+    }
+
+    /// UCB1 among `among` with each tried arm's value given by `value` (its mean, for
+    /// [`Arms::ucb1`]) and the exploration bonus from its pulls.
+    fn ucb1_valued(
+        &self,
+        among: &[usize],
+        value: impl Fn(usize) -> f64,
+        rng: &mut impl Rng,
+    ) -> usize {
         let untried: Vec<usize> = among
             .iter()
             .copied()
@@ -197,7 +227,7 @@ impl Arms {
         let total: f64 = among.iter().map(|&i| f64::from(self.pulls[i])).sum();
         let score = |i: usize| {
             let n = f64::from(self.pulls[i]);
-            self.rewards[i] / n + EXPLORATION * (total.ln() / n).sqrt()
+            value(i) + EXPLORATION * (total.ln() / n).sqrt()
         };
         let best = among.iter().map(|&i| score(i)).fold(f64::MIN, f64::max);
         let ties: Vec<usize> = among
@@ -277,7 +307,20 @@ pub struct Bandit {
     /// tried again first while it keeps finding one, and how many replays in a row since
     /// found nothing: the run after a find starts with the fault that found it, as a person
     /// reproducing a bug would.
-    replay: Option<(Choice, u32)>,
+    replay: Option<Replay>,
+}
+
+/// The fault `auto` tries again first, and how many replays in a row since its last find
+/// found nothing.
+#[derive(Clone, Debug, PartialEq)]
+struct Replay {
+    choice: Choice,
+    /// The fault as it was started when it found the anomaly: replayed as is, on the same
+    /// nodes with the same magnitude (a clock jump on the node whose clock mattered, not on
+    /// two others drawn afresh). Targets resolved when a fault starts (the primaries, the
+    /// lock holder) are resolved afresh all the same.
+    fault: Option<Fault>,
+    misses: u32,
 }
 
 impl Bandit {
@@ -302,7 +345,7 @@ impl Bandit {
     /// The next fault: its kind with targets filled in, how long it lasts, and the choice.
     /// Under `auto`: the replay if any, else a family, then a kind in it (its opening first).
     pub fn choose(&self, rng: &mut impl Rng) -> (FaultKind, Duration, Choice) {
-        if let Some((choice, _)) = self.replay {
+        if let Some(Replay { choice, .. }) = self.replay {
             let mut kind = self.catalogue.faults[choice.fault];
             if let Some(t) = choice.target {
                 set_targets(&mut kind, self.catalogue.targets[t]);
@@ -316,10 +359,15 @@ impl Bandit {
                 let present: Vec<usize> = (0..FAMILIES.len())
                     .filter(|&f| self.catalogue.faults.iter().any(|k| family(k) == f))
                     .collect();
-                let f = self.families.pick_among(self.policy, &present, rng);
-                let kinds: Vec<usize> = (0..self.catalogue.faults.len())
-                    .filter(|&i| family(&self.catalogue.faults[i]) == f)
-                    .collect();
+                let kinds_of = |f: usize| -> Vec<usize> {
+                    (0..self.catalogue.faults.len())
+                        .filter(|&i| family(&self.catalogue.faults[i]) == f)
+                        .collect()
+                };
+                let f =
+                    self.families
+                        .ucb1_valued(&present, |f| self.family_value(&kinds_of(f)), rng);
+                let kinds = kinds_of(f);
                 self.opening(&kinds)
                     .unwrap_or_else(|| self.faults.pick_among(self.policy, &kinds, rng))
             }
@@ -338,26 +386,34 @@ impl Bandit {
         (kind, DURATIONS[duration], choice)
     }
 
-    /// `auto`'s first kind in a family, before UCB1 draws: the partition that isolates the
-    /// primaries, while untried. A leader cut off from its followers is where a partition
-    /// loses acknowledged writes or serves stale reads, and one dull shape (a replica cut
-    /// off alone) must not stand for it: the family is then seldom drawn again while a fault
-    /// of another family (a kill, which every failover scores 1) keeps biting.
+    /// What a family is worth to `auto`: its best kind's mean, where a kind not yet tried
+    /// counts as [`UNTRIED_KIND`]. One dull kind (`slow`, a replica cut off alone) must not
+    /// stand for its family while the family holds kinds never tried (`pause`, the cut that
+    /// isolates the primaries): a family's mean would retire it after one such try whenever
+    /// another family (a kill, which every failover scores 1) keeps biting.
+    fn family_value(&self, kinds: &[usize]) -> f64 {
+        kinds
+            .iter()
+            .map(|&i| self.faults.mean(i).unwrap_or(UNTRIED_KIND))
+            .fold(0.0, f64::max)
+    }
+
+    /// `auto`'s first kind in a family, before UCB1 draws: its opening ([`OPENINGS`]), while
+    /// untried.
     fn opening(&self, kinds: &[usize]) -> Option<usize> {
-        let primaries = FaultKind::Partition(Some(PartitionSpec::Primaries));
         kinds
             .iter()
             .copied()
-            .find(|&i| self.catalogue.faults[i] == primaries && self.faults.pulls[i] == 0)
+            .find(|&i| OPENINGS.contains(&self.catalogue.faults[i]) && self.faults.pulls[i] == 0)
     }
 
     /// Credits `choice` with the effect's score; a replay of a fault that found an anomaly
     /// counts as a miss until [`Bandit::credit_anomaly`] says otherwise.
     pub fn learn(&mut self, choice: Choice, effect: &Effect) {
-        if let Some((replayed, misses)) = &mut self.replay {
-            if *replayed == choice {
-                *misses += 1;
-                if *misses >= REPLAY_MISSES {
+        if let Some(replay) = &mut self.replay {
+            if replay.choice == choice {
+                replay.misses += 1;
+                if replay.misses >= REPLAY_MISSES {
                     self.replay = None;
                 }
             }
@@ -368,12 +424,26 @@ impl Bandit {
     /// Raises what `choice` earned, already scored `scored` by [`Bandit::learn`], to 1: an
     /// anomalous operation completed while it was in force or in its aftermath, the
     /// strongest effect there is. Under `auto` it is the next fault tried, until
-    /// [`REPLAY_MISSES`] replays in a row find nothing.
-    pub fn credit_anomaly(&mut self, choice: Choice, scored: f64) {
+    /// [`REPLAY_MISSES`] replays in a row find nothing: `started`, the fault as it was
+    /// started, where known, else the choice with its nodes drawn afresh.
+    pub fn credit_anomaly(&mut self, choice: Choice, scored: f64, started: Option<Fault>) {
         if self.policy == Policy::Auto {
-            self.replay = Some((choice, 0));
+            self.replay = Some(Replay {
+                choice,
+                fault: started,
+                misses: 0,
+            });
         }
         self.reward(choice, 0, 1.0 - scored);
+    }
+
+    /// The fault to start as is when `choice` is the replay [`Bandit::choose`] gave: the one
+    /// that found the anomaly, on the same nodes.
+    pub fn replayed_fault(&self, choice: Choice) -> Option<Fault> {
+        self.replay
+            .as_ref()
+            .filter(|r| r.choice == choice)
+            .and_then(|r| r.fault.clone())
     }
 
     /// Adds `pulls` and `reward` to each dimension's arm that `choice` took.
@@ -532,10 +602,11 @@ mod tests {
 
     /// Redis + Sentinel loses acknowledged appends when its primary is cut off, while every
     /// kill of the primary is a failover that scores 1: a first partition that cut off a
-    /// replica scored 0 and the network family was hardly drawn again. Where the database
-    /// names its primaries, the first run (a fault from each family) isolates them.
+    /// replica scored 0 and the network family was hardly drawn again. Likewise a first
+    /// `slow` scored 0 on etcd's lease lock and `pause` was never tried. The first run (a
+    /// fault from each family) opens each family with its strongest kind.
     #[test]
-    fn auto_isolates_the_primaries_in_its_first_run_whatever_else_bites() {
+    fn auto_opens_with_the_primaries_cut_off_and_a_pause_whatever_else_bites() {
         let catalogue = Catalogue::new(true, true, true);
         let primaries = FaultKind::Partition(Some(PartitionSpec::Primaries));
         let families = catalogue
@@ -556,13 +627,44 @@ mod tests {
                 })
                 .collect();
             assert!(first.contains(&primaries), "seed {seed}: {first:?}");
+            assert!(
+                first.contains(&FaultKind::Pause(None)),
+                "seed {seed}: {first:?}"
+            );
         }
-        // Without named primaries, nothing opens: the shapes are drawn as before.
+        // Without named primaries, no partition opens: the shapes are drawn as before.
         let bare = Bandit::new(Policy::Auto, Catalogue::new(false, true, true));
-        assert_eq!(
-            bare.opening(&(0..bare.catalogue.faults.len()).collect::<Vec<_>>()),
-            None
-        );
+        let partitions: Vec<usize> = (0..bare.catalogue.faults.len())
+            .filter(|&i| family(&bare.catalogue.faults[i]) == 0)
+            .collect();
+        assert_eq!(bare.opening(&partitions), None);
+    }
+
+    /// A family is worth its best kind, a kind never tried counting as [`UNTRIED_KIND`]: on
+    /// etcd's lease lock every partition scores 1, and a family whose first kinds scored
+    /// nothing must still get its other kinds tried within a series (about 25 faults), not
+    /// be retired by its mean.
+    #[test]
+    fn a_family_whose_first_kinds_scored_nothing_still_gets_its_others_tried() {
+        let catalogue = Catalogue::new(true, false, true);
+        let process: Vec<usize> = (0..catalogue.faults.len())
+            .filter(|&i| family(&catalogue.faults[i]) == 1)
+            .collect();
+        for seed in 0..50 {
+            let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for _ in 0..25 {
+                let (kind, _, choice) = bandit.choose(&mut rng);
+                let partition = matches!(kind, FaultKind::Partition(_));
+                bandit.learn(choice, &effect(if partition { 1.0 } else { 0.0 }));
+            }
+            let untried: Vec<FaultKind> = process
+                .iter()
+                .filter(|&&i| bandit.faults.pulls[i] == 0)
+                .map(|&i| catalogue.faults[i])
+                .collect();
+            assert!(untried.is_empty(), "seed {seed}: never tried {untried:?}");
+        }
     }
 
     #[test]
@@ -573,7 +675,7 @@ mod tests {
         let weak = effect(0.25);
         bandit.learn(first, &weak);
         assert_eq!(bandit.faults.mean(first.fault), Some(0.25));
-        bandit.credit_anomaly(first, weak.score());
+        bandit.credit_anomaly(first, weak.score(), None);
         assert_eq!(bandit.faults.pulls[first.fault], 1, "one fault, one pull");
         assert_eq!(bandit.faults.mean(first.fault), Some(1.0));
         assert_eq!(bandit.durations.mean(first.duration), Some(1.0));
@@ -612,7 +714,7 @@ mod tests {
             let mut bandit = Bandit::new(policy, Catalogue::new(true, true, true));
             let (_, _, first) = bandit.choose(&mut rng);
             bandit.learn(first, &effect(0.0));
-            bandit.credit_anomaly(first, 0.0);
+            bandit.credit_anomaly(first, 0.0, None);
             let again: Vec<Choice> = (0..3).map(|_| bandit.choose(&mut rng).2).collect();
             if policy == Policy::Random {
                 assert!(again.iter().any(|c| *c != first), "random never replays");
@@ -625,7 +727,7 @@ mod tests {
                 assert_eq!(bandit.choose(&mut rng).2, first, "a miss or two is luck");
             }
             bandit.learn(first, &effect(0.0));
-            bandit.credit_anomaly(first, 0.0);
+            bandit.credit_anomaly(first, 0.0, None);
             for _ in 1..REPLAY_MISSES {
                 bandit.learn(first, &effect(0.0));
                 assert_eq!(

@@ -183,27 +183,30 @@ pub struct Schedule {
 struct AdaptiveState {
     bandit: Arc<Mutex<Bandit>>,
     running: Option<Running>,
-    unscored: Option<Choice>,
+    unscored: Option<(Choice, Fault)>,
     next_start: Duration,
     scored: Vec<Scored>,
 }
 
 /// An adaptive schedule's fault in force.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Running {
     class: FaultClass,
     /// When it stops: its start plus its duration, moved by [`Schedule::took_effect`].
     stop_at: Duration,
     choice: Choice,
     duration: Duration,
+    /// The fault as started, to replay as is if it finds an anomaly.
+    fault: Fault,
 }
 
 /// A fault this run scored: when it took effect (on the caller's clock), what it was, what
 /// it earned, and whether it failed to apply.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Scored {
     began: Duration,
     choice: Choice,
+    fault: Fault,
     score: f64,
     failed: bool,
 }
@@ -299,14 +302,15 @@ impl Schedule {
     /// stands.
     pub fn observe(&mut self, effect: &Effect, began: Duration) -> Option<String> {
         let a = self.adaptive.as_mut()?;
-        let choice = match a.unscored.take() {
-            Some(choice) => choice,
-            None => a.running.as_ref().map(|r| r.choice)?,
+        let (choice, fault) = match a.unscored.take() {
+            Some(unscored) => unscored,
+            None => a.running.as_ref().map(|r| (r.choice, r.fault.clone()))?,
         };
         let score = effect.score();
         a.scored.push(Scored {
             began,
             choice,
+            fault,
             score,
             failed: effect.failed,
         });
@@ -333,11 +337,11 @@ impl Schedule {
             return None;
         }
         let mut bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
-        bandit.credit_anomaly(finder.choice, finder.score);
+        bandit.credit_anomaly(finder.choice, finder.score, Some(finder.fault.clone()));
         let kind = bandit.fault_means()[finder.choice.fault].0;
         let policy = bandit.policy();
         let replayed = if policy == Policy::Auto {
-            ", tried again first"
+            ", tried again first, on the same nodes"
         } else {
             ""
         };
@@ -388,22 +392,23 @@ impl Schedule {
             class,
             stop_at,
             choice,
+            fault,
             ..
         }) = a.running.take()
         {
-            a.unscored = Some(choice);
+            a.unscored = Some((choice, fault));
             let jitter = GAP.mul_f64(self.rng.random_range(0.0..1.0));
             a.next_start = stop_at + GAP + jitter;
             self.active.remove(&class);
             return (stop_at, NemesisOp::Stop(class));
         }
         let start_at = a.next_start;
-        let (kind, duration, choice) = a
-            .bandit
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .choose(&mut self.rng);
-        let fault = self.fault(kind);
+        let (kind, duration, choice, replayed) = {
+            let bandit = a.bandit.lock().unwrap_or_else(|p| p.into_inner());
+            let (kind, duration, choice) = bandit.choose(&mut self.rng);
+            (kind, duration, choice, bandit.replayed_fault(choice))
+        };
+        let fault = replayed.unwrap_or_else(|| self.fault(kind));
         let class = fault.class();
         self.active.insert(class);
         let a = self.adaptive.as_mut().expect("adaptive schedule");
@@ -412,6 +417,7 @@ impl Schedule {
             stop_at: start_at + duration,
             choice,
             duration,
+            fault: fault.clone(),
         });
         (start_at, NemesisOp::Start(fault))
     }
@@ -1012,6 +1018,36 @@ mod tests {
         s.next_op().unwrap();
         s.observe(&Effect::default(), began).unwrap();
         fault.class()
+    }
+
+    /// A fault that found an anomaly is started again as it was: a clock jump of the same
+    /// size on the same random pair of nodes, the same partition's halves. Drawn afresh, a
+    /// replay of a jump that found Redis's lock landed on two other nodes three times and
+    /// the replay ended. The next run of the series starts with it too.
+    #[test]
+    fn an_anomaly_s_fault_is_replayed_on_the_nodes_it_landed_on_in_this_run_and_the_next() {
+        let secs = Duration::from_secs;
+        for seed in 0..40 {
+            let mut s = Schedule::new(nodes(5), adaptive(Policy::Auto), seed).unwrap();
+            let Some((_, NemesisOp::Start(found))) = s.next_op() else {
+                panic!("a start first");
+            };
+            s.next_op().unwrap();
+            s.observe(&Effect::default(), secs(2)).unwrap();
+            let line = s.credit_anomaly(secs(3)).expect("credited");
+            assert!(line.contains("on the same nodes"), "{line}");
+            let Some((_, NemesisOp::Start(again))) = s.next_op() else {
+                panic!("a start");
+            };
+            assert_eq!(again, found, "seed {seed}: replayed in this run");
+            let mut next_run = Schedule::new(nodes(5), adaptive(Policy::Auto), seed + 1000)
+                .unwrap()
+                .learning_from(s.bandit().unwrap());
+            let Some((_, NemesisOp::Start(first))) = next_run.next_op() else {
+                panic!("a start first");
+            };
+            assert_eq!(first, found, "seed {seed}: replayed in the next run");
+        }
     }
 
     /// The check sees an anomaly seconds after its operation completed, often when the next
