@@ -13,7 +13,9 @@
  * still name them. `drop` makes the tree what it was at the last fsyncs: every entry is moved
  * into the trash, the tree is rebuilt from the durable entries, files are cut back to their
  * durable size with their old pages written back, and whatever no durable entry reaches is
- * deleted. Writes through an O_SYNC or O_DSYNC descriptor are durable at once.
+ * deleted. Writes through an O_SYNC or O_DSYNC descriptor are durable at once. A rename
+ * between two directories is atomic, as on ext4: the fsync of either makes both directories'
+ * entries durable, so a power cut never leaves the file under both names or under neither.
  * sync_file_range never reaches a FUSE file system: data it alone flushed counts as lost.
  *
  * Built with -DFAULTFS_MUTANT_FDATASYNC, fdatasync makes nothing durable: the mutation the
@@ -132,6 +134,18 @@ struct node {
 };
 
 static struct map nodes; /* inode -> struct node */
+
+/* Two tracked directories a rename moved an entry between since either's last fsync. A rename
+ * is one change to both directories (ext4 journals it as one transaction, which the fsync of
+ * either commits), so they become durable together: never the new name without the old one
+ * gone, which after a drop would be a second name (a hard link) the file never had, nor the
+ * old name gone without the new one. */
+struct tie {
+    uint64_t a, b;
+};
+static struct tie *ties;
+static size_t n_ties, cap_ties;
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int rootfd = -1, trashfd = -1;
 static char backing[PATH_MAX];
@@ -177,30 +191,56 @@ static int list_dir(int dirfd_at, const char *path, struct dentry **out, size_t 
     return 0;
 }
 
+static void untie(uint64_t ino);
+
 static struct node *new_node(uint64_t ino, int is_dir) {
     struct node *n = calloc(1, sizeof *n);
     if (!n) abort();
     n->is_dir = is_dir;
+    untie(ino); /* a tie left by a removed directory must not bind a new one of its number */
     void **old = map_get(&nodes, ino);
     if (old) free_node(*old);
     map_put(&nodes, ino, n);
     return n;
 }
 
-/* The directory at `path` is about to change: remember its entries if it was clean. */
-static void track_dir(int at, const char *path) {
+/* The directory at `path` is about to change: remember its entries if it was clean. Returns
+ * its inode number (0 if it cannot be read). */
+static uint64_t track_dir(int at, const char *path) {
     struct stat st;
-    if (fstatat(at, path, &st, AT_SYMLINK_NOFOLLOW) < 0 || map_get(&nodes, st.st_ino)) return;
+    if (fstatat(at, path, &st, AT_SYMLINK_NOFOLLOW) < 0) return 0;
+    if (map_get(&nodes, st.st_ino)) return st.st_ino;
     struct node *n = new_node(st.st_ino, 1);
     if (list_dir(at, path, &n->entries, &n->n_entries) < 0) n->n_entries = 0;
+    return st.st_ino;
 }
 
-static void track_parent(const char *path) {
+static uint64_t track_parent(const char *path) {
     char buf[PATH_MAX];
     snprintf(buf, sizeof buf, "%s", rel(path));
     char *slash = strrchr(buf, '/');
     if (slash) *slash = 0;
-    track_dir(rootfd, slash ? buf : ".");
+    return track_dir(rootfd, slash ? buf : ".");
+}
+
+static void tie(uint64_t a, uint64_t b) {
+    if (!a || !b || a == b) return;
+    for (size_t i = 0; i < n_ties; i++)
+        if ((ties[i].a == a && ties[i].b == b) || (ties[i].a == b && ties[i].b == a)) return;
+    if (n_ties == cap_ties) {
+        cap_ties = cap_ties ? cap_ties * 2 : 8;
+        ties = realloc(ties, cap_ties * sizeof *ties);
+        if (!ties) abort();
+    }
+    ties[n_ties++] = (struct tie){a, b};
+}
+
+static void untie(uint64_t ino) {
+    for (size_t i = 0; i < n_ties;)
+        if (ties[i].a == ino || ties[i].b == ino)
+            ties[i] = ties[--n_ties];
+        else
+            i++;
 }
 
 /* The file open as `fd` is about to change: remember its size if it was clean. */
@@ -273,21 +313,49 @@ static void collect_trash(const struct dentry *gone, size_t n) {
     }
 }
 
+/* Untrack directory `ino` (its entries now are its durable entries) and, through the ties,
+ * every directory a rename joined it to, appending their former durable entries to `old`. */
+static void untrack_dir(uint64_t ino, struct dentry **old, size_t *n_old, size_t *cap) {
+    void **p = map_get(&nodes, ino);
+    if (p) {
+        struct node *n = *p;
+        map_del(&nodes, ino);
+        for (size_t i = 0; i < n->n_entries; i++) {
+            if (*n_old == *cap) {
+                *cap = *cap ? *cap * 2 : 8;
+                *old = realloc(*old, *cap * sizeof **old);
+                if (!*old) abort();
+            }
+            (*old)[(*n_old)++] = n->entries[i];
+        }
+        free(n->entries);
+        n->entries = NULL;
+        n->n_entries = 0;
+        free_node(n);
+    }
+    for (size_t i = 0; i < n_ties;) {
+        if (ties[i].a != ino && ties[i].b != ino) {
+            i++;
+            continue;
+        }
+        uint64_t other = ties[i].a == ino ? ties[i].b : ties[i].a;
+        ties[i] = ties[--n_ties];
+        untrack_dir(other, old, n_old, cap);
+        i = 0; /* the recursion may have removed ties anywhere */
+    }
+}
+
+/* A directory's fsync: its entries are durable, and so are those of every directory a
+ * rename since tied it to (see struct tie). */
 static void make_dir_durable(int fd) {
     struct stat st;
     if (fstat(fd, &st) < 0) return;
-    void **p = map_get(&nodes, st.st_ino);
-    if (!p) return;
-    struct node *n = *p;
-    struct dentry *old = n->entries;
-    size_t n_old = n->n_entries;
-    n->entries = NULL;
-    n->n_entries = 0;
-    map_del(&nodes, st.st_ino); /* its entries now are its durable entries */
-    collect_trash(old, n_old);
+    struct dentry *old = NULL;
+    size_t n_old = 0, cap = 0;
+    untrack_dir(st.st_ino, &old, &n_old, &cap);
+    collect_trash(old, n_old); /* only once every tied directory is untracked */
     for (size_t i = 0; i < n_old; i++) free(old[i].name);
     free(old);
-    free_node(n);
 }
 
 static int dir_is_empty(int at, const char *path) {
@@ -462,6 +530,7 @@ static struct drop_stats drop_unsynced(void) {
         if (root) rebuild(rootfd, ".", *root, &placed, &s);
     }
     map_clear(&placed, free);
+    n_ties = 0;
     struct dentry *es;
     size_t n;
     if (list_dir(trashfd, ".", &es, &n) == 0) {
@@ -583,8 +652,7 @@ static int do_rename(const char *from, const char *to, unsigned int flags) {
     struct stat st;
     if (flags & ~RENAME_NOREPLACE) return -EINVAL;
     if (fstatat(rootfd, rel(from), &st, AT_SYMLINK_NOFOLLOW) < 0) return -errno;
-    track_parent(from);
-    track_parent(to);
+    uint64_t from_dir = track_parent(from), to_dir = track_parent(to);
     struct stat victim;
     if (fstatat(rootfd, rel(to), &victim, AT_SYMLINK_NOFOLLOW) == 0) {
         if (flags & RENAME_NOREPLACE) return -EEXIST;
@@ -594,7 +662,9 @@ static int do_rename(const char *from, const char *to, unsigned int flags) {
         int r = to_trash(rel(to));
         if (r < 0) return r;
     }
-    return ret(renameat(rootfd, rel(from), rootfd, rel(to)));
+    if (renameat(rootfd, rel(from), rootfd, rel(to)) < 0) return -errno;
+    tie(from_dir, to_dir);
+    return 0;
 }
 static int fs_rename(const char *from, const char *to, unsigned int flags) {
     return LOCKED(do_rename(from, to, flags));
@@ -860,6 +930,7 @@ static void answer(int c, const char *cmd) {
                  fail_errno ? strerrorname_np(fail_errno) : "");
     } else if (!strcmp(cmd, "sync")) {
         map_clear(&nodes, free_node);
+        n_ties = 0;
         snprintf(out, sizeof out, "synced\n");
     } else if (!strcmp(cmd, "fail EIO") || !strcmp(cmd, "fail ENOSPC")) {
         fail_errno = strcmp(cmd, "fail EIO") ? ENOSPC : EIO;

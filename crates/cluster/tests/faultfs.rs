@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,12 +115,16 @@ struct Inode {
 }
 
 /// What the file system must show now, and what it must show after a power cut: a file's
-/// bytes are durable at its fsync or fdatasync, a directory's entries at its fsync.
+/// bytes are durable at its fsync or fdatasync, a directory's entries at its fsync, and a
+/// rename between the two directories at the fsync of either (it is atomic, as on ext4).
 #[derive(Default)]
 struct Model {
     inodes: Vec<Inode>,
     now: [BTreeMap<usize, usize>; 2],
     durable: [BTreeMap<usize, usize>; 2],
+    /// A rename between the directories since the last fsync of either: they become durable
+    /// together, so no power cut shows the file under both names or under neither.
+    tied: bool,
 }
 
 impl Model {
@@ -161,6 +165,7 @@ impl Model {
                     if from != to {
                         self.now[from.0].remove(&from.1);
                         self.now[to.0].insert(to.1, i);
+                        self.tied |= from.0 != to.0;
                     }
                 }
             }
@@ -172,8 +177,14 @@ impl Model {
                     self.inodes[i].durable = self.inodes[i].data.clone();
                 }
             }
-            Op::FsyncDir(d) => self.durable[*d] = self.now[*d].clone(),
+            Op::FsyncDir(d) => {
+                self.durable[*d] = self.now[*d].clone();
+                if std::mem::take(&mut self.tied) {
+                    self.durable[1 - *d] = self.now[1 - *d].clone();
+                }
+            }
             Op::Lose => {
+                self.tied = false;
                 self.now = self.durable.clone();
                 for ino in &mut self.inodes {
                     ino.data = ino.durable.clone();
@@ -219,15 +230,22 @@ fn perform(m: &Mount, op: &Op, model: &Model) {
     }
 }
 
+/// The names in directory `d` of the mount, sorted (without the directory `d` itself).
+fn names(m: &Mount, d: usize) -> Result<Vec<String>, String> {
+    let dir = DIRS[d];
+    let mut seen: Vec<String> = fs::read_dir(m.at.join(dir))
+        .map_err(|e| format!("read_dir {dir:?}: {e}"))?
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !(d == 0 && n == "d"))
+        .collect();
+    seen.sort();
+    Ok(seen)
+}
+
 /// Every name and byte under the mount against the model; the first difference.
 fn compare(m: &Mount, model: &Model) -> Result<(), String> {
     for (d, dir) in DIRS.iter().enumerate() {
-        let mut seen: Vec<String> = fs::read_dir(m.at.join(dir))
-            .map_err(|e| format!("read_dir {dir:?}: {e}"))?
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| !(d == 0 && n == "d"))
-            .collect();
-        seen.sort();
+        let seen = names(m, d)?;
         let want: Vec<String> = model.now[d].keys().map(|n| NAMES[*n].to_string()).collect();
         if seen != want {
             return Err(format!(
@@ -235,6 +253,22 @@ fn compare(m: &Mount, model: &Model) -> Result<(), String> {
             ));
         }
         for (n, ino) in &model.now[d] {
+            // a second name the model lacks (a drop that turned a rename into a hard link)
+            let names = model
+                .now
+                .iter()
+                .flat_map(|e| e.values())
+                .filter(|i| *i == ino);
+            let names = names.count() as u64;
+            let nlink = fs::metadata(path(m, (d, *n)))
+                .map_err(|e| format!("stat: {e}"))?
+                .nlink();
+            if nlink != names {
+                return Err(format!(
+                    "{dir}/{}: {nlink} links, the model {names}",
+                    NAMES[*n]
+                ));
+            }
             let got = fs::read(path(m, (d, *n))).map_err(|e| format!("read: {e}"))?;
             let want = &model.inodes[*ino].data;
             if &got != want {
@@ -293,29 +327,42 @@ fn reset(m: &Mount) {
     assert_eq!(m.ctl("sync"), "synced\n");
 }
 
-/// Runs `sequences` random sequences; the first one whose mount and model differ.
-fn run(m: &Mount, seed: u64, sequences: usize) -> Result<(), String> {
+/// Make the directory `d` under the mount, durably.
+fn prepare(m: &Mount) {
     fs::create_dir(m.at.join("d")).unwrap();
     File::open(&m.at).unwrap().sync_all().unwrap();
+}
+
+/// Carries `ops` out on an emptied mount and on a fresh model, comparing them after each
+/// drop and at the end: the names in both directories after each drop, or the first
+/// difference and after which step.
+fn replay(m: &Mount, ops: &[Op]) -> Result<Vec<[Vec<String>; 2]>, String> {
+    reset(m);
+    let mut model = Model::default();
+    let mut survived = Vec::new();
+    for (k, op) in ops.iter().enumerate() {
+        perform(m, op, &model);
+        model.apply(op);
+        if matches!(op, Op::Lose) || k + 1 == ops.len() {
+            compare(m, &model)
+                .map_err(|e| format!("after step {k}: {e}\nsteps: {:#?}", &ops[..=k]))?;
+        }
+        if matches!(op, Op::Lose) {
+            survived.push([names(m, 0)?, names(m, 1)?]);
+        }
+    }
+    Ok(survived)
+}
+
+/// Runs `sequences` random sequences; the first one whose mount and model differ.
+fn run(m: &Mount, seed: u64, sequences: usize) -> Result<(), String> {
+    prepare(m);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for s in 0..sequences {
-        reset(m);
-        let mut model = Model::default();
         let len = rng.random_range(1..16);
         let mut ops: Vec<Op> = (0..len).map(|_| random_op(&mut rng)).collect();
         ops.push(Op::Lose);
-        for (k, op) in ops.iter().enumerate() {
-            perform(m, op, &model);
-            model.apply(op);
-            if matches!(op, Op::Lose) || k + 1 == ops.len() {
-                compare(m, &model).map_err(|e| {
-                    format!(
-                        "seed {seed}, sequence {s}, after step {k}: {e}\nsteps: {:#?}",
-                        &ops[..=k]
-                    )
-                })?;
-            }
-        }
+        replay(m, &ops).map_err(|e| format!("seed {seed}, sequence {s}, {e}"))?;
     }
     Ok(())
 }
@@ -356,4 +403,44 @@ fn a_file_system_whose_fdatasync_keeps_nothing_is_caught() {
     eprintln!("FAULTFS_SEED={seed}");
     let err = run(&m, seed, sequences()).expect_err("the mutant passed");
     assert!(err.contains("bytes, the model"), "{err}");
+}
+
+/// `FAULTFS_SEED=1796531077148085043`, sequence 9837: `d/c` renamed to `c` and only the root
+/// fsynced. The rename is atomic, so the drop must show `c` in the root and no longer in `d`;
+/// the drop used to keep both names (a hard link), and renaming one name of a file onto
+/// another is a no-op, so `c` then outlived the rename onto `a` that the model applied.
+#[test]
+fn a_rename_between_directories_survives_whole() {
+    use Op::*;
+    let (root, d) = (0, 1);
+    let (a, b, c) = (0, 1, 2);
+    let m = Mount::new(false);
+    prepare(&m);
+    let ops = [
+        Fsync((root, b)),
+        Create((d, c)),
+        FsyncDir(d),
+        FsyncDir(d),
+        Rename((root, b), (root, a)),
+        Write((root, c), 1545, (5..22).collect()),
+        Rename((d, c), (root, c)),
+        FsyncDir(root),
+        Lose,
+        Rename((d, c), (root, a)),
+        Create((root, b)),
+        Rename((root, c), (root, a)),
+        FsyncDir(root),
+        Append((d, c), (206..216).collect()),
+        Fdatasync((root, a)),
+        Lose,
+    ];
+    let survived = replay(&m, &ops).unwrap_or_else(|e| panic!("{e}"));
+    let names = |ns: &[&str]| ns.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        survived,
+        [
+            [names(&["c"]), names(&[])],
+            [names(&["a", "b"]), names(&[])],
+        ]
+    );
 }
