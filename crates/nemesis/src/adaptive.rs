@@ -8,7 +8,9 @@
 //! exploration weight). It chooses a kind's family ([`FAMILIES`]) before the kind: a family
 //! is worth its best kind's mean, a kind never tried counting as [`UNTRIED_KIND`], and it
 //! opens with its strongest kind ([`OPENINGS`]: the partition that isolates the primaries,
-//! where the database names them, and a pause). Every fault is rewarded with the effect it
+//! where the database names them, and a pause). Targets the live run reveals (the lock
+//! holder, the primaries, the last writer, the busiest node: [`LIVE_FIRST`]) are tried
+//! before nodes drawn at random. Every fault is rewarded with the effect it
 //! had on the clients ([`Effect::score`]), raised to 1 for the fault in force when an
 //! anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds, targets and
 //! durations that bit are tried more often, and ones that never do less. The fault that
@@ -174,6 +176,19 @@ impl Effect {
 pub const OPENINGS: [FaultKind; 2] = [
     FaultKind::Partition(Some(PartitionSpec::Primaries)),
     FaultKind::Pause(None),
+];
+
+/// The targets `auto` tries first, in this order, where the catalogue has them: what the live
+/// run reveals, before nodes drawn at random. A fault on the node serving the lock holder,
+/// on the primaries or on the node that acknowledged the last write puts at risk what the
+/// database has just promised; a random node is often an idle follower, and with seven
+/// targets tried one by one (partitions take none) a series could end before the one that
+/// matters came up.
+pub const LIVE_FIRST: [Targets; 4] = [
+    Targets::Live(Aim::LockHolder),
+    Targets::Primaries,
+    Targets::Live(Aim::LastWriter),
+    Targets::Live(Aim::Busiest),
 ];
 
 /// What a fault kind never tried is worth to its family's value ([`Bandit::family_value`]):
@@ -373,7 +388,10 @@ impl Bandit {
             }
         };
         let mut kind = self.catalogue.faults[fault];
-        let target = aimed_at_nodes(&kind).then(|| self.targets.pick(self.policy, rng));
+        let target = aimed_at_nodes(&kind).then(|| {
+            self.live_opening()
+                .unwrap_or_else(|| self.targets.pick(self.policy, rng))
+        });
         if let Some(t) = target {
             set_targets(&mut kind, self.catalogue.targets[t]);
         }
@@ -405,6 +423,18 @@ impl Bandit {
             .iter()
             .copied()
             .find(|&i| OPENINGS.contains(&self.catalogue.faults[i]) && self.faults.pulls[i] == 0)
+    }
+
+    /// `auto`'s first targets, before UCB1 draws: the ones the live run reveals
+    /// ([`LIVE_FIRST`]), each until tried once.
+    fn live_opening(&self) -> Option<usize> {
+        if self.policy != Policy::Auto {
+            return None;
+        }
+        LIVE_FIRST.iter().find_map(|live| {
+            (0..self.catalogue.targets.len())
+                .find(|&i| self.catalogue.targets[i] == *live && self.targets.pulls[i] == 0)
+        })
     }
 
     /// Credits `choice` with the effect's score; a replay of a fault that found an anomaly
@@ -638,6 +668,42 @@ mod tests {
             .filter(|&i| family(&bare.catalogue.faults[i]) == 0)
             .collect();
         assert_eq!(bare.opening(&partitions), None);
+    }
+
+    /// The first faults aimed at nodes go where the run reveals something (the lock holder,
+    /// the primaries, the last writer, the busiest node), one each, before random nodes:
+    /// drawn one by one among seven, the lock holder came up in no run of a series.
+    #[test]
+    fn auto_aims_its_first_faults_at_what_the_live_run_reveals() {
+        for (names_primaries, grants_locks) in [(true, true), (false, true), (true, false)] {
+            let catalogue = Catalogue::new(names_primaries, true, grants_locks);
+            let live: Vec<Targets> = LIVE_FIRST
+                .into_iter()
+                .filter(|t| catalogue.targets.contains(t))
+                .collect();
+            for seed in 0..30 {
+                let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                let mut aimed = Vec::new();
+                while aimed.len() < live.len() + 1 {
+                    let (_, _, choice) = bandit.choose(&mut rng);
+                    aimed.extend(choice.target.map(|t| catalogue.targets[t]));
+                    bandit.learn(choice, &effect(0.0));
+                }
+                assert_eq!(aimed[..live.len()], live[..], "seed {seed}");
+                assert!(matches!(aimed[live.len()], Targets::Spec(_)), "seed {seed}");
+            }
+        }
+        // `random` draws targets uniformly from the first fault on.
+        let catalogue = Catalogue::new(true, true, true);
+        let firsts: std::collections::BTreeSet<usize> = (0..60)
+            .filter_map(|seed| {
+                let bandit = Bandit::new(Policy::Random, catalogue.clone());
+                let mut rng = ChaCha8Rng::seed_from_u64(seed);
+                (0..20).find_map(|_| bandit.choose(&mut rng).2.target)
+            })
+            .collect();
+        assert!(firsts.len() > 4, "{firsts:?}");
     }
 
     /// A family is worth its best kind, a kind never tried counting as [`UNTRIED_KIND`]: on

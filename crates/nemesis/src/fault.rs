@@ -809,6 +809,21 @@ impl Fault {
         }
     }
 
+    /// How a fault aimed at nodes chooses them; `None` for a partition (its spec says).
+    pub fn aim(&self) -> Option<Aim> {
+        match self {
+            Fault::Partition { .. } => None,
+            Fault::Loss { aim, .. }
+            | Fault::Pause { aim, .. }
+            | Fault::Slow { aim, .. }
+            | Fault::Kill { aim, .. }
+            | Fault::Clock { aim, .. }
+            | Fault::Netem { aim, .. }
+            | Fault::Storage { aim, .. }
+            | Fault::Membership { aim, .. } => Some(*aim),
+        }
+    }
+
     /// The target list of a process, loss or clock fault, and how it is chosen.
     pub fn targets_mut(&mut self) -> Option<(&mut Vec<String>, Aim)> {
         match self {

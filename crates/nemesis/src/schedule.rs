@@ -340,10 +340,10 @@ impl Schedule {
         bandit.credit_anomaly(finder.choice, finder.score, Some(finder.fault.clone()));
         let kind = bandit.fault_means()[finder.choice.fault].0;
         let policy = bandit.policy();
-        let replayed = if policy == Policy::Auto {
-            ", tried again first, on the same nodes"
-        } else {
-            ""
+        let replayed = match (policy, drawn_nodes(&finder.fault)) {
+            (Policy::Auto, true) => ", tried again first, on the same nodes",
+            (Policy::Auto, false) => ", tried again first, aimed as before",
+            (Policy::Random, _) => "",
         };
         Some(format!(
             "{} nemesis: the anomaly at {:.1} s came under {} (from {:.1} s){replayed}; mean score per fault so far: {}",
@@ -622,6 +622,15 @@ impl Schedule {
                 }
             }
         }
+    }
+}
+
+/// Whether the fault's nodes are the schedule's own draw, which a replay keeps, rather than
+/// resolved when it starts (the primaries, the lock holder), which a replay resolves afresh.
+fn drawn_nodes(fault: &Fault) -> bool {
+    match fault {
+        Fault::Partition { spec, .. } => *spec != PartitionSpec::Primaries,
+        other => other.aim().is_some_and(|aim| aim.is_drawn()),
     }
 }
 
@@ -1035,7 +1044,12 @@ mod tests {
             s.next_op().unwrap();
             s.observe(&Effect::default(), secs(2)).unwrap();
             let line = s.credit_anomaly(secs(3)).expect("credited");
-            assert!(line.contains("on the same nodes"), "{line}");
+            let said = if drawn_nodes(&found) {
+                "tried again first, on the same nodes"
+            } else {
+                "tried again first, aimed as before"
+            };
+            assert!(line.contains(said), "{line}");
             let Some((_, NemesisOp::Start(again))) = s.next_op() else {
                 panic!("a start");
             };
