@@ -316,7 +316,10 @@ pub struct Bandit {
     catalogue: Catalogue,
     families: Arms,
     faults: Arms,
-    targets: Arms,
+    /// Per family ([`FAMILIES`]): where a fault lands matters differently for each, a pause
+    /// on the lock holder's node, a clock jump on the primary, and a dull kind aimed at the
+    /// right node must not make that node look dull for the others.
+    targets: Vec<Arms>,
     durations: Arms,
     /// `auto`: the fault (kind, target, duration) in force when the last anomaly was found,
     /// tried again first while it keeps finding one, and how many replays in a row since
@@ -346,7 +349,7 @@ impl Bandit {
             replay: None,
             families: Arms::new(FAMILIES.len()),
             faults: Arms::new(catalogue.faults.len()),
-            targets: Arms::new(catalogue.targets.len()),
+            targets: vec![Arms::new(catalogue.targets.len()); FAMILIES.len()],
             durations: Arms::new(DURATIONS.len()),
             catalogue,
         }
@@ -388,9 +391,10 @@ impl Bandit {
             }
         };
         let mut kind = self.catalogue.faults[fault];
+        let targets = &self.targets[family(&kind)];
         let target = aimed_at_nodes(&kind).then(|| {
-            self.live_opening()
-                .unwrap_or_else(|| self.targets.pick(self.policy, rng))
+            self.live_opening(targets)
+                .unwrap_or_else(|| targets.pick(self.policy, rng))
         });
         if let Some(t) = target {
             set_targets(&mut kind, self.catalogue.targets[t]);
@@ -425,15 +429,15 @@ impl Bandit {
             .find(|&i| OPENINGS.contains(&self.catalogue.faults[i]) && self.faults.pulls[i] == 0)
     }
 
-    /// `auto`'s first targets, before UCB1 draws: the ones the live run reveals
-    /// ([`LIVE_FIRST`]), each until tried once.
-    fn live_opening(&self) -> Option<usize> {
+    /// `auto`'s first targets in a family (`targets`, its arms), before UCB1 draws: the ones
+    /// the live run reveals ([`LIVE_FIRST`]), each until tried once.
+    fn live_opening(&self, targets: &Arms) -> Option<usize> {
         if self.policy != Policy::Auto {
             return None;
         }
         LIVE_FIRST.iter().find_map(|live| {
             (0..self.catalogue.targets.len())
-                .find(|&i| self.catalogue.targets[i] == *live && self.targets.pulls[i] == 0)
+                .find(|&i| self.catalogue.targets[i] == *live && targets.pulls[i] == 0)
         })
     }
 
@@ -482,7 +486,7 @@ impl Bandit {
         self.families.reward(f, pulls, reward);
         self.faults.reward(choice.fault, pulls, reward);
         if let Some(t) = choice.target {
-            self.targets.reward(t, pulls, reward);
+            self.targets[f].reward(t, pulls, reward);
         }
         self.durations.reward(choice.duration, pulls, reward);
     }
@@ -670,11 +674,12 @@ mod tests {
         assert_eq!(bare.opening(&partitions), None);
     }
 
-    /// The first faults aimed at nodes go where the run reveals something (the lock holder,
-    /// the primaries, the last writer, the busiest node), one each, before random nodes:
-    /// drawn one by one among seven, the lock holder came up in no run of a series.
+    /// The first faults of a family aimed at nodes go where the run reveals something (the
+    /// lock holder, the primaries, the last writer, the busiest node), one each, before
+    /// random nodes: drawn one by one among seven, the lock holder came up in no run of a
+    /// series.
     #[test]
-    fn auto_aims_its_first_faults_at_what_the_live_run_reveals() {
+    fn auto_aims_each_family_s_first_faults_at_what_the_live_run_reveals() {
         for (names_primaries, grants_locks) in [(true, true), (false, true), (true, false)] {
             let catalogue = Catalogue::new(names_primaries, true, grants_locks);
             let live: Vec<Targets> = LIVE_FIRST
@@ -684,14 +689,21 @@ mod tests {
             for seed in 0..30 {
                 let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
-                let mut aimed = Vec::new();
-                while aimed.len() < live.len() + 1 {
-                    let (_, _, choice) = bandit.choose(&mut rng);
-                    aimed.extend(choice.target.map(|t| catalogue.targets[t]));
+                let mut aimed = vec![Vec::new(); FAMILIES.len()];
+                for _ in 0..80 {
+                    let (kind, _, choice) = bandit.choose(&mut rng);
+                    if let Some(t) = choice.target {
+                        aimed[family(&kind)].push(catalogue.targets[t]);
+                    }
                     bandit.learn(choice, &effect(0.0));
                 }
-                assert_eq!(aimed[..live.len()], live[..], "seed {seed}");
-                assert!(matches!(aimed[live.len()], Targets::Spec(_)), "seed {seed}");
+                let full: Vec<&Vec<Targets>> =
+                    aimed.iter().filter(|a| a.len() > live.len()).collect();
+                assert!(full.len() >= 2, "seed {seed}: {aimed:?}");
+                for a in full {
+                    assert_eq!(a[..live.len()], live[..], "seed {seed}");
+                    assert!(matches!(a[live.len()], Targets::Spec(_)), "seed {seed}");
+                }
             }
         }
         // `random` draws targets uniformly from the first fault on.
@@ -704,6 +716,38 @@ mod tests {
             })
             .collect();
         assert!(firsts.len() > 4, "{firsts:?}");
+    }
+
+    /// A delay on the lock holder's node scored nothing (the lock barely notices 50 ms); the
+    /// first pause still goes to the lock holder, where a pause breaks a lease.
+    #[test]
+    fn a_dull_kind_on_a_target_does_not_make_it_dull_for_another_family() {
+        let catalogue = Catalogue::new(true, true, true);
+        let index = |kind: FaultKind| catalogue.faults.iter().position(|k| *k == kind);
+        let delay = index(FaultKind::Netem(NetemKind::Delay, None)).unwrap();
+        let holder = Targets::Live(Aim::LockHolder);
+        let lock_holder = catalogue.targets.iter().position(|t| *t == holder);
+        for seed in 0..30 {
+            let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
+            for duration in 0..DURATIONS.len() {
+                let dull = Choice {
+                    fault: delay,
+                    target: lock_holder,
+                    duration,
+                };
+                bandit.learn(dull, &effect(0.0));
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let pause = (0..40)
+                .map(|_| {
+                    let (kind, _, choice) = bandit.choose(&mut rng);
+                    bandit.learn(choice, &effect(0.0));
+                    (kind, choice)
+                })
+                .find(|(kind, _)| matches!(kind, FaultKind::Pause(_)))
+                .expect("a pause within 40 faults");
+            assert_eq!(pause.1.target, lock_holder, "seed {seed}");
+        }
     }
 
     /// A family is worth its best kind, a kind never tried counting as [`UNTRIED_KIND`]: on

@@ -296,6 +296,17 @@ impl Schedule {
         }
     }
 
+    /// Tells an adaptive schedule that the fault it last started was aimed at what the run
+    /// reveals (the lock holder, the last writer) and the run named nothing, so it landed on
+    /// the schedule's draw: its target taught nothing and stays untried. After a partition,
+    /// the lock's clients may go seconds without a grant; a pause meant for the holder then
+    /// lands on a random node, and the lock holder must not count as tried and dull.
+    pub fn could_not_aim(&mut self) {
+        if let Some(r) = self.adaptive.as_mut().and_then(|a| a.running.as_mut()) {
+            r.choice.target = None;
+        }
+    }
+
     /// Tells an adaptive schedule what the fault it last stopped did, which took effect at
     /// `began`, and returns the line for the run's log that says what it has learned; nothing
     /// for a fixed schedule. A fault still in force (the run ended first) is scored as it
@@ -1027,6 +1038,52 @@ mod tests {
         s.next_op().unwrap();
         s.observe(&Effect::default(), began).unwrap();
         fault.class()
+    }
+
+    /// A fault aimed at the lock holder that landed on the schedule's draw, because the run
+    /// named no holder, leaves the lock holder untried: the family's next fault aimed at
+    /// nodes tries it.
+    #[test]
+    fn a_fault_that_could_not_be_aimed_leaves_its_target_untried() {
+        let secs = Duration::from_secs;
+        let mut locks = adaptive(Policy::Auto);
+        if let Some(a) = &mut locks.adaptive {
+            a.grants_locks = true;
+        }
+        // The aims of the first two faults of the first family aimed at nodes.
+        let aims = |seed: u64, missed: bool| -> Vec<Aim> {
+            let mut s = Schedule::new(nodes(5), locks.clone(), seed).unwrap();
+            let mut aims = Vec::new();
+            let mut first = None;
+            for _ in 0..60 {
+                let Some((_, NemesisOp::Start(fault))) = s.next_op() else {
+                    panic!("a start");
+                };
+                // The fault's family, as `adaptive::family` counts them.
+                let family = match fault {
+                    Fault::Pause { .. } | Fault::Kill { .. } | Fault::Slow { .. } => 1,
+                    Fault::Clock { .. } => 2,
+                    Fault::Loss { .. } | Fault::Netem { .. } => 3,
+                    _ => 0,
+                };
+                if fault.aim().is_some() && *first.get_or_insert(family) == family {
+                    if missed && aims.is_empty() {
+                        s.could_not_aim();
+                    }
+                    aims.push(fault.aim().unwrap());
+                }
+                s.next_op().unwrap();
+                s.observe(&Effect::default(), secs(1)).unwrap();
+                if aims.len() == 2 {
+                    break;
+                }
+            }
+            aims
+        };
+        for seed in 0..20 {
+            assert_eq!(aims(seed, false), [Aim::LockHolder, Aim::Primaries]);
+            assert_eq!(aims(seed, true), [Aim::LockHolder, Aim::LockHolder]);
+        }
     }
 
     /// A fault that found an anomaly is started again as it was: a clock jump of the same

@@ -599,9 +599,12 @@ impl NemesisRunner {
             }
             let starting = matches!(op, NemesisOp::Start(_));
             let at_start = Snapshot::take(&self.stats);
-            let applied = self.execute(op).await;
+            let Executed { applied, unaimed } = self.execute(op).await;
             if starting {
                 schedule.took_effect(start.elapsed());
+                if unaimed {
+                    schedule.could_not_aim();
+                }
                 let began = Duration::from_nanos(self.recorder.now());
                 unscored = Some(Unscored {
                     at_start,
@@ -707,7 +710,7 @@ impl NemesisRunner {
     /// next acknowledged write, each at most [`TRIGGER_WAIT`], so the fault lands right after
     /// one: a holder caught just after its grant has its whole hold ahead of it (its write
     /// not yet sent). With nothing to name, the schedule's draw stays.
-    async fn aim_live(&self, fault: &mut Fault) -> Option<String> {
+    async fn aim_live(&self, fault: &mut Fault) -> Option<Aimed> {
         let (nodes, aim) = fault.targets_mut().filter(|(_, aim)| aim.is_live())?;
         let seen = self.live.events(aim);
         let deadline = Instant::now() + TRIGGER_WAIT;
@@ -718,31 +721,45 @@ impl NemesisRunner {
         Some(match self.live.choose(aim, self.recorder.now()) {
             Some(chosen) => {
                 *nodes = chosen.nodes;
-                chosen.why
+                Aimed {
+                    why: chosen.why,
+                    named: true,
+                }
             }
-            None => format!(
-                "the run named no {} within {} s: {} as the schedule drew",
-                aim.name(),
-                TRIGGER_WAIT.as_secs_f64(),
-                nodes.join(",")
-            ),
+            None => Aimed {
+                why: format!(
+                    "the run named no {} within {} s: {} as the schedule drew",
+                    aim.name(),
+                    TRIGGER_WAIT.as_secs_f64(),
+                    nodes.join(",")
+                ),
+                named: false,
+            },
         })
     }
 
-    /// Starts or stops a fault and records it; whether it applied.
-    async fn execute(&mut self, op: NemesisOp) -> bool {
+    /// Starts or stops a fault and records it; whether it applied, and whether a start aimed
+    /// at what the run reveals found nothing named.
+    async fn execute(&mut self, op: NemesisOp) -> Executed {
         let f = op.f();
         let (mut fault, starting) = match op {
             NemesisOp::Start(fault) => (fault, true),
             NemesisOp::Stop(class) => match self.active.remove(&class) {
                 Some(fault) => (fault, false),
-                None => return false,
+                None => {
+                    return Executed {
+                        applied: false,
+                        unaimed: false,
+                    }
+                }
             },
         };
-        let why = match starting {
+        let aimed = match starting {
             true => self.aim_live(&mut fault).await,
             false => None,
         };
+        let unaimed = aimed.as_ref().is_some_and(|a| !a.named);
+        let why = aimed.map(|a| a.why);
         let with_why = |mut v: Value| {
             if let (Some(why), Some(o)) = (&why, v.as_object_mut()) {
                 o.insert("why".into(), json!(why));
@@ -804,6 +821,20 @@ impl NemesisRunner {
         if let Ok(mut shown) = self.display.lock() {
             *shown = labels;
         }
-        applied
+        Executed { applied, unaimed }
     }
+}
+
+/// Where a fault aimed at what the run reveals landed, and why, for the history.
+struct Aimed {
+    why: String,
+    /// The run named a node (else the schedule's draw stayed).
+    named: bool,
+}
+
+/// What executing a nemesis operation came to.
+struct Executed {
+    applied: bool,
+    /// A start aimed at what the run reveals that found nothing named.
+    unaimed: bool,
 }
