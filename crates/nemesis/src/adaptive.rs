@@ -8,9 +8,9 @@
 //! exploration weight). It chooses a kind's family ([`FAMILIES`]) before the kind: a family
 //! is worth its best kind's mean, a kind never tried counting as [`UNTRIED_KIND`], and it
 //! opens with its strongest kind ([`OPENINGS`]: the partition that isolates the primaries,
-//! where the database names them, and a pause). Targets the live run reveals (the lock
-//! holder, the primaries, the last writer, the busiest node: [`LIVE_FIRST`]) are tried
-//! before nodes drawn at random. Every fault is rewarded with the effect it
+//! where the database names them, and a pause). Targets are learned per family, and those
+//! the live run reveals (the lock holder, the primaries, the last writer, the busiest node:
+//! [`LIVE_FIRST`]) are tried before nodes drawn at random. Every fault is rewarded with the effect it
 //! had on the clients ([`Effect::score`]), raised to 1 for the fault in force when an
 //! anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds, targets and
 //! durations that bit are tried more often, and ones that never do less. The fault that
