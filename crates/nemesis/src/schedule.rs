@@ -191,7 +191,6 @@ struct AdaptiveState {
 /// An adaptive schedule's fault in force.
 #[derive(Clone, Debug)]
 struct Running {
-    class: FaultClass,
     /// When it stops: its start plus its duration, moved by [`Schedule::took_effect`].
     stop_at: Duration,
     choice: Choice,
@@ -400,13 +399,13 @@ impl Schedule {
     fn next_adaptive_op(&mut self) -> (Duration, NemesisOp) {
         let a = self.adaptive.as_mut().expect("adaptive schedule");
         if let Some(Running {
-            class,
             stop_at,
             choice,
             fault,
             ..
         }) = a.running.take()
         {
+            let class = fault.class();
             a.unscored = Some((choice, fault));
             let jitter = GAP.mul_f64(self.rng.random_range(0.0..1.0));
             a.next_start = stop_at + GAP + jitter;
@@ -424,7 +423,6 @@ impl Schedule {
         self.active.insert(class);
         let a = self.adaptive.as_mut().expect("adaptive schedule");
         a.running = Some(Running {
-            class,
             stop_at: start_at + duration,
             choice,
             duration,
