@@ -10,12 +10,14 @@
 //! opens with its strongest kind ([`OPENINGS`]: the partition that isolates the primaries,
 //! where the database names them, and a pause). Targets are learned per family, and those
 //! the live run reveals (the lock holder, the primaries, the last writer, the busiest node:
-//! [`LIVE_FIRST`]) are tried before nodes drawn at random. Every fault is rewarded with the effect it
+//! [`LIVE_FIRST`]) are tried before nodes drawn at random. Durations are learned per family
+//! too, and a family's first fault lasts [`OPENING_DURATION`]. Every fault is rewarded with the effect it
 //! had on the clients ([`Effect::score`]), raised to 1 for the fault in force when an
 //! anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds, targets and
 //! durations that bit are tried more often, and ones that never do less. The fault that
 //! found an anomaly is tried again first, as it was started (on the same nodes), and the next
-//! run of a series starts with it, until [`REPLAY_MISSES`] replays in a row find nothing. The
+//! run of a series starts with it, each miss lasting longer than the one before, until
+//! [`REPLAY_MISSES`] replays in a row find nothing. The
 //! bandit sees effects only, never which database or workload runs, and it lives as long as
 //! the test, so the runs of a `--test-count` series learn from the ones before them.
 //!
@@ -35,6 +37,13 @@ pub const DURATIONS: [Duration; 3] = [
     Duration::from_secs(4),
     Duration::from_secs(8),
 ];
+
+/// How long a family's first fault lasts under `auto` (an index into [`DURATIONS`]): the
+/// middle length. A database's failure detectors and leases run for a second to a few (an
+/// election timeout, a replica declared down after 2 s, a 2 s lease); a 2 s opening often
+/// ends just before they act and scores nothing where 4 s would have found the bug, and
+/// 8 s takes a quarter of a 30 s run.
+pub const OPENING_DURATION: usize = 1;
 
 /// The quiet time between a heal and the next fault (plus up to as much again, at random):
 /// long enough to see the clients recover, short enough for several faults a run.
@@ -170,12 +179,21 @@ impl Effect {
 /// strongest form of the family's fault. The partition that isolates the primaries, since a
 /// leader cut off from its followers is where a partition loses acknowledged writes or
 /// serves stale reads; a pause, a node stopped outright for the whole fault (a GC pause, a
-/// stalled VM), where leases and locks outlive their holder's belief in them. A milder
-/// form tried first (a replica cut off alone, `slow`'s stutter) may score nothing and make
-/// the family look dull while it holds the fault that bites.
-pub const OPENINGS: [FaultKind; 2] = [
+/// stalled VM), where leases and locks outlive their holder's belief in them; a forward jump
+/// of the monotonic clock, where faultline-clock reaches it, the clock that leases, timeouts
+/// and failure detectors measure with (a wall-clock jump reaches only what stamps or expires
+/// by the calendar). A milder form tried first (a replica cut off alone, `slow`'s stutter, a
+/// wall clock the database never reads) may score nothing and make the family look dull
+/// while it holds the fault that bites.
+pub const OPENINGS: [FaultKind; 3] = [
     FaultKind::Partition(Some(PartitionSpec::Primaries)),
     FaultKind::Pause(None),
+    FaultKind::Clock(ClockKind {
+        clock: ClockSource::Monotonic,
+        mode: Some(ClockMode::Bump),
+        direction: Some(ClockDirection::Forward),
+        targets: None,
+    }),
 ];
 
 /// The targets `auto` tries first, in this order, where the catalogue has them: what the live
@@ -190,6 +208,26 @@ pub const LIVE_FIRST: [Targets; 4] = [
     Targets::Live(Aim::LastWriter),
     Targets::Live(Aim::Busiest),
 ];
+
+/// The order [`LIVE_FIRST`] takes for clock faults: the primaries first. A clock matters
+/// where time is decided, and in a replicated database the primary decides it: it expires
+/// leases and stamps time. The lock holder's node, where it is a follower that forwards the
+/// holder's requests, decides nothing by its clock.
+pub const CLOCK_LIVE_FIRST: [Targets; 4] = [
+    Targets::Primaries,
+    Targets::Live(Aim::LockHolder),
+    Targets::Live(Aim::LastWriter),
+    Targets::Live(Aim::Busiest),
+];
+
+/// The live targets in the order `auto` tries them for faults of `family` ([`FAMILIES`]).
+pub fn live_first(family: usize) -> [Targets; 4] {
+    if FAMILIES[family] == "clock" {
+        CLOCK_LIVE_FIRST
+    } else {
+        LIVE_FIRST
+    }
+}
 
 /// What a fault kind never tried is worth to its family's value ([`Bandit::family_value`]):
 /// less than a kind that bit every time, so a family whose faults all bite keeps its lead for
@@ -320,7 +358,8 @@ pub struct Bandit {
     /// on the lock holder's node, a clock jump on the primary, and a dull kind aimed at the
     /// right node must not make that node look dull for the others.
     targets: Vec<Arms>,
-    durations: Arms,
+    /// Per family, likewise: a partition may bite at 2 s where a pause must outlast a lease.
+    durations: Vec<Arms>,
     /// `auto`: the fault (kind, target, duration) in force when the last anomaly was found,
     /// tried again first while it keeps finding one, and how many replays in a row since
     /// found nothing: the run after a find starts with the fault that found it, as a person
@@ -350,7 +389,7 @@ impl Bandit {
             families: Arms::new(FAMILIES.len()),
             faults: Arms::new(catalogue.faults.len()),
             targets: vec![Arms::new(catalogue.targets.len()); FAMILIES.len()],
-            durations: Arms::new(DURATIONS.len()),
+            durations: vec![Arms::new(DURATIONS.len()); FAMILIES.len()],
             catalogue,
         }
     }
@@ -393,13 +432,17 @@ impl Bandit {
         let mut kind = self.catalogue.faults[fault];
         let targets = &self.targets[family(&kind)];
         let target = aimed_at_nodes(&kind).then(|| {
-            self.live_opening(targets)
+            self.live_opening(family(&kind), targets)
                 .unwrap_or_else(|| targets.pick(self.policy, rng))
         });
         if let Some(t) = target {
             set_targets(&mut kind, self.catalogue.targets[t]);
         }
-        let duration = self.durations.pick(self.policy, rng);
+        let durations = &self.durations[family(&kind)];
+        let duration = match self.policy {
+            Policy::Auto if durations.pulls.iter().all(|&n| n == 0) => OPENING_DURATION,
+            _ => durations.pick(self.policy, rng),
+        };
         let choice = Choice {
             fault,
             target,
@@ -430,23 +473,31 @@ impl Bandit {
     }
 
     /// `auto`'s first targets in a family (`targets`, its arms), before UCB1 draws: the ones
-    /// the live run reveals ([`LIVE_FIRST`]), each until tried once.
-    fn live_opening(&self, targets: &Arms) -> Option<usize> {
+    /// the live run reveals ([`live_first`]), each until tried once.
+    fn live_opening(&self, family: usize, targets: &Arms) -> Option<usize> {
         if self.policy != Policy::Auto {
             return None;
         }
-        LIVE_FIRST.iter().find_map(|live| {
+        live_first(family).iter().find_map(|live| {
             (0..self.catalogue.targets.len())
                 .find(|&i| self.catalogue.targets[i] == *live && targets.pulls[i] == 0)
         })
     }
 
     /// Credits `choice` with the effect's score; a replay of a fault that found an anomaly
-    /// counts as a miss until [`Bandit::credit_anomaly`] says otherwise.
+    /// counts as a miss until [`Bandit::credit_anomaly`] says otherwise, and the next replay
+    /// lasts the next longer duration: a find under a 2 s cut may have come from the cut's
+    /// aftermath, or from a failover that took just that long this once, and the same 2 s
+    /// replayed can miss every time where 4 s would find it again. (Its target may read
+    /// untried: [`crate::schedule::Schedule::could_not_aim`].)
     pub fn learn(&mut self, choice: Choice, effect: &Effect) {
         if let Some(replay) = &mut self.replay {
-            if replay.choice == choice {
+            let Choice {
+                fault, duration, ..
+            } = replay.choice;
+            if (fault, duration) == (choice.fault, choice.duration) {
                 replay.misses += 1;
+                replay.choice.duration = (duration + 1).min(DURATIONS.len() - 1);
                 if replay.misses >= REPLAY_MISSES {
                     self.replay = None;
                 }
@@ -488,7 +539,7 @@ impl Bandit {
         if let Some(t) = choice.target {
             self.targets[f].reward(t, pulls, reward);
         }
-        self.durations.reward(choice.duration, pulls, reward);
+        self.durations[f].reward(choice.duration, pulls, reward);
     }
 
     /// Each fault kind's mean score so far (`None`: never tried), in catalogue order, for the log.
@@ -638,7 +689,8 @@ mod tests {
     /// kill of the primary is a failover that scores 1: a first partition that cut off a
     /// replica scored 0 and the network family was hardly drawn again. Likewise a first
     /// `slow` scored 0 on etcd's lease lock and `pause` was never tried. The first run (a
-    /// fault from each family) opens each family with its strongest kind.
+    /// fault from each family) opens each family with its strongest kind, the clocks with a
+    /// monotonic jump.
     #[test]
     fn auto_opens_with_the_primaries_cut_off_and_a_pause_whatever_else_bites() {
         let catalogue = Catalogue::new(true, true, true);
@@ -665,6 +717,7 @@ mod tests {
                 first.contains(&FaultKind::Pause(None)),
                 "seed {seed}: {first:?}"
             );
+            assert!(first.contains(&OPENINGS[2]), "seed {seed}: {first:?}");
         }
         // Without named primaries, no partition opens: the shapes are drawn as before.
         let bare = Bandit::new(Policy::Auto, Catalogue::new(false, true, true));
@@ -675,17 +728,19 @@ mod tests {
     }
 
     /// The first faults of a family aimed at nodes go where the run reveals something (the
-    /// lock holder, the primaries, the last writer, the busiest node), one each, before
-    /// random nodes: drawn one by one among seven, the lock holder came up in no run of a
-    /// series.
+    /// lock holder, the primaries, the last writer, the busiest node; for clocks the primaries
+    /// first), one each, before random nodes: drawn one by one among seven, the lock holder
+    /// came up in no run of a series.
     #[test]
     fn auto_aims_each_family_s_first_faults_at_what_the_live_run_reveals() {
         for (names_primaries, grants_locks) in [(true, true), (false, true), (true, false)] {
             let catalogue = Catalogue::new(names_primaries, true, grants_locks);
-            let live: Vec<Targets> = LIVE_FIRST
-                .into_iter()
-                .filter(|t| catalogue.targets.contains(t))
-                .collect();
+            let live = |family: usize| -> Vec<Targets> {
+                live_first(family)
+                    .into_iter()
+                    .filter(|t| catalogue.targets.contains(t))
+                    .collect()
+            };
             for seed in 0..30 {
                 let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
                 let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -697,10 +752,21 @@ mod tests {
                     }
                     bandit.learn(choice, &effect(0.0));
                 }
-                let full: Vec<&Vec<Targets>> =
-                    aimed.iter().filter(|a| a.len() > live.len()).collect();
+                let full: Vec<(usize, &Vec<Targets>)> = (0..FAMILIES.len())
+                    .filter(|&f| aimed[f].len() > live(f).len())
+                    .map(|f| (f, &aimed[f]))
+                    .collect();
                 assert!(full.len() >= 2, "seed {seed}: {aimed:?}");
-                for a in full {
+                if names_primaries {
+                    let clock = FAMILIES.iter().position(|f| *f == "clock").unwrap();
+                    assert_eq!(
+                        aimed[clock].first(),
+                        Some(&Targets::Primaries),
+                        "seed {seed}"
+                    );
+                }
+                for (f, a) in full {
+                    let live = live(f);
                     assert_eq!(a[..live.len()], live[..], "seed {seed}");
                     assert!(matches!(a[live.len()], Targets::Spec(_)), "seed {seed}");
                 }
@@ -781,14 +847,17 @@ mod tests {
     fn an_anomaly_raises_its_fault_to_the_strongest_effect_without_a_second_pull() {
         let mut bandit = Bandit::new(Policy::Auto, Catalogue::new(true, true, true));
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let (_, _, first) = bandit.choose(&mut rng);
+        let (kind, _, first) = bandit.choose(&mut rng);
         let weak = effect(0.25);
         bandit.learn(first, &weak);
         assert_eq!(bandit.faults.mean(first.fault), Some(0.25));
         bandit.credit_anomaly(first, weak.score(), None);
         assert_eq!(bandit.faults.pulls[first.fault], 1, "one fault, one pull");
         assert_eq!(bandit.faults.mean(first.fault), Some(1.0));
-        assert_eq!(bandit.durations.mean(first.duration), Some(1.0));
+        assert_eq!(
+            bandit.durations[family(&kind)].mean(first.duration),
+            Some(1.0)
+        );
         let failed = Effect {
             failed: true,
             ..effect(1.0)
@@ -818,11 +887,13 @@ mod tests {
     }
 
     #[test]
-    fn auto_replays_the_fault_that_found_an_anomaly_until_it_misses_three_times_in_a_row() {
+    fn auto_replays_the_fault_that_found_an_anomaly_longer_after_each_miss_until_three_in_a_row() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let same_fault = |a: Choice, b: Choice| (a.fault, a.target) == (b.fault, b.target);
         for policy in [Policy::Auto, Policy::Random] {
             let mut bandit = Bandit::new(policy, Catalogue::new(true, true, true));
-            let (_, _, first) = bandit.choose(&mut rng);
+            let (_, _, mut first) = bandit.choose(&mut rng);
+            first.duration = 0;
             bandit.learn(first, &effect(0.0));
             bandit.credit_anomaly(first, 0.0, None);
             let again: Vec<Choice> = (0..3).map(|_| bandit.choose(&mut rng).2).collect();
@@ -830,28 +901,69 @@ mod tests {
                 assert!(again.iter().any(|c| *c != first), "random never replays");
                 continue;
             }
-            assert_eq!(again, [first; 3], "the finder is tried next");
-            // Two misses, then a find: the count of misses starts again.
-            for _ in 1..REPLAY_MISSES {
-                bandit.learn(first, &effect(0.0));
-                assert_eq!(bandit.choose(&mut rng).2, first, "a miss or two is luck");
+            assert_eq!(again, [first; 3], "the finder is tried next, as it was");
+            // Each miss makes the next replay longer, up to the longest.
+            let mut replay = first;
+            for miss in 1..REPLAY_MISSES {
+                bandit.learn(replay, &effect(0.0));
+                replay = bandit.choose(&mut rng).2;
+                assert!(same_fault(replay, first), "a miss or two is luck");
+                assert_eq!(replay.duration, miss as usize, "miss {miss}: longer");
             }
-            bandit.learn(first, &effect(0.0));
-            bandit.credit_anomaly(first, 0.0, None);
+            // A find under the longer replay: it is kept, and the count of misses restarts.
+            bandit.learn(replay, &effect(0.0));
+            bandit.credit_anomaly(replay, 0.0, None);
+            assert_eq!(
+                bandit.choose(&mut rng).2,
+                replay,
+                "found again, replayed again"
+            );
             for _ in 1..REPLAY_MISSES {
-                bandit.learn(first, &effect(0.0));
+                bandit.learn(replay, &effect(0.0));
+                replay = bandit.choose(&mut rng).2;
+                assert!(same_fault(replay, first));
                 assert_eq!(
-                    bandit.choose(&mut rng).2,
-                    first,
-                    "found again, replayed again"
+                    replay.duration,
+                    DURATIONS.len() - 1,
+                    "no longer than the longest"
                 );
             }
-            bandit.learn(first, &effect(0.0));
+            bandit.learn(replay, &effect(0.0));
             let later: Vec<Choice> = (0..20).map(|_| bandit.choose(&mut rng).2).collect();
             assert!(
-                later.iter().any(|c| *c != first),
+                later.iter().any(|c| !same_fault(*c, first)),
                 "{REPLAY_MISSES} misses in a row end it"
             );
+        }
+    }
+
+    /// A 2 s cut of the primaries scored 1 on a replicated store, and every later fault, a
+    /// pause of the lock holder too, lasted 2 s: one duration shared by every family made the
+    /// lease outlive each pause. Each family opens at [`OPENING_DURATION`] and learns its own.
+    #[test]
+    fn each_family_opens_at_the_middle_duration_and_learns_its_own() {
+        let catalogue = Catalogue::new(true, true, true);
+        for seed in 0..30 {
+            let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let mut per_family = vec![Vec::new(); FAMILIES.len()];
+            for _ in 0..60 {
+                let (kind, _, choice) = bandit.choose(&mut rng);
+                let f = family(&kind);
+                per_family[f].push(choice.duration);
+                // Only the short network faults bite.
+                let bit = f == 0 && choice.duration == 0;
+                bandit.learn(choice, &effect(if bit { 1.0 } else { 0.0 }));
+            }
+            let process = &per_family[1];
+            assert!(process.len() >= 3, "seed {seed}: {per_family:?}");
+            assert_eq!(process[0], OPENING_DURATION, "seed {seed}: {process:?}");
+            let mut firsts = process[..3].to_vec();
+            firsts.sort();
+            assert_eq!(firsts, [0, 1, 2], "seed {seed}: each length tried once");
+            for tried in per_family.iter().filter(|d| !d.is_empty()) {
+                assert_eq!(tried[0], OPENING_DURATION, "seed {seed}: {per_family:?}");
+            }
         }
     }
 
