@@ -651,6 +651,26 @@ mod tests {
         hits as f64 / rounds as f64
     }
 
+    /// Plays a series of `faults` faults under `auto` from `seed`, each scored by `score`:
+    /// the bandit after it, and each fault's kind and choice.
+    fn play(
+        catalogue: &Catalogue,
+        seed: u64,
+        faults: usize,
+        score: impl Fn(&FaultKind, &Choice) -> f64,
+    ) -> (Bandit, Vec<(FaultKind, Choice)>) {
+        let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let played = (0..faults)
+            .map(|_| {
+                let (kind, _, choice) = bandit.choose(&mut rng);
+                bandit.learn(choice, &effect(score(&kind, &choice)));
+                (kind, choice)
+            })
+            .collect();
+        (bandit, played)
+    }
+
     #[test]
     fn auto_tries_every_fault_then_prefers_the_ones_that_bite() {
         let n = Catalogue::new(true, true, true).faults.len();
@@ -742,15 +762,11 @@ mod tests {
                     .collect()
             };
             for seed in 0..30 {
-                let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
-                let mut rng = ChaCha8Rng::seed_from_u64(seed);
                 let mut aimed = vec![Vec::new(); FAMILIES.len()];
-                for _ in 0..80 {
-                    let (kind, _, choice) = bandit.choose(&mut rng);
+                for (kind, choice) in play(&catalogue, seed, 80, |_, _| 0.0).1 {
                     if let Some(t) = choice.target {
                         aimed[family(&kind)].push(catalogue.targets[t]);
                     }
-                    bandit.learn(choice, &effect(0.0));
                 }
                 let full: Vec<(usize, &Vec<Targets>)> = (0..FAMILIES.len())
                     .filter(|&f| aimed[f].len() > live(f).len())
@@ -826,14 +842,11 @@ mod tests {
         let process: Vec<usize> = (0..catalogue.faults.len())
             .filter(|&i| family(&catalogue.faults[i]) == 1)
             .collect();
+        let partitions = |kind: &FaultKind, _: &Choice| {
+            f64::from(u8::from(matches!(kind, FaultKind::Partition(_))))
+        };
         for seed in 0..50 {
-            let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
-            for _ in 0..25 {
-                let (kind, _, choice) = bandit.choose(&mut rng);
-                let partition = matches!(kind, FaultKind::Partition(_));
-                bandit.learn(choice, &effect(if partition { 1.0 } else { 0.0 }));
-            }
+            let (bandit, _) = play(&catalogue, seed, 25, partitions);
             let untried: Vec<FaultKind> = process
                 .iter()
                 .filter(|&&i| bandit.faults.pulls[i] == 0)
@@ -943,17 +956,14 @@ mod tests {
     #[test]
     fn each_family_opens_at_the_middle_duration_and_learns_its_own() {
         let catalogue = Catalogue::new(true, true, true);
+        // Only the short network faults bite.
+        let short_cuts = |kind: &FaultKind, choice: &Choice| {
+            f64::from(u8::from(family(kind) == 0 && choice.duration == 0))
+        };
         for seed in 0..30 {
-            let mut bandit = Bandit::new(Policy::Auto, catalogue.clone());
-            let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let mut per_family = vec![Vec::new(); FAMILIES.len()];
-            for _ in 0..60 {
-                let (kind, _, choice) = bandit.choose(&mut rng);
-                let f = family(&kind);
-                per_family[f].push(choice.duration);
-                // Only the short network faults bite.
-                let bit = f == 0 && choice.duration == 0;
-                bandit.learn(choice, &effect(if bit { 1.0 } else { 0.0 }));
+            for (kind, choice) in play(&catalogue, seed, 60, short_cuts).1 {
+                per_family[family(&kind)].push(choice.duration);
             }
             let process = &per_family[1];
             assert!(process.len() >= 3, "seed {seed}: {per_family:?}");
