@@ -8,16 +8,16 @@
 //! exploration weight). It chooses a kind's family ([`FAMILIES`]) before the kind: a family
 //! is worth its best kind's mean, a kind never tried counting as [`UNTRIED_KIND`], and it
 //! opens with its strongest kind ([`OPENINGS`]: the partition that isolates the primaries,
-//! where the database names them, and a pause). Targets are learned per family, and those
-//! the live run reveals (the lock holder, the primaries, the last writer, the busiest node:
-//! [`LIVE_FIRST`]) are tried before nodes drawn at random. Durations are learned per family
-//! too, and a family's first fault lasts [`OPENING_DURATION`]. Every fault is rewarded with the effect it
-//! had on the clients ([`Effect::score`]), raised to 1 for the fault in force when an
-//! anomalous operation completed ([`Bandit::credit_anomaly`]): fault kinds, targets and
-//! durations that bit are tried more often, and ones that never do less. The fault that
-//! found an anomaly is tried again first, as it was started (on the same nodes), and the next
-//! run of a series starts with it, each miss lasting longer than the one before, until
-//! [`REPLAY_MISSES`] replays in a row find nothing. The
+//! where the database names them, a pause, a monotonic clock jump). Targets are learned per
+//! family, and those the live run reveals (the lock holder, the primaries, the last writer,
+//! the busiest node: [`live_first`]) are tried before nodes drawn at random. Durations are
+//! learned per family too, and a family's first fault lasts [`OPENING_DURATION`]. Every
+//! fault is rewarded with the effect it had on the clients ([`Effect::score`]), raised to 1
+//! for the fault in force when an anomalous operation completed ([`Bandit::credit_anomaly`]):
+//! fault kinds, targets and durations that bit are tried more often, and ones that never do
+//! less. The fault that found an anomaly is tried again first, as it was started (on the
+//! same nodes), and the next run of a series starts with it, each replay after a miss lasting
+//! longer, until [`REPLAY_MISSES`] replays in a row find nothing. The
 //! bandit sees effects only, never which database or workload runs, and it lives as long as
 //! the test, so the runs of a `--test-count` series learn from the ones before them.
 //!
@@ -229,7 +229,7 @@ pub fn live_first(family: usize) -> [Targets; 4] {
     }
 }
 
-/// What a fault kind never tried is worth to its family's value ([`Bandit::family_value`]):
+/// What a fault kind never tried is worth to its family's value (`Bandit::family_value`):
 /// less than a kind that bit every time, so a family whose faults all bite keeps its lead for
 /// a while, but enough that a family whose first kinds scored nothing has its others tried
 /// within a series of five runs (about 25 faults), where 0.5 left some untried.

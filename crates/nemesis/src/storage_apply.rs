@@ -19,7 +19,7 @@ pub fn still_running_command(pid: u32) -> String {
 /// What the heal of a `corrupt-file` records for a database that was not running.
 pub const EXITED: &str = "the database was not running at the heal; started again";
 
-/// What a restart check says when the database exited within [`COME_BACK`] of its start.
+/// What a restart check says when the database exited within `COME_BACK` of its start.
 pub fn refused_message() -> String {
     format!(
         "the database exited within {} s of its restart (its log says why)",
