@@ -430,15 +430,16 @@ impl Bandit {
             }
         };
         let mut kind = self.catalogue.faults[fault];
-        let targets = &self.targets[family(&kind)];
+        let f = family(&kind);
+        let targets = &self.targets[f];
         let target = aimed_at_nodes(&kind).then(|| {
-            self.live_opening(family(&kind), targets)
+            self.live_opening(f, targets)
                 .unwrap_or_else(|| targets.pick(self.policy, rng))
         });
         if let Some(t) = target {
             set_targets(&mut kind, self.catalogue.targets[t]);
         }
-        let durations = &self.durations[family(&kind)];
+        let durations = &self.durations[f];
         let duration = match self.policy {
             Policy::Auto if durations.pulls.iter().all(|&n| n == 0) => OPENING_DURATION,
             _ => durations.pick(self.policy, rng),
@@ -948,6 +949,40 @@ mod tests {
                 "{REPLAY_MISSES} misses in a row end it"
             );
         }
+    }
+
+    /// A replay aimed at what the run reveals may land where the run named nothing, and the
+    /// schedule then hands back its choice without a target: its misses count all the same,
+    /// or the replay would go on for ever.
+    #[test]
+    fn a_replay_whose_aim_named_nothing_still_counts_its_misses() {
+        let catalogue = Catalogue::new(true, true, true);
+        let pause = catalogue
+            .faults
+            .iter()
+            .position(|k| *k == FaultKind::Pause(None));
+        let holder = Targets::Live(Aim::LockHolder);
+        let found = Choice {
+            fault: pause.unwrap(),
+            target: catalogue.targets.iter().position(|t| *t == holder),
+            duration: 0,
+        };
+        let mut bandit = Bandit::new(Policy::Auto, catalogue);
+        bandit.learn(found, &effect(0.0));
+        bandit.credit_anomaly(found, 0.0, None);
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for _ in 0..REPLAY_MISSES {
+            let (_, _, replay) = bandit.choose(&mut rng);
+            assert_eq!((replay.fault, replay.target), (found.fault, found.target));
+            bandit.learn(
+                Choice {
+                    target: None,
+                    ..replay
+                },
+                &effect(0.0),
+            );
+        }
+        assert_eq!(bandit.replay, None, "{REPLAY_MISSES} misses end it");
     }
 
     /// A 2 s cut of the primaries scored 1 on a replicated store, and every later fault, a
