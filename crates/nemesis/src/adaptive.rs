@@ -121,7 +121,7 @@ impl Catalogue {
     }
 }
 
-fn clock(source: ClockSource, direction: ClockDirection) -> FaultKind {
+const fn clock(source: ClockSource, direction: ClockDirection) -> FaultKind {
     FaultKind::Clock(ClockKind {
         clock: source,
         mode: Some(ClockMode::Bump),
@@ -188,12 +188,7 @@ impl Effect {
 pub const OPENINGS: [FaultKind; 3] = [
     FaultKind::Partition(Some(PartitionSpec::Primaries)),
     FaultKind::Pause(None),
-    FaultKind::Clock(ClockKind {
-        clock: ClockSource::Monotonic,
-        mode: Some(ClockMode::Bump),
-        direction: Some(ClockDirection::Forward),
-        targets: None,
-    }),
+    clock(ClockSource::Monotonic, ClockDirection::Forward),
 ];
 
 /// The targets `auto` tries first, in this order, where the catalogue has them: what the live
